@@ -1,0 +1,353 @@
+//! The webhook-intake handler: verify → record the event id → queue a versioned message → 2xx.
+//!
+//! The handler is generic over the queue, the idempotency store and the clock, so the same code
+//! runs in Lambda (SQS + DynamoDB), in the local runner and in tests (embedded adapters).
+
+use ledgerbridge_core::config::IntakeConfig;
+use ledgerbridge_core::event::EnvelopeHead;
+use ledgerbridge_core::ids::{IdempotencyKey, StripeEventId};
+use ledgerbridge_core::message::{encode_event_v1, IntakeMessage, RefReason, StripeEventRefV1};
+use ledgerbridge_core::ports::{Claim, ClaimRequest, EventQueue, IdempotencyStore, RecordStatus};
+use ledgerbridge_core::secrets::{parse_secret_list, CachedSecrets, EnvSecrets, Secret, SecretError};
+use ledgerbridge_core::telemetry::{
+    EventIgnored, EventOversized, IntakeFailed, WebhookAccepted, WebhookDuplicate, WebhookRejected,
+};
+use ledgerbridge_core::webhook::{Verifier, WebhookError};
+use ledgerbridge_core::Clock;
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+
+/// What the intake answers. Bodies are fixed strings: nothing internal leaks to the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntakeResponse {
+    pub status: u16,
+    pub body: &'static str,
+}
+
+impl IntakeResponse {
+    const ACCEPTED: IntakeResponse = IntakeResponse { status: 200, body: r#"{"received":true}"# };
+    const DUPLICATE: IntakeResponse =
+        IntakeResponse { status: 200, body: r#"{"received":true,"duplicate":true}"# };
+    const IGNORED: IntakeResponse =
+        IntakeResponse { status: 200, body: r#"{"received":true,"ignored":true}"# };
+    const UNAVAILABLE: IntakeResponse = IntakeResponse { status: 503, body: "" };
+    const FAILED: IntakeResponse = IntakeResponse { status: 500, body: "" };
+
+    fn bad_request(reason: &'static str) -> IntakeResponse {
+        IntakeResponse { status: 400, body: reason }
+    }
+}
+
+/// Where the signing secrets live; the verifier is rebuilt when the secret value changes.
+pub enum SecretsBackend {
+    #[cfg(feature = "aws")]
+    Aws(CachedSecrets<ledgerbridge_core::aws::SecretsManagerSource>, String),
+    Env(CachedSecrets<EnvSecrets>, String),
+    Static(Vec<Secret<String>>),
+}
+
+/// A verifier that follows secret rotation (through the TTL cache of the secret source).
+pub struct RotatingVerifier {
+    backend: SecretsBackend,
+    tolerance_secs: i64,
+    current: Mutex<Option<(Secret<String>, Arc<Verifier>)>>,
+}
+
+impl RotatingVerifier {
+    pub fn new(backend: SecretsBackend, tolerance_secs: i64) -> Self {
+        RotatingVerifier { backend, tolerance_secs, current: Mutex::new(None) }
+    }
+
+    pub fn fixed(secrets: &[&str]) -> Self {
+        Self::new(
+            SecretsBackend::Static(secrets.iter().map(|s| Secret::new((*s).to_owned())).collect()),
+            ledgerbridge_core::webhook::DEFAULT_TOLERANCE_SECS,
+        )
+    }
+
+    async fn raw(&self) -> Result<(String, Secret<String>), SecretError> {
+        match &self.backend {
+            #[cfg(feature = "aws")]
+            SecretsBackend::Aws(cache, id) => Ok((id.clone(), cache.get(id).await?)),
+            SecretsBackend::Env(cache, name) => Ok((name.clone(), cache.get(name).await?)),
+            SecretsBackend::Static(list) => {
+                let joined = list.iter().map(|s| s.expose().as_str()).collect::<Vec<_>>().join(",");
+                Ok(("static".into(), Secret::new(joined)))
+            }
+        }
+    }
+
+    pub async fn verifier(&self) -> Result<Arc<Verifier>, SecretError> {
+        let (name, raw) = self.raw().await?;
+        if let Ok(guard) = self.current.lock() {
+            if let Some((seen, v)) = guard.as_ref() {
+                if seen == &raw {
+                    return Ok(v.clone());
+                }
+            }
+        }
+        let secrets = parse_secret_list(&name, &raw)?;
+        let verifier = Verifier::new(&secrets)
+            .map_err(|_| SecretError::Empty { name: name.clone() })?
+            .with_tolerance(self.tolerance_secs, ledgerbridge_core::webhook::DEFAULT_FUTURE_SKEW_SECS);
+        let verifier = Arc::new(verifier);
+        if let Ok(mut guard) = self.current.lock() {
+            *guard = Some((raw, verifier.clone()));
+        }
+        Ok(verifier)
+    }
+}
+
+/// Everything the handler needs, built once per container.
+pub struct Deps<Q, S, C> {
+    pub queue: Q,
+    pub store: S,
+    pub verifier: RotatingVerifier,
+    pub clock: C,
+    pub handled: HashSet<String>,
+    pub dedupe_for_secs: i64,
+    /// How long a claim may stay in progress before another delivery may take it over.
+    pub lease_ms: i64,
+    /// How long a concurrent duplicate waits for the first copy before answering 503.
+    pub wait_for_peer: Duration,
+}
+
+impl<Q: EventQueue, S: IdempotencyStore, C: Clock> Deps<Q, S, C> {
+    pub fn new(queue: Q, store: S, verifier: RotatingVerifier, clock: C, cfg: &IntakeConfig) -> Self {
+        Deps {
+            queue,
+            store,
+            verifier,
+            clock,
+            handled: cfg.handled_event_types.iter().cloned().collect(),
+            dedupe_for_secs: i64::try_from(cfg.dedupe_for.as_secs()).unwrap_or(35 * 86_400),
+            lease_ms: 15_000,
+            wait_for_peer: Duration::from_secs(3),
+        }
+    }
+}
+
+fn payload_hash(body: &[u8]) -> String {
+    hex::encode(Sha256::digest(body))
+}
+
+/// Handle one webhook delivery: the exact body bytes and the `Stripe-Signature` header.
+pub async fn handle_webhook<Q, S, C>(
+    deps: &Deps<Q, S, C>,
+    signature: Option<&str>,
+    body: &[u8],
+) -> IntakeResponse
+where
+    Q: EventQueue,
+    S: IdempotencyStore,
+    C: Clock,
+{
+    let verifier = match deps.verifier.verifier().await {
+        Ok(v) => v,
+        Err(e) => {
+            IntakeFailed { event_id: "-", stage: "load_secrets", error: &e }.emit();
+            return IntakeResponse::FAILED;
+        }
+    };
+    if let Err(e) = verifier.verify(signature, body, deps.clock.now_secs()) {
+        WebhookRejected { reason: e.reason() }.emit();
+        return IntakeResponse::bad_request(reject_body(&e));
+    }
+    let head = match EnvelopeHead::parse(body) {
+        Ok(h) => h,
+        Err(_) => {
+            WebhookRejected { reason: "unparseable_event" }.emit();
+            return IntakeResponse::bad_request("unparseable event");
+        }
+    };
+    let Some(event_id) = StripeEventId::parse(&head.id) else {
+        WebhookRejected { reason: "invalid_event_id" }.emit();
+        return IntakeResponse::bad_request("invalid event id");
+    };
+    let key = IdempotencyKey::new(format!("intake#{event_id}"));
+    let hash = payload_hash(body);
+    let handled = deps.handled.contains(head.event_type.as_ref());
+
+    let deadline = tokio::time::Instant::now() + deps.wait_for_peer;
+    loop {
+        let now_ms = deps.clock.now_millis();
+        let req = ClaimRequest {
+            key: key.clone(),
+            payload_hash: hash.clone(),
+            now_ms,
+            lease_ms: deps.lease_ms,
+            expiration: now_ms.div_euclid(1000).saturating_add(deps.dedupe_for_secs),
+        };
+        match deps.store.claim(&req).await {
+            Ok(Claim::Acquired) => {
+                return if handled {
+                    enqueue(deps, &head, &event_id, &key, body, now_ms).await
+                } else {
+                    record_ignored(deps, &event_id, &head, &key).await
+                };
+            }
+            Ok(Claim::Existing(rec)) if rec.status != RecordStatus::InProgress => {
+                WebhookDuplicate { event_id: event_id.as_str(), payload_differs: rec.payload_hash != hash }
+                    .emit();
+                return IntakeResponse::DUPLICATE;
+            }
+            Ok(Claim::Existing(_)) => {
+                // Another copy is being queued right now. Wait for it: answering 2xx before the
+                // event is durably queued could lose it if that copy then fails.
+                if tokio::time::Instant::now() >= deadline {
+                    return IntakeResponse::UNAVAILABLE;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            Err(e) => {
+                IntakeFailed { event_id: event_id.as_str(), stage: "claim", error: &e }.emit();
+                return if e.is_retriable() { IntakeResponse::UNAVAILABLE } else { IntakeResponse::FAILED };
+            }
+        }
+    }
+}
+
+fn reject_body(e: &WebhookError) -> &'static str {
+    match e {
+        WebhookError::Stale { .. } | WebhookError::FromTheFuture { .. } => "timestamp outside tolerance",
+        WebhookError::Mismatch => "signature mismatch",
+        WebhookError::MissingHeader => "missing Stripe-Signature",
+        WebhookError::NoV1Signature => "no v1 signature",
+        WebhookError::Malformed(_) => "malformed Stripe-Signature",
+        WebhookError::NoSecrets => "signature mismatch",
+    }
+}
+
+async fn record_ignored<Q, S, C>(
+    deps: &Deps<Q, S, C>,
+    event_id: &StripeEventId,
+    head: &EnvelopeHead<'_>,
+    key: &IdempotencyKey,
+) -> IntakeResponse
+where
+    Q: EventQueue,
+    S: IdempotencyStore,
+    C: Clock,
+{
+    match deps.store.complete(key, RecordStatus::Ignored, None).await {
+        Ok(()) => {
+            EventIgnored { event_id: event_id.as_str(), event_type: &head.event_type }.emit();
+            IntakeResponse::IGNORED
+        }
+        Err(e) => {
+            IntakeFailed { event_id: event_id.as_str(), stage: "record_ignored", error: &e }.emit();
+            release(deps, key).await;
+            IntakeResponse::UNAVAILABLE
+        }
+    }
+}
+
+async fn enqueue<Q, S, C>(
+    deps: &Deps<Q, S, C>,
+    head: &EnvelopeHead<'_>,
+    event_id: &StripeEventId,
+    key: &IdempotencyKey,
+    body: &[u8],
+    now_ms: i64,
+) -> IntakeResponse
+where
+    Q: EventQueue,
+    S: IdempotencyStore,
+    C: Clock,
+{
+    let limit = deps.queue.max_message_bytes();
+    let full = if head.is_thin() { None } else { encode_event_v1(head, body, now_ms).ok() };
+    let (message, by_reference) = match full {
+        Some(m) if m.len() <= limit => (m, false),
+        other => {
+            let reason = if other.is_some() {
+                EventOversized { event_id: event_id.as_str(), body_bytes: body.len(), limit }.emit();
+                RefReason::Oversized
+            } else {
+                RefReason::ThinEvent
+            };
+            let reference = IntakeMessage::StripeEventRefV1(StripeEventRefV1 {
+                event_id: event_id.clone(),
+                event_type: head.event_type.to_string(),
+                created: head.created,
+                object_id: head.object_id().map(str::to_owned),
+                received_at_ms: now_ms,
+                reason,
+                body_bytes: body.len(),
+            });
+            match serde_json::to_string(&reference) {
+                Ok(m) => (m, true),
+                Err(e) => {
+                    IntakeFailed { event_id: event_id.as_str(), stage: "encode", error: &e }.emit();
+                    release(deps, key).await;
+                    return IntakeResponse::FAILED;
+                }
+            }
+        }
+    };
+    // Group by the Stripe object so a FIFO queue keeps one object's events in order.
+    let group = head.object_id().unwrap_or(event_id.as_str()).to_owned();
+    match deps.queue.send(message, Some(&group)).await {
+        Ok(message_id) => {
+            if let Err(e) =
+                deps.store.complete(key, RecordStatus::Completed, Some(message_id.to_string())).await
+            {
+                // The event is durably queued; a later duplicate may queue it again after the
+                // lease, which downstream deduplication absorbs. Answer 2xx.
+                IntakeFailed { event_id: event_id.as_str(), stage: "complete", error: &e }.emit();
+            }
+            WebhookAccepted {
+                event_id: event_id.as_str(),
+                event_type: &head.event_type,
+                message_id: message_id.as_str(),
+                by_reference,
+            }
+            .emit();
+            IntakeResponse::ACCEPTED
+        }
+        Err(e) => {
+            IntakeFailed { event_id: event_id.as_str(), stage: "enqueue", error: &e }.emit();
+            release(deps, key).await;
+            if e.is_retriable() { IntakeResponse::UNAVAILABLE } else { IntakeResponse::FAILED }
+        }
+    }
+}
+
+async fn release<Q, S: IdempotencyStore, C>(deps: &Deps<Q, S, C>, key: &IdempotencyKey) {
+    if let Err(e) = deps.store.release(key).await {
+        // The lease lapses on its own; a retry can take the claim over after it.
+        IntakeFailed { event_id: key.as_str(), stage: "release", error: &e }.emit();
+    }
+}
+
+/// API Gateway HTTP API (payload v2) adapter. `lambda_http` has already decoded a base64 body,
+/// so the bytes verified are exactly the bytes Stripe sent.
+pub async fn lambda_adapter<Q, S, C>(
+    deps: &Deps<Q, S, C>,
+    req: lambda_http::Request,
+) -> Result<lambda_http::Response<lambda_http::Body>, std::convert::Infallible>
+where
+    Q: EventQueue,
+    S: IdempotencyStore,
+    C: Clock,
+{
+    let signature = req.headers().get("stripe-signature").and_then(|v| v.to_str().ok());
+    let out = handle_webhook(deps, signature, req.body().as_ref()).await;
+    Ok(to_http(out))
+}
+
+pub fn to_http(out: IntakeResponse) -> lambda_http::Response<lambda_http::Body> {
+    let mut resp = lambda_http::Response::new(lambda_http::Body::from(out.body));
+    *resp.status_mut() =
+        lambda_http::http::StatusCode::from_u16(out.status).unwrap_or(lambda_http::http::StatusCode::INTERNAL_SERVER_ERROR);
+    if out.status == 200 {
+        resp.headers_mut().insert(
+            lambda_http::http::header::CONTENT_TYPE,
+            lambda_http::http::HeaderValue::from_static("application/json"),
+        );
+    }
+    resp
+}

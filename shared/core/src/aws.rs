@@ -1,0 +1,315 @@
+//! AWS adapters: SQS for queues, DynamoDB for idempotency and cross-references, Secrets Manager
+//! for credentials.
+
+use crate::ids::{ErpDocumentId, IdempotencyKey, MessageId, StripeObjectId};
+use crate::ports::{
+    Claim, ClaimRequest, EventQueue, IdempotencyRecord, IdempotencyStore, QueueError, RecordStatus,
+    StoreError, XrefRecord, XrefStore,
+};
+use crate::secrets::{Secret, SecretError, SecretSource};
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use std::collections::HashMap;
+
+/// Load the SDK configuration once. `endpoint` overrides every service endpoint (moto in tests);
+/// in AWS it is left unset. The SDK also honours `AWS_ENDPOINT_URL` on its own.
+pub async fn sdk_config(endpoint: Option<&str>) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(url) = endpoint {
+        loader = loader.endpoint_url(url);
+    }
+    loader.load().await
+}
+
+/// Classify an SDK error's code the way Vector's AWS classifier does.
+fn store_error<E: ProvideErrorMetadata + std::fmt::Debug>(
+    err: aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> StoreError {
+    use aws_sdk_dynamodb::error::SdkError;
+    let code = err.code().unwrap_or_default().to_owned();
+    match &err {
+        SdkError::ServiceError(_)
+            if code.contains("Throttl") || code == "ProvisionedThroughputExceededException"
+                || code == "RequestLimitExceeded" =>
+        {
+            StoreError::Throttled(code)
+        }
+        _ => StoreError::Unavailable(format!("{code}: {}", err.message().unwrap_or("no message"))),
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SqsQueue {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+    fifo: bool,
+    max_bytes: usize,
+}
+
+impl SqsQueue {
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>, max_bytes: usize) -> Self {
+        let queue_url = queue_url.into();
+        let fifo = queue_url.ends_with(".fifo");
+        SqsQueue { client, queue_url, fifo, max_bytes }
+    }
+}
+
+impl EventQueue for SqsQueue {
+    async fn send(&self, body: String, group: Option<&str>) -> Result<MessageId, QueueError> {
+        if body.len() > self.max_bytes {
+            return Err(QueueError::TooLarge { size: body.len(), limit: self.max_bytes });
+        }
+        let mut req = self.client.send_message().queue_url(&self.queue_url).message_body(body);
+        if self.fifo {
+            req = req.message_group_id(group.unwrap_or("default"));
+        }
+        match req.send().await {
+            Ok(out) => Ok(MessageId::new(out.message_id().unwrap_or_default())),
+            Err(err) => {
+                use aws_sdk_sqs::error::ProvideErrorMetadata as _;
+                let code = err.code().unwrap_or_default().to_owned();
+                if matches!(code.as_str(), "InvalidMessageContents" | "InvalidParameterValue") {
+                    Err(QueueError::Rejected(code))
+                } else {
+                    Err(QueueError::Unavailable(format!("{code}: {}", err.message().unwrap_or("send failed"))))
+                }
+            }
+        }
+    }
+
+    fn max_message_bytes(&self) -> usize {
+        self.max_bytes
+    }
+}
+
+/// DynamoDB table with a string partition key `pk`. Idempotency records live under
+/// `idem#<key>`, cross-references under `xref#<stripe id>#<doc kind>`; one table or two.
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        DynamoStore { client, table: table.into() }
+    }
+
+    fn idem_pk(key: &IdempotencyKey) -> AttributeValue {
+        AttributeValue::S(format!("idem#{key}"))
+    }
+
+    fn xref_pk(stripe_id: &str, doc_kind: &str) -> AttributeValue {
+        AttributeValue::S(format!("xref#{stripe_id}#{doc_kind}"))
+    }
+}
+
+fn s(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
+
+fn n(item: &HashMap<String, AttributeValue>, name: &str) -> Option<i64> {
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+}
+
+fn record_from(key: &IdempotencyKey, item: &HashMap<String, AttributeValue>) -> Result<IdempotencyRecord, StoreError> {
+    let corrupt = |m: &str| StoreError::Corrupt { key: key.to_string(), message: m.to_owned() };
+    let status = s(item, "status").and_then(|v| RecordStatus::parse(&v)).ok_or_else(|| corrupt("status"))?;
+    Ok(IdempotencyRecord {
+        key: key.clone(),
+        status,
+        payload_hash: s(item, "validation").unwrap_or_default(),
+        expiration: n(item, "expiration").ok_or_else(|| corrupt("expiration"))?,
+        in_progress_expiration: n(item, "in_progress_expiration").unwrap_or(0),
+        result: s(item, "data"),
+    })
+}
+
+impl IdempotencyStore for DynamoStore {
+    async fn claim(&self, req: &ClaimRequest) -> Result<Claim, StoreError> {
+        let now_secs = req.now_ms.div_euclid(1000);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", Self::idem_pk(&req.key))
+            .item("status", AttributeValue::S(RecordStatus::InProgress.as_str().into()))
+            .item("validation", AttributeValue::S(req.payload_hash.clone()))
+            .item("expiration", AttributeValue::N(req.expiration.to_string()))
+            .item(
+                "in_progress_expiration",
+                AttributeValue::N(req.now_ms.saturating_add(req.lease_ms).to_string()),
+            )
+            // Powertools' three-clause condition; `expiration` is compared here, never left to TTL.
+            .condition_expression(
+                "attribute_not_exists(pk) OR #exp < :now OR (#st = :inprogress AND attribute_exists(#ipe) AND #ipe < :now_ms)",
+            )
+            .expression_attribute_names("#exp", "expiration")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#ipe", "in_progress_expiration")
+            .expression_attribute_values(":now", AttributeValue::N(now_secs.to_string()))
+            .expression_attribute_values(":now_ms", AttributeValue::N(req.now_ms.to_string()))
+            .expression_attribute_values(":inprogress", AttributeValue::S("INPROGRESS".into()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Claim::Acquired),
+            Err(err) => {
+                if let Some(service) = err.as_service_error() {
+                    if service.is_conditional_check_failed_exception() {
+                        if let aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(e) = service {
+                            if let Some(item) = e.item() {
+                                return record_from(&req.key, item).map(Claim::Existing);
+                            }
+                        }
+                        // Older emulators may not return the item: read it.
+                        return match self.get(&req.key).await? {
+                            Some(r) => Ok(Claim::Existing(r)),
+                            None => Err(StoreError::Unavailable("claim lost a race with a delete".into())),
+                        };
+                    }
+                }
+                Err(store_error(err))
+            }
+        }
+    }
+
+    async fn complete(
+        &self,
+        key: &IdempotencyKey,
+        status: RecordStatus,
+        result: Option<String>,
+    ) -> Result<(), StoreError> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", Self::idem_pk(key))
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":st", AttributeValue::S(status.as_str().into()));
+        req = match result {
+            Some(r) => req
+                .update_expression("SET #st = :st, #d = :d")
+                .expression_attribute_names("#d", "data")
+                .expression_attribute_values(":d", AttributeValue::S(r)),
+            None => req.update_expression("SET #st = :st"),
+        };
+        req.send().await.map(|_| ()).map_err(store_error)
+    }
+
+    async fn release(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", Self::idem_pk(key))
+            .condition_expression("#st = :inprogress")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":inprogress", AttributeValue::S("INPROGRESS".into()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    async fn get(&self, key: &IdempotencyKey) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", Self::idem_pk(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        out.item().map(|item| record_from(key, item)).transpose()
+    }
+}
+
+impl XrefStore for DynamoStore {
+    async fn get_xref(
+        &self,
+        stripe_id: &StripeObjectId,
+        doc_kind: &str,
+    ) -> Result<Option<XrefRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", Self::xref_pk(stripe_id.as_str(), doc_kind))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(out.item().and_then(|item| xref_from(stripe_id, doc_kind, item)))
+    }
+
+    async fn put_xref_if_absent(&self, record: &XrefRecord) -> Result<Option<XrefRecord>, StoreError> {
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", Self::xref_pk(record.stripe_id.as_str(), &record.doc_kind))
+            .item("stripe_id", AttributeValue::S(record.stripe_id.to_string()))
+            .item("doc_kind", AttributeValue::S(record.doc_kind.clone()))
+            .item("erp", AttributeValue::S(record.erp.clone()))
+            .item("erp_id", AttributeValue::S(record.erp_id.to_string()))
+            .item("created_at_ms", AttributeValue::N(record.created_at_ms.to_string()))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(None),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                self.get_xref(&record.stripe_id, &record.doc_kind).await
+            }
+            Err(e) => Err(store_error(e)),
+        }
+    }
+}
+
+fn xref_from(stripe_id: &StripeObjectId, doc_kind: &str, item: &HashMap<String, AttributeValue>) -> Option<XrefRecord> {
+    Some(XrefRecord {
+        stripe_id: stripe_id.clone(),
+        doc_kind: doc_kind.to_owned(),
+        erp: s(item, "erp")?,
+        erp_id: ErpDocumentId::new(s(item, "erp_id")?),
+        created_at_ms: n(item, "created_at_ms").unwrap_or(0),
+    })
+}
+
+/// Secrets Manager as a [`SecretSource`]; wrap it in [`crate::secrets::CachedSecrets`].
+#[derive(Clone, Debug)]
+pub struct SecretsManagerSource {
+    client: aws_sdk_secretsmanager::Client,
+}
+
+impl SecretsManagerSource {
+    pub fn new(client: aws_sdk_secretsmanager::Client) -> Self {
+        SecretsManagerSource { client }
+    }
+}
+
+impl SecretSource for SecretsManagerSource {
+    async fn fetch(&self, name: &str) -> Result<Secret<String>, SecretError> {
+        use aws_sdk_secretsmanager::error::ProvideErrorMetadata as _;
+        match self.client.get_secret_value().secret_id(name).send().await {
+            Ok(out) => out
+                .secret_string()
+                .map(|s| Secret::new(s.to_owned()))
+                .ok_or_else(|| SecretError::Empty { name: name.to_owned() }),
+            Err(e) if e.code() == Some("ResourceNotFoundException") => {
+                Err(SecretError::NotFound { name: name.to_owned() })
+            }
+            Err(e) => Err(SecretError::Backend {
+                name: name.to_owned(),
+                message: e.code().unwrap_or("unknown").to_owned(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! Configuration: read once from the environment, validated in one place, with a typed error
+//! that lists every problem at once. Handlers never read the environment themselves.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+pub const PREFIX: &str = "LEDGERBRIDGE_";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .problems.join("\n  - "))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+/// A snapshot of environment variables plus helpers that collect problems instead of failing on
+/// the first one.
+pub struct Env {
+    vars: HashMap<String, String>,
+    problems: Vec<String>,
+}
+
+impl Env {
+    pub fn from_process() -> Self {
+        Self::from_map(std::env::vars().collect())
+    }
+
+    pub fn from_map(vars: HashMap<String, String>) -> Self {
+        Env { vars, problems: Vec::new() }
+    }
+
+    fn raw(&self, name: &str) -> Option<&str> {
+        self.vars
+            .get(&format!("{PREFIX}{name}"))
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+    }
+
+    pub fn optional(&self, name: &str) -> Option<String> {
+        self.raw(name).map(str::to_owned)
+    }
+
+    /// An unprefixed variable (`AWS_ENDPOINT_URL`, `AWS_REGION`).
+    pub fn plain(&self, name: &str) -> Option<String> {
+        self.vars.get(name).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+    }
+
+    pub fn required(&mut self, name: &str, what: &str) -> String {
+        match self.raw(name) {
+            Some(v) => v.to_owned(),
+            None => {
+                self.problems.push(format!("{PREFIX}{name} is missing ({what})"));
+                String::new()
+            }
+        }
+    }
+
+    pub fn number(&mut self, name: &str, default: i64, min: i64, max: i64) -> i64 {
+        match self.raw(name) {
+            None => default,
+            Some(v) => match v.parse::<i64>() {
+                Ok(n) if (min..=max).contains(&n) => n,
+                _ => {
+                    self.problems.push(format!("{PREFIX}{name}={v:?} must be an integer in {min}..={max}"));
+                    default
+                }
+            },
+        }
+    }
+
+    pub fn list(&self, name: &str) -> Option<Vec<String>> {
+        self.raw(name).map(|v| {
+            v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
+        })
+    }
+
+    pub fn problem(&mut self, message: impl Into<String>) {
+        self.problems.push(message.into());
+    }
+
+    pub fn finish<T>(self, value: T) -> Result<T, ConfigError> {
+        if self.problems.is_empty() {
+            Ok(value)
+        } else {
+            Err(ConfigError { problems: self.problems })
+        }
+    }
+}
+
+/// Where the webhook signing secrets come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretLocation {
+    /// A Secrets Manager secret id or ARN.
+    SecretsManager(String),
+    /// Local mode: comma-separated secrets in `LEDGERBRIDGE_WEBHOOK_SECRETS`.
+    Environment,
+}
+
+/// Settings of the webhook-intake function.
+#[derive(Debug, Clone)]
+pub struct IntakeConfig {
+    pub queue_url: String,
+    pub state_table: String,
+    pub webhook_secrets: SecretLocation,
+    pub handled_event_types: Vec<String>,
+    pub tolerance_secs: i64,
+    pub max_message_bytes: usize,
+    /// How long an event id stays deduplicated (Stripe resends for up to 30 days).
+    pub dedupe_for: Duration,
+    pub secret_ttl: Duration,
+    pub endpoint_url: Option<String>,
+}
+
+impl IntakeConfig {
+    pub fn from_env(mut env: Env) -> Result<Self, ConfigError> {
+        let queue_url = env.required("EVENTS_QUEUE_URL", "URL of the SQS queue events go to");
+        let state_table = env.required("STATE_TABLE", "DynamoDB table for idempotency records");
+        let webhook_secrets = match env.optional("WEBHOOK_SECRET_ID") {
+            Some(id) => SecretLocation::SecretsManager(id),
+            None if env.optional("WEBHOOK_SECRETS").is_some() => SecretLocation::Environment,
+            None => {
+                env.problem(format!(
+                    "{PREFIX}WEBHOOK_SECRET_ID (Secrets Manager id of the signing secrets) or {PREFIX}WEBHOOK_SECRETS (local mode) must be set"
+                ));
+                SecretLocation::Environment
+            }
+        };
+        let handled_event_types = env.list("HANDLED_EVENT_TYPES").unwrap_or_else(|| {
+            crate::event::DEFAULT_HANDLED_TYPES.iter().map(|s| (*s).to_owned()).collect()
+        });
+        let tolerance_secs = env.number("SIGNATURE_TOLERANCE_SECS", 300, 1, 3600);
+        let max_message_bytes = env.number("MAX_MESSAGE_BYTES", 262_144, 1024, 1_048_576);
+        let dedupe_days = env.number("DEDUPE_DAYS", 35, 1, 365);
+        let secret_ttl = env.number("SECRET_TTL_SECS", 300, 0, 86_400);
+        let endpoint_url = env.plain("AWS_ENDPOINT_URL");
+        let cfg = IntakeConfig {
+            queue_url,
+            state_table,
+            webhook_secrets,
+            handled_event_types,
+            tolerance_secs,
+            max_message_bytes: usize::try_from(max_message_bytes).unwrap_or(262_144),
+            dedupe_for: Duration::from_secs(u64::try_from(dedupe_days).unwrap_or(35) * 86_400),
+            secret_ttl: Duration::from_secs(u64::try_from(secret_ttl).unwrap_or(300)),
+            endpoint_url,
+        };
+        env.finish(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        Env::from_map(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
+    }
+
+    #[test]
+    fn lists_every_missing_setting() {
+        let err = IntakeConfig::from_env(env(&[("LEDGERBRIDGE_SIGNATURE_TOLERANCE_SECS", "x")]))
+            .unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.problems.len(), 4, "{text}");
+        assert!(text.contains("EVENTS_QUEUE_URL"));
+        assert!(text.contains("STATE_TABLE"));
+        assert!(text.contains("WEBHOOK_SECRET_ID"));
+        assert!(text.contains("SIGNATURE_TOLERANCE_SECS"));
+    }
+
+    #[test]
+    fn valid_config_loads_with_defaults() {
+        let cfg = IntakeConfig::from_env(env(&[
+            ("LEDGERBRIDGE_EVENTS_QUEUE_URL", "http://q"),
+            ("LEDGERBRIDGE_STATE_TABLE", "t"),
+            ("LEDGERBRIDGE_WEBHOOK_SECRET_ID", "arn:secret"),
+            ("LEDGERBRIDGE_HANDLED_EVENT_TYPES", "charge.succeeded, payout.paid"),
+        ]))
+        .unwrap();
+        assert_eq!(cfg.tolerance_secs, 300);
+        assert_eq!(cfg.handled_event_types, vec!["charge.succeeded", "payout.paid"]);
+        assert_eq!(cfg.webhook_secrets, SecretLocation::SecretsManager("arn:secret".into()));
+    }
+}

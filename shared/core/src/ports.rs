@@ -1,0 +1,161 @@
+//! Ports: the small capabilities the functions need, each with an AWS adapter (`crate::aws`) and
+//! an embedded adapter (`crate::embedded`).
+
+use crate::ids::{ErpDocumentId, IdempotencyKey, MessageId, StripeObjectId};
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("queue unavailable: {0}")]
+    Unavailable(String),
+    #[error("message of {size} bytes exceeds the queue limit of {limit} bytes")]
+    TooLarge { size: usize, limit: usize },
+    #[error("queue rejected the message: {0}")]
+    Rejected(String),
+}
+
+impl QueueError {
+    pub fn is_retriable(&self) -> bool {
+        matches!(self, QueueError::Unavailable(_))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("store throttled: {0}")]
+    Throttled(String),
+    #[error("stored record {key} is unreadable: {message}")]
+    Corrupt { key: String, message: String },
+}
+
+impl StoreError {
+    pub fn is_retriable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_) | StoreError::Throttled(_))
+    }
+}
+
+/// Sends messages to a work queue.
+pub trait EventQueue: Send + Sync {
+    /// Send one message body. `group` orders messages on FIFO queues and is ignored elsewhere.
+    /// Returns only once the queue has durably accepted the message.
+    fn send(
+        &self,
+        body: String,
+        group: Option<&str>,
+    ) -> impl Future<Output = Result<MessageId, QueueError>> + Send;
+
+    /// Largest message body this queue accepts, in bytes.
+    fn max_message_bytes(&self) -> usize;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RecordStatus {
+    InProgress,
+    Completed,
+    /// Verified and recorded, but not an event type this deployment handles.
+    Ignored,
+}
+
+impl RecordStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RecordStatus::InProgress => "INPROGRESS",
+            RecordStatus::Completed => "COMPLETED",
+            RecordStatus::Ignored => "IGNORED",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "INPROGRESS" => Some(RecordStatus::InProgress),
+            "COMPLETED" => Some(RecordStatus::Completed),
+            "IGNORED" => Some(RecordStatus::Ignored),
+            _ => None,
+        }
+    }
+}
+
+/// An idempotency record (AWS Lambda Powertools' design: `expiration` in seconds,
+/// `in_progress_expiration` in milliseconds, a payload hash for validation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    pub key: IdempotencyKey,
+    pub status: RecordStatus,
+    pub payload_hash: String,
+    /// Epoch seconds after which the record no longer counts (checked by us, never by TTL).
+    pub expiration: i64,
+    /// Epoch milliseconds after which an `INPROGRESS` record may be taken over (crash recovery).
+    pub in_progress_expiration: i64,
+    /// Optional result of the work (a message id, an ERP id).
+    pub result: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    pub key: IdempotencyKey,
+    pub payload_hash: String,
+    pub now_ms: i64,
+    /// How long the claimant may hold the record in progress before others may take it over.
+    pub lease_ms: i64,
+    /// Epoch seconds until which the record counts once written.
+    pub expiration: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The caller now holds the record `INPROGRESS` and must `complete` or `release` it.
+    Acquired,
+    /// Someone else holds or finished it; here is what is stored.
+    Existing(IdempotencyRecord),
+}
+
+/// Claims a piece of work exactly once.
+pub trait IdempotencyStore: Send + Sync {
+    /// One conditional write: succeeds when the key is absent, expired (by our own clock, not
+    /// TTL), or `INPROGRESS` with a lapsed lease (a crashed holder).
+    fn claim(&self, req: &ClaimRequest) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+
+    fn complete(
+        &self,
+        key: &IdempotencyKey,
+        status: RecordStatus,
+        result: Option<String>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Give a claim back after a failure so a retry can run the work again.
+    fn release(&self, key: &IdempotencyKey) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn get(
+        &self,
+        key: &IdempotencyKey,
+    ) -> impl Future<Output = Result<Option<IdempotencyRecord>, StoreError>> + Send;
+}
+
+/// The permanent link between a Stripe object and the ERP document made from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct XrefRecord {
+    pub stripe_id: StripeObjectId,
+    /// What the ERP document is (`customer`, `sales_order`, `cash_receipt`, `credit_memo`, …).
+    pub doc_kind: String,
+    /// Which ERP (`epicor`, `sage500`, `sagepro`).
+    pub erp: String,
+    pub erp_id: ErpDocumentId,
+    pub created_at_ms: i64,
+}
+
+pub trait XrefStore: Send + Sync {
+    fn get_xref(
+        &self,
+        stripe_id: &StripeObjectId,
+        doc_kind: &str,
+    ) -> impl Future<Output = Result<Option<XrefRecord>, StoreError>> + Send;
+
+    /// Write the record unless one exists; returns the existing one when it does.
+    fn put_xref_if_absent(
+        &self,
+        record: &XrefRecord,
+    ) -> impl Future<Output = Result<Option<XrefRecord>, StoreError>> + Send;
+}

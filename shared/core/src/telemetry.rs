@@ -1,0 +1,110 @@
+//! Logging setup and typed telemetry events. Each observable outcome is one struct with one
+//! `emit()`, so field names stay stable for alarms and dashboards. Nothing here ever takes a
+//! webhook body or a secret.
+
+use tracing_subscriber::EnvFilter;
+
+/// JSON logs on stdout (CloudWatch parses them), level from `RUST_LOG` (default `info`).
+pub fn init_json_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // A second init (tests, local runner) is harmless: keep the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+/// Human-readable logs for the local runner.
+pub fn init_text_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+}
+
+pub struct WebhookAccepted<'a> {
+    pub event_id: &'a str,
+    pub event_type: &'a str,
+    pub message_id: &'a str,
+    pub by_reference: bool,
+}
+
+impl WebhookAccepted<'_> {
+    pub fn emit(&self) {
+        tracing::info!(
+            event_id = self.event_id,
+            event_type = self.event_type,
+            message_id = self.message_id,
+            by_reference = self.by_reference,
+            outcome = "accepted",
+            "Webhook event queued"
+        );
+    }
+}
+
+pub struct WebhookRejected<'a> {
+    pub reason: &'a str,
+}
+
+impl WebhookRejected<'_> {
+    pub fn emit(&self) {
+        tracing::warn!(reason = self.reason, outcome = "rejected", "Webhook rejected");
+    }
+}
+
+pub struct WebhookDuplicate<'a> {
+    pub event_id: &'a str,
+    pub payload_differs: bool,
+}
+
+impl WebhookDuplicate<'_> {
+    pub fn emit(&self) {
+        if self.payload_differs {
+            tracing::warn!(event_id = self.event_id, outcome = "duplicate", payload_differs = true,
+                "Duplicate event id with a different payload; the first copy was kept");
+        } else {
+            tracing::info!(event_id = self.event_id, outcome = "duplicate", "Duplicate webhook delivery");
+        }
+    }
+}
+
+pub struct EventIgnored<'a> {
+    pub event_id: &'a str,
+    pub event_type: &'a str,
+}
+
+impl EventIgnored<'_> {
+    pub fn emit(&self) {
+        tracing::info!(event_id = self.event_id, event_type = self.event_type, outcome = "ignored",
+            "Event type not handled by this deployment; recorded as ignored");
+    }
+}
+
+/// Logged at ERROR: an operator alarm matches `alarm = "event_oversized"`.
+pub struct EventOversized<'a> {
+    pub event_id: &'a str,
+    pub body_bytes: usize,
+    pub limit: usize,
+}
+
+impl EventOversized<'_> {
+    pub fn emit(&self) {
+        tracing::error!(event_id = self.event_id, body_bytes = self.body_bytes, limit = self.limit,
+            alarm = "event_oversized", "Event exceeds the queue limit; queued by reference for re-fetch");
+    }
+}
+
+/// Logged at ERROR: the dependency failed and Stripe will retry the delivery.
+pub struct IntakeFailed<'a> {
+    pub event_id: &'a str,
+    pub stage: &'a str,
+    pub error: &'a dyn std::fmt::Display,
+}
+
+impl IntakeFailed<'_> {
+    pub fn emit(&self) {
+        tracing::error!(event_id = self.event_id, stage = self.stage, error = %self.error,
+            alarm = "intake_failed", "Webhook intake failed; answering 5xx so Stripe retries");
+    }
+}
