@@ -1,1 +1,5 @@
+//! ledgerbridge's integration tests: one binary, one module per area.
+//! AWS APIs come from moto in server mode (started by `support::moto`), the ERP side from the
+//! project's ERP sandbox.
 
+mod support;
