@@ -2,4 +2,7 @@
 //! AWS APIs come from moto in server mode (started by `support::moto`), the ERP side from the
 //! project's ERP sandbox.
 
+mod intake;
+mod logs;
 mod support;
+mod webhook_crosscheck;

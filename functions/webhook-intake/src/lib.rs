@@ -8,7 +8,9 @@ use ledgerbridge_core::event::EnvelopeHead;
 use ledgerbridge_core::ids::{IdempotencyKey, StripeEventId};
 use ledgerbridge_core::message::{encode_event_v1, IntakeMessage, RefReason, StripeEventRefV1};
 use ledgerbridge_core::ports::{Claim, ClaimRequest, EventQueue, IdempotencyStore, RecordStatus};
-use ledgerbridge_core::secrets::{parse_secret_list, CachedSecrets, EnvSecrets, Secret, SecretError};
+use ledgerbridge_core::secrets::{
+    parse_secret_list, CachedSecrets, EnvSecrets, Secret, SecretError,
+};
 use ledgerbridge_core::telemetry::{
     EventIgnored, EventOversized, IntakeFailed, WebhookAccepted, WebhookDuplicate, WebhookRejected,
 };
@@ -19,7 +21,6 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-
 /// What the intake answers. Bodies are fixed strings: nothing internal leaks to the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IntakeResponse {
@@ -28,23 +29,42 @@ pub struct IntakeResponse {
 }
 
 impl IntakeResponse {
-    const ACCEPTED: IntakeResponse = IntakeResponse { status: 200, body: r#"{"received":true}"# };
-    const DUPLICATE: IntakeResponse =
-        IntakeResponse { status: 200, body: r#"{"received":true,"duplicate":true}"# };
-    const IGNORED: IntakeResponse =
-        IntakeResponse { status: 200, body: r#"{"received":true,"ignored":true}"# };
-    const UNAVAILABLE: IntakeResponse = IntakeResponse { status: 503, body: "" };
-    const FAILED: IntakeResponse = IntakeResponse { status: 500, body: "" };
+    const ACCEPTED: IntakeResponse = IntakeResponse {
+        status: 200,
+        body: r#"{"received":true}"#,
+    };
+    const DUPLICATE: IntakeResponse = IntakeResponse {
+        status: 200,
+        body: r#"{"received":true,"duplicate":true}"#,
+    };
+    const IGNORED: IntakeResponse = IntakeResponse {
+        status: 200,
+        body: r#"{"received":true,"ignored":true}"#,
+    };
+    const UNAVAILABLE: IntakeResponse = IntakeResponse {
+        status: 503,
+        body: "",
+    };
+    const FAILED: IntakeResponse = IntakeResponse {
+        status: 500,
+        body: "",
+    };
 
     fn bad_request(reason: &'static str) -> IntakeResponse {
-        IntakeResponse { status: 400, body: reason }
+        IntakeResponse {
+            status: 400,
+            body: reason,
+        }
     }
 }
 
 /// Where the signing secrets live; the verifier is rebuilt when the secret value changes.
 pub enum SecretsBackend {
     #[cfg(feature = "aws")]
-    Aws(CachedSecrets<ledgerbridge_core::aws::SecretsManagerSource>, String),
+    Aws(
+        CachedSecrets<ledgerbridge_core::aws::SecretsManagerSource>,
+        String,
+    ),
     Env(CachedSecrets<EnvSecrets>, String),
     Static(Vec<Secret<String>>),
 }
@@ -58,12 +78,21 @@ pub struct RotatingVerifier {
 
 impl RotatingVerifier {
     pub fn new(backend: SecretsBackend, tolerance_secs: i64) -> Self {
-        RotatingVerifier { backend, tolerance_secs, current: Mutex::new(None) }
+        RotatingVerifier {
+            backend,
+            tolerance_secs,
+            current: Mutex::new(None),
+        }
     }
 
     pub fn fixed(secrets: &[&str]) -> Self {
         Self::new(
-            SecretsBackend::Static(secrets.iter().map(|s| Secret::new((*s).to_owned())).collect()),
+            SecretsBackend::Static(
+                secrets
+                    .iter()
+                    .map(|s| Secret::new((*s).to_owned()))
+                    .collect(),
+            ),
             ledgerbridge_core::webhook::DEFAULT_TOLERANCE_SECS,
         )
     }
@@ -74,7 +103,11 @@ impl RotatingVerifier {
             SecretsBackend::Aws(cache, id) => Ok((id.clone(), cache.get(id).await?)),
             SecretsBackend::Env(cache, name) => Ok((name.clone(), cache.get(name).await?)),
             SecretsBackend::Static(list) => {
-                let joined = list.iter().map(|s| s.expose().as_str()).collect::<Vec<_>>().join(",");
+                let joined = list
+                    .iter()
+                    .map(|s| s.expose().as_str())
+                    .collect::<Vec<_>>()
+                    .join(",");
                 Ok(("static".into(), Secret::new(joined)))
             }
         }
@@ -92,7 +125,10 @@ impl RotatingVerifier {
         let secrets = parse_secret_list(&name, &raw)?;
         let verifier = Verifier::new(&secrets)
             .map_err(|_| SecretError::Empty { name: name.clone() })?
-            .with_tolerance(self.tolerance_secs, ledgerbridge_core::webhook::DEFAULT_FUTURE_SKEW_SECS);
+            .with_tolerance(
+                self.tolerance_secs,
+                ledgerbridge_core::webhook::DEFAULT_FUTURE_SKEW_SECS,
+            );
         let verifier = Arc::new(verifier);
         if let Ok(mut guard) = self.current.lock() {
             *guard = Some((raw, verifier.clone()));
@@ -116,7 +152,13 @@ pub struct Deps<Q, S, C> {
 }
 
 impl<Q: EventQueue, S: IdempotencyStore, C: Clock> Deps<Q, S, C> {
-    pub fn new(queue: Q, store: S, verifier: RotatingVerifier, clock: C, cfg: &IntakeConfig) -> Self {
+    pub fn new(
+        queue: Q,
+        store: S,
+        verifier: RotatingVerifier,
+        clock: C,
+        cfg: &IntakeConfig,
+    ) -> Self {
         Deps {
             queue,
             store,
@@ -148,7 +190,12 @@ where
     let verifier = match deps.verifier.verifier().await {
         Ok(v) => v,
         Err(e) => {
-            IntakeFailed { event_id: "-", stage: "load_secrets", error: &e }.emit();
+            IntakeFailed {
+                event_id: "-",
+                stage: "load_secrets",
+                error: &e,
+            }
+            .emit();
             return IntakeResponse::FAILED;
         }
     };
@@ -159,12 +206,18 @@ where
     let head = match EnvelopeHead::parse(body) {
         Ok(h) => h,
         Err(_) => {
-            WebhookRejected { reason: "unparseable_event" }.emit();
+            WebhookRejected {
+                reason: "unparseable_event",
+            }
+            .emit();
             return IntakeResponse::bad_request("unparseable event");
         }
     };
     let Some(event_id) = StripeEventId::parse(&head.id) else {
-        WebhookRejected { reason: "invalid_event_id" }.emit();
+        WebhookRejected {
+            reason: "invalid_event_id",
+        }
+        .emit();
         return IntakeResponse::bad_request("invalid event id");
     };
     let key = IdempotencyKey::new(format!("intake#{event_id}"));
@@ -190,8 +243,11 @@ where
                 };
             }
             Ok(Claim::Existing(rec)) if rec.status != RecordStatus::InProgress => {
-                WebhookDuplicate { event_id: event_id.as_str(), payload_differs: rec.payload_hash != hash }
-                    .emit();
+                WebhookDuplicate {
+                    event_id: event_id.as_str(),
+                    payload_differs: rec.payload_hash != hash,
+                }
+                .emit();
                 return IntakeResponse::DUPLICATE;
             }
             Ok(Claim::Existing(_)) => {
@@ -203,8 +259,17 @@ where
                 tokio::time::sleep(Duration::from_millis(25)).await;
             }
             Err(e) => {
-                IntakeFailed { event_id: event_id.as_str(), stage: "claim", error: &e }.emit();
-                return if e.is_retriable() { IntakeResponse::UNAVAILABLE } else { IntakeResponse::FAILED };
+                IntakeFailed {
+                    event_id: event_id.as_str(),
+                    stage: "claim",
+                    error: &e,
+                }
+                .emit();
+                return if e.is_retriable() {
+                    IntakeResponse::UNAVAILABLE
+                } else {
+                    IntakeResponse::FAILED
+                };
             }
         }
     }
@@ -212,7 +277,9 @@ where
 
 fn reject_body(e: &WebhookError) -> &'static str {
     match e {
-        WebhookError::Stale { .. } | WebhookError::FromTheFuture { .. } => "timestamp outside tolerance",
+        WebhookError::Stale { .. } | WebhookError::FromTheFuture { .. } => {
+            "timestamp outside tolerance"
+        }
         WebhookError::Mismatch => "signature mismatch",
         WebhookError::MissingHeader => "missing Stripe-Signature",
         WebhookError::NoV1Signature => "no v1 signature",
@@ -234,11 +301,20 @@ where
 {
     match deps.store.complete(key, RecordStatus::Ignored, None).await {
         Ok(()) => {
-            EventIgnored { event_id: event_id.as_str(), event_type: &head.event_type }.emit();
+            EventIgnored {
+                event_id: event_id.as_str(),
+                event_type: &head.event_type,
+            }
+            .emit();
             IntakeResponse::IGNORED
         }
         Err(e) => {
-            IntakeFailed { event_id: event_id.as_str(), stage: "record_ignored", error: &e }.emit();
+            IntakeFailed {
+                event_id: event_id.as_str(),
+                stage: "record_ignored",
+                error: &e,
+            }
+            .emit();
             release(deps, key).await;
             IntakeResponse::UNAVAILABLE
         }
@@ -259,12 +335,21 @@ where
     C: Clock,
 {
     let limit = deps.queue.max_message_bytes();
-    let full = if head.is_thin() { None } else { encode_event_v1(head, body, now_ms).ok() };
+    let full = if head.is_thin() {
+        None
+    } else {
+        encode_event_v1(head, body, now_ms).ok()
+    };
     let (message, by_reference) = match full {
         Some(m) if m.len() <= limit => (m, false),
         other => {
             let reason = if other.is_some() {
-                EventOversized { event_id: event_id.as_str(), body_bytes: body.len(), limit }.emit();
+                EventOversized {
+                    event_id: event_id.as_str(),
+                    body_bytes: body.len(),
+                    limit,
+                }
+                .emit();
                 RefReason::Oversized
             } else {
                 RefReason::ThinEvent
@@ -281,7 +366,12 @@ where
             match serde_json::to_string(&reference) {
                 Ok(m) => (m, true),
                 Err(e) => {
-                    IntakeFailed { event_id: event_id.as_str(), stage: "encode", error: &e }.emit();
+                    IntakeFailed {
+                        event_id: event_id.as_str(),
+                        stage: "encode",
+                        error: &e,
+                    }
+                    .emit();
                     release(deps, key).await;
                     return IntakeResponse::FAILED;
                 }
@@ -292,12 +382,19 @@ where
     let group = head.object_id().unwrap_or(event_id.as_str()).to_owned();
     match deps.queue.send(message, Some(&group)).await {
         Ok(message_id) => {
-            if let Err(e) =
-                deps.store.complete(key, RecordStatus::Completed, Some(message_id.to_string())).await
+            if let Err(e) = deps
+                .store
+                .complete(key, RecordStatus::Completed, Some(message_id.to_string()))
+                .await
             {
                 // The event is durably queued; a later duplicate may queue it again after the
                 // lease, which downstream deduplication absorbs. Answer 2xx.
-                IntakeFailed { event_id: event_id.as_str(), stage: "complete", error: &e }.emit();
+                IntakeFailed {
+                    event_id: event_id.as_str(),
+                    stage: "complete",
+                    error: &e,
+                }
+                .emit();
             }
             WebhookAccepted {
                 event_id: event_id.as_str(),
@@ -309,9 +406,18 @@ where
             IntakeResponse::ACCEPTED
         }
         Err(e) => {
-            IntakeFailed { event_id: event_id.as_str(), stage: "enqueue", error: &e }.emit();
+            IntakeFailed {
+                event_id: event_id.as_str(),
+                stage: "enqueue",
+                error: &e,
+            }
+            .emit();
             release(deps, key).await;
-            if e.is_retriable() { IntakeResponse::UNAVAILABLE } else { IntakeResponse::FAILED }
+            if e.is_retriable() {
+                IntakeResponse::UNAVAILABLE
+            } else {
+                IntakeResponse::FAILED
+            }
         }
     }
 }
@@ -319,7 +425,12 @@ where
 async fn release<Q, S: IdempotencyStore, C>(deps: &Deps<Q, S, C>, key: &IdempotencyKey) {
     if let Err(e) = deps.store.release(key).await {
         // The lease lapses on its own; a retry can take the claim over after it.
-        IntakeFailed { event_id: key.as_str(), stage: "release", error: &e }.emit();
+        IntakeFailed {
+            event_id: key.as_str(),
+            stage: "release",
+            error: &e,
+        }
+        .emit();
     }
 }
 
@@ -334,15 +445,18 @@ where
     S: IdempotencyStore,
     C: Clock,
 {
-    let signature = req.headers().get("stripe-signature").and_then(|v| v.to_str().ok());
+    let signature = req
+        .headers()
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok());
     let out = handle_webhook(deps, signature, req.body().as_ref()).await;
     Ok(to_http(out))
 }
 
 pub fn to_http(out: IntakeResponse) -> lambda_http::Response<lambda_http::Body> {
     let mut resp = lambda_http::Response::new(lambda_http::Body::from(out.body));
-    *resp.status_mut() =
-        lambda_http::http::StatusCode::from_u16(out.status).unwrap_or(lambda_http::http::StatusCode::INTERNAL_SERVER_ERROR);
+    *resp.status_mut() = lambda_http::http::StatusCode::from_u16(out.status)
+        .unwrap_or(lambda_http::http::StatusCode::INTERNAL_SERVER_ERROR);
     if out.status == 200 {
         resp.headers_mut().insert(
             lambda_http::http::header::CONTENT_TYPE,

@@ -14,7 +14,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     let sdk = sdk_config(cfg.endpoint_url.as_deref()).await;
     let backend = match &cfg.webhook_secrets {
         SecretLocation::SecretsManager(id) => SecretsBackend::Aws(
-            CachedSecrets::new(SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&sdk)), cfg.secret_ttl),
+            CachedSecrets::new(
+                SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&sdk)),
+                cfg.secret_ttl,
+            ),
             id.clone(),
         ),
         SecretLocation::Environment => SecretsBackend::Env(
@@ -23,7 +26,11 @@ async fn main() -> Result<(), lambda_http::Error> {
         ),
     };
     let deps = Deps::new(
-        SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &cfg.queue_url, cfg.max_message_bytes),
+        SqsQueue::new(
+            aws_sdk_sqs::Client::new(&sdk),
+            &cfg.queue_url,
+            cfg.max_message_bytes,
+        ),
         DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &cfg.state_table),
         RotatingVerifier::new(backend, cfg.tolerance_secs),
         SystemClock,

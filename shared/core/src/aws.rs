@@ -29,7 +29,8 @@ fn store_error<E: ProvideErrorMetadata + std::fmt::Debug>(
     let code = err.code().unwrap_or_default().to_owned();
     match &err {
         SdkError::ServiceError(_)
-            if code.contains("Throttl") || code == "ProvisionedThroughputExceededException"
+            if code.contains("Throttl")
+                || code == "ProvisionedThroughputExceededException"
                 || code == "RequestLimitExceeded" =>
         {
             StoreError::Throttled(code)
@@ -47,19 +48,35 @@ pub struct SqsQueue {
 }
 
 impl SqsQueue {
-    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>, max_bytes: usize) -> Self {
+    pub fn new(
+        client: aws_sdk_sqs::Client,
+        queue_url: impl Into<String>,
+        max_bytes: usize,
+    ) -> Self {
         let queue_url = queue_url.into();
         let fifo = queue_url.ends_with(".fifo");
-        SqsQueue { client, queue_url, fifo, max_bytes }
+        SqsQueue {
+            client,
+            queue_url,
+            fifo,
+            max_bytes,
+        }
     }
 }
 
 impl EventQueue for SqsQueue {
     async fn send(&self, body: String, group: Option<&str>) -> Result<MessageId, QueueError> {
         if body.len() > self.max_bytes {
-            return Err(QueueError::TooLarge { size: body.len(), limit: self.max_bytes });
+            return Err(QueueError::TooLarge {
+                size: body.len(),
+                limit: self.max_bytes,
+            });
         }
-        let mut req = self.client.send_message().queue_url(&self.queue_url).message_body(body);
+        let mut req = self
+            .client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body);
         if self.fifo {
             req = req.message_group_id(group.unwrap_or("default"));
         }
@@ -68,10 +85,16 @@ impl EventQueue for SqsQueue {
             Err(err) => {
                 use aws_sdk_sqs::error::ProvideErrorMetadata as _;
                 let code = err.code().unwrap_or_default().to_owned();
-                if matches!(code.as_str(), "InvalidMessageContents" | "InvalidParameterValue") {
+                if matches!(
+                    code.as_str(),
+                    "InvalidMessageContents" | "InvalidParameterValue"
+                ) {
                     Err(QueueError::Rejected(code))
                 } else {
-                    Err(QueueError::Unavailable(format!("{code}: {}", err.message().unwrap_or("send failed"))))
+                    Err(QueueError::Unavailable(format!(
+                        "{code}: {}",
+                        err.message().unwrap_or("send failed")
+                    )))
                 }
             }
         }
@@ -92,7 +115,10 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        DynamoStore { client, table: table.into() }
+        DynamoStore {
+            client,
+            table: table.into(),
+        }
     }
 
     fn idem_pk(key: &IdempotencyKey) -> AttributeValue {
@@ -109,12 +135,22 @@ fn s(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
 }
 
 fn n(item: &HashMap<String, AttributeValue>, name: &str) -> Option<i64> {
-    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
 }
 
-fn record_from(key: &IdempotencyKey, item: &HashMap<String, AttributeValue>) -> Result<IdempotencyRecord, StoreError> {
-    let corrupt = |m: &str| StoreError::Corrupt { key: key.to_string(), message: m.to_owned() };
-    let status = s(item, "status").and_then(|v| RecordStatus::parse(&v)).ok_or_else(|| corrupt("status"))?;
+fn record_from(
+    key: &IdempotencyKey,
+    item: &HashMap<String, AttributeValue>,
+) -> Result<IdempotencyRecord, StoreError> {
+    let corrupt = |m: &str| StoreError::Corrupt {
+        key: key.to_string(),
+        message: m.to_owned(),
+    };
+    let status = s(item, "status")
+        .and_then(|v| RecordStatus::parse(&v))
+        .ok_or_else(|| corrupt("status"))?;
     Ok(IdempotencyRecord {
         key: key.clone(),
         status,
@@ -166,7 +202,9 @@ impl IdempotencyStore for DynamoStore {
                         // Older emulators may not return the item: read it.
                         return match self.get(&req.key).await? {
                             Some(r) => Ok(Claim::Existing(r)),
-                            None => Err(StoreError::Unavailable("claim lost a race with a delete".into())),
+                            None => Err(StoreError::Unavailable(
+                                "claim lost a race with a delete".into(),
+                            )),
                         };
                     }
                 }
@@ -211,7 +249,12 @@ impl IdempotencyStore for DynamoStore {
             .await;
         match out {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(store_error(e)),
         }
     }
@@ -245,27 +288,41 @@ impl XrefStore for DynamoStore {
             .send()
             .await
             .map_err(store_error)?;
-        Ok(out.item().and_then(|item| xref_from(stripe_id, doc_kind, item)))
+        Ok(out
+            .item()
+            .and_then(|item| xref_from(stripe_id, doc_kind, item)))
     }
 
-    async fn put_xref_if_absent(&self, record: &XrefRecord) -> Result<Option<XrefRecord>, StoreError> {
+    async fn put_xref_if_absent(
+        &self,
+        record: &XrefRecord,
+    ) -> Result<Option<XrefRecord>, StoreError> {
         let out = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", Self::xref_pk(record.stripe_id.as_str(), &record.doc_kind))
+            .item(
+                "pk",
+                Self::xref_pk(record.stripe_id.as_str(), &record.doc_kind),
+            )
             .item("stripe_id", AttributeValue::S(record.stripe_id.to_string()))
             .item("doc_kind", AttributeValue::S(record.doc_kind.clone()))
             .item("erp", AttributeValue::S(record.erp.clone()))
             .item("erp_id", AttributeValue::S(record.erp_id.to_string()))
-            .item("created_at_ms", AttributeValue::N(record.created_at_ms.to_string()))
+            .item(
+                "created_at_ms",
+                AttributeValue::N(record.created_at_ms.to_string()),
+            )
             .condition_expression("attribute_not_exists(pk)")
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match out {
             Ok(_) => Ok(None),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
                 self.get_xref(&record.stripe_id, &record.doc_kind).await
             }
             Err(e) => Err(store_error(e)),
@@ -273,7 +330,11 @@ impl XrefStore for DynamoStore {
     }
 }
 
-fn xref_from(stripe_id: &StripeObjectId, doc_kind: &str, item: &HashMap<String, AttributeValue>) -> Option<XrefRecord> {
+fn xref_from(
+    stripe_id: &StripeObjectId,
+    doc_kind: &str,
+    item: &HashMap<String, AttributeValue>,
+) -> Option<XrefRecord> {
     Some(XrefRecord {
         stripe_id: stripe_id.clone(),
         doc_kind: doc_kind.to_owned(),
@@ -302,10 +363,12 @@ impl SecretSource for SecretsManagerSource {
             Ok(out) => out
                 .secret_string()
                 .map(|s| Secret::new(s.to_owned()))
-                .ok_or_else(|| SecretError::Empty { name: name.to_owned() }),
-            Err(e) if e.code() == Some("ResourceNotFoundException") => {
-                Err(SecretError::NotFound { name: name.to_owned() })
-            }
+                .ok_or_else(|| SecretError::Empty {
+                    name: name.to_owned(),
+                }),
+            Err(e) if e.code() == Some("ResourceNotFoundException") => Err(SecretError::NotFound {
+                name: name.to_owned(),
+            }),
             Err(e) => Err(SecretError::Backend {
                 name: name.to_owned(),
                 message: e.code().unwrap_or("unknown").to_owned(),

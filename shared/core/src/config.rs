@@ -25,7 +25,10 @@ impl Env {
     }
 
     pub fn from_map(vars: HashMap<String, String>) -> Self {
-        Env { vars, problems: Vec::new() }
+        Env {
+            vars,
+            problems: Vec::new(),
+        }
     }
 
     fn raw(&self, name: &str) -> Option<&str> {
@@ -41,14 +44,18 @@ impl Env {
 
     /// An unprefixed variable (`AWS_ENDPOINT_URL`, `AWS_REGION`).
     pub fn plain(&self, name: &str) -> Option<String> {
-        self.vars.get(name).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+        self.vars
+            .get(name)
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
     }
 
     pub fn required(&mut self, name: &str, what: &str) -> String {
         match self.raw(name) {
             Some(v) => v.to_owned(),
             None => {
-                self.problems.push(format!("{PREFIX}{name} is missing ({what})"));
+                self.problems
+                    .push(format!("{PREFIX}{name} is missing ({what})"));
                 String::new()
             }
         }
@@ -60,7 +67,9 @@ impl Env {
             Some(v) => match v.parse::<i64>() {
                 Ok(n) if (min..=max).contains(&n) => n,
                 _ => {
-                    self.problems.push(format!("{PREFIX}{name}={v:?} must be an integer in {min}..={max}"));
+                    self.problems.push(format!(
+                        "{PREFIX}{name}={v:?} must be an integer in {min}..={max}"
+                    ));
                     default
                 }
             },
@@ -69,7 +78,10 @@ impl Env {
 
     pub fn list(&self, name: &str) -> Option<Vec<String>> {
         self.raw(name).map(|v| {
-            v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
+            v.split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
         })
     }
 
@@ -81,7 +93,9 @@ impl Env {
         if self.problems.is_empty() {
             Ok(value)
         } else {
-            Err(ConfigError { problems: self.problems })
+            Err(ConfigError {
+                problems: self.problems,
+            })
         }
     }
 }
@@ -125,7 +139,10 @@ impl IntakeConfig {
             }
         };
         let handled_event_types = env.list("HANDLED_EVENT_TYPES").unwrap_or_else(|| {
-            crate::event::DEFAULT_HANDLED_TYPES.iter().map(|s| (*s).to_owned()).collect()
+            crate::event::DEFAULT_HANDLED_TYPES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect()
         });
         let tolerance_secs = env.number("SIGNATURE_TOLERANCE_SECS", 300, 1, 3600);
         let max_message_bytes = env.number("MAX_MESSAGE_BYTES", 262_144, 1024, 1_048_576);
@@ -152,7 +169,12 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Env {
-        Env::from_map(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
+        Env::from_map(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
     }
 
     #[test]
@@ -173,11 +195,20 @@ mod tests {
             ("LEDGERBRIDGE_EVENTS_QUEUE_URL", "http://q"),
             ("LEDGERBRIDGE_STATE_TABLE", "t"),
             ("LEDGERBRIDGE_WEBHOOK_SECRET_ID", "arn:secret"),
-            ("LEDGERBRIDGE_HANDLED_EVENT_TYPES", "charge.succeeded, payout.paid"),
+            (
+                "LEDGERBRIDGE_HANDLED_EVENT_TYPES",
+                "charge.succeeded, payout.paid",
+            ),
         ]))
         .unwrap();
         assert_eq!(cfg.tolerance_secs, 300);
-        assert_eq!(cfg.handled_event_types, vec!["charge.succeeded", "payout.paid"]);
-        assert_eq!(cfg.webhook_secrets, SecretLocation::SecretsManager("arn:secret".into()));
+        assert_eq!(
+            cfg.handled_event_types,
+            vec!["charge.succeeded", "payout.paid"]
+        );
+        assert_eq!(
+            cfg.webhook_secrets,
+            SecretLocation::SecretsManager("arn:secret".into())
+        );
     }
 }

@@ -26,8 +26,8 @@ pub struct CurrencyRule {
 
 /// Stripe's zero-decimal currencies (docs.stripe.com/currencies#zero-decimal).
 pub const ZERO_DECIMAL: [&str; 16] = [
-    "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF",
-    "XOF", "XPF",
+    "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV",
+    "XAF", "XOF", "XPF",
 ];
 
 /// Stripe's three-decimal currencies; charge amounts must end in 0.
@@ -84,15 +84,35 @@ impl Currency {
     pub fn rule(&self) -> CurrencyRule {
         let code = self.code();
         if ZERO_DECIMAL.contains(&code) {
-            return CurrencyRule { exponent: 0, charge_multiple: 1, payout_multiple: 1 };
+            return CurrencyRule {
+                exponent: 0,
+                charge_multiple: 1,
+                payout_multiple: 1,
+            };
         }
         if THREE_DECIMAL.contains(&code) {
-            return CurrencyRule { exponent: 3, charge_multiple: 10, payout_multiple: 10 };
+            return CurrencyRule {
+                exponent: 3,
+                charge_multiple: 10,
+                payout_multiple: 10,
+            };
         }
         match code {
-            "ISK" => CurrencyRule { exponent: 2, charge_multiple: 100, payout_multiple: 100 },
-            "HUF" | "TWD" => CurrencyRule { exponent: 2, charge_multiple: 1, payout_multiple: 100 },
-            _ => CurrencyRule { exponent: 2, charge_multiple: 1, payout_multiple: 1 },
+            "ISK" => CurrencyRule {
+                exponent: 2,
+                charge_multiple: 100,
+                payout_multiple: 100,
+            },
+            "HUF" | "TWD" => CurrencyRule {
+                exponent: 2,
+                charge_multiple: 1,
+                payout_multiple: 100,
+            },
+            _ => CurrencyRule {
+                exponent: 2,
+                charge_multiple: 1,
+                payout_multiple: 1,
+            },
         }
     }
 

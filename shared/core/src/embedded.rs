@@ -37,12 +37,17 @@ impl Default for MemoryQueue {
 
 impl MemoryQueue {
     pub fn new(max_bytes: usize) -> Self {
-        MemoryQueue { inner: Arc::new((Mutex::new(VecDeque::new()), Notify::new())), max_bytes }
+        MemoryQueue {
+            inner: Arc::new((Mutex::new(VecDeque::new()), Notify::new())),
+            max_bytes,
+        }
     }
 
     /// Take up to `max` messages without waiting.
     pub fn try_receive(&self, max: usize) -> Vec<QueuedMessage> {
-        let Ok(mut q) = self.inner.0.lock() else { return Vec::new() };
+        let Ok(mut q) = self.inner.0.lock() else {
+            return Vec::new();
+        };
         let n = max.min(q.len());
         q.drain(..n).collect()
     }
@@ -79,10 +84,17 @@ impl MemoryQueue {
 impl EventQueue for MemoryQueue {
     async fn send(&self, body: String, group: Option<&str>) -> Result<MessageId, QueueError> {
         if body.len() > self.max_bytes {
-            return Err(QueueError::TooLarge { size: body.len(), limit: self.max_bytes });
+            return Err(QueueError::TooLarge {
+                size: body.len(),
+                limit: self.max_bytes,
+            });
         }
         let id = MessageId::new(uuid::Uuid::new_v4().to_string());
-        let msg = QueuedMessage { id: id.clone(), body, group: group.map(str::to_owned) };
+        let msg = QueuedMessage {
+            id: id.clone(),
+            body,
+            group: group.map(str::to_owned),
+        };
         self.inner
             .0
             .lock()
@@ -138,12 +150,19 @@ impl SqliteStore {
              );",
         )
         .map_err(db_err)?;
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let mut conn =
-            self.conn.lock().map_err(|_| StoreError::Unavailable("store lock poisoned".into()))?;
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self
+            .conn
+            .lock()
+            .map_err(|_| StoreError::Unavailable("store lock poisoned".into()))?;
         f(&mut conn)
     }
 
@@ -165,20 +184,22 @@ impl SqliteStore {
             )
             .optional()
             .map_err(db_err)?;
-        row.map(|(status, payload_hash, expiration, in_progress_expiration, result)| {
-            let status = RecordStatus::parse(&status).ok_or_else(|| StoreError::Corrupt {
-                key: key.to_owned(),
-                message: format!("unknown status {status:?}"),
-            })?;
-            Ok(IdempotencyRecord {
-                key: IdempotencyKey::new(key),
-                status,
-                payload_hash,
-                expiration,
-                in_progress_expiration,
-                result,
-            })
-        })
+        row.map(
+            |(status, payload_hash, expiration, in_progress_expiration, result)| {
+                let status = RecordStatus::parse(&status).ok_or_else(|| StoreError::Corrupt {
+                    key: key.to_owned(),
+                    message: format!("unknown status {status:?}"),
+                })?;
+                Ok(IdempotencyRecord {
+                    key: IdempotencyKey::new(key),
+                    status,
+                    payload_hash,
+                    expiration,
+                    in_progress_expiration,
+                    result,
+                })
+            },
+        )
         .transpose()
     }
 }
@@ -263,7 +284,10 @@ impl XrefStore for SqliteStore {
         self.with(|conn| read_xref(conn, stripe_id.as_str(), doc_kind))
     }
 
-    async fn put_xref_if_absent(&self, record: &XrefRecord) -> Result<Option<XrefRecord>, StoreError> {
+    async fn put_xref_if_absent(
+        &self,
+        record: &XrefRecord,
+    ) -> Result<Option<XrefRecord>, StoreError> {
         self.with(|conn| {
             let changed = conn
                 .execute(
@@ -287,7 +311,11 @@ impl XrefStore for SqliteStore {
     }
 }
 
-fn read_xref(conn: &Connection, stripe_id: &str, doc_kind: &str) -> Result<Option<XrefRecord>, StoreError> {
+fn read_xref(
+    conn: &Connection,
+    stripe_id: &str,
+    doc_kind: &str,
+) -> Result<Option<XrefRecord>, StoreError> {
     conn.query_row(
         "SELECT erp, erp_id, created_at_ms FROM xref WHERE stripe_id = ?1 AND doc_kind = ?2",
         params![stripe_id, doc_kind],

@@ -38,7 +38,9 @@ impl IntakeMessage {
         let tag: Tag<'_> = serde_json::from_str(text)?;
         match tag.kind.as_ref() {
             "stripe_event.v1" => Ok(IntakeMessage::StripeEventV1(serde_json::from_str(text)?)),
-            "stripe_event_ref.v1" => Ok(IntakeMessage::StripeEventRefV1(serde_json::from_str(text)?)),
+            "stripe_event_ref.v1" => {
+                Ok(IntakeMessage::StripeEventRefV1(serde_json::from_str(text)?))
+            }
             other => Err(DecodeError::UnknownType(other.to_owned())),
         }
     }
@@ -124,6 +126,8 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         let unknown = r#"{"type":"stripe_event.v9","x":1}"#;
-        assert!(matches!(IntakeMessage::decode(unknown), Err(DecodeError::UnknownType(t)) if t == "stripe_event.v9"));
+        assert!(
+            matches!(IntakeMessage::decode(unknown), Err(DecodeError::UnknownType(t)) if t == "stripe_event.v9")
+        );
     }
 }

@@ -14,9 +14,17 @@ pub enum MoneyError {
     #[error("currency mismatch: {0} vs {1}")]
     CurrencyMismatch(Currency, Currency),
     #[error("{value} has more decimals than {currency} allows ({exponent})")]
-    TooPrecise { value: Decimal, currency: Currency, exponent: u32 },
+    TooPrecise {
+        value: Decimal,
+        currency: Currency,
+        exponent: u32,
+    },
     #[error("{minor} minor units of {currency} must be a multiple of {multiple}")]
-    NotAMultiple { minor: i64, currency: Currency, multiple: i64 },
+    NotAMultiple {
+        minor: i64,
+        currency: Currency,
+        multiple: i64,
+    },
 }
 
 /// How to round a computed value (an FX conversion, a proration) to the currency's minor unit.
@@ -68,7 +76,11 @@ impl Money {
         let exponent = currency.exponent();
         let normalized = value.normalize();
         if normalized.scale() > exponent {
-            return Err(MoneyError::TooPrecise { value, currency, exponent });
+            return Err(MoneyError::TooPrecise {
+                value,
+                currency,
+                exponent,
+            });
         }
         Self::scale_integral(normalized, currency)
     }
@@ -90,7 +102,11 @@ impl Money {
             .ok_or(MoneyError::Overflow(currency))?;
         // `minor` is integral here (scale ≤ exponent), so to_i64 cannot truncate.
         if !minor.fract().is_zero() {
-            return Err(MoneyError::TooPrecise { value, currency, exponent: currency.exponent() });
+            return Err(MoneyError::TooPrecise {
+                value,
+                currency,
+                exponent: currency.exponent(),
+            });
         }
         minor
             .to_i64()
@@ -148,7 +164,11 @@ impl Money {
         if self.minor % multiple == 0 {
             Ok(())
         } else {
-            Err(MoneyError::NotAMultiple { minor: self.minor, currency: self.currency, multiple })
+            Err(MoneyError::NotAMultiple {
+                minor: self.minor,
+                currency: self.currency,
+                multiple,
+            })
         }
     }
 }
@@ -158,7 +178,9 @@ pub fn checked_sum(
     currency: Currency,
     items: impl IntoIterator<Item = Money>,
 ) -> Result<Money, MoneyError> {
-    items.into_iter().try_fold(Money::zero(currency), Money::checked_add)
+    items
+        .into_iter()
+        .try_fold(Money::zero(currency), Money::checked_add)
 }
 
 impl fmt::Display for Money {
@@ -190,10 +212,21 @@ mod tests {
         assert_eq!(Money::new(1000, c("jpy")).to_decimal().to_string(), "1000");
         assert_eq!(Money::new(1000, c("kwd")).to_decimal().to_string(), "1.000");
         assert_eq!(Money::new(5120, c("bhd")).to_decimal().to_string(), "5.120");
-        assert_eq!(Money::new(-30084, c("usd")).to_decimal().to_string(), "-300.84");
-        assert_eq!(Money::new(50000, c("isk")).to_decimal().to_string(), "500.00");
+        assert_eq!(
+            Money::new(-30084, c("usd")).to_decimal().to_string(),
+            "-300.84"
+        );
+        assert_eq!(
+            Money::new(50000, c("isk")).to_decimal().to_string(),
+            "500.00"
+        );
         // 12-digit Stripe amounts stay exact.
-        assert_eq!(Money::new(999_999_999_999, c("usd")).to_decimal().to_string(), "9999999999.99");
+        assert_eq!(
+            Money::new(999_999_999_999, c("usd"))
+                .to_decimal()
+                .to_string(),
+            "9999999999.99"
+        );
     }
 
     #[test]
@@ -207,30 +240,57 @@ mod tests {
         assert_eq!(m.minor, 1234);
         let m = Money::from_decimal(Decimal::from_str("5.124").unwrap(), c("kwd")).unwrap();
         assert_eq!(m.minor, 5124);
-        assert!(m.check_charge_amount().is_err(), "three-decimal charges must end in 0");
+        assert!(
+            m.check_charge_amount().is_err(),
+            "three-decimal charges must end in 0"
+        );
     }
 
     #[test]
     fn named_rounding_rules() {
         let v = Decimal::from_str("108.705").unwrap();
-        assert_eq!(Money::from_decimal_rounded(v, c("usd"), Rounding::HalfEven).unwrap().minor, 10870);
-        assert_eq!(Money::from_decimal_rounded(v, c("usd"), Rounding::HalfUp).unwrap().minor, 10871);
+        assert_eq!(
+            Money::from_decimal_rounded(v, c("usd"), Rounding::HalfEven)
+                .unwrap()
+                .minor,
+            10870
+        );
+        assert_eq!(
+            Money::from_decimal_rounded(v, c("usd"), Rounding::HalfUp)
+                .unwrap()
+                .minor,
+            10871
+        );
         let v = Decimal::from_str("-0.5").unwrap();
-        assert_eq!(Money::from_decimal_rounded(v, c("jpy"), Rounding::HalfUp).unwrap().minor, -1);
+        assert_eq!(
+            Money::from_decimal_rounded(v, c("jpy"), Rounding::HalfUp)
+                .unwrap()
+                .minor,
+            -1
+        );
     }
 
     #[test]
     fn arithmetic_is_checked() {
         let usd = c("usd");
-        assert!(Money::new(i64::MAX, usd).checked_add(Money::new(1, usd)).is_err());
+        assert!(Money::new(i64::MAX, usd)
+            .checked_add(Money::new(1, usd))
+            .is_err());
         assert!(Money::new(i64::MIN, usd).checked_neg().is_err());
-        assert!(Money::new(1, usd).checked_add(Money::new(1, c("eur"))).is_err());
+        assert!(Money::new(1, usd)
+            .checked_add(Money::new(1, c("eur")))
+            .is_err());
         assert_eq!(
-            checked_sum(usd, [Money::new(100, usd), Money::new(-30, usd)]).unwrap().minor,
+            checked_sum(usd, [Money::new(100, usd), Money::new(-30, usd)])
+                .unwrap()
+                .minor,
             70
         );
         let huge = Decimal::from_str("99999999999999999999.99").unwrap();
-        assert!(matches!(Money::from_decimal(huge, usd), Err(MoneyError::Overflow(_))));
+        assert!(matches!(
+            Money::from_decimal(huge, usd),
+            Err(MoneyError::Overflow(_))
+        ));
     }
 
     #[test]

@@ -63,13 +63,23 @@ impl EnvSecrets {
         EnvSecrets { vars }
     }
     pub fn from_pairs<I: IntoIterator<Item = (String, String)>>(pairs: I) -> Self {
-        EnvSecrets { vars: pairs.into_iter().map(|(k, v)| (k, Secret::new(v))).collect() }
+        EnvSecrets {
+            vars: pairs
+                .into_iter()
+                .map(|(k, v)| (k, Secret::new(v)))
+                .collect(),
+        }
     }
 }
 
 impl SecretSource for EnvSecrets {
     async fn fetch(&self, name: &str) -> Result<Secret<String>, SecretError> {
-        self.vars.get(name).cloned().ok_or_else(|| SecretError::NotFound { name: name.to_owned() })
+        self.vars
+            .get(name)
+            .cloned()
+            .ok_or_else(|| SecretError::NotFound {
+                name: name.to_owned(),
+            })
     }
 }
 
@@ -83,7 +93,11 @@ pub struct CachedSecrets<S> {
 
 impl<S: SecretSource> CachedSecrets<S> {
     pub fn new(inner: S, ttl: Duration) -> Self {
-        CachedSecrets { inner, ttl, cache: Mutex::new(HashMap::new()) }
+        CachedSecrets {
+            inner,
+            ttl,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     pub async fn get(&self, name: &str) -> Result<Secret<String>, SecretError> {
@@ -114,27 +128,41 @@ impl<S: SecretSource> CachedSecrets<S> {
 /// Parse a list of webhook signing secrets from one secret value. Accepted shapes: a JSON array
 /// of strings, a JSON object with a `signing_secrets` array (or `signing_secret` string), or
 /// plain text separated by commas or newlines.
-pub fn parse_secret_list(name: &str, raw: &Secret<String>) -> Result<Vec<Secret<String>>, SecretError> {
+pub fn parse_secret_list(
+    name: &str,
+    raw: &Secret<String>,
+) -> Result<Vec<Secret<String>>, SecretError> {
     let text = raw.expose().trim();
     let list: Vec<String> = if text.starts_with('[') {
-        serde_json::from_str::<Vec<String>>(text).map_err(|_| SecretError::Empty { name: name.to_owned() })?
+        serde_json::from_str::<Vec<String>>(text).map_err(|_| SecretError::Empty {
+            name: name.to_owned(),
+        })?
     } else if text.starts_with('{') {
-        let v: serde_json::Value =
-            serde_json::from_str(text).map_err(|_| SecretError::Empty { name: name.to_owned() })?;
+        let v: serde_json::Value = serde_json::from_str(text).map_err(|_| SecretError::Empty {
+            name: name.to_owned(),
+        })?;
         match (v.get("signing_secrets"), v.get("signing_secret")) {
-            (Some(serde_json::Value::Array(a)), _) => {
-                a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect()
-            }
+            (Some(serde_json::Value::Array(a)), _) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect(),
             (_, Some(serde_json::Value::String(s))) => vec![s.clone()],
             _ => Vec::new(),
         }
     } else {
-        text.split([',', '\n']).map(|s| s.trim().to_owned()).collect()
+        text.split([',', '\n'])
+            .map(|s| s.trim().to_owned())
+            .collect()
     };
-    let list: Vec<Secret<String>> =
-        list.into_iter().filter(|s| !s.trim().is_empty()).map(Secret::new).collect();
+    let list: Vec<Secret<String>> = list
+        .into_iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(Secret::new)
+        .collect();
     if list.is_empty() {
-        return Err(SecretError::Empty { name: name.to_owned() });
+        return Err(SecretError::Empty {
+            name: name.to_owned(),
+        });
     }
     Ok(list)
 }
@@ -180,7 +208,11 @@ mod tests {
         assert_eq!(c.get("a").await.unwrap().expose(), "v0");
         assert_eq!(c.get("a").await.unwrap().expose(), "v0");
         tokio::time::sleep(Duration::from_millis(60)).await;
-        assert_eq!(c.get("a").await.unwrap().expose(), "v1", "rotation picked up after TTL");
+        assert_eq!(
+            c.get("a").await.unwrap().expose(),
+            "v1",
+            "rotation picked up after TTL"
+        );
         c.invalidate("a");
         assert_eq!(c.get("a").await.unwrap().expose(), "v2");
     }

@@ -20,7 +20,10 @@ pub fn init_json_logging() {
 /// Human-readable logs for the local runner.
 pub fn init_text_logging() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
 }
 
 pub struct WebhookAccepted<'a> {
@@ -49,7 +52,11 @@ pub struct WebhookRejected<'a> {
 
 impl WebhookRejected<'_> {
     pub fn emit(&self) {
-        tracing::warn!(reason = self.reason, outcome = "rejected", "Webhook rejected");
+        tracing::warn!(
+            reason = self.reason,
+            outcome = "rejected",
+            "Webhook rejected"
+        );
     }
 }
 
@@ -61,10 +68,18 @@ pub struct WebhookDuplicate<'a> {
 impl WebhookDuplicate<'_> {
     pub fn emit(&self) {
         if self.payload_differs {
-            tracing::warn!(event_id = self.event_id, outcome = "duplicate", payload_differs = true,
-                "Duplicate event id with a different payload; the first copy was kept");
+            tracing::warn!(
+                event_id = self.event_id,
+                outcome = "duplicate",
+                payload_differs = true,
+                "Duplicate event id with a different payload; the first copy was kept"
+            );
         } else {
-            tracing::info!(event_id = self.event_id, outcome = "duplicate", "Duplicate webhook delivery");
+            tracing::info!(
+                event_id = self.event_id,
+                outcome = "duplicate",
+                "Duplicate webhook delivery"
+            );
         }
     }
 }
@@ -76,8 +91,12 @@ pub struct EventIgnored<'a> {
 
 impl EventIgnored<'_> {
     pub fn emit(&self) {
-        tracing::info!(event_id = self.event_id, event_type = self.event_type, outcome = "ignored",
-            "Event type not handled by this deployment; recorded as ignored");
+        tracing::info!(
+            event_id = self.event_id,
+            event_type = self.event_type,
+            outcome = "ignored",
+            "Event type not handled by this deployment; recorded as ignored"
+        );
     }
 }
 
@@ -90,8 +109,13 @@ pub struct EventOversized<'a> {
 
 impl EventOversized<'_> {
     pub fn emit(&self) {
-        tracing::error!(event_id = self.event_id, body_bytes = self.body_bytes, limit = self.limit,
-            alarm = "event_oversized", "Event exceeds the queue limit; queued by reference for re-fetch");
+        tracing::error!(
+            event_id = self.event_id,
+            body_bytes = self.body_bytes,
+            limit = self.limit,
+            alarm = "event_oversized",
+            "Event exceeds the queue limit; queued by reference for re-fetch"
+        );
     }
 }
 

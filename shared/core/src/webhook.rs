@@ -128,7 +128,10 @@ impl Verifier {
         if secrets.is_empty() {
             return Err(WebhookError::NoSecrets);
         }
-        let keys = secrets.iter().map(|s| hmac_key(s.expose().as_bytes())).collect();
+        let keys = secrets
+            .iter()
+            .map(|s| hmac_key(s.expose().as_bytes()))
+            .collect();
         Ok(Verifier {
             keys,
             tolerance_secs: DEFAULT_TOLERANCE_SECS,
@@ -167,7 +170,10 @@ impl Verifier {
         }
         let age = now_secs.saturating_sub(parsed.timestamp);
         if age > self.tolerance_secs {
-            return Err(WebhookError::Stale { age_secs: age, tolerance_secs: self.tolerance_secs });
+            return Err(WebhookError::Stale {
+                age_secs: age,
+                tolerance_secs: self.tolerance_secs,
+            });
         }
         if -age > self.future_skew_secs {
             return Err(WebhookError::FromTheFuture { ahead_secs: -age });
@@ -236,10 +242,25 @@ mod tests {
         let v = verifier(&["whsec_a"]);
         let t = 1_700_000_000;
         let h = sign_header(&["whsec_a"], t, BODY);
-        for (now, ok) in [(t + 299, true), (t + 300, true), (t + 301, false), (t, true), (t - 60, true), (t - 61, false)] {
-            assert_eq!(v.verify(Some(&h), BODY, now).is_ok(), ok, "now = t{:+}", now - t);
+        for (now, ok) in [
+            (t + 299, true),
+            (t + 300, true),
+            (t + 301, false),
+            (t, true),
+            (t - 60, true),
+            (t - 61, false),
+        ] {
+            assert_eq!(
+                v.verify(Some(&h), BODY, now).is_ok(),
+                ok,
+                "now = t{:+}",
+                now - t
+            );
         }
-        assert!(matches!(v.verify(Some(&h), BODY, t + 301), Err(WebhookError::Stale { age_secs: 301, .. })));
+        assert!(matches!(
+            v.verify(Some(&h), BODY, t + 301),
+            Err(WebhookError::Stale { age_secs: 301, .. })
+        ));
     }
 
     #[test]
@@ -247,15 +268,25 @@ mod tests {
         let t = 1_700_000_000;
         let old_new = sign_header(&["whsec_old", "whsec_new"], t, BODY);
         let new_old = sign_header(&["whsec_new", "whsec_old"], t, BODY);
-        for secrets in [&["whsec_old"][..], &["whsec_new"], &["whsec_new", "whsec_old"], &["whsec_other", "whsec_old"]] {
+        for secrets in [
+            &["whsec_old"][..],
+            &["whsec_new"],
+            &["whsec_new", "whsec_old"],
+            &["whsec_other", "whsec_old"],
+        ] {
             let v = verifier(secrets);
             assert!(v.verify(Some(&old_new), BODY, t).is_ok(), "{secrets:?}");
             assert!(v.verify(Some(&new_old), BODY, t).is_ok(), "{secrets:?}");
         }
         let v0_only = format!("t={t},v0={}", compute_v1("whsec_a", t, BODY));
-        assert_eq!(verifier(&["whsec_a"]).verify(Some(&v0_only), BODY, t), Err(WebhookError::NoV1Signature));
+        assert_eq!(
+            verifier(&["whsec_a"]).verify(Some(&v0_only), BODY, t),
+            Err(WebhookError::NoV1Signature)
+        );
         let with_v0 = format!("{},v0=deadbeef", sign_header(&["whsec_a"], t, BODY));
-        assert!(verifier(&["whsec_a"]).verify(Some(&with_v0), BODY, t).is_ok());
+        assert!(verifier(&["whsec_a"])
+            .verify(Some(&with_v0), BODY, t)
+            .is_ok());
     }
 
     #[test]
@@ -263,19 +294,40 @@ mod tests {
         let v = verifier(&["whsec_a"]);
         let t = 1_700_000_000;
         assert_eq!(v.verify(None, BODY, t), Err(WebhookError::MissingHeader));
-        assert!(matches!(v.verify(Some(""), BODY, t), Err(WebhookError::Malformed(_))));
-        assert!(matches!(v.verify(Some("t=abc,v1=00"), BODY, t), Err(WebhookError::Malformed(_))));
-        assert!(matches!(v.verify(Some("t=1,t=2,v1=00"), BODY, t), Err(WebhookError::Malformed(_))));
-        assert!(matches!(v.verify(Some("v1=zz"), BODY, t), Err(WebhookError::Malformed(_))));
-        assert_eq!(v.verify(Some(&format!("t={t}")), BODY, t), Err(WebhookError::NoV1Signature));
+        assert!(matches!(
+            v.verify(Some(""), BODY, t),
+            Err(WebhookError::Malformed(_))
+        ));
+        assert!(matches!(
+            v.verify(Some("t=abc,v1=00"), BODY, t),
+            Err(WebhookError::Malformed(_))
+        ));
+        assert!(matches!(
+            v.verify(Some("t=1,t=2,v1=00"), BODY, t),
+            Err(WebhookError::Malformed(_))
+        ));
+        assert!(matches!(
+            v.verify(Some("v1=zz"), BODY, t),
+            Err(WebhookError::Malformed(_))
+        ));
+        assert_eq!(
+            v.verify(Some(&format!("t={t}")), BODY, t),
+            Err(WebhookError::NoV1Signature)
+        );
         let h = sign_header(&["whsec_b"], t, BODY);
         assert_eq!(v.verify(Some(&h), BODY, t), Err(WebhookError::Mismatch));
         let h = sign_header(&["whsec_a"], t, BODY);
         let mut tampered = BODY.to_vec();
         tampered[5] ^= 1;
-        assert_eq!(v.verify(Some(&h), &tampered, t), Err(WebhookError::Mismatch));
+        assert_eq!(
+            v.verify(Some(&h), &tampered, t),
+            Err(WebhookError::Mismatch)
+        );
         let long = "x".repeat(MAX_HEADER_BYTES + 1);
-        assert!(matches!(v.verify(Some(&long), BODY, t), Err(WebhookError::Malformed(_))));
+        assert!(matches!(
+            v.verify(Some(&long), BODY, t),
+            Err(WebhookError::Malformed(_))
+        ));
         assert!(Verifier::new(&[]).is_err());
     }
 

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what the tests need beside the Rust toolchain: moto (the local AWS emulator, server
+# mode), the official Stripe Python library, and the official Stripe Node library. Idempotent:
+# re-running it on a prepared machine takes well under a second.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$root/.venv"
+
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+if ! "$venv/bin/python" -c "import moto, stripe, boto3, flask" >/dev/null 2>&1 || [ ! -x "$venv/bin/moto_server" ]; then
+  echo "setup: installing moto[server], boto3 and stripe into .venv" >&2
+  "$venv/bin/pip" install --quiet --disable-pip-version-check \
+    "moto[server]==5.2.5" "boto3" "stripe==16.1.0"
+fi
+
+node_dir="$root/tests/support/node"
+if [ ! -f "$node_dir/node_modules/stripe/package.json" ]; then
+  if command -v npm >/dev/null 2>&1; then
+    echo "setup: installing the stripe npm package" >&2
+    (cd "$node_dir" && npm install --no-audit --no-fund --no-package-lock --silent)
+  else
+    echo "setup: npm not found; the Stripe Node cross-check tests will fail" >&2
+  fi
+fi
