@@ -1,0 +1,195 @@
+"""What the issue asks of the template, checked on the SAM source and on its CloudFormation translation."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import pytest
+
+from conftest import REPO
+
+FUNCTIONS = {
+    "WebhookIntakeFunction": "webhook-intake",
+    "TransformFunction": "transform",
+    "ErpPostFunction": "erp-post",
+    "PayoutReconciliationFunction": "payout-reconciliation",
+}
+
+
+def _target(value):
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return value["Ref"]
+        if "Fn::GetAtt" in value:
+            att = value["Fn::GetAtt"]
+            return att[0] if isinstance(att, list) else att.split(".")[0]
+    return None
+
+
+def _as_list(x):
+    return x if isinstance(x, list) else [x]
+
+
+def test_globals_and_build_metadata(sam):
+    g = sam["Globals"]["Function"]
+    assert g["Runtime"] == "provided.al2023"
+    assert g["Architectures"] == ["arm64"]
+    assert g["Handler"] == "bootstrap"
+    fns = {k: v for k, v in sam["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
+    assert set(fns) == set(FUNCTIONS)
+    for lid, res in fns.items():
+        md = res["Metadata"]
+        assert md["BuildMethod"] == "rust-cargolambda", lid
+        assert md["BuildProperties"]["Binary"] == FUNCTIONS[lid], lid
+        assert res["Properties"]["CodeUri"] == f"../functions/{FUNCTIONS[lid]}", lid
+
+
+@pytest.mark.parametrize("lid", sorted(FUNCTIONS))
+def test_code_uri_is_the_crate_that_builds_the_binary(sam, lid):
+    crate = REPO / "functions" / FUNCTIONS[lid]
+    if not (crate / "Cargo.toml").exists():
+        pytest.skip(f"functions/{FUNCTIONS[lid]} is not in the workspace yet")
+    manifest = tomllib.loads((crate / "Cargo.toml").read_text())
+    bins = {b.get("name") for b in manifest.get("bin", [])} or {manifest["package"]["name"]}
+    assert FUNCTIONS[lid] in bins, f"{crate}/Cargo.toml builds {bins}, the template expects {FUNCTIONS[lid]}"
+
+
+def test_translated_functions(cfn):
+    fns = {k: v["Properties"] for k, v in cfn["Resources"].items() if v["Type"] == "AWS::Lambda::Function"}
+    assert set(fns) == set(FUNCTIONS)
+    for lid, p in fns.items():
+        assert p["Runtime"] == "provided.al2023" and p["Handler"] == "bootstrap", lid
+        assert p["Architectures"] == ["arm64"], lid
+        assert "FunctionName" not in p, lid
+        assert p.get("LoggingConfig", {}).get("LogFormat") == "JSON", lid
+
+
+def test_http_api_route_reaches_intake(cfn):
+    apis = [r for r in cfn["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Api"]
+    assert len(apis) == 1
+    paths = apis[0]["Properties"]["Body"]["paths"]
+    post = paths["/webhook"]["post"]
+    integration = post["x-amazon-apigateway-integration"]
+    assert integration["payloadFormatVersion"] == "2.0"
+    assert "WebhookIntakeFunction.Arn" in str(integration["uri"])
+    assert list(paths) == ["/webhook"] and list(paths["/webhook"]) == ["post"]
+
+
+def test_schedule_uses_the_parameter(cfn):
+    rules = [r["Properties"] for r in cfn["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
+    assert len(rules) == 1
+    assert rules[0]["ScheduleExpression"] == {"Ref": "ReconciliationSchedule"}
+    assert _target(rules[0]["Targets"][0]["Arn"]) == "PayoutReconciliationFunction"
+
+
+def test_parameters(sam):
+    p = sam["Parameters"]
+    assert p["Stage"]["Type"] == "String"
+    assert sorted(p["ErpKind"]["AllowedValues"]) == ["epicor", "sage500", "sagepro"]
+    assert p["ErpMaxConcurrency"]["MinValue"] == 2 and p["ErpMaxConcurrency"]["MaxValue"] <= 1000
+    assert p["ReconciliationSchedule"]["Default"] == "rate(1 hour)"
+    assert re.fullmatch(p["ReconciliationSchedule"]["AllowedPattern"], "rate(1 hour)")
+    assert re.fullmatch(p["ReconciliationSchedule"]["AllowedPattern"], "cron(15 * * * ? *)")
+    assert not re.fullmatch(p["ReconciliationSchedule"]["AllowedPattern"], "every hour")
+    assert re.fullmatch(p["Stage"]["AllowedPattern"], "pr-123")
+    for optional in ("ErpSubnetIds", "ErpSecurityGroupIds", "AlarmTopicArn"):
+        assert p[optional]["Default"] == "", optional
+    assert re.fullmatch(p["AlarmTopicArn"]["AllowedPattern"], "")
+
+
+def test_outputs(sam):
+    out = sam["Outputs"]
+    assert out["WebhookUrl"]["Value"]["Fn::Sub"].endswith("/webhook")
+    for key in ("EventsQueueUrl", "CommandsQueueUrl", "ReconciliationQueueUrl", "ParkedQueueUrl", "StateTableName"):
+        assert key in out, key
+
+
+def test_vpc_is_optional_and_grants_network_permissions_only_when_used(cfn):
+    p = cfn["Resources"]["ErpPostFunction"]["Properties"]
+    assert p["VpcConfig"]["Fn::If"][0] == "UseVpc"
+    assert p["VpcConfig"]["Fn::If"][2] == {"Ref": "AWS::NoValue"}
+    role = cfn["Resources"]["ErpPostRole"]["Properties"]
+    with_vpc, without = role["ManagedPolicyArns"]["Fn::If"][1:]
+    assert "VPCAccess" in str(with_vpc) and "VPCAccess" not in str(without)
+    assert cfn["Conditions"]["UseVpc"]
+
+
+# ------------------------------------------------------------------ least privilege
+
+
+def _role_of(cfn, fid):
+    return _target(cfn["Resources"][fid]["Properties"]["Role"])
+
+
+def _statements(cfn, fid):
+    role = cfn["Resources"][_role_of(cfn, fid)]["Properties"]
+    for pol in role.get("Policies", []):
+        for st in _as_list(pol["PolicyDocument"]["Statement"]):
+            yield st
+
+
+def _env_targets(cfn, fid, suffix):
+    env = cfn["Resources"][fid]["Properties"].get("Environment", {}).get("Variables", {})
+    return {_target(v) for k, v in env.items() if k.endswith(suffix) and _target(v)}
+
+
+def _resources_for(cfn, fid, action):
+    out = set()
+    for st in _statements(cfn, fid):
+        if action in _as_list(st["Action"]):
+            out |= {_target(r) for r in _as_list(st["Resource"])}
+    return out
+
+
+@pytest.mark.parametrize("fid", sorted(FUNCTIONS))
+def test_no_wildcards_in_inline_policies(cfn, fid):
+    for st in _statements(cfn, fid):
+        assert st.get("Effect") == "Allow"
+        for a in _as_list(st["Action"]):
+            assert a != "*" and not a.endswith(":*"), f"{fid}: wildcard action {a}"
+        for r in _as_list(st["Resource"]):
+            assert r != "*" and _target(r), f"{fid}: resource {r} is not a resource of this stack"
+
+
+@pytest.mark.parametrize("fid", sorted(FUNCTIONS))
+def test_permissions_match_what_the_function_is_configured_to_use(cfn, fid):
+    """Each permission is for a resource the function's environment names, and each named resource is permitted."""
+    secrets = _env_targets(cfn, fid, "_SECRET_ID")
+    assert _resources_for(cfn, fid, "secretsmanager:GetSecretValue") == secrets
+
+    sends = _env_targets(cfn, fid, "_QUEUE_URL")
+    assert _resources_for(cfn, fid, "sqs:SendMessage") == sends
+
+    tables = _env_targets(cfn, fid, "_TABLE")
+    for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"):
+        assert _resources_for(cfn, fid, action) == tables, action
+    granted = {a for st in _statements(cfn, fid) for a in _as_list(st["Action"]) if a.startswith("dynamodb:")}
+    assert granted <= {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+
+    consumed = {
+        _target(r["Properties"]["EventSourceArn"])
+        for r in cfn["Resources"].values()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping" and _target(r["Properties"]["FunctionName"]) == fid
+    }
+    assert _resources_for(cfn, fid, "sqs:ReceiveMessage") == consumed
+    assert _resources_for(cfn, fid, "sqs:DeleteMessage") == consumed
+
+
+ALLOWED_MANAGED = ("service-role/AWSLambdaBasicExecutionRole", "service-role/AWSLambdaVPCAccessExecutionRole")
+
+
+@pytest.mark.parametrize("fid", sorted(FUNCTIONS))
+def test_only_logging_and_vpc_managed_policies(cfn, fid):
+    """AWS managed policies grant on `*`; only the logging (and, in a VPC, the ENI) ones are acceptable."""
+    arns = cfn["Resources"][_role_of(cfn, fid)]["Properties"].get("ManagedPolicyArns", [])
+    if isinstance(arns, dict) and "Fn::If" in arns:
+        arns = arns["Fn::If"][1] + arns["Fn::If"][2]
+    for arn in arns:
+        text = arn["Fn::Sub"] if isinstance(arn, dict) else arn
+        assert text.endswith(ALLOWED_MANAGED), f"{fid}: managed policy {text}"
+
+
+def test_each_function_has_its_own_role(cfn):
+    roles = [_role_of(cfn, fid) for fid in FUNCTIONS]
+    assert len(set(roles)) == len(roles)
