@@ -1,0 +1,145 @@
+"""The reliability rule check (rules.py): passes on the template, fails on deliberately broken copies."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import HERE
+from rules import violations
+from sam_to_cfn import translate
+
+
+def test_template_satisfies_every_rule(cfn):
+    assert violations(cfn) == []
+
+
+def _res(sam, lid):
+    return sam["Resources"][lid]["Properties"]
+
+
+def _del_alarm(sam, lid):
+    del sam["Resources"][lid]
+
+
+# Each mutation breaks exactly one rule of the SAM template; the check must name the offending resource.
+BREAKAGES = {
+    "visibility timeout below 6 x timeout": (
+        lambda s: _res(s, "EventsQueue").update(VisibilityTimeout=179),
+        "EventsQueue: VisibilityTimeout 179 s is below 6 x TransformFunction Timeout 30 s",
+    ),
+    "consumer timeout raised without the queue": (
+        lambda s: _res(s, "ErpPostFunction").update(Timeout=61),
+        "CommandsQueue: VisibilityTimeout 360 s is below 6 x ErpPostFunction Timeout 61 s",
+    ),
+    "batching window not accounted for": (
+        lambda s: _res(s, "PayoutReconciliationFunction")["Events"]["Payouts"]["Properties"].update(
+            MaximumBatchingWindowInSeconds=5
+        ),
+        "ReconciliationQueue: VisibilityTimeout 720 s is below",
+    ),
+    "default visibility timeout": (
+        lambda s: _res(s, "EventsQueue").pop("VisibilityTimeout"),
+        "EventsQueue: VisibilityTimeout 30 s",
+    ),
+    "maxReceiveCount below 5": (
+        lambda s: _res(s, "EventsQueue")["RedrivePolicy"].update(maxReceiveCount=4),
+        "EventsQueue: maxReceiveCount 4 is below 5",
+    ),
+    "maxReceiveCount parameter allows less than 5": (
+        lambda s: s["Parameters"]["ErpMaxReceiveCount"].update(MinValue=1),
+        "CommandsQueue: maxReceiveCount 1 is below 5",
+    ),
+    "maxReceiveCount parameter unbounded": (
+        lambda s: s["Parameters"]["ErpMaxReceiveCount"].pop("MinValue"),
+        "CommandsQueue: maxReceiveCount cannot be evaluated",
+    ),
+    "dead-letter retention not longer than the source": (
+        lambda s: _res(s, "CommandsDeadLetterQueue").update(MessageRetentionPeriod=345600),
+        "CommandsDeadLetterQueue: MessageRetentionPeriod 345600 s must be longer",
+    ),
+    "no dead-letter queue": (
+        lambda s: _res(s, "ReconciliationQueue").pop("RedrivePolicy"),
+        "ReconciliationQueue: consumed by PayoutReconciliationFunction but has no RedrivePolicy",
+    ),
+    "no partial batch responses": (
+        lambda s: _res(s, "TransformFunction")["Events"]["Events"]["Properties"].pop("FunctionResponseTypes"),
+        "TransformFunctionEvents: FunctionResponseTypes must include ReportBatchItemFailures",
+    ),
+    "no maximum concurrency on the ERP source": (
+        lambda s: _res(s, "ErpPostFunction")["Events"]["Commands"]["Properties"].pop("ScalingConfig"),
+        "ErpPostFunctionCommands: the ERP poster's event source needs ScalingConfig.MaximumConcurrency",
+    ),
+    "maximum concurrency may exceed 1000": (
+        lambda s: s["Parameters"]["ErpMaxConcurrency"].update(MaxValue=5000),
+        "MaximumConcurrency range 2..5000 is outside 2..1000",
+    ),
+    "unencrypted queue": (
+        lambda s: _res(s, "ParkedQueue").pop("SqsManagedSseEnabled"),
+        "ParkedQueue: not encrypted at rest",
+    ),
+    "missing dead-letter alarm": (
+        lambda s: _del_alarm(s, "CommandsDeadLetterAlarm"),
+        "CommandsDeadLetterQueue: dead-letter queue has no ApproximateNumberOfMessagesVisible > 0 alarm",
+    ),
+    "missing age alarm": (
+        lambda s: _del_alarm(s, "EventsQueueAgeAlarm"),
+        "EventsQueue: no ApproximateAgeOfOldestMessage alarm",
+    ),
+    "missing errors alarm": (
+        lambda s: _del_alarm(s, "ErpPostErrorsAlarm"),
+        "ErpPostFunction: no Errors alarm",
+    ),
+    "provisioned table": (
+        lambda s: _res(s, "StateTable").update(BillingMode="PROVISIONED"),
+        "StateTable: BillingMode must be PAY_PER_REQUEST",
+    ),
+    "no point-in-time recovery": (
+        lambda s: _res(s, "StateTable").pop("PointInTimeRecoverySpecification"),
+        "StateTable: point-in-time recovery must be enabled",
+    ),
+    "no TTL": (
+        lambda s: _res(s, "StateTable")["TimeToLiveSpecification"].update(Enabled=False),
+        "StateTable: TTL must be enabled",
+    ),
+    "no table encryption": (
+        lambda s: _res(s, "StateTable").pop("SSESpecification"),
+        "StateTable: SSESpecification.SSEEnabled must be true",
+    ),
+    "hard-coded queue name": (
+        lambda s: _res(s, "EventsQueue").update(QueueName="ledgerbridge-events"),
+        "EventsQueue: QueueName is hard-coded",
+    ),
+    "hard-coded function name": (
+        lambda s: _res(s, "TransformFunction").update(FunctionName="transform"),
+        "TransformFunction: FunctionName is hard-coded",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BREAKAGES))
+def test_rule_check_fails_on_a_broken_copy(sam, name):
+    mutate, expected = BREAKAGES[name]
+    broken = copy.deepcopy(sam)
+    mutate(broken)
+    found = violations(translate(broken))
+    assert any(expected in v for v in found), f"expected {expected!r} among {found}"
+
+
+def test_command_line_exit_codes(cfn, build_dir):
+    """The stand-alone rule check (usable in CI without pytest) exits 1 on a too-short visibility timeout."""
+    good = build_dir / "cfn.json"
+    r = subprocess.run([sys.executable, str(HERE / "rules.py"), str(good)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+    broken = copy.deepcopy(cfn)
+    broken["Resources"]["CommandsQueue"]["Properties"]["VisibilityTimeout"] = 300
+    path = build_dir / "cfn-broken-visibility.json"
+    path.write_text(json.dumps(broken))
+    r = subprocess.run([sys.executable, str(HERE / "rules.py"), str(path)], capture_output=True, text=True)
+    assert r.returncode == 1
+    assert "CommandsQueue: VisibilityTimeout 300 s is below 6 x ErpPostFunction Timeout 60 s" in r.stdout
