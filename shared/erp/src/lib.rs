@@ -1,0 +1,17 @@
+//! ERP side of ledgerbridge: an ERP-neutral command model ([`commands`]), the [`ErpConnector`]
+//! port with one error classification ([`connector`]), and connectors for Epicor Kinetic
+//! ([`epicor`]), Sage Pro ([`sagepro`]) and Sage 500 ([`sage500`]), selected at run time through
+//! [`AnyConnector`].
+
+pub mod commands;
+pub mod connector;
+
+pub use commands::{
+    Address, Application, CashReceipt, CommandError, CreditMemo, CustomerUpsert, DocKind,
+    DocumentLine, ErpCommand, ErpDate, ExternalRef, Invoice, JournalEntry, JournalLine, SalesOrder,
+    Side,
+};
+pub use connector::{
+    post_command, with_retry, Credentials, ErpConnector, ErpError, ErpErrorKind, PostOutcome,
+    RetryPolicy,
+};
