@@ -2,6 +2,9 @@
 //! AWS APIs come from moto in server mode (started by `support::moto`), the ERP side from the
 //! project's ERP sandbox.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod intake;
 mod logs;
 mod support;

@@ -1,1 +1,84 @@
-fn main() {}
+//! Intake CPU cost per event: `Stripe-Signature` verification plus envelope parsing, on one
+//! core. Run with `cargo bench -p ledgerbridge-core --bench verify`.
+//!
+//! Prints ns/event and events/s for the sample events (best of 5 runs), so the figure in the
+//! README can be re-checked on any machine.
+#![allow(clippy::float_arithmetic)] // timing figures, not money
+#![allow(clippy::expect_used)] // a bench aborts loudly on broken fixtures
+
+use ledgerbridge_core::event::EnvelopeHead;
+use ledgerbridge_core::message::encode_event_v1;
+use ledgerbridge_core::secrets::Secret;
+use ledgerbridge_core::webhook::{sign_header, Verifier};
+use std::hint::black_box;
+use std::time::Instant;
+
+const ITERATIONS: u32 = 200_000;
+const RUNS: usize = 5;
+
+fn best_ns_per_op(mut f: impl FnMut()) -> f64 {
+    (0..RUNS)
+        .map(|_| {
+            let start = Instant::now();
+            for _ in 0..ITERATIONS {
+                f();
+            }
+            start.elapsed().as_nanos() as f64 / f64::from(ITERATIONS)
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn main() {
+    let secret = "whsec_bench_secret_0000";
+    let verifier = Verifier::new(&[Secret::new(secret.to_owned())]).expect("verifier");
+    let rotating = Verifier::new(&[
+        Secret::new("whsec_old".to_owned()),
+        Secret::new(secret.to_owned()),
+    ])
+    .expect("verifier");
+    let samples: [(&str, &[u8]); 2] = [
+        (
+            "payment_intent.succeeded",
+            include_bytes!("../../../tests/fixtures/stripe/events/payment_intent.succeeded.json"),
+        ),
+        (
+            "charge.succeeded",
+            include_bytes!("../../../tests/fixtures/stripe/events/charge.succeeded.json"),
+        ),
+    ];
+    let t = 1_785_000_000;
+    println!("intake verify+parse, one core, best of {RUNS} x {ITERATIONS}");
+    for (name, body) in samples {
+        let header = sign_header(&[secret], t, body);
+        let verify_parse = best_ns_per_op(|| {
+            let ok = verifier
+                .verify(Some(black_box(&header)), black_box(body), t)
+                .is_ok();
+            let head = EnvelopeHead::parse(black_box(body)).expect("parse");
+            black_box((ok, head.id.len()));
+        });
+        let rotation = best_ns_per_op(|| {
+            let ok = rotating
+                .verify(Some(black_box(&header)), black_box(body), t)
+                .is_ok();
+            let head = EnvelopeHead::parse(black_box(body)).expect("parse");
+            black_box((ok, head.id.len()));
+        });
+        let with_message = best_ns_per_op(|| {
+            let ok = verifier
+                .verify(Some(black_box(&header)), black_box(body), t)
+                .is_ok();
+            let head = EnvelopeHead::parse(black_box(body)).expect("parse");
+            let msg = encode_event_v1(&head, body, 0).expect("encode");
+            black_box((ok, msg.len()));
+        });
+        println!(
+            "{name} ({} B): verify+parse {:.0} ns/event ({:.0} events/s); with two secrets configured {:.0} ns; plus queue message encoding {:.0} ns",
+            body.len(),
+            verify_parse,
+            1e9 / verify_parse,
+            rotation,
+            with_message
+        );
+    }
+}

@@ -7,23 +7,32 @@ use tracing_subscriber::EnvFilter;
 /// JSON logs on stdout (CloudWatch parses them), level from `RUST_LOG` (default `info`).
 pub fn init_json_logging() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // A second init (tests, local runner) is harmless: keep the first subscriber.
-    let _ = tracing_subscriber::fmt()
+    // A second init (tests, local runner) is harmless: the first subscriber stays.
+    if tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
         .with_current_span(false)
         .with_target(false)
         .without_time()
-        .try_init();
+        .try_init()
+        .is_err()
+    {
+        tracing::debug!("Logging was already initialised");
+    }
 }
 
-/// Human-readable logs for the local runner.
+/// Human-readable logs for the local runner: warnings and errors unless `RUST_LOG` says more,
+/// so the runner's own summary lines stay readable.
 pub fn init_text_logging() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    if tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
-        .try_init();
+        .try_init()
+        .is_err()
+    {
+        tracing::debug!("Logging was already initialised");
+    }
 }
 
 pub struct WebhookAccepted<'a> {
