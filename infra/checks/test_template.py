@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 
@@ -193,3 +194,19 @@ def test_only_logging_and_vpc_managed_policies(cfn, fid):
 def test_each_function_has_its_own_role(cfn):
     roles = [_role_of(cfn, fid) for fid in FUNCTIONS]
     assert len(set(roles)) == len(roles)
+
+
+def test_dashboard_is_valid_json_and_shows_every_queue_and_function(cfn):
+    body, variables = cfn["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    names = set(re.findall(r"\$\{([A-Za-z0-9:]+)\}", body))
+    text = body
+    for n in names:
+        text = text.replace("${" + n + "}", f"<{n}>")
+    dashboard = json.loads(text)
+    assert dashboard["widgets"]
+    queues = {k for k, v in cfn["Resources"].items() if v["Type"] == "AWS::SQS::Queue"}
+    shown_queues = {_target(v) for v in variables.values()}
+    assert shown_queues == queues
+    for fid in FUNCTIONS:
+        assert fid in names, f"{fid} missing from the dashboard"
+    assert names <= set(variables) | set(cfn["Resources"]) | set(cfn["Parameters"]) | {"AWS::Region"}
