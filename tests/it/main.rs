@@ -7,5 +7,6 @@
 
 mod intake;
 mod logs;
+mod recon;
 mod support;
 mod webhook_crosscheck;
