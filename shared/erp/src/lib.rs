@@ -15,3 +15,7 @@ pub use connector::{
     post_command, with_retry, Credentials, ErpConnector, ErpError, ErpErrorKind, PostOutcome,
     RetryPolicy,
 };
+
+pub mod epicor;
+pub(crate) mod http;
+pub mod sagepro;

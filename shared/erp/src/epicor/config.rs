@@ -1,0 +1,108 @@
+//! Epicor connector configuration.
+
+use crate::commands::DocKind;
+use ledgerbridge_core::secrets::Secret;
+use serde::{Deserialize, Serialize};
+
+/// Which ERP field carries the external reference, and how long it may be.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefField {
+    pub name: String,
+    pub max_len: usize,
+}
+
+impl RefField {
+    pub fn new(name: &str, max_len: usize) -> Self {
+        RefField {
+            name: name.to_owned(),
+            max_len,
+        }
+    }
+}
+
+/// Reference fields per document kind. The defaults are standard header fields that OData
+/// `$filter` can search; the lengths are assumptions to verify against the customer's schema
+/// (see docs/erp-connectors.md). Customers have no free standard field, so the default is a
+/// user-defined column that must be added in UD Column Maintenance (or pointed elsewhere).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EpicorRefFields {
+    pub customer: RefField,
+    pub sales_order: RefField,
+    pub invoice: RefField,
+    pub credit_memo: RefField,
+    pub cash_receipt: RefField,
+    pub journal_entry: RefField,
+}
+
+impl Default for EpicorRefFields {
+    fn default() -> Self {
+        EpicorRefFields {
+            customer: RefField::new("LBStripeRef_c", 50),
+            sales_order: RefField::new("PONum", 50),
+            invoice: RefField::new("PONum", 50),
+            credit_memo: RefField::new("PONum", 50),
+            cash_receipt: RefField::new("CheckRef", 30),
+            journal_entry: RefField::new("Description", 30),
+        }
+    }
+}
+
+impl EpicorRefFields {
+    pub fn for_kind(&self, kind: DocKind) -> &RefField {
+        match kind {
+            DocKind::Customer => &self.customer,
+            DocKind::SalesOrder => &self.sales_order,
+            DocKind::Invoice => &self.invoice,
+            DocKind::CreditMemo => &self.credit_memo,
+            DocKind::CashReceipt => &self.cash_receipt,
+            DocKind::JournalEntry => &self.journal_entry,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EpicorJournalConfig {
+    pub book_id: String,
+    pub journal_code: String,
+    /// Journal group (`GLJrnGrpSvc`) the entries are added to.
+    pub group_id: String,
+}
+
+/// Non-secret settings (from the deployment's configuration).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EpicorConfig {
+    /// Server and instance, e.g. `https://erp.example.com/KineticLive` (no trailing slash needed).
+    pub base_url: String,
+    pub company: String,
+    /// AR invoice group the invoices and credit memos are created in.
+    pub invoice_group_id: String,
+    /// Cash receipt group the receipts are created in.
+    pub cash_group_id: String,
+    pub journal: EpicorJournalConfig,
+    #[serde(default)]
+    pub ref_fields: EpicorRefFields,
+    /// Per-request timeout.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_timeout_ms() -> u64 {
+    10_000
+}
+
+/// The user identity sent alongside the API key.
+#[derive(Clone, Debug)]
+pub enum EpicorAuth {
+    Basic {
+        user: String,
+        password: Secret<String>,
+    },
+    /// A token from `TokenResource.svc` or the identity provider.
+    Bearer(Secret<String>),
+}
+
+#[derive(Clone, Debug)]
+pub struct EpicorCredentials {
+    pub api_key: Secret<String>,
+    pub auth: EpicorAuth,
+}

@@ -1,0 +1,495 @@
+//! Pure mapping from canonical commands to Epicor Kinetic REST v2 requests and from Epicor
+//! responses back to document ids. No I/O here.
+//!
+//! Decimals are sent as JSON strings, as OData v4 does with `IEEE754Compatible=true`, so no
+//! amount ever passes through a binary float.
+
+use super::config::EpicorConfig;
+use crate::commands::{
+    Application, CashReceipt, CreditMemo, CustomerUpsert, DocKind, DocumentLine, ErpCommand,
+    ExternalRef, Invoice, JournalEntry, SalesOrder, Side,
+};
+use crate::connector::ErpError;
+use ledgerbridge_core::ids::ErpDocumentId;
+use serde_json::{json, Map, Value};
+
+pub const ERP: &str = "epicor";
+
+/// Entity set of each document kind (service / set, relative to the company root).
+pub fn entity_set(kind: DocKind) -> &'static str {
+    match kind {
+        DocKind::Customer => "Erp.BO.CustomerSvc/Customers",
+        DocKind::SalesOrder => "Erp.BO.SalesOrderSvc/SalesOrders",
+        DocKind::Invoice | DocKind::CreditMemo => "Erp.BO.ARInvoiceSvc/ARInvoices",
+        DocKind::CashReceipt => "Erp.BO.CashRecSvc/CashRecs",
+        DocKind::JournalEntry => "Erp.BO.GLJournalEntrySvc/GLJournalEntries",
+    }
+}
+
+/// Key fields `$select`ed on lookups and read from create responses.
+fn key_fields(kind: DocKind) -> &'static [&'static str] {
+    match kind {
+        DocKind::Customer => &["CustNum"],
+        DocKind::SalesOrder => &["OrderNum"],
+        DocKind::Invoice | DocKind::CreditMemo => &["InvoiceNum"],
+        DocKind::CashReceipt => &["GroupID", "HeadNum"],
+        DocKind::JournalEntry => &["BookID", "FiscalYear", "JournalCode", "JournalNum"],
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Patch,
+}
+
+/// One HTTP request, relative to `{base}/api/v2/odata/{Company}/`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpicorRequest {
+    pub method: Method,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub body: Option<Value>,
+}
+
+/// The rendered reference for a document kind, fitted to the configured field.
+pub fn reference_value(cfg: &EpicorConfig, r: &ExternalRef) -> Result<String, ErpError> {
+    let field = cfg.ref_fields.for_kind(r.kind());
+    Ok(r.render(field.max_len)?)
+}
+
+/// Lookup by reference: `GET {set}?$filter={field} eq '{ref}'&$select={keys}&$top=2`.
+/// References contain only `[A-Za-z0-9_~-]`, so no quote escaping is needed (and
+/// `ExternalRef::new` guarantees that).
+pub fn find_request(cfg: &EpicorConfig, r: &ExternalRef) -> Result<EpicorRequest, ErpError> {
+    let field = &cfg.ref_fields.for_kind(r.kind()).name;
+    let value = reference_value(cfg, r)?;
+    let mut filter = format!("{field} eq '{value}'");
+    match r.kind() {
+        DocKind::Invoice => filter.push_str(" and CreditMemo eq false"),
+        DocKind::CreditMemo => filter.push_str(" and CreditMemo eq true"),
+        _ => {}
+    }
+    Ok(EpicorRequest {
+        method: Method::Get,
+        path: entity_set(r.kind()).to_owned(),
+        query: vec![
+            ("$filter".into(), filter),
+            ("$select".into(), key_fields(r.kind()).join(",")),
+            ("$top".into(), "2".into()),
+        ],
+        body: None,
+    })
+}
+
+/// Resolve a user-facing `CustID` to the internal `CustNum` that documents need.
+pub fn customer_lookup_request(customer_id: &str) -> Result<EpicorRequest, ErpError> {
+    if customer_id.is_empty()
+        || customer_id.len() > 10
+        || !customer_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(ErpError::permanent(
+            ERP,
+            format!("customer id {customer_id:?} is not a valid Epicor CustID (1–10 letters, digits, '-' or '_')"),
+        ));
+    }
+    Ok(EpicorRequest {
+        method: Method::Get,
+        path: entity_set(DocKind::Customer).to_owned(),
+        query: vec![
+            ("$filter".into(), format!("CustID eq '{customer_id}'")),
+            ("$select".into(), "CustNum".into()),
+            ("$top".into(), "1".into()),
+        ],
+        body: None,
+    })
+}
+
+/// The create request for `cmd`. Documents other than customers need the customer's internal
+/// `CustNum` (resolved by the client through [`customer_lookup_request`]).
+pub fn create_request(
+    cfg: &EpicorConfig,
+    cmd: &ErpCommand,
+    cust_num: Option<i64>,
+) -> Result<EpicorRequest, ErpError> {
+    let need_cust = || {
+        cust_num.ok_or_else(|| ErpError::permanent(ERP, "internal: customer number not resolved"))
+    };
+    let body = match cmd {
+        ErpCommand::UpsertCustomer(c) => customer_body(cfg, c, None)?,
+        ErpCommand::CreateSalesOrder(o) => sales_order_body(cfg, o, need_cust()?)?,
+        ErpCommand::CreateInvoice(i) => invoice_body(cfg, i, need_cust()?)?,
+        ErpCommand::CreateCreditMemo(m) => credit_memo_body(cfg, m, need_cust()?)?,
+        ErpCommand::CreateCashReceipt(r) => cash_receipt_body(cfg, r, need_cust()?)?,
+        ErpCommand::PostJournalEntry(j) => journal_body(cfg, j)?,
+    };
+    Ok(EpicorRequest {
+        method: Method::Post,
+        path: entity_set(cmd.kind()).to_owned(),
+        query: vec![],
+        body: Some(body),
+    })
+}
+
+/// `PATCH Customers('{Company}',{CustNum})` with the master-data fields.
+pub fn update_customer_request(
+    cfg: &EpicorConfig,
+    id: &ErpDocumentId,
+    c: &CustomerUpsert,
+) -> Result<EpicorRequest, ErpError> {
+    let cust_num: i64 = id
+        .as_str()
+        .parse()
+        .map_err(|_| ErpError::permanent(ERP, format!("{id} is not an Epicor CustNum")))?;
+    Ok(EpicorRequest {
+        method: Method::Patch,
+        path: format!(
+            "{}('{}',{cust_num})",
+            entity_set(DocKind::Customer),
+            cfg.company
+        ),
+        query: vec![],
+        body: Some(customer_body(cfg, c, Some(cust_num))?),
+    })
+}
+
+fn customer_body(
+    cfg: &EpicorConfig,
+    c: &CustomerUpsert,
+    cust_num: Option<i64>,
+) -> Result<Value, ErpError> {
+    if c.customer_id.len() > 10 {
+        return Err(ErpError::permanent(
+            ERP,
+            format!(
+                "CustID {:?} is longer than Epicor's 10 characters",
+                c.customer_id
+            ),
+        ));
+    }
+    let mut m = Map::new();
+    m.insert("Company".into(), json!(cfg.company));
+    if let Some(n) = cust_num {
+        m.insert("CustNum".into(), json!(n));
+    }
+    m.insert("CustID".into(), json!(c.customer_id));
+    m.insert("Name".into(), json!(c.name));
+    m.insert("CurrencyCode".into(), json!(c.currency.code()));
+    let mut opt = |k: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            m.insert(k.into(), json!(v));
+        }
+    };
+    opt("EMailAddress", &c.email);
+    opt("Address1", &c.address.line1);
+    opt("Address2", &c.address.line2);
+    opt("City", &c.address.city);
+    opt("State", &c.address.state);
+    opt("Zip", &c.address.postal_code);
+    opt("Country", &c.address.country);
+    m.insert(
+        cfg.ref_fields.customer.name.clone(),
+        json!(reference_value(cfg, &c.reference)?),
+    );
+    Ok(Value::Object(m))
+}
+
+fn line_json(cfg: &EpicorConfig, n: usize, l: &DocumentLine, qty_field: &str) -> Value {
+    let mut v = json!({
+        "Company": cfg.company,
+        "PartNum": l.item_id,
+        "LineDesc": l.description,
+        qty_field: l.quantity.normalize().to_string(),
+        "DocUnitPrice": l.unit_price.to_decimal().to_string(),
+    });
+    if let (Some(obj), Some(acct)) = (v.as_object_mut(), &l.gl_account) {
+        obj.insert("SalesCatID".into(), json!(acct));
+    }
+    let _ = n;
+    v
+}
+
+fn sales_order_body(cfg: &EpicorConfig, o: &SalesOrder, cust: i64) -> Result<Value, ErpError> {
+    let lines: Vec<Value> = o
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut v = line_json(cfg, i, l, "SellingQuantity");
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("OrderLine".into(), json!(i + 1));
+            }
+            v
+        })
+        .collect();
+    Ok(json!({
+        "Company": cfg.company,
+        "CustNum": cust,
+        (cfg.ref_fields.sales_order.name.as_str()): reference_value(cfg, &o.reference)?,
+        "OrderDate": o.order_date.as_str(),
+        "NeedByDate": o.order_date.as_str(),
+        "CurrencyCode": o.currency.code(),
+        "OrderDtls": lines,
+    }))
+}
+
+fn invoice_lines(cfg: &EpicorConfig, lines: &[DocumentLine]) -> Vec<Value> {
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut v = line_json(cfg, i, l, "SellingShipQty");
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("InvoiceLine".into(), json!(i + 1));
+            }
+            v
+        })
+        .collect()
+}
+
+fn invoice_body(cfg: &EpicorConfig, inv: &Invoice, cust: i64) -> Result<Value, ErpError> {
+    let mut v = json!({
+        "Company": cfg.company,
+        "GroupID": cfg.invoice_group_id,
+        "CustNum": cust,
+        "CreditMemo": false,
+        (cfg.ref_fields.invoice.name.as_str()): reference_value(cfg, &inv.reference)?,
+        "InvoiceDate": inv.invoice_date.as_str(),
+        "CurrencyCode": inv.currency.code(),
+        "InvcDtls": invoice_lines(cfg, &inv.lines),
+    });
+    if let Some(obj) = v.as_object_mut() {
+        if let Some(d) = &inv.due_date {
+            obj.insert("DueDate".into(), json!(d.as_str()));
+        }
+        if let Some(so) = &inv.sales_order {
+            obj.insert("OrderNum".into(), json!(parse_int(so, "OrderNum")?));
+        }
+    }
+    Ok(v)
+}
+
+fn credit_memo_body(cfg: &EpicorConfig, m: &CreditMemo, cust: i64) -> Result<Value, ErpError> {
+    let mut v = json!({
+        "Company": cfg.company,
+        "GroupID": cfg.invoice_group_id,
+        "CustNum": cust,
+        "CreditMemo": true,
+        (cfg.ref_fields.credit_memo.name.as_str()): reference_value(cfg, &m.reference)?,
+        "InvoiceDate": m.memo_date.as_str(),
+        "CurrencyCode": m.currency.code(),
+        "InvcDtls": invoice_lines(cfg, &m.lines),
+    });
+    if let Some(obj) = v.as_object_mut() {
+        if let Some(inv) = &m.applies_to_invoice {
+            obj.insert("InvoiceRef".into(), json!(parse_int(inv, "InvoiceNum")?));
+        }
+        if let Some(reason) = &m.reason {
+            obj.insert("InvoiceComment".into(), json!(reason));
+        }
+    }
+    Ok(v)
+}
+
+fn cash_receipt_body(cfg: &EpicorConfig, r: &CashReceipt, cust: i64) -> Result<Value, ErpError> {
+    let amount = r.amount.to_decimal().to_string();
+    let mut v = json!({
+        "Company": cfg.company,
+        "GroupID": cfg.cash_group_id,
+        "CustNum": cust,
+        "TranDate": r.receipt_date.as_str(),
+        (cfg.ref_fields.cash_receipt.name.as_str()): reference_value(cfg, &r.reference)?,
+        "DocTranAmt": amount,
+        "CurrencyCode": r.amount.currency.code(),
+        "PayMethod": r.payment_method,
+        "TranType": "PayInv",
+    });
+    if let Some(obj) = v.as_object_mut() {
+        match &r.applies_to {
+            Some(Application::Invoice(inv)) => {
+                obj.insert(
+                    "CashDtls".into(),
+                    json!([{
+                        "Company": cfg.company,
+                        "InvoiceNum": parse_int(inv, "InvoiceNum")?,
+                        "DocTranAmt": amount,
+                    }]),
+                );
+            }
+            Some(Application::SalesOrder(so)) => {
+                obj.insert("TranType".into(), json!("DepPay"));
+                obj.insert("OrderNum".into(), json!(parse_int(so, "OrderNum")?));
+            }
+            None => {
+                obj.insert("TranType".into(), json!("MisPay"));
+            }
+        }
+    }
+    Ok(v)
+}
+
+fn journal_body(cfg: &EpicorConfig, j: &JournalEntry) -> Result<Value, ErpError> {
+    let lines: Vec<Value> = j
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let (dr, cr) = match l.side {
+                Side::Debit => (
+                    l.amount.to_decimal(),
+                    rust_decimal::Decimal::new(0, j.currency.exponent()),
+                ),
+                Side::Credit => (
+                    rust_decimal::Decimal::new(0, j.currency.exponent()),
+                    l.amount.to_decimal(),
+                ),
+            };
+            json!({
+                "Company": cfg.company,
+                "JournalLine": i + 1,
+                "GLAccount": l.gl_account,
+                "TotDebit": dr.to_string(),
+                "TotCredit": cr.to_string(),
+                "Description": l.memo.clone().unwrap_or_else(|| j.description.clone()),
+            })
+        })
+        .collect();
+    Ok(json!({
+        "Company": cfg.company,
+        "BookID": cfg.journal.book_id,
+        "FiscalYear": j.posting_date.year(),
+        "JournalCode": cfg.journal.journal_code,
+        "GroupID": cfg.journal.group_id,
+        "JEDate": j.posting_date.as_str(),
+        "CurrencyCode": j.currency.code(),
+        (cfg.ref_fields.journal_entry.name.as_str()): reference_value(cfg, &j.reference)?,
+        "CommentText": j.description,
+        "GLJrnDtlMnls": lines,
+    }))
+}
+
+fn parse_int(id: &ErpDocumentId, what: &str) -> Result<i64, ErpError> {
+    id.as_str()
+        .parse()
+        .map_err(|_| ErpError::permanent(ERP, format!("{id} is not an Epicor {what}")))
+}
+
+/// The document id from a created or found entity: the key fields joined with `/`
+/// (`CustNum`; `OrderNum`; `InvoiceNum`; `GroupID/HeadNum`; `BookID/FiscalYear/JournalCode/JournalNum`).
+pub fn document_id(kind: DocKind, entity: &Value) -> Result<ErpDocumentId, ErpError> {
+    let mut parts = Vec::new();
+    for k in key_fields(kind) {
+        let part = match entity.get(*k) {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => {
+                return Err(ErpError::permanent(
+                    ERP,
+                    format!("response lacks key field {k}"),
+                ))
+            }
+        };
+        parts.push(part);
+    }
+    Ok(ErpDocumentId::new(parts.join("/")))
+}
+
+/// First entity of an OData collection answer `{"value":[…]}`.
+pub fn first_of_collection(kind: DocKind, body: &Value) -> Result<Option<ErpDocumentId>, ErpError> {
+    let Some(values) = body.get("value").and_then(Value::as_array) else {
+        return Err(ErpError::permanent(
+            ERP,
+            "lookup answer has no \"value\" array",
+        ));
+    };
+    if values.len() > 1 {
+        tracing::warn!(
+            erp = ERP,
+            count = values.len(),
+            "several documents carry one reference; using the first"
+        );
+    }
+    values.first().map(|v| document_id(kind, v)).transpose()
+}
+
+/// `CustNum` of the first customer in a lookup answer.
+pub fn cust_num_of(body: &Value) -> Option<i64> {
+    body.get("value")?
+        .as_array()?
+        .first()?
+        .get("CustNum")?
+        .as_i64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::epicor::config::EpicorJournalConfig;
+
+    fn cfg() -> EpicorConfig {
+        EpicorConfig {
+            base_url: "https://erp.example.com/Kinetic".into(),
+            company: "EPIC06".into(),
+            invoice_group_id: "STRIPE".into(),
+            cash_group_id: "STRIPECR".into(),
+            journal: EpicorJournalConfig {
+                book_id: "MAIN".into(),
+                journal_code: "GJ".into(),
+                group_id: "STRIPEGL".into(),
+            },
+            ref_fields: Default::default(),
+            timeout_ms: 1000,
+        }
+    }
+
+    fn commands() -> Vec<ErpCommand> {
+        serde_json::from_str(include_str!("../../tests/fixtures/commands.json")).unwrap()
+    }
+
+    fn expected() -> Value {
+        serde_json::from_str(include_str!("../../tests/fixtures/epicor_requests.json")).unwrap()
+    }
+
+    #[test]
+    fn maps_every_fixture_command_to_the_expected_wire_request() {
+        let exp = expected();
+        for cmd in commands() {
+            let key = cmd.reference().full();
+            let req = create_request(&cfg(), &cmd, Some(42)).unwrap();
+            let got = json!({"path": req.path, "body": req.body});
+            assert_eq!(got, exp[&key], "mapping of {key}");
+        }
+    }
+
+    #[test]
+    fn lookups_filter_on_the_reference_field() {
+        for cmd in commands() {
+            let req = find_request(&cfg(), cmd.reference()).unwrap();
+            let filter = &req.query[0].1;
+            let field = &cfg().ref_fields.for_kind(cmd.kind()).name.clone();
+            assert!(filter.starts_with(&format!("{field} eq 'LB-")), "{filter}");
+        }
+    }
+
+    #[test]
+    fn cash_receipt_reference_fits_checkref() {
+        let cmd = commands()
+            .into_iter()
+            .find(|c| c.kind() == DocKind::CashReceipt)
+            .unwrap();
+        let req = create_request(&cfg(), &cmd, Some(1)).unwrap();
+        let r = req.body.unwrap()["CheckRef"].as_str().unwrap().to_owned();
+        assert!(r.len() <= 30, "{r}");
+    }
+
+    #[test]
+    fn ids_come_from_key_fields() {
+        let id = document_id(DocKind::CashReceipt, &json!({"GroupID":"G1","HeadNum":7})).unwrap();
+        assert_eq!(id.as_str(), "G1/7");
+        assert!(document_id(DocKind::SalesOrder, &json!({})).is_err());
+        assert!(customer_lookup_request("x' or 1 eq 1").is_err());
+    }
+}

@@ -1,0 +1,68 @@
+//! Shared plumbing of the HTTP connectors (Epicor, Sage Pro, the Sage 500 sandbox facade):
+//! send a request, refresh credentials once on 401/403, read the body, and hand any non-2xx
+//! answer to the connector's own classifier.
+
+use crate::connector::{classify_transport, Credentials, ErpError};
+use reqwest::header::HeaderMap;
+use reqwest::{RequestBuilder, StatusCode};
+
+/// A connector's classifier of a non-success HTTP answer (its `retry.rs`).
+pub(crate) type Classifier = fn(StatusCode, &HeaderMap, &[u8]) -> ErpError;
+
+/// Send the request built by `build` with the current credentials. On 401/403 refresh the
+/// credentials once and resend; a second 401/403 (or no refresher) is an authentication error.
+/// Returns the status and body of a 2xx answer.
+pub(crate) async fn send<C, B>(
+    erp: &'static str,
+    creds: &Credentials<C>,
+    build: B,
+    classify: Classifier,
+) -> Result<(StatusCode, Vec<u8>), ErpError>
+where
+    C: Clone + Send + Sync + 'static,
+    B: Fn(&C) -> RequestBuilder,
+{
+    let mut refreshed = false;
+    loop {
+        let current = creds.current();
+        let resp = build(&current)
+            .send()
+            .await
+            .map_err(|e| classify_transport(erp, &e))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| classify_transport(erp, &e))?;
+        if status.is_success() {
+            return Ok((status, body.to_vec()));
+        }
+        let err = classify(status, &headers, &body);
+        if err.is_auth() && !refreshed {
+            refreshed = true;
+            if creds.refresh().await? {
+                tracing::warn!(
+                    erp,
+                    status = status.as_u16(),
+                    "credentials rejected; refreshed once and retrying"
+                );
+                continue;
+            }
+        }
+        return Err(err);
+    }
+}
+
+/// Shorten an ERP message for an error value (ERP messages can be long HTML pages).
+pub(crate) fn clip(s: &str) -> String {
+    const MAX: usize = 500;
+    if s.len() <= MAX {
+        return s.to_owned();
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}

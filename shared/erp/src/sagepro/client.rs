@@ -1,0 +1,102 @@
+//! Sage Pro HTTP client and [`ErpConnector`] implementation.
+
+use super::config::{SageProConfig, SageProCredentials};
+use super::mapping::{self, Method, SageProRequest, ERP};
+use super::retry::classify;
+use crate::commands::{CustomerUpsert, ErpCommand, ExternalRef};
+use crate::connector::{Credentials, ErpConnector, ErpError};
+use crate::http;
+use ledgerbridge_core::ids::ErpDocumentId;
+use serde_json::Value;
+use std::time::Duration;
+
+pub struct SageProConnector {
+    cfg: SageProConfig,
+    creds: Credentials<SageProCredentials>,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for SageProConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SageProConnector")
+            .field("base_url", &self.cfg.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SageProConnector {
+    pub fn new(
+        cfg: SageProConfig,
+        creds: Credentials<SageProCredentials>,
+    ) -> Result<Self, ErpError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(cfg.timeout_ms))
+            .build()
+            .map_err(|e| ErpError::Config {
+                erp: ERP,
+                message: e.to_string(),
+            })?;
+        Ok(SageProConnector { cfg, creds, http })
+    }
+
+    async fn call(&self, req: &SageProRequest) -> Result<Value, ErpError> {
+        let url = format!("{}{}", self.cfg.base_url.trim_end_matches('/'), req.path);
+        let build = |c: &SageProCredentials| {
+            let mut b = match req.method {
+                Method::Get => self.http.get(&url),
+                Method::Post => self.http.post(&url),
+                Method::Put => self.http.put(&url),
+            };
+            b = b
+                .header(
+                    self.cfg.api_key_header.as_str(),
+                    c.api_key.expose().as_str(),
+                )
+                .header("Accept", "application/json");
+            if !req.query.is_empty() {
+                b = b.query(&req.query);
+            }
+            if let Some(body) = &req.body {
+                b = b
+                    .header("Content-Type", "application/json")
+                    .body(body.to_string());
+            }
+            b
+        };
+        let (_, body) = http::send(ERP, &self.creds, build, classify).await?;
+        if body.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&body)
+            .map_err(|e| ErpError::permanent(ERP, format!("unreadable answer: {e}")))
+    }
+}
+
+impl ErpConnector for SageProConnector {
+    fn erp(&self) -> &'static str {
+        ERP
+    }
+
+    async fn find_by_reference(
+        &self,
+        reference: &ExternalRef,
+    ) -> Result<Option<ErpDocumentId>, ErpError> {
+        let req = mapping::find_request(&self.cfg, reference)?;
+        mapping::first_match(&self.call(&req).await?)
+    }
+
+    async fn create(&self, command: &ErpCommand) -> Result<ErpDocumentId, ErpError> {
+        command.validate()?;
+        let req = mapping::create_request(&self.cfg, command)?;
+        mapping::created_id(&self.call(&req).await?)
+    }
+
+    async fn update_customer(
+        &self,
+        id: &ErpDocumentId,
+        customer: &CustomerUpsert,
+    ) -> Result<(), ErpError> {
+        let req = mapping::update_customer_request(&self.cfg, id, customer)?;
+        self.call(&req).await.map(drop)
+    }
+}

@@ -1,0 +1,295 @@
+//! Pure mapping from canonical commands to Sage Pro REST requests. Amounts are decimal strings
+//! in major units with the currency's scale.
+
+use super::config::SageProConfig;
+use crate::commands::{Application, DocKind, DocumentLine, ErpCommand, ExternalRef, Side};
+use crate::connector::ErpError;
+use ledgerbridge_core::ids::ErpDocumentId;
+use serde_json::{json, Map, Value};
+
+pub const ERP: &str = "sagepro";
+
+pub fn resource(kind: DocKind) -> &'static str {
+    match kind {
+        DocKind::Customer => "customers",
+        DocKind::SalesOrder => "salesorders",
+        DocKind::Invoice => "invoices",
+        DocKind::CashReceipt => "cashreceipts",
+        DocKind::CreditMemo => "creditmemos",
+        DocKind::JournalEntry => "journalentries",
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SageProRequest {
+    pub method: Method,
+    /// Path below the base URL, e.g. `/api/v1/invoices`.
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub body: Option<Value>,
+}
+
+pub fn reference_value(cfg: &SageProConfig, r: &ExternalRef) -> Result<String, ErpError> {
+    Ok(r.render(cfg.reference_max_len)?)
+}
+
+/// `GET /api/v1/{resource}?{reference_field}={ref}`. The product page lists GET only for
+/// customers, sales orders and invoices; searching receipts, credit memos and journal entries
+/// the same way is an assumption (see docs/erp-connectors.md).
+pub fn find_request(cfg: &SageProConfig, r: &ExternalRef) -> Result<SageProRequest, ErpError> {
+    Ok(SageProRequest {
+        method: Method::Get,
+        path: format!("/api/v1/{}", resource(r.kind())),
+        query: vec![(cfg.reference_field.clone(), reference_value(cfg, r)?)],
+        body: None,
+    })
+}
+
+fn check_custno(cfg: &SageProConfig, id: &str) -> Result<(), ErpError> {
+    if id.len() > cfg.customer_id_max_len {
+        return Err(ErpError::permanent(
+            ERP,
+            format!(
+                "customer number {id:?} is longer than {} characters",
+                cfg.customer_id_max_len
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn lines(ls: &[DocumentLine]) -> Vec<Value> {
+    ls.iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut v = json!({
+                "lineNumber": i + 1,
+                "itemId": l.item_id,
+                "description": l.description,
+                "quantity": l.quantity.normalize().to_string(),
+                "unitPrice": l.unit_price.to_decimal().to_string(),
+            });
+            if let (Some(o), Some(a)) = (v.as_object_mut(), &l.gl_account) {
+                o.insert("glAccount".into(), json!(a));
+            }
+            v
+        })
+        .collect()
+}
+
+fn customer_body(
+    cfg: &SageProConfig,
+    c: &crate::commands::CustomerUpsert,
+) -> Result<Value, ErpError> {
+    check_custno(cfg, &c.customer_id)?;
+    let a = &c.address;
+    Ok(json!({
+        "customerId": c.customer_id,
+        "name": c.name,
+        "email": c.email,
+        "currency": c.currency.code(),
+        "address1": a.line1, "address2": a.line2, "city": a.city,
+        "state": a.state, "zip": a.postal_code, "country": a.country,
+        (cfg.reference_field.as_str()): reference_value(cfg, &c.reference)?,
+    }))
+}
+
+pub fn create_request(cfg: &SageProConfig, cmd: &ErpCommand) -> Result<SageProRequest, ErpError> {
+    let reference = reference_value(cfg, cmd.reference())?;
+    let rf = cfg.reference_field.as_str();
+    let body = match cmd {
+        ErpCommand::UpsertCustomer(c) => customer_body(cfg, c)?,
+        ErpCommand::CreateSalesOrder(o) => {
+            check_custno(cfg, &o.customer_id)?;
+            json!({
+                "customerId": o.customer_id, "orderDate": o.order_date.as_str(),
+                "currency": o.currency.code(), rf: reference, "lines": lines(&o.lines),
+            })
+        }
+        ErpCommand::CreateInvoice(i) => {
+            check_custno(cfg, &i.customer_id)?;
+            json!({
+                "customerId": i.customer_id, "invoiceDate": i.invoice_date.as_str(),
+                "dueDate": i.due_date.as_ref().map(|d| d.as_str()),
+                "salesOrderNumber": i.sales_order.as_ref().map(ErpDocumentId::as_str),
+                "currency": i.currency.code(), rf: reference, "lines": lines(&i.lines),
+            })
+        }
+        ErpCommand::CreateCreditMemo(m) => {
+            check_custno(cfg, &m.customer_id)?;
+            json!({
+                "customerId": m.customer_id, "memoDate": m.memo_date.as_str(),
+                "invoiceNumber": m.applies_to_invoice.as_ref().map(ErpDocumentId::as_str),
+                "reason": m.reason, "currency": m.currency.code(), rf: reference,
+                "lines": lines(&m.lines),
+            })
+        }
+        ErpCommand::CreateCashReceipt(r) => {
+            check_custno(cfg, &r.customer_id)?;
+            let mut v = json!({
+                "customerId": r.customer_id, "transactionDate": r.receipt_date.as_str(),
+                "amount": r.amount.to_decimal().to_string(), "currency": r.amount.currency.code(),
+                "paymentMethod": r.payment_method, rf: reference,
+            });
+            if let Some(o) = v.as_object_mut() {
+                match &r.applies_to {
+                    Some(Application::Invoice(n)) => {
+                        o.insert("invoiceNumber".into(), json!(n.as_str()));
+                    }
+                    Some(Application::SalesOrder(n)) => {
+                        o.insert("salesOrderNumber".into(), json!(n.as_str()));
+                    }
+                    None => {}
+                }
+            }
+            v
+        }
+        ErpCommand::PostJournalEntry(j) => {
+            let zero = rust_decimal::Decimal::new(0, j.currency.exponent()).to_string();
+            let ls: Vec<Value> = j
+                .lines
+                .iter()
+                .map(|l| {
+                    let amt = l.amount.to_decimal().to_string();
+                    let (debit, credit) = match l.side {
+                        Side::Debit => (amt, zero.clone()),
+                        Side::Credit => (zero.clone(), amt),
+                    };
+                    json!({"glAccount": l.gl_account, "debit": debit, "credit": credit, "memo": l.memo})
+                })
+                .collect();
+            json!({
+                "postingDate": j.posting_date.as_str(), "currency": j.currency.code(),
+                "description": j.description, rf: reference, "lines": ls,
+            })
+        }
+    };
+    Ok(SageProRequest {
+        method: Method::Post,
+        path: format!("/api/v1/{}", resource(cmd.kind())),
+        query: vec![],
+        body: Some(strip_nulls(body)),
+    })
+}
+
+pub fn update_customer_request(
+    cfg: &SageProConfig,
+    id: &ErpDocumentId,
+    c: &crate::commands::CustomerUpsert,
+) -> Result<SageProRequest, ErpError> {
+    if !id
+        .as_str()
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(ErpError::permanent(
+            ERP,
+            format!("{id} is not a Sage Pro customer id"),
+        ));
+    }
+    Ok(SageProRequest {
+        method: Method::Put,
+        path: format!("/api/v1/customers/{id}"),
+        query: vec![],
+        body: Some(strip_nulls(customer_body(cfg, c)?)),
+    })
+}
+
+fn strip_nulls(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, strip_nulls(v)))
+                .collect::<Map<_, _>>(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(strip_nulls).collect()),
+        other => other,
+    }
+}
+
+/// Id of a created document (`{"id": "…"}`).
+pub fn created_id(body: &Value) -> Result<ErpDocumentId, ErpError> {
+    id_of(body).ok_or_else(|| ErpError::permanent(ERP, "create answer has no \"id\""))
+}
+
+fn id_of(v: &Value) -> Option<ErpDocumentId> {
+    match v.get("id")? {
+        Value::String(s) if !s.is_empty() => Some(ErpDocumentId::new(s.clone())),
+        Value::Number(n) => Some(ErpDocumentId::new(n.to_string())),
+        _ => None,
+    }
+}
+
+/// First match of a search answer `{"data":[{"id":…}, …]}`.
+pub fn first_match(body: &Value) -> Result<Option<ErpDocumentId>, ErpError> {
+    let Some(items) = body.get("data").and_then(Value::as_array) else {
+        return Err(ErpError::permanent(
+            ERP,
+            "search answer has no \"data\" array",
+        ));
+    };
+    match items.first() {
+        None => Ok(None),
+        Some(v) => id_of(v)
+            .map(Some)
+            .ok_or_else(|| ErpError::permanent(ERP, "search result has no \"id\"")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commands() -> Vec<ErpCommand> {
+        serde_json::from_str(include_str!("../../tests/fixtures/commands.json")).unwrap()
+    }
+
+    #[test]
+    fn maps_every_fixture_command_to_the_expected_wire_request() {
+        let exp: Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/sagepro_requests.json"))
+                .unwrap();
+        let cfg = SageProConfig::new("https://sagepro.example.com");
+        for cmd in commands() {
+            let key = cmd.reference().full();
+            let req = create_request(&cfg, &cmd).unwrap();
+            assert_eq!(
+                json!({"path": req.path, "body": req.body}),
+                exp[&key],
+                "mapping of {key}"
+            );
+        }
+    }
+
+    #[test]
+    fn long_customer_numbers_are_rejected_before_sending() {
+        let mut cmds = commands();
+        if let ErpCommand::UpsertCustomer(c) = &mut cmds[0] {
+            c.customer_id = "CUSTOMER-NUMBER-TOO-LONG".into();
+        }
+        let cfg = SageProConfig::new("x");
+        let err = create_request(&cfg, &cmds[0]).unwrap_err();
+        assert!(!err.is_retriable());
+    }
+
+    #[test]
+    fn search_answers() {
+        assert_eq!(first_match(&json!({"data":[]})).unwrap(), None);
+        assert_eq!(
+            first_match(&json!({"data":[{"id":"SO-7"}]}))
+                .unwrap()
+                .unwrap()
+                .as_str(),
+            "SO-7"
+        );
+        assert!(first_match(&json!({})).is_err());
+    }
+}
