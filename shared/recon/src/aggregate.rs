@@ -494,3 +494,127 @@ fn money(v: i128, currency: Currency) -> Result<Money, ReconError> {
         .map(|m| Money::new(m, currency))
         .map_err(|_| ReconError::Money(ledgerbridge_core::money::MoneyError::Overflow(currency)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::Side;
+    use crate::mapping::FailedPayoutPolicy;
+    use ledgerbridge_core::money::Rounding;
+    use ledgerbridge_stripe::{StripeExpandable, StripeFeeDetail};
+    use proptest::prelude::*;
+
+    fn mapping(detail: DetailLevel) -> ReconMapping {
+        ReconMapping {
+            bank_account: "bank".into(),
+            category_accounts: [
+                ("charge", "clearing"),
+                ("refund", "refunds"),
+                ("fee", "fees"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            fee_accounts: BTreeMap::from([("stripe_fee".into(), "fees".into())]),
+            default_fee_account: "other_fees".into(),
+            suspense_account: "suspense".into(),
+            variance_account: "variance".into(),
+            fx_account: "fx".into(),
+            failed_payout_account: "receivable".into(),
+            rounding: Rounding::HalfEven,
+            detail,
+            failed_payout: FailedPayoutPolicy::Reverse,
+            manual_payout: Default::default(),
+        }
+    }
+
+    fn bt(
+        i: usize,
+        amount: i64,
+        fees: &[(u8, i64)],
+        cat: u8,
+        net_skew: i64,
+    ) -> StripeBalanceTransaction {
+        let cats = ["charge", "refund", "fee", "mystery", "dispute"];
+        let fee_types = ["stripe_fee", "application_fee", "tax"];
+        let fee_details: Vec<StripeFeeDetail> = fees
+            .iter()
+            .map(|(t, a)| StripeFeeDetail {
+                amount: *a,
+                currency: Currency::USD,
+                description: None,
+                fee_type: StripeFeeType::parse(fee_types[usize::from(*t) % 3]),
+            })
+            .collect();
+        let fee: i64 = fee_details.iter().map(|f| f.amount).sum::<i64>() + net_skew;
+        StripeBalanceTransaction {
+            id: format!("txn_{i}"),
+            amount,
+            currency: Currency::USD,
+            fee,
+            net: amount - fee,
+            fee_details,
+            exchange_rate: None,
+            kind: StripeBalanceTransactionType::parse("charge"),
+            reporting_category: StripeReportingCategory::parse(cats[usize::from(cat) % 5]),
+            source: Some(StripeExpandable::Id(format!("ch_{i}"))),
+            description: None,
+            created: 0,
+            available_on: 0,
+            status: None,
+        }
+    }
+
+    proptest! {
+        /// Whatever the transactions and the payout amount, the journal balances; the variance
+        /// line is exactly the payout amount minus Σ(amount − fee); unknown categories are
+        /// reported, and summary and detail agree per account.
+        #[test]
+        fn journal_always_balances(
+            txns in proptest::collection::vec(
+                (-1_000_000i64..1_000_000, proptest::collection::vec((0u8..3, -500i64..5_000), 0..3), 0u8..5, -3i64..3),
+                0..60),
+            payout_delta in -1000i64..1000,
+        ) {
+            let bts: Vec<_> = txns.iter().enumerate().map(|(i, (a, f, c, s))| bt(i, *a, f, *c, *s)).collect();
+            let sum: i64 = bts.iter().map(|t| t.amount - t.fee).sum();
+            let payout = Money::new(sum + payout_delta, Currency::USD);
+            let mut per_account = Vec::new();
+            for detail in [DetailLevel::Summary, DetailLevel::PerTransaction] {
+                let m = mapping(detail);
+                let mut agg = PayoutAggregator::new(&m, &NoBookedRates, PayoutId::new("po"), Currency::USD);
+                for t in &bts {
+                    agg.push(t).unwrap();
+                }
+                let (j, report) = agg.finish(payout, 0, JournalKind::Payout).unwrap();
+                prop_assert_eq!(j.total_debits().unwrap(), j.total_credits().unwrap());
+                let variance: i64 = j.lines().iter().filter(|l| l.kind == LineKind::Variance).map(|l| l.signed_minor()).sum();
+                prop_assert_eq!(variance, -payout_delta);
+                prop_assert_eq!(report.count(DiscrepancyKind::TotalMismatch), usize::from(payout_delta != 0));
+                let unknown = bts.iter().any(|t| matches!(t.reporting_category.as_str(), "mystery" | "dispute"));
+                prop_assert_eq!(report.count(DiscrepancyKind::UnknownCategory) > 0, unknown);
+                prop_assert!(j.lines().iter().all(|l| l.amount.minor > 0));
+                let mut acc: BTreeMap<String, i64> = BTreeMap::new();
+                for l in j.lines() {
+                    *acc.entry(l.account.clone()).or_default() += l.signed_minor();
+                }
+                acc.retain(|_, v| *v != 0);
+                per_account.push(acc);
+            }
+            prop_assert_eq!(&per_account[0], &per_account[1]);
+        }
+    }
+
+    #[test]
+    fn other_currency_is_a_typed_error() {
+        let m = mapping(DetailLevel::Summary);
+        let mut agg = PayoutAggregator::new(&m, &NoBookedRates, PayoutId::new("po"), Currency::USD);
+        let mut t = bt(1, 100, &[], 0, 0);
+        t.currency = Currency::EUR;
+        assert!(matches!(
+            agg.push(&t),
+            Err(ReconError::CurrencyMismatch { .. })
+        ));
+        let _ = Side::Debit;
+    }
+}
