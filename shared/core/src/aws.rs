@@ -4,7 +4,7 @@
 use crate::ids::{ErpDocumentId, IdempotencyKey, MessageId, StripeObjectId};
 use crate::ports::{
     Claim, ClaimRequest, EventQueue, IdempotencyRecord, IdempotencyStore, QueueError, RecordStatus,
-    StoreError, XrefRecord, XrefStore,
+    StoreError, VersionStore, XrefRecord, XrefStore,
 };
 use crate::secrets::{Secret, SecretError, SecretSource};
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -176,9 +176,10 @@ impl IdempotencyStore for DynamoStore {
                 "in_progress_expiration",
                 AttributeValue::N(req.now_ms.saturating_add(req.lease_ms).to_string()),
             )
-            // Powertools' three-clause condition; `expiration` is compared here, never left to TTL.
+            // Powertools' three-clause condition (plus: a parked record may be claimed again, which
+            // is how a replay works); `expiration` is compared here, never left to TTL.
             .condition_expression(
-                "attribute_not_exists(pk) OR #exp < :now OR (#st = :inprogress AND attribute_exists(#ipe) AND #ipe < :now_ms)",
+                "attribute_not_exists(pk) OR #exp < :now OR #st = :parked OR (#st = :inprogress AND attribute_exists(#ipe) AND #ipe < :now_ms)",
             )
             .expression_attribute_names("#exp", "expiration")
             .expression_attribute_names("#st", "status")
@@ -186,6 +187,7 @@ impl IdempotencyStore for DynamoStore {
             .expression_attribute_values(":now", AttributeValue::N(now_secs.to_string()))
             .expression_attribute_values(":now_ms", AttributeValue::N(req.now_ms.to_string()))
             .expression_attribute_values(":inprogress", AttributeValue::S("INPROGRESS".into()))
+            .expression_attribute_values(":parked", AttributeValue::S("PARKED".into()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
@@ -324,6 +326,32 @@ impl XrefStore for DynamoStore {
                     .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
             {
                 self.get_xref(&record.stripe_id, &record.doc_kind).await
+            }
+            Err(e) => Err(store_error(e)),
+        }
+    }
+}
+
+impl VersionStore for DynamoStore {
+    async fn advance_version(&self, key: &str, version: i64) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(format!("ver#{key}")))
+            .item("version", AttributeValue::N(version.to_string()))
+            .condition_expression("attribute_not_exists(pk) OR #v <= :v")
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":v", AttributeValue::N(version.to_string()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
             }
             Err(e) => Err(store_error(e)),
         }

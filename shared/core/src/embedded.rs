@@ -3,7 +3,7 @@
 use crate::ids::{ErpDocumentId, IdempotencyKey, MessageId, StripeObjectId};
 use crate::ports::{
     Claim, ClaimRequest, EventQueue, IdempotencyRecord, IdempotencyStore, QueueError, RecordStatus,
-    StoreError, XrefRecord, XrefStore,
+    StoreError, VersionStore, XrefRecord, XrefStore,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::VecDeque;
@@ -140,6 +140,10 @@ impl SqliteStore {
                  in_progress_expiration INTEGER NOT NULL,
                  result TEXT
              );
+             CREATE TABLE IF NOT EXISTS versions (
+                 key TEXT PRIMARY KEY,
+                 version INTEGER NOT NULL
+             );
              CREATE TABLE IF NOT EXISTS xref (
                  stripe_id TEXT NOT NULL,
                  doc_kind TEXT NOT NULL,
@@ -219,6 +223,7 @@ impl IdempotencyStore for SqliteStore {
                         expiration = excluded.expiration,
                         in_progress_expiration = excluded.in_progress_expiration, result = NULL
                      WHERE idempotency.expiration < ?5
+                        OR idempotency.status = 'PARKED'
                         OR (idempotency.status = 'INPROGRESS' AND idempotency.in_progress_expiration < ?6)",
                     params![
                         req.key.as_str(),
@@ -307,6 +312,22 @@ impl XrefStore for SqliteStore {
             } else {
                 read_xref(conn, record.stripe_id.as_str(), &record.doc_kind)
             }
+        })
+    }
+}
+
+impl VersionStore for SqliteStore {
+    async fn advance_version(&self, key: &str, version: i64) -> Result<bool, StoreError> {
+        self.with(|conn| {
+            let changed = conn
+                .execute(
+                    "INSERT INTO versions (key, version) VALUES (?1, ?2)
+                     ON CONFLICT(key) DO UPDATE SET version = excluded.version
+                     WHERE versions.version <= excluded.version",
+                    params![key, version],
+                )
+                .map_err(db_err)?;
+            Ok(changed == 1)
         })
     }
 }

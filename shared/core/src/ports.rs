@@ -58,6 +58,8 @@ pub enum RecordStatus {
     Completed,
     /// Verified and recorded, but not an event type this deployment handles.
     Ignored,
+    /// Failed permanently (validation, mapping); the reason is in `result`. Replayable.
+    Parked,
 }
 
 impl RecordStatus {
@@ -66,6 +68,7 @@ impl RecordStatus {
             RecordStatus::InProgress => "INPROGRESS",
             RecordStatus::Completed => "COMPLETED",
             RecordStatus::Ignored => "IGNORED",
+            RecordStatus::Parked => "PARKED",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -73,6 +76,7 @@ impl RecordStatus {
             "INPROGRESS" => Some(RecordStatus::InProgress),
             "COMPLETED" => Some(RecordStatus::Completed),
             "IGNORED" => Some(RecordStatus::Ignored),
+            "PARKED" => Some(RecordStatus::Parked),
             _ => None,
         }
     }
@@ -158,4 +162,16 @@ pub trait XrefStore: Send + Sync {
         &self,
         record: &XrefRecord,
     ) -> impl Future<Output = Result<Option<XrefRecord>, StoreError>> + Send;
+}
+
+/// Monotonic versions per key, so an older update arriving after a newer one cannot win.
+pub trait VersionStore: Send + Sync {
+    /// Record `version` for `key` unless a newer one is stored. Returns `true` when it is not
+    /// older than what was seen (the caller may apply it; re-applying the same version is
+    /// allowed, so a redelivery is not lost), `false` when a newer version was already applied.
+    fn advance_version(
+        &self,
+        key: &str,
+        version: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }

@@ -1,0 +1,9 @@
+//! The heart of ledgerbridge: Stripe events become ERP commands ([`transform`]) using the
+//! customer's mapping configuration ([`mapping`]), travel as versioned messages
+//! ([`messages`]), and are posted effectively once ([`post`]).
+
+pub mod mapping;
+pub mod messages;
+pub mod post;
+pub mod stripe_api;
+pub mod transform;

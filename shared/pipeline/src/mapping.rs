@@ -1,0 +1,392 @@
+//! The mapping configuration: one TOML file a finance or integration person edits without
+//! recompiling. Loaded once at start-up; a file that does not parse or does not validate stops
+//! the start with a message naming the line.
+//!
+//! See `docs/mapping.md` and `config/mapping.example.toml`.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// How a successful payment is booked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentMode {
+    /// A cash receipt on account (no order or invoice).
+    CashReceipt,
+    /// A sales order plus a cash receipt applied to it.
+    #[default]
+    SalesOrderAndReceipt,
+    /// An AR invoice plus a cash receipt applied to it.
+    InvoiceAndReceipt,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// Prefix of customer codes ledgerbridge creates (`S` + part of the Stripe customer id).
+    #[serde(default = "default_prefix")]
+    pub customer_code_prefix: String,
+    /// Longest customer code the ERP accepts.
+    #[serde(default = "default_code_len")]
+    pub customer_code_max_len: usize,
+    /// Name used when a Stripe customer has none.
+    #[serde(default = "default_name")]
+    pub customer_name: String,
+    /// Currency for customers that have none in Stripe.
+    #[serde(default = "default_currency")]
+    pub currency: String,
+    /// ERP customer code for payments that have no Stripe customer (guest checkout). Without
+    /// it such payments are parked with that reason.
+    #[serde(default)]
+    pub guest_customer: Option<String>,
+}
+
+fn default_prefix() -> String {
+    "S".into()
+}
+fn default_code_len() -> usize {
+    10
+}
+fn default_name() -> String {
+    "Stripe customer".into()
+}
+fn default_currency() -> String {
+    "usd".into()
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            customer_code_prefix: default_prefix(),
+            customer_code_max_len: default_code_len(),
+            customer_name: default_name(),
+            currency: default_currency(),
+            guest_customer: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Payments {
+    #[serde(default)]
+    pub mode: PaymentMode,
+    /// ERP item / part for the order or invoice line of a payment without product detail.
+    pub item: String,
+    /// Revenue account for that line, where the ERP takes one on the line.
+    #[serde(default)]
+    pub revenue_account: Option<String>,
+    /// ERP payment type when the payment method type is not in `methods`.
+    pub default_method: String,
+    /// Stripe payment method type (`card`, `us_bank_account`, `sepa_debit`, …) → ERP payment type.
+    #[serde(default)]
+    pub methods: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Refunds {
+    /// ERP item / part on credit memo lines.
+    pub item: String,
+    /// ERP reason code when the Stripe refund reason is not in `reasons`.
+    pub default_reason: String,
+    /// Stripe refund reason (`duplicate`, `fraudulent`, `requested_by_customer`, …) → ERP reason code.
+    #[serde(default)]
+    pub reasons: BTreeMap<String, String>,
+}
+
+/// A condition on an event (all given fields must match).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct When {
+    /// Event type, e.g. `charge.succeeded`.
+    #[serde(default)]
+    pub event_type: Option<String>,
+    /// Lower-case currency code.
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// `metadata.<key>` of the Stripe object must equal `equals`.
+    #[serde(default)]
+    pub metadata_key: Option<String>,
+    #[serde(default)]
+    pub equals: Option<String>,
+}
+
+/// What a matching rule changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Then {
+    #[serde(default)]
+    pub payment_mode: Option<PaymentMode>,
+    #[serde(default)]
+    pub item: Option<String>,
+    #[serde(default)]
+    pub payment_method: Option<String>,
+    /// Do not book the event at all (recorded as skipped).
+    #[serde(default)]
+    pub skip: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub name: String,
+    #[serde(default)]
+    pub when: When,
+    pub then: Then,
+}
+
+/// The whole mapping configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mapping {
+    #[serde(default)]
+    pub defaults: Defaults,
+    pub payments: Payments,
+    pub refunds: Refunds,
+    /// Stripe product or price id → ERP item / part number.
+    #[serde(default)]
+    pub products: BTreeMap<String, String>,
+    /// Rules applied in order; later rules override earlier ones.
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("mapping configuration: {}", .problems.join("; "))]
+pub struct MappingError {
+    pub problems: Vec<String>,
+}
+
+/// The settings that apply to one event after the rules have run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effective {
+    pub payment_mode: PaymentMode,
+    pub item: String,
+    pub payment_method: Option<String>,
+    pub skip: bool,
+    pub matched_rules: Vec<String>,
+}
+
+impl Mapping {
+    /// Parse and validate. Errors name the line (TOML syntax and unknown keys come with line
+    /// and column from the parser; semantic errors name the key and the line it is on).
+    pub fn from_toml(text: &str) -> Result<Self, MappingError> {
+        let mapping: Mapping = toml::from_str(text).map_err(|e| MappingError {
+            problems: vec![e.to_string().trim().replace('\n', " ")],
+        })?;
+        mapping.validate(text)?;
+        Ok(mapping)
+    }
+
+    pub fn from_file(path: &std::path::Path) -> Result<Self, MappingError> {
+        let text = std::fs::read_to_string(path).map_err(|e| MappingError {
+            problems: vec![format!("cannot read {}: {e}", path.display())],
+        })?;
+        Self::from_toml(&text)
+    }
+
+    fn validate(&self, text: &str) -> Result<(), MappingError> {
+        let mut problems = Vec::new();
+        let mut need = |key: &str, value: &str| {
+            if value.trim().is_empty() {
+                problems.push(format!("{key} must not be empty ({})", line_of(text, key)));
+            }
+        };
+        need("payments.item", &self.payments.item);
+        need("payments.default_method", &self.payments.default_method);
+        need("refunds.item", &self.refunds.item);
+        need("refunds.default_reason", &self.refunds.default_reason);
+        need(
+            "defaults.customer_code_prefix",
+            &self.defaults.customer_code_prefix,
+        );
+        for (k, v) in self
+            .payments
+            .methods
+            .iter()
+            .chain(&self.refunds.reasons)
+            .chain(&self.products)
+        {
+            if v.trim().is_empty() {
+                problems.push(format!("mapping for {k:?} is empty ({})", line_of(text, k)));
+            }
+        }
+        if ledgerbridge_core::Currency::parse(&self.defaults.currency).is_err() {
+            problems.push(format!(
+                "defaults.currency {:?} is not a currency code ({})",
+                self.defaults.currency,
+                line_of(text, "currency")
+            ));
+        }
+        if self.defaults.customer_code_max_len < self.defaults.customer_code_prefix.len() + 6 {
+            problems.push(format!(
+                "defaults.customer_code_max_len must leave at least 6 characters after the prefix ({})",
+                line_of(text, "customer_code_max_len")
+            ));
+        }
+        for rule in &self.rules {
+            if rule.when.metadata_key.is_some() != rule.when.equals.is_some() {
+                problems.push(format!(
+                    "rule {:?}: metadata_key and equals go together ({})",
+                    rule.name,
+                    line_of(text, &rule.name)
+                ));
+            }
+            if let Some(c) = &rule.when.currency {
+                if ledgerbridge_core::Currency::parse(c).is_err() {
+                    problems.push(format!(
+                        "rule {:?}: currency {c:?} is not a currency code ({})",
+                        rule.name,
+                        line_of(text, &rule.name)
+                    ));
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(MappingError { problems })
+        }
+    }
+
+    /// Apply the rules to an event.
+    pub fn effective(
+        &self,
+        event_type: &str,
+        currency: Option<&str>,
+        metadata: &serde_json::Value,
+    ) -> Effective {
+        let mut eff = Effective {
+            payment_mode: self.payments.mode,
+            item: self.payments.item.clone(),
+            payment_method: None,
+            skip: false,
+            matched_rules: Vec::new(),
+        };
+        for rule in &self.rules {
+            let w = &rule.when;
+            let matches = w.event_type.as_deref().is_none_or(|t| t == event_type)
+                && w.currency
+                    .as_deref()
+                    .is_none_or(|c| Some(c.to_ascii_lowercase().as_str()) == currency)
+                && match (&w.metadata_key, &w.equals) {
+                    (Some(k), Some(v)) => {
+                        metadata.get(k).and_then(|x| x.as_str()) == Some(v.as_str())
+                    }
+                    _ => true,
+                };
+            if !matches {
+                continue;
+            }
+            eff.matched_rules.push(rule.name.clone());
+            if let Some(m) = rule.then.payment_mode {
+                eff.payment_mode = m;
+            }
+            if let Some(i) = &rule.then.item {
+                eff.item = i.clone();
+            }
+            if let Some(p) = &rule.then.payment_method {
+                eff.payment_method = Some(p.clone());
+            }
+            eff.skip |= rule.then.skip;
+        }
+        eff
+    }
+
+    pub fn payment_method(&self, stripe_type: Option<&str>) -> String {
+        stripe_type
+            .and_then(|t| self.payments.methods.get(t))
+            .cloned()
+            .unwrap_or_else(|| self.payments.default_method.clone())
+    }
+
+    pub fn refund_reason(&self, stripe_reason: Option<&str>) -> String {
+        stripe_reason
+            .and_then(|r| self.refunds.reasons.get(r))
+            .cloned()
+            .unwrap_or_else(|| self.refunds.default_reason.clone())
+    }
+
+    /// The ERP customer code ledgerbridge gives a Stripe customer it creates: the prefix plus
+    /// the end of the Stripe id (upper case), cut to the ERP's limit. Deterministic, so every
+    /// retry computes the same code.
+    pub fn customer_code(&self, stripe_customer: &str) -> String {
+        let tail: String = stripe_customer
+            .trim_start_matches("cus_")
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect();
+        let room = self
+            .defaults
+            .customer_code_max_len
+            .saturating_sub(self.defaults.customer_code_prefix.len());
+        let start = tail.len().saturating_sub(room);
+        format!(
+            "{}{}",
+            self.defaults.customer_code_prefix,
+            tail.get(start..).unwrap_or(&tail).to_ascii_uppercase()
+        )
+    }
+}
+
+fn line_of(text: &str, key: &str) -> String {
+    text.lines()
+        .position(|l| l.contains(key.rsplit('.').next().unwrap_or(key)))
+        .map(|i| format!("line {}", i + 1))
+        .unwrap_or_else(|| "not in the file; a default applies".into())
+}
+
+/// The example configuration shipped with the project (also used by tests and the local runner).
+pub const EXAMPLE: &str = include_str!("../../../config/mapping.example.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_loads() {
+        let m = Mapping::from_toml(EXAMPLE).unwrap();
+        assert_eq!(m.payment_method(Some("card")), "CC");
+        assert_eq!(m.payment_method(Some("klarna")), m.payments.default_method);
+        assert_eq!(m.refund_reason(Some("requested_by_customer")), "CUSTREQ");
+        assert_eq!(m.customer_code("cus_NHQM1cjewvnnbv"), "SCJEWVNNBV");
+    }
+
+    #[test]
+    fn syntax_errors_name_the_line() {
+        let bad = EXAMPLE.replacen("[refunds]", "[refunds\n", 1);
+        let err = Mapping::from_toml(&bad).unwrap_err().to_string();
+        assert!(err.contains("line"), "{err}");
+        let unknown = format!("{EXAMPLE}\n[payments.extra]\nx = 1\n");
+        assert!(Mapping::from_toml(&unknown).is_err());
+    }
+
+    #[test]
+    fn semantic_errors_name_key_and_line() {
+        let bad = EXAMPLE.replacen("item = \"STRIPE-SALE\"", "item = \"\"", 1);
+        let err = Mapping::from_toml(&bad).unwrap_err().to_string();
+        assert!(
+            err.contains("payments.item must not be empty (line "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn rules_override_in_order() {
+        let m = Mapping::from_toml(EXAMPLE).unwrap();
+        let meta = serde_json::json!({"channel": "wholesale"});
+        let eff = m.effective("charge.succeeded", Some("usd"), &meta);
+        assert_eq!(eff.payment_mode, PaymentMode::InvoiceAndReceipt);
+        assert_eq!(
+            eff.matched_rules,
+            vec!["wholesale orders are invoiced".to_owned()]
+        );
+        let eff = m.effective(
+            "charge.succeeded",
+            Some("usd"),
+            &serde_json::json!({"channel": "web"}),
+        );
+        assert_eq!(eff.payment_mode, m.payments.mode);
+    }
+}
