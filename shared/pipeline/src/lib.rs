@@ -5,5 +5,7 @@
 pub mod mapping;
 pub mod messages;
 pub mod post;
+pub mod sqs;
+pub mod stages;
 pub mod stripe_api;
 pub mod transform;

@@ -145,11 +145,7 @@ pub fn customer_upsert(
         }
     };
     let a = customer.get("address").cloned().unwrap_or(Value::Null);
-    let field = |k: &str| {
-        s(&a, k)
-            .map(normalise_name)
-            .filter(|x| !x.is_empty())
-    };
+    let field = |k: &str| s(&a, k).map(normalise_name).filter(|x| !x.is_empty());
     Ok(CustomerUpsert {
         reference: reference(id, DocKind::Customer)?,
         customer_id: erp_no

@@ -1,0 +1,190 @@
+//! One queue message through one stage, independent of how it arrived (SQS event in Lambda, the
+//! embedded queue locally). Permanent failures are parked on the parked queue with their reason.
+
+use crate::mapping::Mapping;
+use crate::messages::{CommandMessage, ErpCommandV1};
+use crate::post::{PostError, PostResult, Poster, StateStore};
+use crate::sqs::RecordOutcome;
+use crate::stripe_api::StripeApi;
+use crate::transform::{transform, Outcome, TransformError};
+use ledgerbridge_core::event::Event;
+use ledgerbridge_core::message::IntakeMessage;
+use ledgerbridge_core::ports::EventQueue;
+use ledgerbridge_core::Clock;
+use ledgerbridge_erp::ErpConnector;
+use serde::{Deserialize, Serialize};
+
+/// A message that failed permanently, with the reason and the original body (replayable).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "parked.v1")]
+pub struct ParkedV1 {
+    pub stage: String,
+    pub reason: String,
+    pub body: String,
+}
+
+async fn park<P: EventQueue>(parked: &P, stage: &str, reason: String, body: &str) -> RecordOutcome {
+    tracing::error!(stage, reason = %reason, alarm = "message_parked", "Message parked; fix and replay it");
+    let msg = ParkedV1 {
+        stage: stage.to_owned(),
+        reason,
+        body: body.to_owned(),
+    };
+    match serde_json::to_string(&msg) {
+        Ok(text) => match parked.send(text, None).await {
+            Ok(_) => RecordOutcome::Done,
+            Err(e) => RecordOutcome::Retry(format!("parked queue unavailable: {e}")),
+        },
+        Err(e) => RecordOutcome::Retry(format!("cannot encode parked message: {e}")),
+    }
+}
+
+/// The transform stage's dependencies.
+pub struct TransformStage<Q, R, P, A> {
+    pub mapping: Mapping,
+    pub stripe: A,
+    pub commands: Q,
+    /// Payout events go to the reconciliation queue when one is configured.
+    pub reconciliation: Option<R>,
+    pub parked: P,
+}
+
+const PAYOUT_EVENTS: [&str; 3] = [
+    "payout.paid",
+    "payout.failed",
+    "payout.reconciliation_completed",
+];
+
+impl<Q: EventQueue, R: EventQueue, P: EventQueue, A: StripeApi> TransformStage<Q, R, P, A> {
+    pub async fn process(&self, body: &str) -> RecordOutcome {
+        let event = match IntakeMessage::decode(body) {
+            Ok(IntakeMessage::StripeEventV1(m)) => {
+                match serde_json::from_str::<Event>(m.event.get()) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        return park(
+                            &self.parked,
+                            "transform",
+                            format!("unreadable event: {e}"),
+                            body,
+                        )
+                        .await
+                    }
+                }
+            }
+            Ok(IntakeMessage::StripeEventRefV1(r)) => {
+                match self
+                    .stripe
+                    .get(&format!("events/{}", r.event_id), &[])
+                    .await
+                {
+                    Ok(v) => match serde_json::from_value::<Event>(v) {
+                        Ok(e) => e,
+                        Err(e) => {
+                            return park(
+                                &self.parked,
+                                "transform",
+                                format!("unreadable event: {e}"),
+                                body,
+                            )
+                            .await
+                        }
+                    },
+                    Err(e) if e.is_retriable() => return RecordOutcome::Retry(e.to_string()),
+                    Err(e) => {
+                        return park(
+                            &self.parked,
+                            "transform",
+                            format!("cannot fetch event: {e}"),
+                            body,
+                        )
+                        .await
+                    }
+                }
+            }
+            Err(e) => return park(&self.parked, "transform", e.to_string(), body).await,
+        };
+        if PAYOUT_EVENTS.contains(&event.event_type.as_str()) {
+            if let Some(recon) = &self.reconciliation {
+                return match recon.send(body.to_owned(), None).await {
+                    Ok(_) => RecordOutcome::Done,
+                    Err(e) => RecordOutcome::Retry(e.to_string()),
+                };
+            }
+        }
+        match transform(&self.mapping, &self.stripe, &event).await {
+            Ok(Outcome::Commands(cmds)) => {
+                for cmd in cmds {
+                    let msg = CommandMessage::ErpCommandV1(Box::new(cmd));
+                    let text = match msg.encode() {
+                        Ok(t) => t,
+                        Err(e) => {
+                            return park(&self.parked, "transform", e.to_string(), body).await
+                        }
+                    };
+                    // Sending is idempotent downstream (references), so a partial send retried
+                    // in full creates nothing twice.
+                    if let Err(e) = self.commands.send(text, Some(&msg.group())).await {
+                        return RecordOutcome::Retry(e.to_string());
+                    }
+                }
+                RecordOutcome::Done
+            }
+            Ok(Outcome::Skipped(reason)) => {
+                tracing::info!(event_id = %event.id, event_type = %event.event_type, reason = %reason, "Event not booked");
+                RecordOutcome::Done
+            }
+            Err(TransformError::Retryable(e)) => RecordOutcome::Retry(e),
+            Err(TransformError::Permanent(e)) => park(&self.parked, "transform", e, body).await,
+        }
+    }
+}
+
+/// What erp-post did with one message (for the local runner's summary and tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PostReport {
+    Result(PostResult),
+    Outcome(RecordOutcome),
+}
+
+/// The erp-post stage: the poster plus the parked queue.
+pub struct PostStage<C, S, A, K, P> {
+    pub poster: Poster<C, S, A, K>,
+    pub parked: P,
+}
+
+impl<C: ErpConnector, S: StateStore, A: StripeApi, K: Clock, P: EventQueue>
+    PostStage<C, S, A, K, P>
+{
+    pub async fn process(&self, body: &str) -> RecordOutcome {
+        self.process_detailed(body).await.0
+    }
+
+    pub async fn process_detailed(
+        &self,
+        body: &str,
+    ) -> (RecordOutcome, Option<(ErpCommandV1, PostResult)>) {
+        let msg = match CommandMessage::decode(body) {
+            Ok(CommandMessage::ErpCommandV1(m)) => m,
+            Err(e) => {
+                return (
+                    park(
+                        &self.parked,
+                        "erp-post",
+                        format!("unreadable command: {e}"),
+                        body,
+                    )
+                    .await,
+                    None,
+                )
+            }
+        };
+        match self.poster.handle(&msg).await {
+            Ok(result) => (RecordOutcome::Done, Some((*msg, result))),
+            Err(PostError::Parked(reason)) => {
+                (park(&self.parked, "erp-post", reason, body).await, None)
+            }
+            Err(e) => (RecordOutcome::Retry(e.to_string()), None),
+        }
+    }
+}
