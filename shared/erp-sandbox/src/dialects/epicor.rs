@@ -1,0 +1,446 @@
+//! Epicor Kinetic REST v2 dialect.
+
+use super::{bad, decimal, error, safe_field, text, Reject};
+use crate::store::{FilterValue, Store};
+use crate::{dropped_response, gate, header, AppState, Erp, Gate};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine;
+use rust_decimal::Decimal;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+
+const ERP: &str = "epicor";
+
+fn service_of(set: &str) -> Option<&'static str> {
+    Some(match set {
+        "Customers" => "Erp.BO.CustomerSvc",
+        "SalesOrders" => "Erp.BO.SalesOrderSvc",
+        "ARInvoices" => "Erp.BO.ARInvoiceSvc",
+        "CashRecs" => "Erp.BO.CashRecSvc",
+        "GLJournalEntries" => "Erp.BO.GLJournalEntrySvc",
+        _ => return None,
+    })
+}
+
+fn unauthorized(msg: &str) -> Response {
+    error(Erp::Epicor, StatusCode::UNAUTHORIZED, "auth", msg)
+}
+
+/// `x-api-key` is required on every call, plus Basic or Bearer identity.
+fn authenticate(s: &AppState, h: &HeaderMap) -> Result<(), Response> {
+    let keys = s.keys.lock().map(|k| k.clone()).unwrap_or_default();
+    match header(h, "x-api-key") {
+        Some(k) if k == keys.epicor_api_key => {}
+        Some(_) => return Err(unauthorized("Invalid API Key.")),
+        None => return Err(unauthorized("API Key is required.")),
+    }
+    let auth = header(h, "authorization").unwrap_or("");
+    let ok = if let Some(b) = auth.strip_prefix("Basic ") {
+        let expected = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", keys.epicor_user, keys.epicor_password));
+        b == expected
+    } else if let Some(t) = auth.strip_prefix("Bearer ") {
+        t == keys.epicor_bearer
+    } else {
+        false
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(unauthorized(
+            "Authentication failed: invalid user name, password or token.",
+        ))
+    }
+}
+
+fn route_check(s: &AppState, company: &str, service: &str, set: &str) -> Result<(), Response> {
+    let base = set.split('(').next().unwrap_or(set);
+    if service_of(base) != Some(service) {
+        return Err(error(
+            Erp::Epicor,
+            StatusCode::NOT_FOUND,
+            "404",
+            &format!("Resource not found for the segment '{service}/{set}'."),
+        ));
+    }
+    if company != s.cfg.company {
+        return Err(error(
+            Erp::Epicor,
+            StatusCode::BAD_REQUEST,
+            "company",
+            &format!("Invalid company: {company}."),
+        ));
+    }
+    Ok(())
+}
+
+/// Parse `A eq 'x' and B eq 12 and C eq true`.
+fn parse_filter(f: &str) -> Result<Vec<(String, FilterValue)>, String> {
+    let mut out = Vec::new();
+    for clause in f.split(" and ") {
+        let mut parts = clause.trim().splitn(3, ' ');
+        let (Some(field), Some("eq"), Some(lit)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(format!("Syntax error in $filter clause '{clause}'."));
+        };
+        if !safe_field(field) {
+            return Err(format!("Could not find a property named '{field}'."));
+        }
+        let v = if let Some(inner) = lit.strip_prefix('\'').and_then(|l| l.strip_suffix('\'')) {
+            FilterValue::Text(inner.replace("''", "'"))
+        } else if lit == "true" || lit == "false" {
+            FilterValue::Bool(lit == "true")
+        } else if let Ok(i) = lit.parse::<i64>() {
+            FilterValue::Int(i)
+        } else {
+            return Err(format!("Syntax error: unrecognized literal '{lit}'."));
+        };
+        out.push((field.to_owned(), v));
+    }
+    Ok(out)
+}
+
+pub async fn get(
+    State(s): State<AppState>,
+    Path((_instance, company, service, set)): Path<(String, String, String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+    h: HeaderMap,
+) -> Response {
+    if let Err(r) = authenticate(&s, &h).and_then(|_| route_check(&s, &company, &service, &set)) {
+        return r;
+    }
+    if let Gate::Respond(r) = gate(&s, false, Erp::Epicor).await {
+        return r;
+    }
+    let filters = match q.get("$filter").map(|f| parse_filter(f)).transpose() {
+        Ok(f) => f.unwrap_or_default(),
+        Err(m) => return error(Erp::Epicor, StatusCode::BAD_REQUEST, "filter", &m),
+    };
+    let top = q.get("$top").and_then(|t| t.parse().ok()).unwrap_or(100);
+    let found = match s.store.lock() {
+        Ok(st) => st.find(ERP, &set, &filters, top),
+        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    };
+    let mut values = match found {
+        Ok(v) => v,
+        Err(e) => {
+            return error(
+                Erp::Epicor,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "db",
+                &e.to_string(),
+            )
+        }
+    };
+    if let Some(sel) = q.get("$select") {
+        let fields: Vec<&str> = sel.split(',').map(str::trim).collect();
+        values = values
+            .into_iter()
+            .map(|v| {
+                let m: Map<String, Value> = fields
+                    .iter()
+                    .filter_map(|f| v.get(*f).map(|x| ((*f).to_owned(), x.clone())))
+                    .collect();
+                Value::Object(m)
+            })
+            .collect();
+    }
+    Json(json!({"@odata.context": format!("{service}/$metadata#{set}"), "value": values}))
+        .into_response()
+}
+
+pub async fn post(
+    State(s): State<AppState>,
+    Path((_instance, company, service, set)): Path<(String, String, String, String)>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = authenticate(&s, &h).and_then(|_| route_check(&s, &company, &service, &set)) {
+        return r;
+    }
+    let drop = match gate(&s, true, Erp::Epicor).await {
+        Gate::Respond(r) => return r,
+        Gate::Proceed { drop_after_commit } => drop_after_commit,
+    };
+    let Ok(Value::Object(mut entity)) = serde_json::from_slice::<Value>(&body) else {
+        return error(
+            Erp::Epicor,
+            StatusCode::BAD_REQUEST,
+            "body",
+            "The request body is not a valid JSON object.",
+        );
+    };
+    let lag = s.faults.lock().map(|f| f.search_lag_ms).unwrap_or(0);
+    let result = match s.store.lock() {
+        Ok(st) => create(&st, &s.cfg.company, &set, &mut entity, lag),
+        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    };
+    match result {
+        Ok(()) if drop => dropped_response(),
+        Ok(()) => (StatusCode::CREATED, Json(Value::Object(entity))).into_response(),
+        Err((status, msg)) => error(Erp::Epicor, status, "validation", &msg),
+    }
+}
+
+fn customer_exists(st: &Store, cust_num: Option<i64>) -> Result<i64, Reject> {
+    let n = cust_num.ok_or_else(|| bad("CustNum is required."))?;
+    let found = st
+        .find(
+            ERP,
+            "Customers",
+            &[("CustNum".into(), FilterValue::Int(n))],
+            1,
+        )
+        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    if found.is_empty() {
+        return Err(bad(format!("Customer {n} not found.")));
+    }
+    Ok(n)
+}
+
+fn db<E: std::fmt::Display>(e: E) -> Reject {
+    (StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+fn open_period(st: &Store, date: &str, what: &str) -> Result<(), Reject> {
+    if st.period_closed(ERP, date).map_err(db)? {
+        return Err(bad(format!(
+            "{what} date {date} is in a closed fiscal period."
+        )));
+    }
+    Ok(())
+}
+
+fn lines<'a>(
+    e: &'a Map<String, Value>,
+    field: &str,
+    required: bool,
+) -> Result<Vec<&'a Value>, Reject> {
+    match e.get(field) {
+        Some(Value::Array(a)) if !a.is_empty() => Ok(a.iter().collect()),
+        _ if required => Err(bad(format!(
+            "At least one detail line ({field}) is required."
+        ))),
+        _ => Ok(vec![]),
+    }
+}
+
+fn check_part_lines(st: &Store, ls: &[&Value], qty: &str) -> Result<Decimal, Reject> {
+    let mut total = Decimal::ZERO;
+    for l in ls {
+        let part = text(l, "PartNum").ok_or_else(|| bad("Part Number is required."))?;
+        if !st.has_master(ERP, "item", part).map_err(db)? {
+            return Err(bad(format!("Part {part} not found.")));
+        }
+        let q = decimal(l, qty)
+            .map_err(bad)?
+            .ok_or_else(|| bad(format!("{qty} is required.")))?;
+        let p = decimal(l, "DocUnitPrice")
+            .map_err(bad)?
+            .ok_or_else(|| bad("DocUnitPrice is required."))?;
+        if q <= Decimal::ZERO {
+            return Err(bad("Quantity must be greater than zero."));
+        }
+        total += q * p;
+    }
+    Ok(total)
+}
+
+fn create(
+    st: &Store,
+    company: &str,
+    set: &str,
+    e: &mut Map<String, Value>,
+    lag: u64,
+) -> Result<(), Reject> {
+    let v = Value::Object(e.clone());
+    if text(&v, "Company") != Some(company) {
+        return Err(bad(format!("Company is required and must be {company}.")));
+    }
+    let doc_id = match set {
+        "Customers" => {
+            let id = text(&v, "CustID").ok_or_else(|| bad("Customer ID is required."))?;
+            if id.len() > 10 {
+                return Err(bad("Customer ID exceeds 10 characters."));
+            }
+            text(&v, "Name").ok_or_else(|| bad("Name is required."))?;
+            let dup = st
+                .find(
+                    ERP,
+                    set,
+                    &[("CustID".into(), FilterValue::Text(id.into()))],
+                    1,
+                )
+                .map_err(db)?;
+            if !dup.is_empty() {
+                return Err(bad(format!("Customer ID {id} already exists.")));
+            }
+            let n = st.next("epicor.CustNum", 1).map_err(db)?;
+            e.insert("CustNum".into(), json!(n));
+            n.to_string()
+        }
+        "SalesOrders" => {
+            customer_exists(st, v.get("CustNum").and_then(Value::as_i64))?;
+            let date = text(&v, "OrderDate").ok_or_else(|| bad("Order Date is required."))?;
+            open_period(st, date, "Order")?;
+            check_part_lines(st, &lines(e, "OrderDtls", true)?, "SellingQuantity")?;
+            let n = st.next("epicor.OrderNum", 5001).map_err(db)?;
+            e.insert("OrderNum".into(), json!(n));
+            n.to_string()
+        }
+        "ARInvoices" => {
+            text(&v, "GroupID").ok_or_else(|| bad("Group ID is required."))?;
+            customer_exists(st, v.get("CustNum").and_then(Value::as_i64))?;
+            let date = text(&v, "InvoiceDate").ok_or_else(|| bad("Invoice Date is required."))?;
+            open_period(st, date, "Invoice")?;
+            check_part_lines(st, &lines(e, "InvcDtls", true)?, "SellingShipQty")?;
+            if let Some(r) = v.get("InvoiceRef").and_then(Value::as_i64) {
+                if st.get_doc(ERP, set, &r.to_string()).map_err(db)?.is_none() {
+                    return Err(bad(format!("Invoice {r} not found.")));
+                }
+            }
+            let n = st.next("epicor.InvoiceNum", 1001).map_err(db)?;
+            e.insert("InvoiceNum".into(), json!(n));
+            n.to_string()
+        }
+        "CashRecs" => {
+            let group = text(&v, "GroupID")
+                .ok_or_else(|| bad("Group ID is required."))?
+                .to_owned();
+            customer_exists(st, v.get("CustNum").and_then(Value::as_i64))?;
+            let date = text(&v, "TranDate").ok_or_else(|| bad("Transaction Date is required."))?;
+            open_period(st, date, "Transaction")?;
+            let amt = decimal(&v, "DocTranAmt")
+                .map_err(bad)?
+                .ok_or_else(|| bad("DocTranAmt is required."))?;
+            if amt <= Decimal::ZERO {
+                return Err(bad("Receipt amount must be greater than zero."));
+            }
+            for d in lines(e, "CashDtls", false)? {
+                let inv = d
+                    .get("InvoiceNum")
+                    .and_then(Value::as_i64)
+                    .ok_or_else(|| bad("InvoiceNum is required."))?;
+                if st
+                    .get_doc(ERP, "ARInvoices", &inv.to_string())
+                    .map_err(db)?
+                    .is_none()
+                {
+                    return Err(bad(format!("Invoice {inv} not found.")));
+                }
+                decimal(d, "DocTranAmt").map_err(bad)?;
+            }
+            let n = st.next("epicor.HeadNum", 1).map_err(db)?;
+            e.insert("HeadNum".into(), json!(n));
+            format!("{group}/{n}")
+        }
+        "GLJournalEntries" => {
+            let book = text(&v, "BookID")
+                .ok_or_else(|| bad("Book ID is required."))?
+                .to_owned();
+            let code = text(&v, "JournalCode")
+                .ok_or_else(|| bad("Journal Code is required."))?
+                .to_owned();
+            text(&v, "GroupID").ok_or_else(|| bad("Group ID is required."))?;
+            let date = text(&v, "JEDate").ok_or_else(|| bad("Journal Date is required."))?;
+            open_period(st, date, "Journal")?;
+            let year = v
+                .get("FiscalYear")
+                .and_then(Value::as_i64)
+                .ok_or_else(|| bad("Fiscal Year is required."))?;
+            let (mut dr, mut cr) = (Decimal::ZERO, Decimal::ZERO);
+            let ls = lines(e, "GLJrnDtlMnls", true)?;
+            for l in &ls {
+                let acct = text(l, "GLAccount").ok_or_else(|| bad("GL Account is required."))?;
+                if !st.has_master(ERP, "account", acct).map_err(db)? {
+                    return Err(bad(format!("GL Account {acct} is not valid.")));
+                }
+                dr += decimal(l, "TotDebit").map_err(bad)?.unwrap_or_default();
+                cr += decimal(l, "TotCredit").map_err(bad)?.unwrap_or_default();
+            }
+            if dr != cr {
+                return Err(bad(format!(
+                    "Journal is out of balance. Debits {dr} Credits {cr}."
+                )));
+            }
+            let n = st.next("epicor.JournalNum", 1).map_err(db)?;
+            e.insert("JournalNum".into(), json!(n));
+            format!("{book}/{year}/{code}/{n}")
+        }
+        _ => {
+            return Err((
+                StatusCode::NOT_FOUND,
+                format!("Resource not found for the segment '{set}'."),
+            ))
+        }
+    };
+    st.insert_doc(ERP, set, &doc_id, &Value::Object(e.clone()), lag)
+        .map_err(db)
+}
+
+/// `PATCH Customers('{Company}',{CustNum})`.
+pub async fn patch(
+    State(s): State<AppState>,
+    Path((_instance, company, service, set)): Path<(String, String, String, String)>,
+    h: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = authenticate(&s, &h).and_then(|_| route_check(&s, &company, &service, &set)) {
+        return r;
+    }
+    if let Gate::Respond(r) = gate(&s, false, Erp::Epicor).await {
+        return r;
+    }
+    let key = set
+        .strip_prefix("Customers(")
+        .and_then(|k| k.strip_suffix(')'))
+        .and_then(|k| k.rsplit(',').next())
+        .and_then(|n| n.trim().parse::<i64>().ok());
+    let Some(n) = key else {
+        return error(
+            Erp::Epicor,
+            StatusCode::BAD_REQUEST,
+            "key",
+            "Only Customers('{Company}',{CustNum}) can be updated here.",
+        );
+    };
+    let Ok(Value::Object(patch)) = serde_json::from_slice::<Value>(&body) else {
+        return error(
+            Erp::Epicor,
+            StatusCode::BAD_REQUEST,
+            "body",
+            "The request body is not a valid JSON object.",
+        );
+    };
+    let Ok(st) = s.store.lock() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let r = (|| -> Result<bool, Reject> {
+        let Some(Value::Object(mut doc)) =
+            st.get_doc(ERP, "Customers", &n.to_string()).map_err(db)?
+        else {
+            return Ok(false);
+        };
+        for (k, v) in patch {
+            if k != "CustNum" && k != "Company" {
+                doc.insert(k, v);
+            }
+        }
+        st.update_doc(ERP, "Customers", &n.to_string(), &Value::Object(doc))
+            .map_err(db)
+    })();
+    match r {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => error(
+            Erp::Epicor,
+            StatusCode::NOT_FOUND,
+            "404",
+            &format!("Customer {n} not found."),
+        ),
+        Err((status, m)) => error(Erp::Epicor, status, "validation", &m),
+    }
+}

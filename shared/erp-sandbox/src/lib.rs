@@ -1,0 +1,434 @@
+//! An ERP sandbox: one HTTP server that speaks the dialects of ledgerbridge's three connectors
+//! closely enough to catch mapping mistakes.
+//!
+//! - **Epicor Kinetic REST v2**: `/{instance}/api/v2/odata/{Company}/Erp.BO.{Svc}/{Set}` with
+//!   `x-api-key` plus Basic or Bearer auth, OData `$filter`/`$select`/`$top` (`eq` clauses joined
+//!   by `and`), decimals as strings (`IEEE754Compatible=true`), Epicor-style error bodies.
+//! - **Sage Pro REST** (`/api/v1/{resource}`, API key header): search by any field as a query
+//!   parameter, `{"error":{"code","message"}}` bodies.
+//! - **Sage 500**: a facade over emulated staging tables: a batch of staging rows is inserted with
+//!   `ProcessStatus` 0 and the named API procedure is emulated: rows end at 1 (processed) or 2
+//!   (error) with reasons in a migration log; lookups read the emulated `t…` tables.
+//!
+//! Everything is persisted in SQLite; every committed document is written to an audit log.
+//! Fault knobs (latency, 5xx before commit, commit-then-drop, 429 + Retry-After, search lag) are
+//! set through `POST /_admin/faults` or [`SandboxHandle::set_faults`].
+
+// Handlers return an early `Response` as the error of small helpers; boxing it buys nothing.
+#![allow(clippy::result_large_err)]
+
+mod dialects;
+mod store;
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub use store::{AuditEntry, StoreError};
+
+/// Which dialects the server answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Erp {
+    Epicor,
+    Sagepro,
+    Sage500,
+}
+
+impl Erp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Erp::Epicor => "epicor",
+            Erp::Sagepro => "sagepro",
+            Erp::Sage500 => "sage500",
+        }
+    }
+}
+
+/// Credentials the sandbox accepts (test values, never real ones).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SandboxKeys {
+    pub epicor_api_key: String,
+    pub epicor_user: String,
+    pub epicor_password: String,
+    pub epicor_bearer: String,
+    pub sagepro_api_key: String,
+    pub sage500_api_key: String,
+}
+
+impl Default for SandboxKeys {
+    fn default() -> Self {
+        SandboxKeys {
+            epicor_api_key: "sandbox-epicor-key".into(),
+            epicor_user: "manager".into(),
+            epicor_password: "sandbox-password".into(),
+            epicor_bearer: "sandbox-bearer-token".into(),
+            sagepro_api_key: "sandbox-sagepro-key".into(),
+            sage500_api_key: "sandbox-sage500-key".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    pub bind: SocketAddr,
+    /// SQLite file; `None` keeps everything in memory.
+    pub db: Option<PathBuf>,
+    /// Dialects served; empty means all three.
+    pub erps: Vec<Erp>,
+    pub keys: SandboxKeys,
+    /// The Epicor company (path segment) and Sage 500 company id the sandbox holds.
+    pub company: String,
+    /// Seed the demo master data (items, GL accounts) on start.
+    pub seed_demo: bool,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            db: None,
+            erps: vec![],
+            keys: SandboxKeys::default(),
+            company: "EPIC06".into(),
+            seed_demo: true,
+        }
+    }
+}
+
+/// Fault knobs. Counters are decremented by each request they affect.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Faults {
+    /// Delay added before every ERP request is handled.
+    pub latency_ms: u64,
+    /// The next N ERP requests answer 503 without doing anything.
+    pub fail_before_commit: u32,
+    /// The next N creating requests commit and then drop the connection without an answer.
+    pub drop_after_commit: u32,
+    /// The next N ERP requests answer 429 with `Retry-After: retry_after_secs`.
+    pub rate_limit: u32,
+    pub retry_after_secs: u64,
+    /// Documents become visible to searches this long after commit.
+    pub search_lag_ms: u64,
+}
+
+/// Master data to add.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Seed {
+    pub erp: Option<Erp>,
+    pub items: Vec<String>,
+    pub gl_accounts: Vec<String>,
+    /// Closed fiscal periods `YYYY-MM`.
+    pub closed_periods: Vec<String>,
+}
+
+pub(crate) struct Shared {
+    pub cfg: SandboxConfig,
+    pub store: Mutex<store::Store>,
+    pub faults: Mutex<Faults>,
+    pub keys: Mutex<SandboxKeys>,
+}
+
+pub(crate) type AppState = Arc<Shared>;
+
+/// A running sandbox. Dropping it does not stop the server; call [`SandboxHandle::shutdown`].
+pub struct SandboxHandle {
+    shared: AppState,
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl SandboxHandle {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+    pub fn set_faults(&self, f: Faults) {
+        if let Ok(mut g) = self.shared.faults.lock() {
+            *g = f;
+        }
+    }
+    pub fn faults(&self) -> Faults {
+        self.shared
+            .faults
+            .lock()
+            .map(|g| g.clone())
+            .unwrap_or_default()
+    }
+    /// Replace the accepted credentials (an expired token or a rotated key: old ones get 401).
+    pub fn set_keys(&self, k: SandboxKeys) {
+        if let Ok(mut g) = self.shared.keys.lock() {
+            *g = k;
+        }
+    }
+    pub fn keys(&self) -> SandboxKeys {
+        self.shared
+            .keys
+            .lock()
+            .map(|g| g.clone())
+            .unwrap_or_default()
+    }
+    pub fn seed(&self, seed: &Seed) -> Result<(), StoreError> {
+        let store = self.shared.store.lock().map_err(|_| StoreError::Poisoned)?;
+        store.seed(seed)
+    }
+    /// Every committed document, oldest first (optionally of one ERP).
+    pub fn audit(&self, erp: Option<Erp>) -> Result<Vec<AuditEntry>, StoreError> {
+        let store = self.shared.store.lock().map_err(|_| StoreError::Poisoned)?;
+        store.audit(erp.map(Erp::as_str))
+    }
+    /// Count of committed documents of an entity (e.g. `SalesOrders`, `salesorders`, `tsoSalesOrder`).
+    pub fn count(&self, erp: Erp, entity: &str) -> Result<i64, StoreError> {
+        let store = self.shared.store.lock().map_err(|_| StoreError::Poisoned)?;
+        store.count(erp.as_str(), entity)
+    }
+    pub async fn shutdown(mut self) {
+        if let Some(s) = self.stop.take() {
+            // The server may already have stopped; nothing to do then.
+            s.send(()).ok();
+        }
+        if let Some(t) = self.task.take() {
+            if let Err(e) = t.await {
+                tracing::warn!(error = %e, "sandbox task ended abnormally");
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("cannot bind: {0}")]
+    Bind(#[from] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Start the sandbox in this process; returns its address and a handle.
+pub async fn spawn(cfg: SandboxConfig) -> Result<(SocketAddr, SandboxHandle), SandboxError> {
+    let store = store::Store::open(cfg.db.as_deref())?;
+    if cfg.seed_demo {
+        for erp in [Erp::Epicor, Erp::Sagepro, Erp::Sage500] {
+            store.seed(&Seed {
+                erp: Some(erp),
+                items: ["WIDGET-01", "SHIP", "SUBSCR"].map(String::from).to_vec(),
+                gl_accounts: ["1010-00", "1015-00", "6150-00", "4100-00", "1200-00"]
+                    .map(String::from)
+                    .to_vec(),
+                closed_periods: vec![],
+            })?;
+        }
+    }
+    let shared = Arc::new(Shared {
+        keys: Mutex::new(cfg.keys.clone()),
+        cfg: cfg.clone(),
+        store: Mutex::new(store),
+        faults: Mutex::new(Faults::default()),
+    });
+    let app = router(shared.clone());
+    let listener = TcpListener::bind(cfg.bind).await?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+            // A dropped sender (handle gone) also stops the server.
+            rx.await.ok();
+        });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "sandbox server stopped");
+        }
+    });
+    tracing::info!(%addr, "ERP sandbox listening");
+    Ok((
+        addr,
+        SandboxHandle {
+            shared,
+            addr,
+            stop: Some(tx),
+            task: Some(task),
+        },
+    ))
+}
+
+fn serves(s: &Shared, erp: Erp) -> bool {
+    s.cfg.erps.is_empty() || s.cfg.erps.contains(&erp)
+}
+
+pub(crate) fn router(state: AppState) -> Router {
+    let mut r = Router::new()
+        .route("/_admin/faults", get(get_faults).post(set_faults))
+        .route("/_admin/seed", post(seed))
+        .route("/_admin/keys", post(set_keys))
+        .route("/_admin/audit", get(audit))
+        .route("/_admin/health", get(|| async { "ok" }));
+    if serves(&state, Erp::Epicor) {
+        r = r.route(
+            "/{instance}/api/v2/odata/{company}/{service}/{set}",
+            get(dialects::epicor::get)
+                .post(dialects::epicor::post)
+                .patch(dialects::epicor::patch),
+        );
+    }
+    if serves(&state, Erp::Sagepro) {
+        r = r
+            .route(
+                "/api/v1/{resource}",
+                get(dialects::sagepro::search).post(dialects::sagepro::create),
+            )
+            .route(
+                "/api/v1/{resource}/{id}",
+                get(dialects::sagepro::get_one).put(dialects::sagepro::update),
+            );
+    }
+    if serves(&state, Erp::Sage500) {
+        r = r
+            .route("/sage500/{company}/batches", post(dialects::sage500::batch))
+            .route("/sage500/{company}/lookup", get(dialects::sage500::lookup))
+            .route(
+                "/sage500/{company}/staging",
+                get(dialects::sage500::staging),
+            );
+    }
+    r.with_state(state)
+}
+
+async fn get_faults(State(s): State<AppState>) -> Json<Faults> {
+    Json(s.faults.lock().map(|g| g.clone()).unwrap_or_default())
+}
+
+async fn set_faults(State(s): State<AppState>, Json(f): Json<Faults>) -> StatusCode {
+    match s.faults.lock() {
+        Ok(mut g) => {
+            *g = f;
+            StatusCode::NO_CONTENT
+        }
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+async fn set_keys(State(s): State<AppState>, Json(k): Json<SandboxKeys>) -> StatusCode {
+    match s.keys.lock() {
+        Ok(mut g) => {
+            *g = k;
+            StatusCode::NO_CONTENT
+        }
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+async fn seed(State(s): State<AppState>, Json(seed): Json<Seed>) -> Response {
+    let r = s
+        .store
+        .lock()
+        .map_err(|_| StoreError::Poisoned)
+        .and_then(|st| st.seed(&seed));
+    match r {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    erp: Option<Erp>,
+}
+
+async fn audit(State(s): State<AppState>, Query(q): Query<AuditQuery>) -> Response {
+    let r = s
+        .store
+        .lock()
+        .map_err(|_| StoreError::Poisoned)
+        .and_then(|st| st.audit(q.erp.map(Erp::as_str)));
+    match r {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// What the fault knobs decided for one request.
+pub(crate) enum Gate {
+    Proceed { drop_after_commit: bool },
+    Respond(Response),
+}
+
+/// Apply latency, 429 and 5xx knobs. `creating` requests may be chosen to be dropped after
+/// commit.
+pub(crate) async fn gate(s: &Shared, creating: bool, erp: Erp) -> Gate {
+    enum Decision {
+        RateLimit(u64),
+        Fail,
+        Go(bool),
+    }
+    let (latency, decision) = {
+        let Ok(mut f) = s.faults.lock() else {
+            return Gate::Respond(StatusCode::INTERNAL_SERVER_ERROR.into_response());
+        };
+        let d = if f.rate_limit > 0 {
+            f.rate_limit -= 1;
+            Decision::RateLimit(f.retry_after_secs)
+        } else if f.fail_before_commit > 0 {
+            f.fail_before_commit -= 1;
+            Decision::Fail
+        } else if creating && f.drop_after_commit > 0 {
+            f.drop_after_commit -= 1;
+            Decision::Go(true)
+        } else {
+            Decision::Go(false)
+        };
+        (f.latency_ms, d)
+    };
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    match decision {
+        Decision::Go(drop_after_commit) => Gate::Proceed { drop_after_commit },
+        Decision::RateLimit(retry_after) => {
+            let mut resp = dialects::error(
+                erp,
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests",
+            );
+            if let Ok(v) = retry_after.to_string().parse() {
+                resp.headers_mut().insert("Retry-After", v);
+            }
+            Gate::Respond(resp)
+        }
+        Decision::Fail => Gate::Respond(dialects::error(
+            erp,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "The service is temporarily unavailable.",
+        )),
+    }
+}
+
+/// A response whose body fails immediately: the server closes the connection without a
+/// complete answer, so the client sees a transport error although the document is committed.
+pub(crate) fn dropped_response() -> Response {
+    let stream = futures::stream::once(async {
+        Err::<axum::body::Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "sandbox fault: response dropped after commit",
+        ))
+    });
+    Response::new(Body::from_stream(stream))
+}
+
+pub(crate) fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}

@@ -1,0 +1,340 @@
+//! SQLite persistence of the sandbox: documents per ERP and entity (JSON bodies searched with
+//! `json_extract`), master data, closed periods, Sage 500 staging rows and migration log, and
+//! the audit log of every committed document.
+
+use crate::Seed;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use serde_json::Value;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored JSON unreadable: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("store lock poisoned")]
+    Poisoned,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub at_ms: i64,
+    pub erp: String,
+    pub entity: String,
+    pub doc_id: String,
+    /// `create` or `update`.
+    pub action: String,
+    pub body: Value,
+}
+
+pub struct Store {
+    conn: Connection,
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS documents (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, erp TEXT NOT NULL, entity TEXT NOT NULL, doc_id TEXT NOT NULL,
+  body TEXT NOT NULL, committed_ms INTEGER NOT NULL, visible_ms INTEGER NOT NULL,
+  UNIQUE (erp, entity, doc_id));
+CREATE TABLE IF NOT EXISTS master (erp TEXT NOT NULL, kind TEXT NOT NULL, code TEXT NOT NULL,
+  PRIMARY KEY (erp, kind, code));
+CREATE TABLE IF NOT EXISTS closed_periods (erp TEXT NOT NULL, period TEXT NOT NULL, PRIMARY KEY (erp, period));
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, erp TEXT NOT NULL,
+  entity TEXT NOT NULL, doc_id TEXT NOT NULL, action TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS staging (row_key INTEGER PRIMARY KEY AUTOINCREMENT, company TEXT NOT NULL, tbl TEXT NOT NULL,
+  session_key INTEGER NOT NULL, columns TEXT NOT NULL, process_status INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS migration_log (id INTEGER PRIMARY KEY AUTOINCREMENT, session_key INTEGER NOT NULL,
+  row_key INTEGER, severity INTEGER NOT NULL, message TEXT NOT NULL);
+";
+
+/// A filter value for [`Store::find`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum FilterValue {
+    Text(String),
+    Int(i64),
+    Bool(bool),
+}
+
+impl Store {
+    pub fn open(path: Option<&Path>) -> Result<Self, StoreError> {
+        let conn = match path {
+            Some(p) => Connection::open(p)?,
+            None => Connection::open_in_memory()?,
+        };
+        conn.execute_batch(SCHEMA)?;
+        Ok(Store { conn })
+    }
+
+    pub fn seed(&self, seed: &Seed) -> Result<(), StoreError> {
+        let erps: Vec<&str> = match seed.erp {
+            Some(e) => vec![e.as_str()],
+            None => vec!["epicor", "sagepro", "sage500"],
+        };
+        for erp in erps {
+            for i in &seed.items {
+                self.conn.execute(
+                    "INSERT OR IGNORE INTO master VALUES (?1, 'item', ?2)",
+                    params![erp, i],
+                )?;
+            }
+            for a in &seed.gl_accounts {
+                self.conn.execute(
+                    "INSERT OR IGNORE INTO master VALUES (?1, 'account', ?2)",
+                    params![erp, a],
+                )?;
+            }
+            for p in &seed.closed_periods {
+                self.conn.execute(
+                    "INSERT OR IGNORE INTO closed_periods VALUES (?1, ?2)",
+                    params![erp, p],
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn has_master(&self, erp: &str, kind: &str, code: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM master WHERE erp = ?1 AND kind = ?2 AND code = ?3",
+                params![erp, kind, code],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Is the period (`YYYY-MM`, the first 7 characters of a date) closed?
+    pub fn period_closed(&self, erp: &str, date: &str) -> Result<bool, StoreError> {
+        let period = date.get(..7).unwrap_or(date);
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM closed_periods WHERE erp = ?1 AND period = ?2",
+                params![erp, period],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    pub fn next(&self, name: &str, start: i64) -> Result<i64, StoreError> {
+        self.conn.execute(
+            "INSERT INTO counters VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET value = value + 1",
+            params![name, start],
+        )?;
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM counters WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })?)
+    }
+
+    /// Commit a document and its audit entry atomically.
+    pub fn insert_doc(
+        &self,
+        erp: &str,
+        entity: &str,
+        doc_id: &str,
+        body: &Value,
+        search_lag_ms: u64,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        let text = body.to_string();
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "INSERT INTO documents (erp, entity, doc_id, body, committed_ms, visible_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![erp, entity, doc_id, text, now, now + search_lag_ms as i64],
+        )?;
+        tx.execute(
+            "INSERT INTO audit (at_ms, erp, entity, doc_id, action, body) VALUES (?1, ?2, ?3, ?4, 'create', ?5)",
+            params![now, erp, entity, doc_id, text],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn update_doc(
+        &self,
+        erp: &str,
+        entity: &str,
+        doc_id: &str,
+        body: &Value,
+    ) -> Result<bool, StoreError> {
+        let text = body.to_string();
+        let tx = self.conn.unchecked_transaction()?;
+        let n = tx.execute(
+            "UPDATE documents SET body = ?4 WHERE erp = ?1 AND entity = ?2 AND doc_id = ?3",
+            params![erp, entity, doc_id, text],
+        )?;
+        if n > 0 {
+            tx.execute(
+                "INSERT INTO audit (at_ms, erp, entity, doc_id, action, body) VALUES (?1, ?2, ?3, ?4, 'update', ?5)",
+                params![now_ms(), erp, entity, doc_id, text],
+            )?;
+        }
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
+    pub fn get_doc(
+        &self,
+        erp: &str,
+        entity: &str,
+        doc_id: &str,
+    ) -> Result<Option<Value>, StoreError> {
+        let text: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT body FROM documents WHERE erp = ?1 AND entity = ?2 AND doc_id = ?3",
+                params![erp, entity, doc_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(text.map(|t| serde_json::from_str(&t)).transpose()?)
+    }
+
+    /// Documents whose JSON fields equal the filters, visible now (search lag applies), oldest
+    /// first. Field names are restricted to `[A-Za-z0-9_]` by the callers.
+    pub fn find(
+        &self,
+        erp: &str,
+        entity: &str,
+        filters: &[(String, FilterValue)],
+        limit: i64,
+    ) -> Result<Vec<Value>, StoreError> {
+        let mut sql = String::from(
+            "SELECT body FROM documents WHERE erp = ?1 AND entity = ?2 AND visible_ms <= ?3",
+        );
+        let mut args: Vec<rusqlite::types::Value> = vec![
+            erp.to_owned().into(),
+            entity.to_owned().into(),
+            now_ms().into(),
+        ];
+        for (field, value) in filters {
+            args.push(format!("$.{field}").into());
+            sql.push_str(&format!(
+                " AND json_extract(body, ?{}) = ?{}",
+                args.len(),
+                args.len() + 1
+            ));
+            args.push(match value {
+                FilterValue::Text(s) => s.clone().into(),
+                FilterValue::Int(i) => (*i).into(),
+                FilterValue::Bool(b) => i64::from(*b).into(),
+            });
+        }
+        sql.push_str(&format!(" ORDER BY seq LIMIT {}", limit.clamp(1, 1000)));
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(serde_json::from_str(&row?)?);
+        }
+        Ok(out)
+    }
+
+    pub fn count(&self, erp: &str, entity: &str) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM documents WHERE erp = ?1 AND entity = ?2",
+            params![erp, entity],
+            |r| r.get(0),
+        )?)
+    }
+
+    pub fn audit(&self, erp: Option<&str>) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT seq, at_ms, erp, entity, doc_id, action, body FROM audit WHERE ?1 IS NULL OR erp = ?1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([erp], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, at_ms, erp, entity, doc_id, action, body) = row?;
+            out.push(AuditEntry {
+                seq,
+                at_ms,
+                erp,
+                entity,
+                doc_id,
+                action,
+                body: serde_json::from_str(&body)?,
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn insert_staging(
+        &self,
+        company: &str,
+        table: &str,
+        session_key: i64,
+        columns: &Value,
+    ) -> Result<i64, StoreError> {
+        self.conn.execute(
+            "INSERT INTO staging (company, tbl, session_key, columns, process_status) VALUES (?1, ?2, ?3, ?4, 0)",
+            params![company, table, session_key, columns.to_string()],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn set_process_status(&self, row_key: i64, status: i64) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE staging SET process_status = ?2 WHERE row_key = ?1",
+            params![row_key, status],
+        )?;
+        Ok(())
+    }
+
+    pub fn log(
+        &self,
+        session_key: i64,
+        row_key: Option<i64>,
+        message: &str,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO migration_log (session_key, row_key, severity, message) VALUES (?1, ?2, 2, ?3)",
+            params![session_key, row_key, message],
+        )?;
+        Ok(())
+    }
+
+    /// `(table, RowKey, ProcessStatus)` of a session's staging rows.
+    pub fn staging_rows(&self, session_key: i64) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT tbl, row_key, process_status FROM staging WHERE session_key = ?1 ORDER BY row_key",
+        )?;
+        let rows = stmt.query_map([session_key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn logs(&self, session_key: i64) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT message FROM migration_log WHERE session_key = ?1 ORDER BY id")?;
+        let rows = stmt.query_map([session_key], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

@@ -1,0 +1,295 @@
+use super::{by_kind, fixture_commands, policy, sandbox};
+use ledgerbridge_core::ids::ErpDocumentId;
+use ledgerbridge_core::secrets::Secret;
+use ledgerbridge_erp::commands::*;
+use ledgerbridge_erp::epicor::config::EpicorJournalConfig;
+use ledgerbridge_erp::epicor::{EpicorAuth, EpicorConfig, EpicorConnector, EpicorCredentials};
+use ledgerbridge_erp::{post_command, Credentials, ErpConnector, ErpErrorKind};
+use ledgerbridge_erp_sandbox::{Erp, Faults, SandboxHandle, SandboxKeys, Seed};
+
+fn config(sb: &SandboxHandle) -> EpicorConfig {
+    EpicorConfig {
+        base_url: format!("{}/KineticTest", sb.base_url()),
+        company: "EPIC06".into(),
+        invoice_group_id: "STRIPE".into(),
+        cash_group_id: "STRIPECR".into(),
+        journal: EpicorJournalConfig {
+            book_id: "MAIN".into(),
+            journal_code: "GJ".into(),
+            group_id: "STRIPEGL".into(),
+        },
+        ref_fields: Default::default(),
+        timeout_ms: 2_000,
+    }
+}
+
+fn creds(keys: &SandboxKeys) -> EpicorCredentials {
+    EpicorCredentials {
+        api_key: Secret::new(keys.epicor_api_key.clone()),
+        auth: EpicorAuth::Basic {
+            user: keys.epicor_user.clone(),
+            password: Secret::new(keys.epicor_password.clone()),
+        },
+    }
+}
+
+fn connector(sb: &SandboxHandle) -> EpicorConnector {
+    EpicorConnector::new(config(sb), Credentials::fixed(creds(&sb.keys()))).unwrap()
+}
+
+/// Create the customer and an invoice, and point the receipt and credit memo at that invoice.
+async fn with_masters(c: &EpicorConnector, cmds: &mut [ErpCommand]) -> ErpDocumentId {
+    post_command(c, &by_kind(cmds, DocKind::Customer), &policy())
+        .await
+        .unwrap();
+    let inv = post_command(c, &by_kind(cmds, DocKind::Invoice), &policy())
+        .await
+        .unwrap();
+    for cmd in cmds.iter_mut() {
+        match cmd {
+            ErpCommand::CreateCashReceipt(r) => {
+                r.applies_to = Some(Application::Invoice(inv.erp_id.clone()))
+            }
+            ErpCommand::CreateCreditMemo(m) => m.applies_to_invoice = Some(inv.erp_id.clone()),
+            _ => {}
+        }
+    }
+    inv.erp_id
+}
+
+#[tokio::test]
+async fn erp_epicor_posts_every_document_kind_and_finds_it_by_reference() {
+    let sb = sandbox().await;
+    let c = connector(&sb);
+    let mut cmds = fixture_commands("a");
+    with_masters(&c, &mut cmds).await;
+    for cmd in &cmds {
+        let out = post_command(&c, cmd, &policy()).await.unwrap();
+        let found = c.find_by_reference(cmd.reference()).await.unwrap();
+        assert_eq!(found.as_ref(), Some(&out.erp_id), "{:?}", cmd.kind());
+    }
+    // Posting everything again creates nothing new (customer is updated instead).
+    let before = sb
+        .audit(Some(Erp::Epicor))
+        .unwrap()
+        .iter()
+        .filter(|a| a.action == "create")
+        .count();
+    for cmd in &cmds {
+        let out = post_command(&c, cmd, &policy()).await.unwrap();
+        assert!(!out.created);
+    }
+    let after = sb.audit(Some(Erp::Epicor)).unwrap();
+    assert_eq!(
+        after.iter().filter(|a| a.action == "create").count(),
+        before
+    );
+    assert!(after
+        .iter()
+        .any(|a| a.action == "update" && a.entity == "Customers"));
+    // Amounts arrived as exact decimal strings with the currency's scale.
+    let inv = after
+        .iter()
+        .find(|a| a.entity == "ARInvoices" && a.body["CreditMemo"] == false)
+        .unwrap();
+    assert_eq!(inv.body["InvcDtls"][0]["DocUnitPrice"], "12.340");
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn erp_epicor_lost_response_after_commit_is_found_on_retry() {
+    let sb = sandbox().await;
+    let c = connector(&sb);
+    let mut cmds = fixture_commands("b");
+    with_masters(&c, &mut cmds).await;
+    let order = by_kind(&cmds, DocKind::SalesOrder);
+    sb.set_faults(Faults {
+        drop_after_commit: 1,
+        search_lag_ms: 20,
+        ..Faults::default()
+    });
+    // The bare create commits but the client sees a transport failure.
+    let err = c.create(&order).await.unwrap_err();
+    assert_eq!(err.kind(), ErpErrorKind::Retryable);
+    assert!(err.may_have_committed(), "{err}");
+    assert_eq!(sb.count(Erp::Epicor, "SalesOrders").unwrap(), 1);
+    // A retry through post_command finds it instead of creating a duplicate.
+    let journal = by_kind(&cmds, DocKind::JournalEntry);
+    sb.set_faults(Faults {
+        drop_after_commit: 1,
+        search_lag_ms: 20,
+        ..Faults::default()
+    });
+    let out = post_command(&c, &journal, &policy()).await.unwrap();
+    assert!(
+        !out.created,
+        "the lost journal must be found, not re-created"
+    );
+    assert_eq!(out.attempts, 2);
+    assert_eq!(sb.count(Erp::Epicor, "GLJournalEntries").unwrap(), 1);
+    let again = post_command(&c, &order, &policy()).await.unwrap();
+    assert!(!again.created);
+    assert_eq!(sb.count(Erp::Epicor, "SalesOrders").unwrap(), 1);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn erp_epicor_validation_errors_are_permanent_with_epicor_message() {
+    let sb = sandbox().await;
+    let c = connector(&sb);
+    let mut cmds = fixture_commands("c");
+    with_masters(&c, &mut cmds).await;
+    // Unknown customer.
+    let mut order = by_kind(&cmds, DocKind::SalesOrder);
+    if let ErpCommand::CreateSalesOrder(o) = &mut order {
+        o.customer_id = "NOPE".into();
+    }
+    let err = post_command(&c, &order, &policy()).await.unwrap_err();
+    assert_eq!(err.kind(), ErpErrorKind::Permanent);
+    assert!(err.to_string().contains("Customer NOPE not found"), "{err}");
+    // Unknown part: the sandbox's own message comes back.
+    let mut order = by_kind(&cmds, DocKind::SalesOrder);
+    if let ErpCommand::CreateSalesOrder(o) = &mut order {
+        o.lines[0].item_id = "NO-SUCH-PART".into();
+    }
+    let err = post_command(&c, &order, &policy()).await.unwrap_err();
+    assert!(
+        err.to_string().contains("Part NO-SUCH-PART not found."),
+        "{err}"
+    );
+    // Closed period.
+    sb.seed(&Seed {
+        erp: Some(Erp::Epicor),
+        closed_periods: vec!["2024-05".into()],
+        ..Seed::default()
+    })
+    .unwrap();
+    let err = post_command(&c, &by_kind(&cmds, DocKind::JournalEntry), &policy())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErpErrorKind::Permanent);
+    assert!(err.to_string().contains("closed fiscal period"), "{err}");
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn erp_epicor_sandbox_rejects_unbalanced_journals_and_float_amounts() {
+    let sb = sandbox().await;
+    let http = reqwest::Client::new();
+    let keys = sb.keys();
+    let url = format!(
+        "{}/KineticTest/api/v2/odata/EPIC06/Erp.BO.GLJournalEntrySvc/GLJournalEntries",
+        sb.base_url()
+    );
+    let line = |acct: &str, dr: serde_json::Value, cr: serde_json::Value| serde_json::json!({"Company":"EPIC06","GLAccount":acct,"TotDebit":dr,"TotCredit":cr});
+    let body = |lines: Vec<serde_json::Value>| {
+        serde_json::json!({
+        "Company":"EPIC06","BookID":"MAIN","FiscalYear":2024,"JournalCode":"GJ","GroupID":"G","JEDate":"2024-05-01",
+        "Description":"x","GLJrnDtlMnls": lines})
+    };
+    let send = |b: serde_json::Value| {
+        http.post(&url)
+            .header("x-api-key", &keys.epicor_api_key)
+            .basic_auth(&keys.epicor_user, Some(&keys.epicor_password))
+            .json(&b)
+            .send()
+    };
+    let r = send(body(vec![
+        line("1010-00", "10.00".into(), "0".into()),
+        line("1015-00", "0".into(), "9.99".into()),
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    let t = r.text().await.unwrap();
+    assert!(t.contains("out of balance"), "{t}");
+    let r = send(body(vec![
+        line("1010-00", 10.0.into(), "0".into()),
+        line("1015-00", "0".into(), "10.00".into()),
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("Edm.Decimal"));
+    assert_eq!(sb.count(Erp::Epicor, "GLJournalEntries").unwrap(), 0);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn erp_epicor_auth_refreshes_once_then_fails() {
+    let sb = sandbox().await;
+    let old = sb.keys();
+    let mut rotated = old.clone();
+    rotated.epicor_api_key = "rotated-key".into();
+    sb.set_keys(rotated.clone());
+    let cmd = by_kind(&fixture_commands("d"), DocKind::Customer);
+    // No refresher: 401 → authentication error.
+    let fixed = EpicorConnector::new(config(&sb), Credentials::fixed(creds(&old))).unwrap();
+    let err = post_command(&fixed, &cmd, &policy()).await.unwrap_err();
+    assert_eq!(err.kind(), ErpErrorKind::Authentication);
+    // A refresher that returns the rotated key: one refresh, then success.
+    let fresh = creds(&rotated);
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let n = calls.clone();
+    let c = EpicorConnector::new(
+        config(&sb),
+        Credentials::refreshable(creds(&old), move || {
+            n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let f = fresh.clone();
+            async move { Ok(f) }
+        }),
+    )
+    .unwrap();
+    post_command(&c, &cmd, &policy()).await.unwrap();
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // A refresher that still returns a bad key: exactly one refresh, then a loud failure.
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let n = calls.clone();
+    let stale = creds(&old);
+    let c = EpicorConnector::new(
+        config(&sb),
+        Credentials::refreshable(creds(&old), move || {
+            n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let f = stale.clone();
+            async move { Ok(f) }
+        }),
+    )
+    .unwrap();
+    let err = c.find_by_reference(cmd.reference()).await.unwrap_err();
+    assert!(err.is_auth());
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn erp_epicor_honours_retry_after_and_retries_5xx() {
+    let sb = sandbox().await;
+    let c = connector(&sb);
+    let cmd = by_kind(&fixture_commands("e"), DocKind::Customer);
+    sb.set_faults(Faults {
+        rate_limit: 1,
+        retry_after_secs: 1,
+        ..Faults::default()
+    });
+    let t = std::time::Instant::now();
+    let out = post_command(&c, &cmd, &policy()).await.unwrap();
+    assert!(
+        t.elapsed() >= std::time::Duration::from_secs(1),
+        "Retry-After was not honoured"
+    );
+    assert_eq!(out.attempts, 2);
+    let cmd2 = by_kind(&fixture_commands("f"), DocKind::Customer);
+    let mut cmd2 = cmd2;
+    if let ErpCommand::UpsertCustomer(x) = &mut cmd2 {
+        x.customer_id = "STR0002".into();
+    }
+    sb.set_faults(Faults {
+        fail_before_commit: 2,
+        ..Faults::default()
+    });
+    let out = post_command(&c, &cmd2, &policy()).await.unwrap();
+    assert!(out.created);
+    assert_eq!(out.attempts, 3);
+    assert_eq!(sb.count(Erp::Epicor, "Customers").unwrap(), 2);
+    sb.shutdown().await;
+}
