@@ -216,13 +216,35 @@ impl Store {
         filters: &[(String, FilterValue)],
         limit: i64,
     ) -> Result<Vec<Value>, StoreError> {
+        self.find_visible_at(erp, entity, filters, limit, now_ms())
+    }
+
+    /// Like [`Store::find`] but ignoring search lag: what a stored procedure reading the table
+    /// itself sees (at most 2 rows).
+    pub fn find_committed(
+        &self,
+        erp: &str,
+        entity: &str,
+        filters: &[(String, FilterValue)],
+    ) -> Result<Vec<Value>, StoreError> {
+        self.find_visible_at(erp, entity, filters, 2, i64::MAX)
+    }
+
+    fn find_visible_at(
+        &self,
+        erp: &str,
+        entity: &str,
+        filters: &[(String, FilterValue)],
+        limit: i64,
+        at_ms: i64,
+    ) -> Result<Vec<Value>, StoreError> {
         let mut sql = String::from(
             "SELECT body FROM documents WHERE erp = ?1 AND entity = ?2 AND visible_ms <= ?3",
         );
         let mut args: Vec<rusqlite::types::Value> = vec![
             erp.to_owned().into(),
             entity.to_owned().into(),
-            now_ms().into(),
+            at_ms.into(),
         ];
         for (field, value) in filters {
             args.push(format!("$.{field}").into());

@@ -18,4 +18,8 @@ pub use connector::{
 
 pub mod epicor;
 pub(crate) mod http;
+pub mod sage500;
 pub mod sagepro;
+pub mod settings;
+
+pub use settings::{AnyConnector, ErpSettings};

@@ -154,9 +154,35 @@ fn run(st: &Store, company: &str, b: &Batch, lag: u64) -> Result<Value, crate::S
     {
         Err(format!("Unexpected staging table for {}.", b.procedure))
     } else {
-        validate(st, &b.procedure, &header, &lines)
+        validate(st, company, &b.procedure, &header, &lines)
     };
+    let mut document = Value::Null;
     let (code, status) = match &outcome {
+        Ok(()) if is_customer_update(&b.procedure, &header) => {
+            // Action 2 (update): merge the staged columns into the existing customer.
+            // `validate` found the customer under the same store lock, so it is still there.
+            let existing = find_customer(st, company, &header[0].columns)?;
+            let mut doc = existing
+                .and_then(|d| d.as_object().cloned())
+                .unwrap_or_default();
+            for (k, v) in &header[0].columns {
+                if k != "Action" {
+                    doc.insert(k.clone(), v.clone());
+                }
+            }
+            let key = doc.get(p.key).map(|k| match k {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            });
+            st.update_doc(
+                ERP,
+                p.target,
+                &key.unwrap_or_default(),
+                &Value::Object(doc.clone()),
+            )?;
+            document = Value::Object(doc);
+            (1, 1)
+        }
         Ok(()) => {
             let key = st.next(&format!("sage500.{}", p.key), 1)?;
             let mut doc = header[0].columns.clone();
@@ -185,6 +211,7 @@ fn run(st: &Store, company: &str, b: &Batch, lag: u64) -> Result<Value, crate::S
                     ),
                 );
             }
+            document = Value::Object(doc.clone());
             st.insert_doc(ERP, p.target, &key.to_string(), &Value::Object(doc), lag)?;
             (1, 1)
         }
@@ -201,7 +228,9 @@ fn run(st: &Store, company: &str, b: &Batch, lag: u64) -> Result<Value, crate::S
         .into_iter()
         .map(|(t, k, s)| json!({"table": t, "row_key": k, "process_status": s}))
         .collect();
-    Ok(json!({"return_code": code, "rows": rows, "log": st.logs(b.session_key)?}))
+    Ok(
+        json!({"return_code": code, "rows": rows, "log": st.logs(b.session_key)?, "document": document}),
+    )
 }
 
 fn db(e: crate::StoreError) -> String {
@@ -215,17 +244,46 @@ fn req<'a>(v: &'a Map<String, Value>, f: &str, table: &str) -> Result<&'a str, S
         .ok_or_else(|| format!("{table}.{f} is required."))
 }
 
-fn customer_exists(st: &Store, h: &Map<String, Value>, table: &str) -> Result<(), String> {
-    let c = req(h, "CustID", table)?;
-    let found = st
-        .find(
+/// The staged `Action` (0 auto, 1 insert, 2 update, 3 delete); absent means 0.
+fn action(h: &Map<String, Value>) -> i64 {
+    h.get("Action").and_then(Value::as_i64).unwrap_or(0)
+}
+
+fn is_customer_update(procedure: &str, header: &[&Row]) -> bool {
+    procedure == "spARapiCustomerIns" && header.first().is_some_and(|r| action(&r.columns) == 2)
+}
+
+/// The company's customer with the row's `CustID` (ignoring search lag: the procedure reads
+/// the table, not a search index).
+fn find_customer(
+    st: &Store,
+    company: &str,
+    h: &Map<String, Value>,
+) -> Result<Option<Value>, crate::StoreError> {
+    let Some(c) = h.get("CustID").and_then(Value::as_str) else {
+        return Ok(None);
+    };
+    Ok(st
+        .find_committed(
             ERP,
             "tarCustomer",
-            &[("CustID".into(), FilterValue::Text(c.into()))],
-            1,
-        )
-        .map_err(db)?;
-    if found.is_empty() {
+            &[
+                ("CustID".into(), FilterValue::Text(c.into())),
+                ("CompanyID".into(), FilterValue::Text(company.into())),
+            ],
+        )?
+        .into_iter()
+        .next())
+}
+
+fn customer_exists(
+    st: &Store,
+    company: &str,
+    h: &Map<String, Value>,
+    table: &str,
+) -> Result<(), String> {
+    let c = req(h, "CustID", table)?;
+    if find_customer(st, company, h).map_err(db)?.is_none() {
         return Err(format!("Customer ID '{c}' is not valid."));
     }
     Ok(())
@@ -243,7 +301,13 @@ fn dec(v: &Map<String, Value>, f: &str) -> Result<Decimal, String> {
     decimal(&Value::Object(v.clone()), f)?.ok_or_else(|| format!("{f} is required."))
 }
 
-fn validate(st: &Store, procedure: &str, header: &[&Row], lines: &[&Row]) -> Result<(), String> {
+fn validate(
+    st: &Store,
+    company: &str,
+    procedure: &str,
+    header: &[&Row],
+    lines: &[&Row],
+) -> Result<(), String> {
     let h = &header[0].columns;
     let t = header[0].table.as_str();
     match procedure {
@@ -253,20 +317,16 @@ fn validate(st: &Store, procedure: &str, header: &[&Row], lines: &[&Row]) -> Res
             if id.len() > 12 {
                 return Err("CustID exceeds 12 characters.".into());
             }
-            let dup = st
-                .find(
-                    ERP,
-                    "tarCustomer",
-                    &[("CustID".into(), FilterValue::Text(id.into()))],
-                    1,
-                )
-                .map_err(db)?;
-            if !dup.is_empty() {
-                return Err(format!("Customer ID '{id}' already exists."));
+            let existing = find_customer(st, company, h).map_err(db)?;
+            match (action(h), existing) {
+                (2, None) => return Err(format!("Customer ID '{id}' does not exist.")),
+                (2, Some(_)) => {}
+                (_, Some(_)) => return Err(format!("Customer ID '{id}' already exists.")),
+                (_, None) => {}
             }
         }
         "spSOapiSalesOrdIns" | "spARapiInvoiceIns" => {
-            customer_exists(st, h, t)?;
+            customer_exists(st, company, h, t)?;
             req(h, "CurrID", t)?;
             open_period(st, h, "TranDate", t)?;
             if lines.is_empty() {
@@ -289,7 +349,7 @@ fn validate(st: &Store, procedure: &str, header: &[&Row], lines: &[&Row]) -> Res
             }
         }
         "spARapiCustPmtIns" => {
-            customer_exists(st, h, t)?;
+            customer_exists(st, company, h, t)?;
             open_period(st, h, "TranDate", t)?;
             if dec(h, "TranAmt")? <= Decimal::ZERO {
                 return Err("TranAmt must be greater than zero.".into());
@@ -297,11 +357,13 @@ fn validate(st: &Store, procedure: &str, header: &[&Row], lines: &[&Row]) -> Res
             for l in lines {
                 let inv = req(&l.columns, "ApplyToTranNo", &l.table)?;
                 let found = st
-                    .find(
+                    .find_committed(
                         ERP,
                         "tarInvoice",
-                        &[("TranNo".into(), FilterValue::Text(inv.into()))],
-                        1,
+                        &[
+                            ("TranNo".into(), FilterValue::Text(inv.into())),
+                            ("CompanyID".into(), FilterValue::Text(company.into())),
+                        ],
                     )
                     .map_err(db)?;
                 if found.is_empty() {

@@ -1,0 +1,225 @@
+//! Sage 500 [`ErpConnector`]: stage, run the API procedure, check `ProcessStatus` and the
+//! migration log, and find documents by their reference column.
+
+use super::config::{Sage500Config, Sage500Credentials, Sage500Transport};
+use super::db::{HttpDb, Sage500Db};
+use super::mapping::{self, StagedCommand, ERP};
+use super::retry::check_outcome;
+use crate::commands::{CustomerUpsert, ErpCommand, ExternalRef};
+use crate::connector::{Credentials, ErpConnector, ErpError};
+use ledgerbridge_core::ids::ErpDocumentId;
+use serde_json::Value;
+use std::time::Duration;
+
+/// The database adapter in use.
+#[derive(Debug)]
+pub enum Sage500Backend {
+    Http(HttpDb),
+    #[cfg(feature = "sqlserver")]
+    SqlServer(super::sqlserver::SqlServerDb),
+}
+
+impl Sage500Db for Sage500Backend {
+    async fn run_batch(
+        &self,
+        procedure: &str,
+        rows: &[super::db::StagingRow],
+    ) -> Result<super::db::BatchOutcome, ErpError> {
+        match self {
+            Sage500Backend::Http(d) => d.run_batch(procedure, rows).await,
+            #[cfg(feature = "sqlserver")]
+            Sage500Backend::SqlServer(d) => d.run_batch(procedure, rows).await,
+        }
+    }
+
+    async fn lookup(
+        &self,
+        table: &str,
+        column: &str,
+        value: &str,
+        key: &str,
+    ) -> Result<Option<String>, ErpError> {
+        match self {
+            Sage500Backend::Http(d) => d.lookup(table, column, value, key).await,
+            #[cfg(feature = "sqlserver")]
+            Sage500Backend::SqlServer(d) => d.lookup(table, column, value, key).await,
+        }
+    }
+}
+
+pub struct Sage500Connector<D: Sage500Db = Sage500Backend> {
+    cfg: Sage500Config,
+    db: D,
+}
+
+impl<D: Sage500Db> std::fmt::Debug for Sage500Connector<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sage500Connector")
+            .field("company", &self.cfg.company)
+            .field("transport", &self.cfg.transport)
+            .finish_non_exhaustive()
+    }
+}
+
+fn config_err(message: &str) -> ErpError {
+    ErpError::Config {
+        erp: ERP,
+        message: message.to_owned(),
+    }
+}
+
+impl Sage500Connector<Sage500Backend> {
+    /// Build the adapter the configuration names. Credentials are read once; the HTTP facade
+    /// key is refreshed through `creds` on 401/403 when it has a refresher.
+    pub fn new(
+        cfg: Sage500Config,
+        creds: Credentials<Sage500Credentials>,
+    ) -> Result<Self, ErpError> {
+        for spec in cfg.docs.all() {
+            for name in [
+                &spec.procedure,
+                &spec.header_table,
+                &spec.target_table,
+                &spec.reference_column,
+                &spec.key_column,
+            ]
+            .into_iter()
+            .chain(spec.line_table.as_ref())
+            {
+                super::db::check_identifier(name)?;
+            }
+        }
+        let timeout = Duration::from_millis(cfg.timeout_ms);
+        let current = creds.current();
+        let db =
+            match cfg.transport {
+                Sage500Transport::Http => {
+                    let base = cfg
+                        .base_url
+                        .as_deref()
+                        .ok_or_else(|| config_err("transport \"http\" needs \"base_url\""))?;
+                    let key = current
+                        .api_key
+                        .ok_or_else(|| config_err("transport \"http\" needs \"api_key\""))?;
+                    Sage500Backend::Http(HttpDb::new(
+                        base,
+                        &cfg.company,
+                        Credentials::fixed(key),
+                        timeout,
+                    )?)
+                }
+                #[cfg(feature = "sqlserver")]
+                Sage500Transport::Sqlserver => {
+                    let sql = cfg.sqlserver.clone().ok_or_else(|| {
+                        config_err("transport \"sqlserver\" needs a \"sqlserver\" section")
+                    })?;
+                    let (Some(user), Some(password)) = (current.user, current.password) else {
+                        return Err(config_err(
+                            "transport \"sqlserver\" needs \"user\" and \"password\"",
+                        ));
+                    };
+                    Sage500Backend::SqlServer(super::sqlserver::SqlServerDb::new(
+                        sql,
+                        &cfg.company,
+                        user,
+                        password,
+                        timeout,
+                    )?)
+                }
+                #[cfg(not(feature = "sqlserver"))]
+                Sage500Transport::Sqlserver => return Err(config_err(
+                    "transport \"sqlserver\" needs a build with the cargo feature \"sqlserver\"",
+                )),
+            };
+        Ok(Sage500Connector { cfg, db })
+    }
+}
+
+impl<D: Sage500Db> Sage500Connector<D> {
+    /// A connector over any adapter (tests, other transports).
+    pub fn with_db(cfg: Sage500Config, db: D) -> Self {
+        Sage500Connector { cfg, db }
+    }
+
+    pub fn config(&self) -> &Sage500Config {
+        &self.cfg
+    }
+
+    async fn run(&self, staged: &StagedCommand) -> Result<super::db::BatchOutcome, ErpError> {
+        let outcome = self.db.run_batch(&staged.procedure, &staged.rows).await?;
+        check_outcome(&staged.procedure, &outcome)?;
+        Ok(outcome)
+    }
+}
+
+fn key_of(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+impl<D: Sage500Db> ErpConnector for Sage500Connector<D> {
+    fn erp(&self) -> &'static str {
+        ERP
+    }
+
+    async fn find_by_reference(
+        &self,
+        reference: &ExternalRef,
+    ) -> Result<Option<ErpDocumentId>, ErpError> {
+        let spec = self.cfg.docs.for_kind(reference.kind());
+        let value = mapping::reference_value(&self.cfg, reference)?;
+        Ok(self
+            .db
+            .lookup(
+                &spec.target_table,
+                &spec.reference_column,
+                &value,
+                &spec.key_column,
+            )
+            .await?
+            .map(ErpDocumentId::new))
+    }
+
+    async fn create(&self, command: &ErpCommand) -> Result<ErpDocumentId, ErpError> {
+        command.validate()?;
+        let staged = mapping::create_rows(&self.cfg, command)?;
+        let outcome = self.run(&staged).await?;
+        let spec = self.cfg.docs.for_kind(command.kind());
+        if let Some(id) = outcome
+            .document
+            .as_ref()
+            .and_then(|d| d.get(&spec.key_column))
+            .and_then(key_of)
+        {
+            return Ok(ErpDocumentId::new(id));
+        }
+        // The adapter did not return the key: read it back by reference. The document is
+        // committed, so when it cannot be found yet the failure is retryable and the retry
+        // finds it by reference instead of creating it again.
+        match self.find_by_reference(command.reference()).await? {
+            Some(id) => Ok(id),
+            None => Err(ErpError::Retryable {
+                erp: ERP,
+                status: None,
+                message: format!(
+                    "{} succeeded but {} has no row with {} = reference yet",
+                    staged.procedure, spec.target_table, spec.reference_column
+                ),
+                retry_after: None,
+                may_have_committed: true,
+            }),
+        }
+    }
+
+    async fn update_customer(
+        &self,
+        _id: &ErpDocumentId,
+        customer: &CustomerUpsert,
+    ) -> Result<(), ErpError> {
+        let staged = mapping::update_customer_rows(&self.cfg, customer)?;
+        self.run(&staged).await.map(drop)
+    }
+}

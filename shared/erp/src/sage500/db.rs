@@ -1,0 +1,260 @@
+//! The staging-table contract behind a small trait, and its HTTP adapter.
+
+use super::mapping::ERP;
+use super::retry::classify;
+use crate::connector::{Credentials, ErpError};
+use crate::http;
+use ledgerbridge_core::secrets::Secret;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::future::Future;
+use std::time::Duration;
+
+/// A value for one staging column. Decimals are carried as exact decimal strings (the HTTP
+/// facade takes strings, SQL Server converts them to the column's `decimal` type).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlValue {
+    Text(String),
+    Decimal(String),
+    Int(i64),
+}
+
+impl SqlValue {
+    pub fn to_json(&self) -> Value {
+        match self {
+            SqlValue::Text(s) | SqlValue::Decimal(s) => json!(s),
+            SqlValue::Int(i) => json!(i),
+        }
+    }
+}
+
+/// One row to insert into a staging table (`SessionKey`, `ProcessStatus` = 0 and `CompanyID`
+/// are added by the adapter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagingRow {
+    pub table: String,
+    pub columns: Vec<(String, SqlValue)>,
+}
+
+/// What running an API procedure over one session's staging rows did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// The procedure's return code: 0 unknown error, 1 success, 2 failure, 3 parameter error.
+    pub return_code: i64,
+    /// `ProcessStatus` of every staging row of the session (0 not processed, 1 processed,
+    /// 2 error).
+    pub process_status: Vec<i64>,
+    /// Migration-log messages of the session.
+    pub log: Vec<String>,
+    /// The created document's columns when the adapter can return them (the HTTP facade does);
+    /// otherwise the connector looks the document up by reference.
+    pub document: Option<Map<String, Value>>,
+}
+
+/// Staging rows in, outcome out; and a lookup of a migrated document by reference column.
+pub trait Sage500Db: Send + Sync {
+    /// Insert `rows` under a new session key, run `procedure` for that session, and report the
+    /// rows' `ProcessStatus` and the migration log.
+    fn run_batch(
+        &self,
+        procedure: &str,
+        rows: &[StagingRow],
+    ) -> impl Future<Output = Result<BatchOutcome, ErpError>> + Send;
+
+    /// `SELECT TOP 1 {key} FROM {table} WHERE {column} = @value AND CompanyID = @company`.
+    fn lookup(
+        &self,
+        table: &str,
+        column: &str,
+        value: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<String>, ErpError>> + Send;
+}
+
+/// A fresh session key (positive, fits SQL Server `int`).
+pub(crate) fn new_session_key() -> i64 {
+    i64::from((uuid::Uuid::new_v4().as_u128() % (i32::MAX as u128 - 1)) as i32 + 1)
+}
+
+/// Table and column names come from configuration, never from commands; they are still
+/// restricted so they can be placed in a URL or a bracket-quoted SQL identifier.
+pub(crate) fn check_identifier(name: &str) -> Result<(), ErpError> {
+    let body = name.strip_prefix('#').unwrap_or(name);
+    let ok = !body.is_empty()
+        && name.len() <= 128
+        && body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ErpError::Config {
+            erp: ERP,
+            message: format!("{name:?} is not a valid table, column or procedure name"),
+        })
+    }
+}
+
+/// The HTTP staging facade (`POST {base}/sage500/{company}/batches`,
+/// `GET {base}/sage500/{company}/lookup`), authenticated with `x-api-key`.
+pub struct HttpDb {
+    root: String,
+    http: reqwest::Client,
+    api_key: Credentials<Secret<String>>,
+}
+
+impl std::fmt::Debug for HttpDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpDb")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct BatchAnswer {
+    return_code: i64,
+    #[serde(default)]
+    rows: Vec<RowAnswer>,
+    #[serde(default)]
+    log: Vec<String>,
+    #[serde(default)]
+    document: Option<Map<String, Value>>,
+}
+
+#[derive(Deserialize)]
+struct RowAnswer {
+    process_status: i64,
+}
+
+impl HttpDb {
+    pub fn new(
+        base_url: &str,
+        company: &str,
+        api_key: Credentials<Secret<String>>,
+        timeout: Duration,
+    ) -> Result<Self, ErpError> {
+        if !company
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            || company.is_empty()
+        {
+            return Err(ErpError::Config {
+                erp: ERP,
+                message: format!("{company:?} is not a valid company id"),
+            });
+        }
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| ErpError::Config {
+                erp: ERP,
+                message: e.to_string(),
+            })?;
+        Ok(HttpDb {
+            root: format!("{}/sage500/{company}", base_url.trim_end_matches('/')),
+            http,
+            api_key,
+        })
+    }
+
+    async fn call(
+        &self,
+        build: impl Fn(&Secret<String>) -> reqwest::RequestBuilder,
+    ) -> Result<Value, ErpError> {
+        let (_, body) = http::send(ERP, &self.api_key, build, classify).await?;
+        serde_json::from_slice(&body).map_err(|e| ErpError::Retryable {
+            erp: ERP,
+            status: None,
+            message: format!("unreadable answer: {e}"),
+            retry_after: None,
+            // The batch may have been processed; the answer just cannot be read.
+            may_have_committed: true,
+        })
+    }
+}
+
+impl Sage500Db for HttpDb {
+    async fn run_batch(
+        &self,
+        procedure: &str,
+        rows: &[StagingRow],
+    ) -> Result<BatchOutcome, ErpError> {
+        check_identifier(procedure)?;
+        let rows_json: Vec<Value> = rows
+            .iter()
+            .map(|r| {
+                check_identifier(&r.table)?;
+                let mut cols = Map::new();
+                for (c, v) in &r.columns {
+                    check_identifier(c)?;
+                    cols.insert(c.clone(), v.to_json());
+                }
+                Ok(json!({"table": r.table, "columns": cols}))
+            })
+            .collect::<Result<_, ErpError>>()?;
+        let body = json!({
+            "session_key": new_session_key(),
+            "procedure": procedure,
+            "rows": rows_json,
+        })
+        .to_string();
+        let url = format!("{}/batches", self.root);
+        let v = self
+            .call(|k| {
+                self.http
+                    .post(&url)
+                    .header("x-api-key", k.expose().as_str())
+                    .header("Content-Type", "application/json")
+                    .body(body.clone())
+            })
+            .await?;
+        let a: BatchAnswer = serde_json::from_value(v).map_err(|e| ErpError::Retryable {
+            erp: ERP,
+            status: None,
+            message: format!("unexpected batch answer: {e}"),
+            retry_after: None,
+            may_have_committed: true,
+        })?;
+        Ok(BatchOutcome {
+            return_code: a.return_code,
+            process_status: a.rows.iter().map(|r| r.process_status).collect(),
+            log: a.log,
+            document: a.document,
+        })
+    }
+
+    async fn lookup(
+        &self,
+        table: &str,
+        column: &str,
+        value: &str,
+        key: &str,
+    ) -> Result<Option<String>, ErpError> {
+        for n in [table, column, key] {
+            check_identifier(n)?;
+        }
+        let url = format!("{}/lookup", self.root);
+        let query = [
+            ("table", table),
+            ("column", column),
+            ("value", value),
+            ("key", key),
+        ];
+        let v = self
+            .call(|k| {
+                self.http
+                    .get(&url)
+                    .header("x-api-key", k.expose().as_str())
+                    .query(&query)
+            })
+            .await?;
+        match v.get("key") {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(_) => Err(ErpError::permanent(
+                ERP,
+                "lookup answer has an unusable \"key\"",
+            )),
+        }
+    }
+}

@@ -1,0 +1,353 @@
+//! Run-time selection of the connector: [`ErpSettings`] (one JSON secret value holding the
+//! connector's configuration and credentials) and [`AnyConnector`] (an enum over the three
+//! connectors implementing [`ErpConnector`] by delegation).
+//!
+//! ```text
+//! let settings = ErpSettings::from_json(&secret)?;
+//! let connector = AnyConnector::from_settings(settings)?;
+//! ```
+
+use crate::commands::{CustomerUpsert, ErpCommand, ExternalRef};
+use crate::connector::{Credentials, ErpConnector, ErpError};
+use crate::epicor::{EpicorAuth, EpicorConfig, EpicorConnector, EpicorCredentials};
+use crate::sage500::{Sage500Config, Sage500Connector, Sage500Credentials};
+use crate::sagepro::{SageProConfig, SageProConnector, SageProCredentials};
+use ledgerbridge_core::ids::ErpDocumentId;
+use ledgerbridge_core::secrets::Secret;
+use serde::{Deserialize, Deserializer};
+
+/// Deserialise a string straight into a [`Secret`], so the value never sits in a plain field.
+pub(crate) fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<Secret<String>, D::Error> {
+    String::deserialize(d).map(Secret::new)
+}
+
+pub(crate) fn opt_secret<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Secret<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(|o| o.map(Secret::new))
+}
+
+/// Epicor: [`EpicorConfig`] fields plus `api_key` and either `user` + `password` (Basic) or
+/// `bearer_token`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EpicorSettings {
+    #[serde(flatten)]
+    pub config: EpicorConfig,
+    #[serde(deserialize_with = "secret")]
+    pub api_key: Secret<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default, deserialize_with = "opt_secret")]
+    pub password: Option<Secret<String>>,
+    #[serde(default, deserialize_with = "opt_secret")]
+    pub bearer_token: Option<Secret<String>>,
+}
+
+/// Sage Pro: [`SageProConfig`] fields plus `api_key`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SageProSettings {
+    #[serde(flatten)]
+    pub config: SageProConfig,
+    #[serde(deserialize_with = "secret")]
+    pub api_key: Secret<String>,
+}
+
+/// Sage 500: [`Sage500Config`] fields plus `api_key` (HTTP facade) or `user` + `password`
+/// (SQL Server login).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Sage500Settings {
+    #[serde(flatten)]
+    pub config: Sage500Config,
+    #[serde(default, deserialize_with = "opt_secret")]
+    pub api_key: Option<Secret<String>>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default, deserialize_with = "opt_secret")]
+    pub password: Option<Secret<String>>,
+}
+
+/// Which connector to build, with its configuration and credentials (see
+/// docs/erp-connectors.md for the JSON shape of each kind).
+// Built once per process; the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ErpSettings {
+    Epicor(EpicorSettings),
+    Sagepro(SageProSettings),
+    Sage500(Sage500Settings),
+}
+
+impl ErpSettings {
+    /// Parse the settings from one JSON secret value. Error messages name the problem (missing
+    /// field, unknown kind, line and column) but never echo a value from the document.
+    pub fn from_json(secret: &Secret<String>) -> Result<ErpSettings, ErpError> {
+        serde_json::from_str(secret.expose()).map_err(|e| ErpError::Config {
+            erp: "settings",
+            message: describe_json_error(&e),
+        })
+    }
+
+    /// `epicor`, `sagepro` or `sage500`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ErpSettings::Epicor(_) => "epicor",
+            ErpSettings::Sagepro(_) => "sagepro",
+            ErpSettings::Sage500(_) => "sage500",
+        }
+    }
+}
+
+/// serde_json messages can quote the offending value ("invalid type: string \"…\""), which may
+/// be a secret placed in the wrong field; keep only messages that name fields or the kind.
+fn describe_json_error(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    let safe = ["missing field", "unknown variant", "missing field `kind`"]
+        .iter()
+        .any(|p| msg.starts_with(p));
+    let what = if safe {
+        msg.split(" at line ").next().unwrap_or("").to_owned()
+    } else {
+        match e.classify() {
+            serde_json::error::Category::Io => "could not be read".to_owned(),
+            serde_json::error::Category::Syntax => "is not valid JSON".to_owned(),
+            serde_json::error::Category::Eof => "ends early".to_owned(),
+            serde_json::error::Category::Data => "has a value of the wrong type".to_owned(),
+        }
+    };
+    format!(
+        "ERP settings JSON: {what} (line {}, column {})",
+        e.line(),
+        e.column()
+    )
+}
+
+fn config_err(erp: &'static str, message: &str) -> ErpError {
+    ErpError::Config {
+        erp,
+        message: message.to_owned(),
+    }
+}
+
+/// One of the three connectors, chosen at run time.
+// Built once per process; the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum AnyConnector {
+    Epicor(EpicorConnector),
+    SagePro(SageProConnector),
+    Sage500(Sage500Connector),
+}
+
+impl AnyConnector {
+    /// Build the connector the settings name. Credentials are fixed (no refresher): a rotated
+    /// secret is picked up by building a new connector from freshly fetched settings.
+    pub fn from_settings(settings: ErpSettings) -> Result<AnyConnector, ErpError> {
+        match settings {
+            ErpSettings::Epicor(s) => {
+                let auth = match (s.user, s.password, s.bearer_token) {
+                    (Some(user), Some(password), None) => EpicorAuth::Basic { user, password },
+                    (None, None, Some(token)) => EpicorAuth::Bearer(token),
+                    _ => {
+                        return Err(config_err(
+                            "epicor",
+                            "give either \"user\" and \"password\" or \"bearer_token\"",
+                        ))
+                    }
+                };
+                let creds = Credentials::fixed(EpicorCredentials {
+                    api_key: s.api_key,
+                    auth,
+                });
+                Ok(AnyConnector::Epicor(EpicorConnector::new(s.config, creds)?))
+            }
+            ErpSettings::Sagepro(s) => {
+                let creds = Credentials::fixed(SageProCredentials { api_key: s.api_key });
+                Ok(AnyConnector::SagePro(SageProConnector::new(
+                    s.config, creds,
+                )?))
+            }
+            ErpSettings::Sage500(s) => {
+                let creds = Sage500Credentials {
+                    api_key: s.api_key,
+                    user: s.user,
+                    password: s.password,
+                };
+                Ok(AnyConnector::Sage500(Sage500Connector::new(
+                    s.config,
+                    Credentials::fixed(creds),
+                )?))
+            }
+        }
+    }
+}
+
+impl ErpConnector for AnyConnector {
+    fn erp(&self) -> &'static str {
+        match self {
+            AnyConnector::Epicor(c) => c.erp(),
+            AnyConnector::SagePro(c) => c.erp(),
+            AnyConnector::Sage500(c) => c.erp(),
+        }
+    }
+
+    async fn find_by_reference(
+        &self,
+        reference: &ExternalRef,
+    ) -> Result<Option<ErpDocumentId>, ErpError> {
+        match self {
+            AnyConnector::Epicor(c) => c.find_by_reference(reference).await,
+            AnyConnector::SagePro(c) => c.find_by_reference(reference).await,
+            AnyConnector::Sage500(c) => c.find_by_reference(reference).await,
+        }
+    }
+
+    async fn create(&self, command: &ErpCommand) -> Result<ErpDocumentId, ErpError> {
+        match self {
+            AnyConnector::Epicor(c) => c.create(command).await,
+            AnyConnector::SagePro(c) => c.create(command).await,
+            AnyConnector::Sage500(c) => c.create(command).await,
+        }
+    }
+
+    async fn update_customer(
+        &self,
+        id: &ErpDocumentId,
+        customer: &CustomerUpsert,
+    ) -> Result<(), ErpError> {
+        match self {
+            AnyConnector::Epicor(c) => c.update_customer(id, customer).await,
+            AnyConnector::SagePro(c) => c.update_customer(id, customer).await,
+            AnyConnector::Sage500(c) => c.update_customer(id, customer).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connector::ErpErrorKind;
+
+    fn parse(s: &str) -> Result<ErpSettings, ErpError> {
+        ErpSettings::from_json(&Secret::new(s.to_owned()))
+    }
+
+    const EPICOR: &str = r#"{"kind":"epicor","base_url":"https://erp.example.com/KineticLive",
+        "company":"EPIC06","invoice_group_id":"STRIPE","cash_group_id":"STRIPE",
+        "journal":{"book_id":"MAIN","journal_code":"GJ","group_id":"STRIPE"},
+        "api_key":"k-very-secret","user":"svc","password":"p-very-secret"}"#;
+
+    #[test]
+    fn epicor_settings_build_a_connector_and_never_print_secrets() {
+        let s = parse(EPICOR).unwrap();
+        assert_eq!(s.kind(), "epicor");
+        let dbg = format!("{s:?}");
+        assert!(!dbg.contains("very-secret"), "{dbg}");
+        let ErpSettings::Epicor(e) = &s else {
+            panic!("wrong kind")
+        };
+        assert_eq!(e.config.company, "EPIC06");
+        assert_eq!(e.config.timeout_ms, 10_000);
+        let c = AnyConnector::from_settings(s).unwrap();
+        assert_eq!(c.erp(), "epicor");
+        assert!(!format!("{c:?}").contains("very-secret"));
+    }
+
+    #[test]
+    fn epicor_needs_exactly_one_user_identity() {
+        let both = EPICOR.replace(r#""user":"svc""#, r#""bearer_token":"t","user":"svc""#);
+        let err = AnyConnector::from_settings(parse(&both).unwrap()).unwrap_err();
+        assert!(matches!(err, ErpError::Config { .. }), "{err}");
+        let none = EPICOR.replace(r#","user":"svc","password":"p-very-secret""#, "");
+        assert!(AnyConnector::from_settings(parse(&none).unwrap()).is_err());
+        let bearer = EPICOR.replace(
+            r#""user":"svc","password":"p-very-secret""#,
+            r#""bearer_token":"t""#,
+        );
+        assert!(AnyConnector::from_settings(parse(&bearer).unwrap()).is_ok());
+    }
+
+    #[test]
+    fn sagepro_and_sage500_settings() {
+        let s = parse(r#"{"kind":"sagepro","base_url":"https://sp.example.com","api_key":"k"}"#)
+            .unwrap();
+        assert_eq!(AnyConnector::from_settings(s).unwrap().erp(), "sagepro");
+        let s = parse(
+            r#"{"kind":"sage500","company":"SOA","base_url":"https://agent.example.com",
+                "api_key":"k","reference_max_len":40,
+                "docs":{"customer":{"procedure":"spARapiCustomerIns","header_table":"StgCustomer",
+                  "target_table":"tarCustomer","reference_column":"UserFld2","key_column":"CustKey"},
+                  "sales_order":{"procedure":"spSOapiSalesOrdIns","header_table":"StgSalesOrder",
+                  "line_table":"StgSOLine","target_table":"tsoSalesOrder",
+                  "reference_column":"CustPONo","key_column":"TranNo"},
+                  "invoice":{"procedure":"p","header_table":"h","target_table":"t",
+                  "reference_column":"r","key_column":"k","line_table":"l"},
+                  "credit_memo":{"procedure":"p","header_table":"h","target_table":"t",
+                  "reference_column":"r","key_column":"k","line_table":"l"},
+                  "cash_receipt":{"procedure":"p","header_table":"h","target_table":"t",
+                  "reference_column":"r","key_column":"k","line_table":"l"},
+                  "journal_entry":{"procedure":"p","header_table":"h","target_table":"t",
+                  "reference_column":"r","key_column":"k"}}}"#,
+        )
+        .unwrap();
+        let ErpSettings::Sage500(x) = &s else {
+            panic!("wrong kind")
+        };
+        assert_eq!(x.config.docs.customer.reference_column, "UserFld2");
+        assert_eq!(x.config.reference_max_len, 40);
+        assert_eq!(AnyConnector::from_settings(s).unwrap().erp(), "sage500");
+        // The HTTP transport needs its key.
+        let s = parse(r#"{"kind":"sage500","company":"SOA","base_url":"https://a.example.com"}"#)
+            .unwrap();
+        assert!(AnyConnector::from_settings(s).is_err());
+        // An identifier that could not be placed in SQL is refused at construction.
+        let s = parse(
+            r#"{"kind":"sage500","company":"SOA","base_url":"https://a.example.com","api_key":"k",
+                "docs":{"customer":{"procedure":"sp; DROP TABLE x","header_table":"h",
+                "target_table":"t","reference_column":"r","key_column":"k"},
+                "sales_order":{"procedure":"p","header_table":"h","target_table":"t","reference_column":"r","key_column":"k"},
+                "invoice":{"procedure":"p","header_table":"h","target_table":"t","reference_column":"r","key_column":"k"},
+                "credit_memo":{"procedure":"p","header_table":"h","target_table":"t","reference_column":"r","key_column":"k"},
+                "cash_receipt":{"procedure":"p","header_table":"h","target_table":"t","reference_column":"r","key_column":"k"},
+                "journal_entry":{"procedure":"p","header_table":"h","target_table":"t","reference_column":"r","key_column":"k"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            AnyConnector::from_settings(s).unwrap_err().kind(),
+            ErpErrorKind::Permanent
+        );
+    }
+
+    #[cfg(not(feature = "sqlserver"))]
+    #[test]
+    fn sqlserver_transport_needs_the_feature() {
+        let s = parse(
+            r#"{"kind":"sage500","company":"SOA","transport":"sqlserver",
+                "sqlserver":{"host":"sql","database":"mas500_app"},"user":"u","password":"p"}"#,
+        )
+        .unwrap();
+        let err = AnyConnector::from_settings(s).unwrap_err();
+        assert!(err.to_string().contains("sqlserver"), "{err}");
+    }
+
+    #[test]
+    fn parse_errors_name_the_problem_but_never_echo_values() {
+        let err = parse(r#"{"kind":"sagepro","api_key":"k"}"#).unwrap_err();
+        assert!(
+            err.to_string().contains("missing field `base_url`"),
+            "{err}"
+        );
+        let err = parse(r#"{"kind":"oracle"}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown variant"), "{err}");
+        // A secret pasted into a numeric field must not appear in the message.
+        let err = parse(
+            r#"{"kind":"sagepro","base_url":"x","api_key":"k","timeout_ms":"hunter2-secret"}"#,
+        )
+        .unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(err.to_string().contains("wrong type"), "{err}");
+        let err = parse("not json").unwrap_err();
+        assert!(err.to_string().contains("not valid JSON"), "{err}");
+        assert_eq!(err.kind(), ErpErrorKind::Permanent);
+    }
+}
