@@ -1,0 +1,344 @@
+//! Configuration: environment variables (resource names, secrets' ids) and the reconciliation
+//! file (GL accounts, posting options, sweep window), both validated at start with every
+//! problem listed at once.
+
+use ledgerbridge_core::config::{ConfigError, Env, PREFIX};
+use ledgerbridge_erp::DocKind;
+use ledgerbridge_recon::ReconMapping;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The example reconciliation file, used when `LEDGERBRIDGE_RECONCILIATION_CONFIG` is unset.
+pub const EXAMPLE: &str = include_str!("../../../config/reconciliation.example.toml");
+
+/// How the journal's lines reach the ERP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PostedLines {
+    /// One line per GL account, netted (what most ERPs expect of a summary journal).
+    #[default]
+    PerAccount,
+    /// The journal's own lines (per category and fee type, or per transaction in
+    /// `per_transaction` detail).
+    AsBuilt,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Posting {
+    #[serde(default)]
+    pub lines: PostedLines,
+    /// Stripe metadata key on the payout that receives the journal's ERP id (empty: none).
+    #[serde(default = "default_write_back_key")]
+    pub write_back_key: String,
+    /// The same for a failed payout's reversal journal.
+    #[serde(default = "default_reversal_write_back_key")]
+    pub reversal_write_back_key: String,
+}
+
+impl Default for Posting {
+    fn default() -> Self {
+        Posting {
+            lines: PostedLines::default(),
+            write_back_key: default_write_back_key(),
+            reversal_write_back_key: default_reversal_write_back_key(),
+        }
+    }
+}
+
+fn default_write_back_key() -> String {
+    "ledgerbridge_journal".into()
+}
+
+fn default_reversal_write_back_key() -> String {
+    "ledgerbridge_reversal_journal".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sweep {
+    /// Payouts that arrived in the last `days` days are (re)considered on every scheduled run.
+    #[serde(default = "default_days")]
+    pub days: i64,
+    /// Also sweep failed payouts (their reversal or flag), not only paid ones.
+    #[serde(default = "default_true")]
+    pub include_failed: bool,
+    /// Stop starting new payouts after this many seconds of a run (the next run continues).
+    #[serde(default = "default_budget")]
+    pub budget_secs: u64,
+    /// Upper bound of list pages per status and run.
+    #[serde(default = "default_max_pages")]
+    pub max_pages: u32,
+}
+
+impl Default for Sweep {
+    fn default() -> Self {
+        Sweep {
+            days: default_days(),
+            include_failed: true,
+            budget_secs: default_budget(),
+            max_pages: default_max_pages(),
+        }
+    }
+}
+
+fn default_days() -> i64 {
+    3
+}
+fn default_true() -> bool {
+    true
+}
+fn default_budget() -> u64 {
+    90
+}
+fn default_max_pages() -> u32 {
+    20
+}
+
+/// The reconciliation file (TOML); see `config/reconciliation.example.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconFile {
+    pub mapping: ReconMapping,
+    #[serde(default)]
+    pub posting: Posting,
+    /// `reporting_category` → ERP document kinds whose cross-reference proves a source reached
+    /// the ERP (e.g. `charge = ["cash_receipt", "invoice"]`). Categories not listed are not
+    /// checked.
+    #[serde(default)]
+    pub sync_check: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub sweep: Sweep,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ReconFileError(pub String);
+
+impl ReconFile {
+    /// Parse and validate (every problem listed, with the TOML line of a syntax error).
+    pub fn from_toml(text: &str) -> Result<Self, ReconFileError> {
+        let file: ReconFile = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text.get(..s.start).unwrap_or("").lines().count().max(1));
+            match line {
+                Some(l) => ReconFileError(format!("line {l}: {}", e.message())),
+                None => ReconFileError(e.message().to_owned()),
+            }
+        })?;
+        file.validate()?;
+        Ok(file)
+    }
+
+    pub fn from_file(path: &std::path::Path) -> Result<Self, ReconFileError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ReconFileError(format!("cannot read {}: {e}", path.display())))?;
+        Self::from_toml(&text)
+    }
+
+    pub fn validate(&self) -> Result<(), ReconFileError> {
+        let mut problems = Vec::new();
+        if let Err(e) = self.mapping.validate() {
+            problems.push(e.to_string());
+        }
+        if !(1..=31).contains(&self.sweep.days) {
+            problems.push(format!(
+                "sweep.days = {} must be in 1..=31",
+                self.sweep.days
+            ));
+        }
+        if !(1..=900).contains(&self.sweep.budget_secs) {
+            problems.push(format!(
+                "sweep.budget_secs = {} must be in 1..=900",
+                self.sweep.budget_secs
+            ));
+        }
+        if !(1..=1000).contains(&self.sweep.max_pages) {
+            problems.push(format!(
+                "sweep.max_pages = {} must be in 1..=1000",
+                self.sweep.max_pages
+            ));
+        }
+        for key in [
+            &self.posting.write_back_key,
+            &self.posting.reversal_write_back_key,
+        ] {
+            // Stripe metadata keys: at most 40 characters, no square brackets.
+            if key.len() > 40 || key.contains(['[', ']']) {
+                problems.push(format!(
+                    "posting write-back key {key:?} is not a valid Stripe metadata key"
+                ));
+            }
+        }
+        for (category, kinds) in &self.sync_check {
+            for kind in kinds {
+                if !DocKind::ALL.iter().any(|k| k.as_str() == kind) {
+                    problems.push(format!(
+                        "sync_check.{category}: unknown document kind {kind:?}"
+                    ));
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ReconFileError(problems.join("; ")))
+        }
+    }
+}
+
+/// Settings of the payout-reconciliation function.
+#[derive(Debug, Clone)]
+pub struct ReconConfig {
+    pub commands_queue_url: String,
+    pub state_table: String,
+    pub stripe_key_secret_id: String,
+    pub stripe_api_base: Option<String>,
+    pub erp_kind: String,
+    pub stage: String,
+    pub file: ReconFile,
+    /// Whether `file` is the built-in example (no `RECONCILIATION_CONFIG` given).
+    pub file_is_example: bool,
+    pub max_message_bytes: usize,
+    pub concurrency: usize,
+    /// How long a claim on a payout's journal may stay in progress before another run may
+    /// take it over (a crashed invocation).
+    pub lease: Duration,
+    /// How long a completed claim counts.
+    pub claim_days: i64,
+    pub endpoint_url: Option<String>,
+}
+
+impl ReconConfig {
+    pub fn from_env(mut env: Env) -> Result<Self, ConfigError> {
+        let commands_queue_url = env.required(
+            "COMMANDS_QUEUE_URL",
+            "URL of the queue ERP commands go to (erp-post)",
+        );
+        let state_table = env.required(
+            "STATE_TABLE",
+            "DynamoDB table for claims, cross-references and reports",
+        );
+        let stripe_key_secret_id = env.required(
+            "STRIPE_API_KEY_SECRET_ID",
+            "Secrets Manager id of the Stripe API key",
+        );
+        let erp_kind = env.required("ERP_KIND", "epicor, sage500 or sagepro");
+        if !erp_kind.is_empty() && !["epicor", "sage500", "sagepro"].contains(&erp_kind.as_str()) {
+            env.problem(format!(
+                "{PREFIX}ERP_KIND={erp_kind:?} must be epicor, sage500 or sagepro"
+            ));
+        }
+        let (file, file_is_example) = match env.optional("RECONCILIATION_CONFIG") {
+            // A path to a TOML file, or the TOML itself.
+            Some(v) if v.contains('\n') || v.contains('[') => (ReconFile::from_toml(&v), false),
+            Some(path) => (ReconFile::from_file(std::path::Path::new(&path)), false),
+            None => (ReconFile::from_toml(EXAMPLE), true),
+        };
+        let file = match file {
+            Ok(f) => Some(f),
+            Err(e) => {
+                env.problem(format!("{PREFIX}RECONCILIATION_CONFIG: {e}"));
+                None
+            }
+        };
+        let max = env.number("MAX_MESSAGE_BYTES", 262_144, 1024, 1_048_576);
+        let concurrency = env.number("CONCURRENCY", 2, 1, 16);
+        let lease = env.number("CLAIM_LEASE_SECS", 300, 30, 3600);
+        let claim_days = env.number("CLAIM_DAYS", 400, 1, 3650);
+        let cfg = file.map(|file| ReconConfig {
+            commands_queue_url,
+            state_table,
+            stripe_key_secret_id,
+            stripe_api_base: env.optional("STRIPE_API_BASE"),
+            erp_kind,
+            stage: env.optional("STAGE").unwrap_or_else(|| "dev".into()),
+            file,
+            file_is_example,
+            max_message_bytes: usize::try_from(max).unwrap_or(262_144),
+            concurrency: usize::try_from(concurrency).unwrap_or(2),
+            lease: Duration::from_secs(u64::try_from(lease).unwrap_or(300)),
+            claim_days,
+            endpoint_url: env.plain("AWS_ENDPOINT_URL"),
+        });
+        match cfg {
+            Some(cfg) => env.finish(cfg),
+            None => {
+                // `finish` fails: a problem was recorded above.
+                let err = env.finish(());
+                Err(err.err().unwrap_or_else(|| ConfigError {
+                    problems: vec!["invalid reconciliation configuration".into()],
+                }))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        Env::from_map(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn example_file_is_valid() {
+        let f = ReconFile::from_toml(EXAMPLE).unwrap();
+        assert_eq!(f.sweep.days, 3);
+        assert_eq!(f.posting.lines, PostedLines::PerAccount);
+    }
+
+    #[test]
+    fn lists_every_problem() {
+        let err = ReconConfig::from_env(env(&[
+            ("LEDGERBRIDGE_ERP_KIND", "quickbooks"),
+            ("LEDGERBRIDGE_CONCURRENCY", "0"),
+        ]))
+        .unwrap_err();
+        let text = err.to_string();
+        for needle in [
+            "COMMANDS_QUEUE_URL",
+            "STATE_TABLE",
+            "STRIPE_API_KEY_SECRET_ID",
+            "ERP_KIND",
+            "CONCURRENCY",
+        ] {
+            assert!(text.contains(needle), "{needle} in {text}");
+        }
+    }
+
+    #[test]
+    fn bad_file_is_reported_with_its_line() {
+        let text = EXAMPLE.replace("days = 3", "days = \"three\"");
+        let err = ReconFile::from_toml(&text).unwrap_err().to_string();
+        assert!(err.starts_with("line "), "{err}");
+        let empty_bank = EXAMPLE.replacen("bank_account = \"1010\"", "bank_account = \"\"", 1);
+        let err = ReconFile::from_toml(&empty_bank).unwrap_err().to_string();
+        assert!(err.contains("bank_account"), "{err}");
+        let bad_kind = format!("{EXAMPLE}\n[sync_check]\ncharge = [\"receipt\"]\n");
+        let err = ReconFile::from_toml(&bad_kind).unwrap_err().to_string();
+        assert!(err.contains("unknown document kind"), "{err}");
+    }
+
+    #[test]
+    fn a_valid_environment_loads() {
+        let cfg = ReconConfig::from_env(env(&[
+            ("LEDGERBRIDGE_COMMANDS_QUEUE_URL", "http://q"),
+            ("LEDGERBRIDGE_STATE_TABLE", "t"),
+            ("LEDGERBRIDGE_STRIPE_API_KEY_SECRET_ID", "arn:stripe"),
+            ("LEDGERBRIDGE_ERP_KIND", "sage500"),
+        ]))
+        .unwrap();
+        assert!(cfg.file_is_example);
+        assert_eq!(cfg.lease, Duration::from_secs(300));
+    }
+}
