@@ -10,4 +10,5 @@ mod intake;
 mod logs;
 mod recon;
 mod support;
+mod pipeline;
 mod webhook_crosscheck;

@@ -132,7 +132,7 @@ where
                 .await?
             {
                 Some(x) => parent = Some((dep.kind(), x.erp_id)),
-                None => return Err(PostError::Deferred(format!("waiting for {dep}"))),
+                None => return Err(self.waiting_for(dep).await?),
             }
         }
         let key = if is_customer {
@@ -285,27 +285,21 @@ where
         Ok(())
     }
 
-    /// Cross-reference → Stripe metadata (`erp_customer_no`) → create. Creation is claimed, so
-    /// two events for the same new customer processed at once create one ERP customer.
+    /// Cross-reference → Stripe metadata (`erp_customer_no`) → create. Resolution is claimed per
+    /// customer, so two events for the same new customer processed at once link or create one
+    /// ERP customer.
     async fn resolve_customer(&self, hint: &CustomerHint) -> Result<Resolved, PostError> {
         let cus = StripeObjectId::new(&hint.stripe_customer);
-        if let (Some(code), Some(id)) = (
-            self.store.get_xref(&cus, "customer_code").await?,
-            self.store
-                .get_xref(&cus, DocKind::Customer.as_str())
-                .await?,
-        ) {
-            return Ok(Resolved {
-                code: code.erp_id.into_inner(),
-                erp_id: id.erp_id,
-                created_now: false,
-            });
+        if let Some(r) = self.known_customer(&cus).await? {
+            return Ok(r);
         }
         let (erp_no, create) = match (&hint.erp_customer_no, &hint.create) {
             (no, Some(c)) => (no.clone(), c.clone()),
             (_, None) => {
                 let stripe = self.stripe.as_ref().ok_or_else(|| {
-                    PostError::Parked(format!("customer {cus} is not in the ERP yet and no Stripe key is configured to read it"))
+                    PostError::Parked(format!(
+                        "customer {cus} is not in the ERP yet and no Stripe key is configured to read it"
+                    ))
                 })?;
                 let obj = stripe
                     .get(&format!("customers/{cus}"), &[])
@@ -321,56 +315,54 @@ where
                 (no, upsert)
             }
         };
-        if let Some(no) = erp_no {
-            // An ERP customer chosen by the user in Stripe: link it, do not create one.
-            let id = ErpDocumentId::new(&no);
-            self.record_xref(&cus, DocKind::Customer.as_str(), &id)
-                .await?;
-            self.record_xref(&cus, "customer_code", &ErpDocumentId::new(&no))
-                .await?;
-            return Ok(Resolved {
-                code: no,
-                erp_id: id,
-                created_now: false,
-            });
-        }
         let key = IdempotencyKey::new(format!(
-            "post#{}#{}#create",
+            "post#{}#{}#resolve",
             self.connector.erp(),
             create.reference
         ));
         match self.claim(&key).await? {
             Claim::Acquired => {}
             Claim::Existing(_) => {
+                // Someone resolved or is resolving it: use theirs, or wait for it.
+                if let Some(r) = self.known_customer(&cus).await? {
+                    return Ok(r);
+                }
                 return Err(PostError::Deferred(format!(
-                    "customer {cus} is being created by another worker"
+                    "customer {cus} is being resolved by another worker"
                 )));
             }
         }
-        let code = create.customer_id.clone();
-        let result = post_command(
-            &self.connector,
-            &ErpCommand::UpsertCustomer(create),
-            &self.policy,
-        )
-        .await;
+        let result = match erp_no {
+            // An ERP customer chosen by the user in Stripe: link it, do not create one.
+            Some(no) => Ok((no.clone(), ErpDocumentId::new(&no), false)),
+            None => {
+                let code = create.customer_id.clone();
+                post_command(
+                    &self.connector,
+                    &ErpCommand::UpsertCustomer(create),
+                    &self.policy,
+                )
+                .await
+                .map(|out| (code, out.erp_id, out.created))
+                .map_err(erp_error)
+            }
+        };
         match result {
-            Ok(out) => {
-                self.record_xref(&cus, DocKind::Customer.as_str(), &out.erp_id)
+            Ok((code, erp_id, created_now)) => {
+                self.record_xref(&cus, DocKind::Customer.as_str(), &erp_id)
                     .await?;
                 self.record_xref(&cus, "customer_code", &ErpDocumentId::new(&code))
                     .await?;
                 self.store
-                    .complete(&key, RecordStatus::Completed, Some(out.erp_id.to_string()))
+                    .complete(&key, RecordStatus::Completed, Some(erp_id.to_string()))
                     .await?;
                 Ok(Resolved {
                     code,
-                    erp_id: out.erp_id,
-                    created_now: out.created,
+                    erp_id,
+                    created_now,
                 })
             }
-            Err(e) => {
-                let err = erp_error(e);
+            Err(err) => {
                 match &err {
                     PostError::Parked(reason) => {
                         self.store
@@ -382,6 +374,35 @@ where
                 Err(err)
             }
         }
+    }
+
+    /// A parent that was parked will not appear by waiting: park the dependent too, with the
+    /// reason, so both are replayed together once it is fixed.
+    async fn waiting_for(&self, dep: &ExternalRef) -> Result<PostError, PostError> {
+        let dep_key = IdempotencyKey::new(format!("post#{}#{}", self.connector.erp(), dep));
+        if let Some(rec) = self.store.get(&dep_key).await? {
+            if rec.status == RecordStatus::Parked {
+                return Ok(PostError::Parked(format!(
+                    "depends on {dep}, which is parked: {}",
+                    rec.result.unwrap_or_default()
+                )));
+            }
+        }
+        Ok(PostError::Deferred(format!("waiting for {dep}")))
+    }
+
+    async fn known_customer(&self, cus: &StripeObjectId) -> Result<Option<Resolved>, PostError> {
+        if let (Some(code), Some(id)) = (
+            self.store.get_xref(cus, "customer_code").await?,
+            self.store.get_xref(cus, DocKind::Customer.as_str()).await?,
+        ) {
+            return Ok(Some(Resolved {
+                code: code.erp_id.into_inner(),
+                erp_id: id.erp_id,
+                created_now: false,
+            }));
+        }
+        Ok(None)
     }
 
     /// Write the ERP id into the Stripe object's metadata once (`ledgerbridge_*` keys, which
@@ -411,9 +432,4 @@ where
             }
         }
     }
-}
-
-/// The external reference a message waits for, if any (for reports).
-pub fn waiting_for(msg: &ErpCommandV1) -> Option<&ExternalRef> {
-    msg.depends_on.first()
 }

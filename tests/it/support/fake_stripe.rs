@@ -1,0 +1,138 @@
+//! A local fake of the parts of the Stripe API the pipeline reads and writes, served on a free
+//! loopback port and reached through the project's real Stripe client.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+#[derive(Default)]
+pub struct Data {
+    /// `collection/id` → object
+    pub objects: HashMap<String, Value>,
+    /// charge id → refunds
+    pub refunds_by_charge: HashMap<String, Vec<Value>>,
+    /// (collection, id, key, value) of every metadata write
+    pub metadata_writes: Vec<(String, String, String, String)>,
+    pub calls: u64,
+}
+
+#[derive(Clone, Default)]
+pub struct FakeStripe {
+    pub data: Arc<Mutex<Data>>,
+}
+
+impl FakeStripe {
+    pub fn put(&self, collection: &str, object: Value) {
+        let id = object["id"].as_str().unwrap().to_owned();
+        self.data
+            .lock()
+            .unwrap()
+            .objects
+            .insert(format!("{collection}/{id}"), object);
+    }
+
+    pub fn add_refund(&self, refund: Value) {
+        let charge = refund["charge"].as_str().unwrap().to_owned();
+        let mut d = self.data.lock().unwrap();
+        let list = d.refunds_by_charge.entry(charge).or_default();
+        if !list.iter().any(|r| r["id"] == refund["id"]) {
+            list.push(refund);
+        }
+    }
+
+    pub fn writes(&self) -> Vec<(String, String, String, String)> {
+        self.data.lock().unwrap().metadata_writes.clone()
+    }
+
+    pub fn calls(&self) -> u64 {
+        self.data.lock().unwrap().calls
+    }
+
+    /// Start serving; returns the base URL.
+    pub async fn serve(&self) -> String {
+        let app = Router::new()
+            .route("/v1/refunds", get(list_refunds))
+            .route("/v1/invoice_payments", get(list_invoice_payments))
+            .route("/v1/{collection}/{id}", get(retrieve).post(update))
+            .with_state(self.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}")
+    }
+}
+
+fn not_found(what: &str) -> (StatusCode, Json<Value>) {
+    (
+        StatusCode::NOT_FOUND,
+        Json(
+            json!({"error": {"type": "invalid_request_error", "code": "resource_missing", "message": format!("No such object: {what}")}}),
+        ),
+    )
+}
+
+async fn retrieve(
+    State(s): State<FakeStripe>,
+    Path((collection, id)): Path<(String, String)>,
+) -> (StatusCode, Json<Value>) {
+    let mut d = s.data.lock().unwrap();
+    d.calls += 1;
+    match d.objects.get(&format!("{collection}/{id}")) {
+        Some(v) => (StatusCode::OK, Json(v.clone())),
+        None => not_found(&id),
+    }
+}
+
+async fn list_refunds(
+    State(s): State<FakeStripe>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Json<Value> {
+    let mut d = s.data.lock().unwrap();
+    d.calls += 1;
+    let data = q
+        .get("charge")
+        .and_then(|c| d.refunds_by_charge.get(c))
+        .cloned()
+        .unwrap_or_default();
+    Json(json!({"object": "list", "url": "/v1/refunds", "has_more": false, "data": data}))
+}
+
+/// No payment in these streams pays an invoice.
+async fn list_invoice_payments(State(s): State<FakeStripe>) -> Json<Value> {
+    s.data.lock().unwrap().calls += 1;
+    Json(json!({"object": "list", "url": "/v1/invoice_payments", "has_more": false, "data": []}))
+}
+
+async fn update(
+    State(s): State<FakeStripe>,
+    Path((collection, id)): Path<(String, String)>,
+    body: String,
+) -> (StatusCode, Json<Value>) {
+    let mut d = s.data.lock().unwrap();
+    d.calls += 1;
+    let mut writes = Vec::new();
+    for pair in body.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let k = k.replace("%5B", "[").replace("%5D", "]");
+        if let Some(key) = k
+            .strip_prefix("metadata[")
+            .and_then(|x| x.strip_suffix(']'))
+        {
+            writes.push((
+                collection.clone(),
+                id.clone(),
+                key.to_owned(),
+                v.replace("%2D", "-"),
+            ));
+        }
+    }
+    d.metadata_writes.extend(writes);
+    (
+        StatusCode::OK,
+        Json(json!({"id": id, "object": collection.trim_end_matches('s')})),
+    )
+}
