@@ -1,6 +1,7 @@
 //! Contract tests of the ERP connectors against the project's ERP sandbox (in process).
 
 mod epicor;
+mod sage500;
 mod sagepro;
 
 use ledgerbridge_core::ids::StripeObjectId;
