@@ -10,10 +10,9 @@ use ledgerbridge_core::ports::IdempotencyStore;
 use ledgerbridge_core::secrets::Secret;
 use ledgerbridge_core::webhook::sign_header;
 use ledgerbridge_core::{FixedClock, SystemClock};
-use ledgerbridge_erp::epicor::config::EpicorJournalConfig;
-use ledgerbridge_erp::epicor::{EpicorAuth, EpicorConfig, EpicorConnector, EpicorCredentials};
-use ledgerbridge_erp::sagepro::{SageProConfig, SageProConnector, SageProCredentials};
-use ledgerbridge_erp::{Credentials, DocKind, ErpConnector, ExternalRef, RetryPolicy};
+use ledgerbridge_erp::{
+    AnyConnector, DocKind, ErpConnector, ErpSettings, ExternalRef, RetryPolicy,
+};
 use ledgerbridge_erp_sandbox::{spawn, Erp, Faults, SandboxConfig, SandboxHandle, Seed};
 use ledgerbridge_pipeline::mapping::{Mapping, EXAMPLE};
 use ledgerbridge_pipeline::post::{Poster, StateStore};
@@ -50,43 +49,34 @@ async fn sandbox(erp: Erp) -> SandboxHandle {
     sb
 }
 
-fn epicor(sb: &SandboxHandle) -> EpicorConnector {
-    let keys = sb.keys();
-    EpicorConnector::new(
-        EpicorConfig {
-            base_url: format!("{}/KineticTest", sb.base_url()),
-            company: "EPIC06".into(),
-            invoice_group_id: "STRIPE".into(),
-            cash_group_id: "STRIPECR".into(),
-            journal: EpicorJournalConfig {
-                book_id: "MAIN".into(),
-                journal_code: "GJ".into(),
-                group_id: "STRIPEGL".into(),
-            },
-            ref_fields: Default::default(),
-            timeout_ms: 5_000,
-        },
-        Credentials::fixed(EpicorCredentials {
-            api_key: Secret::new(keys.epicor_api_key.clone()),
-            auth: EpicorAuth::Basic {
-                user: keys.epicor_user.clone(),
-                password: Secret::new(keys.epicor_password.clone()),
-            },
-        }),
-    )
-    .unwrap()
+/// Connectors are built the way the erp-post function builds them: from the one JSON settings
+/// secret, through `AnyConnector`.
+fn connector(settings: Value) -> AnyConnector {
+    AnyConnector::from_settings(ErpSettings::from_json(&Secret::new(settings.to_string())).unwrap())
+        .unwrap()
 }
 
-fn sagepro(sb: &SandboxHandle) -> SageProConnector {
-    let mut cfg = SageProConfig::new(sb.base_url());
-    cfg.timeout_ms = 5_000;
-    SageProConnector::new(
-        cfg,
-        Credentials::fixed(SageProCredentials {
-            api_key: Secret::new(sb.keys().sagepro_api_key),
-        }),
+fn epicor(sb: &SandboxHandle) -> AnyConnector {
+    let keys = sb.keys();
+    connector(json!({
+        "kind": "epicor", "base_url": format!("{}/KineticTest", sb.base_url()), "company": "EPIC06",
+        "invoice_group_id": "STRIPE", "cash_group_id": "STRIPECR",
+        "journal": {"book_id": "MAIN", "journal_code": "GJ", "group_id": "STRIPEGL"},
+        "timeout_ms": 5000, "api_key": keys.epicor_api_key, "user": keys.epicor_user, "password": keys.epicor_password
+    }))
+}
+
+fn sagepro(sb: &SandboxHandle) -> AnyConnector {
+    connector(
+        json!({"kind": "sagepro", "base_url": sb.base_url(), "timeout_ms": 5000, "api_key": sb.keys().sagepro_api_key}),
     )
-    .unwrap()
+}
+
+fn sage500(sb: &SandboxHandle) -> AnyConnector {
+    connector(
+        json!({"kind": "sage500", "company": "SOA", "base_url": sb.base_url(), "timeout_ms": 5000,
+        "api_key": sb.keys().sage500_api_key}),
+    )
 }
 
 fn stripe_client(base: &str) -> StripeClient {
@@ -368,6 +358,11 @@ async fn samples_through_the_pipeline_epicor() {
 #[tokio::test]
 async fn samples_through_the_pipeline_sagepro() {
     samples_through_the_pipeline(Erp::Sagepro, sagepro).await;
+}
+
+#[tokio::test]
+async fn samples_through_the_pipeline_sage500() {
+    samples_through_the_pipeline(Erp::Sage500, sage500).await;
 }
 
 /// Synthetic stream: `n` customers, each with a payment (reported by both payment events) and

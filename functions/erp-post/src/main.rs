@@ -1,0 +1,66 @@
+//! Lambda entry point: logging, config, ERP connector and clients once; then one SQS batch of
+//! commands per invocation (the event source caps concurrency at the ERP's rate limit).
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{service_fn, LambdaEvent};
+use ledgerbridge_core::aws::{sdk_config, DynamoStore, SecretsManagerSource, SqsQueue};
+use ledgerbridge_core::config::Env;
+use ledgerbridge_core::secrets::SecretSource;
+use ledgerbridge_core::SystemClock;
+use ledgerbridge_erp::{AnyConnector, ErpSettings, RetryPolicy};
+use ledgerbridge_pipeline::mapping::Mapping;
+use ledgerbridge_pipeline::post::Poster;
+use ledgerbridge_pipeline::sqs::process_batch;
+use ledgerbridge_pipeline::stages::PostStage;
+use ledgerbridge_stripe::{StripeClient, StripeClientConfig};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    ledgerbridge_core::telemetry::init_json_logging();
+    let cfg = erp_post::PostConfig::from_env(Env::from_process())?;
+    let sdk = sdk_config(cfg.endpoint_url.as_deref()).await;
+    let secrets = SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&sdk));
+    let settings = ErpSettings::from_json(&secrets.fetch(&cfg.erp_secret_id).await?)?;
+    let connector = AnyConnector::from_settings(settings)?;
+    let stripe = match &cfg.stripe_key_secret_id {
+        Some(id) => {
+            let mut c = StripeClientConfig::new(secrets.fetch(id).await?);
+            if let Some(base) = &cfg.stripe_api_base {
+                c = c.with_base_url(base);
+            }
+            Some(StripeClient::new(c)?)
+        }
+        None => None,
+    };
+    let mapping = match &cfg.mapping_source {
+        Some(m) if m.contains('[') => Mapping::from_toml(m)?,
+        Some(path) => Mapping::from_file(std::path::Path::new(path))?,
+        None => Mapping::from_toml(ledgerbridge_pipeline::mapping::EXAMPLE)?,
+    };
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let stage = PostStage {
+        poster: Poster {
+            connector,
+            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &cfg.state_table),
+            stripe,
+            mapping,
+            policy: RetryPolicy::default(),
+            clock: SystemClock,
+            lease_ms: cfg.lease_ms,
+            intent_days: 400,
+        },
+        parked: SqsQueue::new(sqs, &cfg.parked_queue_url, 262_144),
+    };
+    let concurrency = cfg.concurrency;
+    lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
+        let stage = &stage;
+        async move {
+            let out = process_batch(event.payload, concurrency, |body| async move {
+                stage.process(&body).await
+            })
+            .await?;
+            Ok::<_, lambda_runtime::Error>(out)
+        }
+    }))
+    .await
+}
