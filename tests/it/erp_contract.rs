@@ -1,5 +1,6 @@
 //! Contract tests of the ERP connectors against the project's ERP sandbox (in process).
 
+mod agent;
 mod epicor;
 mod sage500;
 mod sagepro;

@@ -3,6 +3,7 @@
 //! ([`epicor`]), Sage Pro ([`sagepro`]) and Sage 500 ([`sage500`]), selected at run time through
 //! [`AnyConnector`].
 
+pub mod agent;
 pub mod commands;
 pub mod connector;
 
