@@ -1,16 +1,27 @@
-//! The local pipeline: the same intake handler as the Lambda, behind an axum server, with the
-//! embedded queue and SQLite store.
+//! The whole pipeline in one process on embedded defaults: the webhook endpoint on localhost
+//! (the same intake handler as the Lambda), in-process queues, a SQLite store, the transform and
+//! erp-post stages, and the ERP sandbox speaking the chosen ERP's API.
 
+use crate::sample_stripe::SampleStripe;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use ledgerbridge_core::embedded::{MemoryQueue, SqliteStore, DEFAULT_MAX_MESSAGE_BYTES};
-use ledgerbridge_core::message::IntakeMessage;
-use ledgerbridge_core::secrets::{CachedSecrets, EnvSecrets};
+use ledgerbridge_core::embedded::{
+    MemoryQueue, QueuedMessage, SqliteStore, DEFAULT_MAX_MESSAGE_BYTES,
+};
+use ledgerbridge_core::secrets::{CachedSecrets, EnvSecrets, Secret};
 use ledgerbridge_core::SystemClock;
+use ledgerbridge_erp::{AnyConnector, ErpSettings, RetryPolicy};
+use ledgerbridge_erp_sandbox::{Erp, SandboxConfig, SandboxHandle, Seed};
+use ledgerbridge_pipeline::mapping::Mapping;
+use ledgerbridge_pipeline::post::{PostResult, Poster};
+use ledgerbridge_pipeline::sqs::RecordOutcome;
+use ledgerbridge_pipeline::stages::{PostStage, TransformStage};
+use ledgerbridge_stripe::{StripeClient, StripeClientConfig};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use webhook_intake::{handle_webhook, Deps, RotatingVerifier, SecretsBackend};
@@ -19,17 +30,26 @@ use webhook_intake::{handle_webhook, Deps, RotatingVerifier, SecretsBackend};
 /// published constant for local runs only, never a production secret.
 pub const DEV_SECRET: &str = "whsec_ledgerbridge_local_development_only";
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub struct LocalArgs {
-    /// Port of the webhook endpoint on 127.0.0.1.
+    /// Port of the webhook endpoint on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 8787)]
-    port: u16,
-    /// SQLite file for idempotency records and cross-references.
-    #[arg(long, default_value = ".local/ledgerbridge.db")]
-    db: PathBuf,
+    pub port: u16,
+    /// Which ERP the sandbox plays.
+    #[arg(long, value_enum, default_value_t = Erp::Epicor)]
+    pub erp: Erp,
+    /// Directory for the local SQLite files (state store and ERP sandbox).
+    #[arg(long, default_value = ".local")]
+    pub data_dir: PathBuf,
+    /// Mapping configuration (TOML); the shipped example when not given.
+    #[arg(long)]
+    pub mapping: Option<PathBuf>,
+    /// Sample Stripe data served locally when `STRIPE_API_KEY` is not set.
+    #[arg(long, default_value = "tests/fixtures/stripe")]
+    pub samples: PathBuf,
     /// Stop after this many seconds (for scripted runs); runs until Ctrl-C by default.
     #[arg(long)]
-    stop_after: Option<u64>,
+    pub stop_after: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,13 +65,29 @@ pub enum LocalError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("ERP sandbox: {0}")]
+    Sandbox(String),
+    #[error("ERP connector: {0}")]
+    Erp(#[from] ledgerbridge_erp::ErpError),
+    #[error("Stripe client: {0}")]
+    Stripe(#[from] ledgerbridge_stripe::StripeError),
+    #[error(transparent)]
+    Mapping(#[from] ledgerbridge_pipeline::mapping::MappingError),
 }
 
+type Transform = TransformStage<MemoryQueue, MemoryQueue, MemoryQueue, StripeClient>;
+type PostS = PostStage<AnyConnector, SqliteStore, StripeClient, SystemClock, MemoryQueue>;
 type LocalDeps = Deps<MemoryQueue, SqliteStore, SystemClock>;
 
 /// A running local pipeline.
 pub struct Running {
     pub addr: std::net::SocketAddr,
+    pub sandbox: SandboxHandle,
+    pub erp: Erp,
+    pub stripe_writes: Option<SampleStripe>,
+    events: MemoryQueue,
+    commands: MemoryQueue,
+    in_flight: Arc<AtomicUsize>,
     server: tokio::task::JoinHandle<Result<(), std::io::Error>>,
 }
 
@@ -59,35 +95,130 @@ impl Running {
     pub fn webhook_url(&self) -> String {
         format!("http://{}/webhook", self.addr)
     }
+
+    /// Wait until both queues are empty and nothing is being processed.
+    pub async fn idle(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut quiet = 0;
+        while tokio::time::Instant::now() < deadline {
+            let busy = !self.events.is_empty()
+                || !self.commands.is_empty()
+                || self.in_flight.load(Ordering::SeqCst) > 0;
+            quiet = if busy { 0 } else { quiet + 1 };
+            if quiet >= 5 {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
 }
 
-/// Start the pipeline on `127.0.0.1:port` (0 picks a free port) with its store at `db`.
-pub async fn start(port: u16, db: &std::path::Path) -> Result<Running, LocalError> {
-    if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| LocalError::Dir {
-            path: dir.to_owned(),
-            source,
-        })?;
+fn custom_secret() -> bool {
+    ledgerbridge_core::config::Env::from_process()
+        .optional("WEBHOOK_SECRETS")
+        .is_some()
+}
+
+fn settings_for(erp: Erp, sb: &SandboxHandle) -> serde_json::Value {
+    let keys = sb.keys();
+    match erp {
+        Erp::Epicor => serde_json::json!({
+            "kind": "epicor", "base_url": format!("{}/KineticLocal", sb.base_url()), "company": "EPIC06",
+            "invoice_group_id": "STRIPE", "cash_group_id": "STRIPECR",
+            "journal": {"book_id": "MAIN", "journal_code": "GJ", "group_id": "STRIPEGL"},
+            "api_key": keys.epicor_api_key, "user": keys.epicor_user, "password": keys.epicor_password
+        }),
+        Erp::Sagepro => {
+            serde_json::json!({"kind": "sagepro", "base_url": sb.base_url(), "api_key": keys.sagepro_api_key})
+        }
+        Erp::Sage500 => {
+            serde_json::json!({"kind": "sage500", "company": "SOA", "base_url": sb.base_url(),
+            "api_key": keys.sage500_api_key})
+        }
     }
-    let store = SqliteStore::open(db)?;
-    let queue = MemoryQueue::new(DEFAULT_MAX_MESSAGE_BYTES);
+}
+
+/// Start the pipeline.
+pub async fn start(args: &LocalArgs) -> Result<Running, LocalError> {
+    std::fs::create_dir_all(&args.data_dir).map_err(|source| LocalError::Dir {
+        path: args.data_dir.clone(),
+        source,
+    })?;
+    let mapping_text = match &args.mapping {
+        Some(p) => std::fs::read_to_string(p).map_err(|source| LocalError::Dir {
+            path: p.clone(),
+            source,
+        })?,
+        None => ledgerbridge_pipeline::mapping::EXAMPLE.to_owned(),
+    };
+    let mapping = Mapping::from_toml(&mapping_text)?;
+
+    // The ERP sandbox, seeded with the items and accounts the mapping names.
+    let (_, sandbox) = ledgerbridge_erp_sandbox::spawn(SandboxConfig {
+        db: Some(
+            args.data_dir
+                .join(format!("sandbox-{}.sqlite", args.erp.as_str())),
+        ),
+        erps: vec![args.erp],
+        ..SandboxConfig::default()
+    })
+    .await
+    .map_err(|e| LocalError::Sandbox(e.to_string()))?;
+    let (gl_accounts, items) = names_in(&mapping_text);
+    sandbox
+        .seed(&Seed {
+            erp: Some(args.erp),
+            items,
+            gl_accounts,
+            closed_periods: vec![],
+        })
+        .map_err(|e| LocalError::Sandbox(e.to_string()))?;
+    let settings =
+        ErpSettings::from_json(&Secret::new(settings_for(args.erp, &sandbox).to_string()))?;
+    let connector = AnyConnector::from_settings(settings)?;
+
+    // Stripe: the real API with a test-mode key, or the sample data served locally.
+    let env = ledgerbridge_core::config::Env::from_process();
+    let (stripe, sample) = match env.plain("STRIPE_API_KEY") {
+        Some(key) => (
+            StripeClient::new(StripeClientConfig::new(Secret::new(key)))?,
+            None,
+        ),
+        None => {
+            let sample = SampleStripe::load(&args.samples);
+            let base = sample.serve().await.map_err(LocalError::Serve)?;
+            let cfg = StripeClientConfig::new(Secret::new("sk_test_local_samples".to_owned()))
+                .with_base_url(base);
+            (StripeClient::new(cfg)?, Some(sample))
+        }
+    };
+
+    if sample.is_some() {
+        seed_sample_customer(&connector).await?;
+    }
+    let store = SqliteStore::open(&args.data_dir.join("ledgerbridge.sqlite"))?;
+    let (events, commands, parked) = (
+        MemoryQueue::new(DEFAULT_MAX_MESSAGE_BYTES),
+        MemoryQueue::new(DEFAULT_MAX_MESSAGE_BYTES),
+        MemoryQueue::new(DEFAULT_MAX_MESSAGE_BYTES),
+    );
     let secret_name = "LEDGERBRIDGE_WEBHOOK_SECRETS";
-    let env = if custom_secret() {
+    let secrets = if custom_secret() {
         EnvSecrets::from_process_env()
     } else {
         EnvSecrets::from_pairs([(secret_name.to_owned(), DEV_SECRET.to_owned())])
     };
-    let verifier = RotatingVerifier::new(
-        SecretsBackend::Env(
-            CachedSecrets::new(env, Duration::from_secs(300)),
-            secret_name.to_owned(),
+    let deps: Arc<LocalDeps> = Arc::new(Deps {
+        queue: events.clone(),
+        store: store.clone(),
+        verifier: RotatingVerifier::new(
+            SecretsBackend::Env(
+                CachedSecrets::new(secrets, Duration::from_secs(300)),
+                secret_name.to_owned(),
+            ),
+            ledgerbridge_core::webhook::DEFAULT_TOLERANCE_SECS,
         ),
-        ledgerbridge_core::webhook::DEFAULT_TOLERANCE_SECS,
-    );
-    let deps = Arc::new(Deps {
-        queue: queue.clone(),
-        store,
-        verifier,
         clock: SystemClock,
         handled: ledgerbridge_core::event::DEFAULT_HANDLED_TYPES
             .iter()
@@ -97,28 +228,181 @@ pub async fn start(port: u16, db: &std::path::Path) -> Result<Running, LocalErro
         lease_ms: 15_000,
         wait_for_peer: Duration::from_secs(3),
     });
+    let transform: Arc<Transform> = Arc::new(TransformStage {
+        mapping: mapping.clone(),
+        stripe: stripe.clone(),
+        commands: commands.clone(),
+        reconciliation: None,
+        parked: parked.clone(),
+    });
+    let poster: Arc<PostS> = Arc::new(PostStage {
+        poster: Poster {
+            connector,
+            store,
+            stripe: Some(stripe),
+            mapping,
+            policy: RetryPolicy::default(),
+            clock: SystemClock,
+            lease_ms: 60_000,
+            intent_days: 400,
+        },
+        parked: parked.clone(),
+    });
+
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    {
+        let (q, t, n) = (events.clone(), transform.clone(), in_flight.clone());
+        tokio::spawn(worker(q, n, move |m| {
+            let t = t.clone();
+            async move { t.process(&m).await }
+        }));
+    }
+    {
+        let (q, p, n, erp) = (
+            commands.clone(),
+            poster.clone(),
+            in_flight.clone(),
+            args.erp,
+        );
+        tokio::spawn(worker(q, n, move |m| {
+            let p = p.clone();
+            async move {
+                let (outcome, posted) = p.process_detailed(&m).await;
+                if let Some((msg, result)) = posted {
+                    let reference = msg.command.reference();
+                    match result {
+                        PostResult::Posted { erp_id, created } => println!(
+                            "erp     {:<8} {:<13} {:<46} → {} ({})",
+                            erp.as_str(),
+                            msg.command.kind().as_str(),
+                            reference.to_string(),
+                            erp_id,
+                            if created { "created" } else { "updated" }
+                        ),
+                        PostResult::AlreadyPosted { .. } => {}
+                        PostResult::Stale => {
+                            println!("erp     skipped an older update of {reference}")
+                        }
+                    }
+                }
+                outcome
+            }
+        }));
+    }
+    tokio::spawn(report_parked(parked));
+
     let app = Router::new()
         .route("/webhook", post(webhook))
         .with_state(deps);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
         .await
-        .map_err(|source| LocalError::Listen { port, source })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| LocalError::Listen { port, source })?;
-    tokio::spawn(consume(queue));
+        .map_err(|source| LocalError::Listen {
+            port: args.port,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| LocalError::Listen {
+        port: args.port,
+        source,
+    })?;
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(Running { addr, server })
+    Ok(Running {
+        addr,
+        sandbox,
+        erp: args.erp,
+        stripe_writes: sample,
+        events,
+        commands,
+        in_flight,
+        server,
+    })
 }
 
-fn custom_secret() -> bool {
-    ledgerbridge_core::config::Env::from_process()
-        .optional("WEBHOOK_SECRETS")
-        .is_some()
+/// Every GL account and item the mapping names (values of keys containing `account` or `item`,
+/// and the `[products]` table), so the sandbox accepts the documents that use them.
+fn names_in(mapping_toml: &str) -> (Vec<String>, Vec<String>) {
+    fn walk(v: &toml::Value, key: &str, out: &mut (Vec<String>, Vec<String>)) {
+        match v {
+            toml::Value::String(s) if key.contains("account") => out.0.push(s.clone()),
+            toml::Value::String(s) if key.contains("item") || key.starts_with(".products.") => {
+                out.1.push(s.clone())
+            }
+            toml::Value::Table(t) => t
+                .iter()
+                .for_each(|(k, v)| walk(v, &format!("{key}.{k}"), out)),
+            toml::Value::Array(a) => a.iter().for_each(|v| walk(v, key, out)),
+            _ => {}
+        }
+    }
+    let mut out = (Vec::new(), Vec::new());
+    if let Ok(table) = toml::from_str::<toml::Table>(mapping_toml) {
+        walk(&toml::Value::Table(table), "", &mut out);
+    }
+    for list in [&mut out.0, &mut out.1] {
+        list.sort();
+        list.dedup();
+    }
+    out
+}
+
+/// The sample events link Stripe customer Northwind to ERP customer NW0042
+/// (`metadata.erp_customer_no`), so the sandbox starts with that customer, as the ERP would.
+async fn seed_sample_customer(connector: &AnyConnector) -> Result<(), LocalError> {
+    use ledgerbridge_core::ids::StripeObjectId;
+    use ledgerbridge_erp::{post_command, CustomerUpsert, DocKind, ErpCommand, ExternalRef};
+    let reference = ExternalRef::new(&StripeObjectId::new("erp_master_NW0042"), DocKind::Customer)
+        .map_err(|e| LocalError::Sandbox(e.to_string()))?;
+    let cmd = ErpCommand::UpsertCustomer(CustomerUpsert {
+        reference,
+        customer_id: "NW0042".into(),
+        name: "Northwind Traders LLC".into(),
+        email: Some("ap@northwind-traders.example".into()),
+        currency: ledgerbridge_core::Currency::USD,
+        address: Default::default(),
+    });
+    post_command(connector, &cmd, &RetryPolicy::default()).await?;
+    Ok(())
+}
+
+/// Receive from an embedded queue and run `stage` on each message; retryable failures go back
+/// on the queue after a pause (the local stand-in for SQS visibility timeouts).
+async fn worker<F, Fut>(queue: MemoryQueue, in_flight: Arc<AtomicUsize>, stage: F)
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = RecordOutcome>,
+{
+    loop {
+        let batch: Vec<QueuedMessage> = queue.receive(10).await;
+        in_flight.fetch_add(batch.len(), Ordering::SeqCst);
+        for msg in batch {
+            if let RecordOutcome::Retry(reason) = stage(msg.body.clone()).await {
+                tracing::info!(reason = %reason, "Message will be retried");
+                let (q, n) = (queue.clone(), in_flight.clone());
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    q.requeue(msg);
+                    n.fetch_sub(1, Ordering::SeqCst);
+                });
+            } else {
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+async fn report_parked(parked: MemoryQueue) {
+    loop {
+        for msg in parked.receive(10).await {
+            let reason = serde_json::from_str::<serde_json::Value>(&msg.body)
+                .ok()
+                .and_then(|v| v["reason"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            println!("parked  {reason}");
+        }
+    }
 }
 
 pub async fn run(args: LocalArgs) -> Result<(), LocalError> {
-    let running = start(args.port, &args.db).await?;
+    let running = start(&args).await?;
     println!("ledgerbridge local pipeline");
     println!("  webhook endpoint : {}", running.webhook_url());
     println!(
@@ -129,7 +413,21 @@ pub async fn run(args: LocalArgs) -> Result<(), LocalError> {
             "built-in development secret (see README)"
         }
     );
-    println!("  store            : {}", args.db.display());
+    println!(
+        "  ERP sandbox      : {} at {} (audit log: {}/_admin/audit)",
+        running.erp.as_str(),
+        running.sandbox.base_url(),
+        running.sandbox.base_url()
+    );
+    println!(
+        "  Stripe API       : {}",
+        if running.stripe_writes.is_some() {
+            "sample data served locally (set STRIPE_API_KEY for test mode)"
+        } else {
+            "Stripe, with STRIPE_API_KEY"
+        }
+    );
+    println!("  data             : {}", args.data_dir.display());
     println!(
         "  replay samples   : cargo run -p ledgerbridge-cli -- replay --url {}",
         running.webhook_url()
@@ -139,7 +437,6 @@ pub async fn run(args: LocalArgs) -> Result<(), LocalError> {
             Some(secs) => tokio::time::sleep(Duration::from_secs(secs)).await,
             None => {
                 if tokio::signal::ctrl_c().await.is_err() {
-                    // No signal handling available: run until the process is stopped.
                     std::future::pending::<()>().await;
                 }
             }
@@ -170,25 +467,21 @@ async fn webhook(
     )
 }
 
-/// Reads the embedded queue and reports what would go to the transform stage.
-async fn consume(queue: MemoryQueue) {
-    loop {
-        for msg in queue.receive(10).await {
-            match IntakeMessage::decode(&msg.body) {
-                Ok(IntakeMessage::StripeEventV1(e)) => println!(
-                    "queued  {:<36} {:<32} object {}",
-                    e.event_id,
-                    e.event_type,
-                    e.object_id.as_deref().unwrap_or("-")
-                ),
-                Ok(IntakeMessage::StripeEventRefV1(r)) => {
-                    println!(
-                        "queued  {:<36} {:<32} by reference ({:?})",
-                        r.event_id, r.event_type, r.reason
-                    )
-                }
-                Err(e) => tracing::error!(error = %e, "Unreadable message on the local queue"),
-            }
-        }
+/// Print what the ERP sandbox committed.
+pub fn print_erp_summary(running: &Running) {
+    let audit = running.sandbox.audit(Some(running.erp)).unwrap_or_default();
+    let mut counts: std::collections::BTreeMap<(String, String), usize> = Default::default();
+    for a in &audit {
+        *counts
+            .entry((a.entity.clone(), a.action.clone()))
+            .or_default() += 1;
+    }
+    println!(
+        "\nERP sandbox ({}) audit log: {} entries",
+        running.erp.as_str(),
+        audit.len()
+    );
+    for ((entity, action), n) in counts {
+        println!("  {n:>3} × {action:<6} {entity}");
     }
 }

@@ -2,6 +2,7 @@
 
 mod local;
 mod replay;
+mod sample_stripe;
 
 use clap::{Parser, Subcommand};
 
@@ -27,6 +28,9 @@ enum Command {
 
 #[derive(clap::Args)]
 struct DemoArgs {
+    /// Which ERP the sandbox plays.
+    #[arg(long, value_enum, default_value_t = ledgerbridge_erp_sandbox::Erp::Epicor)]
+    erp: ledgerbridge_erp_sandbox::Erp,
     /// A directory of Stripe event JSON files.
     #[arg(long, default_value = "tests/fixtures/stripe/events")]
     events: std::path::PathBuf,
@@ -38,12 +42,30 @@ enum CliError {
     Local(#[from] local::LocalError),
     #[error(transparent)]
     Replay(#[from] replay::ReplayError),
+    #[error("the pipeline did not settle within {0} s")]
+    NotIdle(u64),
 }
 
 async fn demo(args: DemoArgs) -> Result<(), CliError> {
-    let db = std::env::temp_dir().join(format!("ledgerbridge-demo-{}.db", std::process::id()));
-    let running = local::start(0, &db).await?;
-    println!("local pipeline listening on {}", running.webhook_url());
+    let data_dir = std::env::temp_dir().join(format!("ledgerbridge-demo-{}", std::process::id()));
+    let local_args = local::LocalArgs {
+        port: 0,
+        erp: args.erp,
+        data_dir: data_dir.clone(),
+        mapping: None,
+        samples: args
+            .events
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default(),
+        stop_after: None,
+    };
+    let running = local::start(&local_args).await?;
+    println!(
+        "local pipeline on {} → ERP sandbox ({})",
+        running.webhook_url(),
+        args.erp.as_str()
+    );
     let summary = replay::replay(
         &running.webhook_url(),
         &args.events,
@@ -51,14 +73,19 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
         2,
     )
     .await?;
-    // Let the queue consumer print the last messages.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    if !running.idle(std::time::Duration::from_secs(60)).await {
+        return Err(CliError::NotIdle(60));
+    }
     println!(
         "\n{} deliveries: {} events queued once, {} duplicate deliveries answered 200 and queued nothing, {} ignored, {} rejected",
         summary.delivered, summary.accepted, summary.duplicates, summary.ignored, summary.rejected
     );
-    if let Err(e) = std::fs::remove_file(&db) {
-        tracing::debug!(error = %e, "Demo store not removed");
+    local::print_erp_summary(&running);
+    if let Some(sample) = &running.stripe_writes {
+        println!("Stripe metadata write-backs: {}", sample.writes().len());
+    }
+    if let Err(e) = std::fs::remove_dir_all(&data_dir) {
+        tracing::debug!(error = %e, "Demo data not removed");
     }
     if summary.rejected > 0 {
         return Err(replay::ReplayError::Rejected(summary.rejected).into());

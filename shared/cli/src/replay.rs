@@ -128,7 +128,15 @@ fn event_files(path: &PathBuf) -> Result<Vec<PathBuf>, ReplayError> {
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
-    files.sort();
+    // Deliver in the order Stripe created the events (file names do not say it).
+    files.sort_by_key(|p| {
+        let created = std::fs::read(p)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["created"].as_i64())
+            .unwrap_or(i64::MAX);
+        (created, p.clone())
+    });
     if files.is_empty() {
         return Err(ReplayError::Empty(path.clone()));
     }

@@ -101,6 +101,9 @@ struct Resolved {
     code: String,
     erp_id: ErpDocumentId,
     created_now: bool,
+    /// Linked by the user through `metadata.erp_customer_no`: the ERP's own record, which
+    /// ledgerbridge does not overwrite.
+    linked: bool,
 }
 
 impl<C, S, A, K> Poster<C, S, A, K>
@@ -235,6 +238,10 @@ where
                     created: true,
                 });
             }
+            if r.linked {
+                tracing::info!(reference = %upsert.reference, "Customer linked to an existing ERP customer; its master data is left to the ERP");
+                return Ok(PostResult::AlreadyPosted { erp_id: r.erp_id });
+            }
             let mut upsert = upsert.clone();
             upsert.customer_id = r.code.clone();
             with_retry(&self.policy, |_| {
@@ -334,7 +341,11 @@ where
         }
         let result = match erp_no {
             // An ERP customer chosen by the user in Stripe: link it, do not create one.
-            Some(no) => Ok((no.clone(), ErpDocumentId::new(&no), false)),
+            Some(no) => {
+                self.record_xref(&cus, "customer_link", &ErpDocumentId::new(&no))
+                    .await?;
+                Ok((no.clone(), ErpDocumentId::new(&no), false))
+            }
             None => {
                 let code = create.customer_id.clone();
                 post_command(
@@ -356,10 +367,13 @@ where
                 self.store
                     .complete(&key, RecordStatus::Completed, Some(erp_id.to_string()))
                     .await?;
+                let linked =
+                    !created_now && self.store.get_xref(&cus, "customer_link").await?.is_some();
                 Ok(Resolved {
                     code,
                     erp_id,
                     created_now,
+                    linked,
                 })
             }
             Err(err) => {
@@ -396,10 +410,12 @@ where
             self.store.get_xref(cus, "customer_code").await?,
             self.store.get_xref(cus, DocKind::Customer.as_str()).await?,
         ) {
+            let linked = self.store.get_xref(cus, "customer_link").await?.is_some();
             return Ok(Some(Resolved {
                 code: code.erp_id.into_inner(),
                 erp_id: id.erp_id,
                 created_now: false,
+                linked,
             }));
         }
         Ok(None)
