@@ -26,10 +26,10 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const SAMPLE_PAYOUT: &str = "po_1AlsD8Nq7LbKx2RzLQZWGamE";
-const FAILED_PAYOUT: &str = "po_1czXvONq7LbKx2RzEcobW8uu";
+pub(crate) const SAMPLE_PAYOUT: &str = "po_1AlsD8Nq7LbKx2RzLQZWGamE";
+pub(crate) const FAILED_PAYOUT: &str = "po_1czXvONq7LbKx2RzEcobW8uu";
 
-fn fixture(name: &str) -> Value {
+pub(crate) fn fixture(name: &str) -> Value {
     let text = match name {
         "expected" => include_str!("../fixtures/stripe/expected.json"),
         "sample_list" => include_str!(
@@ -54,17 +54,17 @@ fn fixture(name: &str) -> Value {
 // ---- the fake Stripe API ---------------------------------------------------------------
 
 #[derive(Default)]
-struct FakeStripe {
+pub(crate) struct FakeStripe {
     /// `collection/id` → object.
-    objects: HashMap<String, Value>,
+    pub(crate) objects: HashMap<String, Value>,
     /// payout id → its balance transactions, newest first (payout entry included).
-    lists: HashMap<String, Vec<Value>>,
+    pub(crate) lists: HashMap<String, Vec<Value>>,
     /// Answer 429 (Retry-After: 1) once to the list request with this `starting_after`.
-    throttle_once_after: HashSet<String>,
-    list_requests: Vec<String>,
+    pub(crate) throttle_once_after: HashSet<String>,
+    pub(crate) list_requests: Vec<String>,
 }
 
-type Shared = Arc<Mutex<FakeStripe>>;
+pub(crate) type Shared = Arc<Mutex<FakeStripe>>;
 
 async fn list_balance_transactions(
     State(fake): State<Shared>,
@@ -107,6 +107,51 @@ async fn list_balance_transactions(
     .into_response()
 }
 
+/// `GET /v1/payouts?status=…&arrival_date[gte]=…&limit=…[&starting_after=…]` over the
+/// registered payouts, newest arrival first (the payout sweep).
+async fn list_payouts(
+    State(fake): State<Shared>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let f = fake.lock().unwrap();
+    let since: i64 = q
+        .get("arrival_date[gte]")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(i64::MIN);
+    let mut all: Vec<&Value> = f
+        .objects
+        .iter()
+        .filter(|(k, _)| k.starts_with("payouts/"))
+        .map(|(_, v)| v)
+        .filter(|p| q.get("status").is_none_or(|s| p["status"] == s.as_str()))
+        .filter(|p| p["arrival_date"].as_i64().unwrap_or(0) >= since)
+        .collect();
+    all.sort_by_key(|p| {
+        (
+            -p["arrival_date"].as_i64().unwrap_or(0),
+            p["id"].to_string(),
+        )
+    });
+    let start = match q.get("starting_after") {
+        Some(after) => match all.iter().position(|p| p["id"] == after.as_str()) {
+            Some(i) => i + 1,
+            None => return (StatusCode::BAD_REQUEST, "unknown cursor").into_response(),
+        },
+        None => 0,
+    };
+    let limit: usize = q
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(10)
+        .clamp(1, 100);
+    let end = (start + limit).min(all.len());
+    axum::Json(
+        json!({"object": "list", "data": &all[start..end], "has_more": end < all.len(),
+        "url": "/v1/payouts"}),
+    )
+    .into_response()
+}
+
 async fn retrieve(
     State(fake): State<Shared>,
     Path((collection, id)): Path<(String, String)>,
@@ -124,9 +169,10 @@ async fn retrieve(
     }
 }
 
-async fn start_fake(fake: Shared) -> StripeClient {
+pub(crate) async fn start_fake(fake: Shared) -> StripeClient {
     let app = Router::new()
         .route("/v1/balance_transactions", get(list_balance_transactions))
+        .route("/v1/payouts", get(list_payouts))
         .route("/v1/{collection}/{id}", get(retrieve))
         .with_state(fake);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -138,7 +184,7 @@ async fn start_fake(fake: Shared) -> StripeClient {
     StripeClient::new(cfg).unwrap()
 }
 
-fn sample_fake() -> Shared {
+pub(crate) fn sample_fake() -> Shared {
     let mut f = FakeStripe::default();
     let list = fixture("sample_list");
     f.lists.insert(
@@ -158,7 +204,7 @@ fn sample_fake() -> Shared {
 }
 
 /// The account names of `expected.json`'s sample journal.
-fn mapping() -> ReconMapping {
+pub(crate) fn mapping() -> ReconMapping {
     let fees = "Stripe processing & dispute fees (expense)";
     let cats = [
         ("charge", "Stripe clearing (gross card receipts)"),
@@ -188,7 +234,14 @@ fn mapping() -> ReconMapping {
     }
 }
 
-fn bt(id: &str, amount: i64, fees: &[(&str, i64)], category: &str, kind: &str, cur: &str) -> Value {
+pub(crate) fn bt(
+    id: &str,
+    amount: i64,
+    fees: &[(&str, i64)],
+    category: &str,
+    kind: &str,
+    cur: &str,
+) -> Value {
     let fee: i64 = fees.iter().map(|(_, a)| a).sum();
     json!({"id": id, "object": "balance_transaction", "amount": amount, "currency": cur,
         "fee": fee, "net": amount - fee, "exchange_rate": null,
@@ -206,7 +259,13 @@ fn payout_obj(id: &str, amount: i64, cur: &str) -> Value {
 }
 
 /// Registers a payout whose entries are `entries` plus its own entry (amount = −Σ net).
-fn add_payout(fake: &Shared, id: &str, cur: &str, entries: Vec<Value>, payout_delta: i64) -> i64 {
+pub(crate) fn add_payout(
+    fake: &Shared,
+    id: &str,
+    cur: &str,
+    entries: Vec<Value>,
+    payout_delta: i64,
+) -> i64 {
     let sum: i64 = entries.iter().map(|e| e["net"].as_i64().unwrap()).sum();
     let amount = sum + payout_delta;
     let mut list = vec![bt(
@@ -229,7 +288,7 @@ fn minor(v: &Value) -> i64 {
     v["minor"].as_i64().unwrap()
 }
 
-fn assert_balanced(j: &ledgerbridge_recon::PayoutJournal) {
+pub(crate) fn assert_balanced(j: &ledgerbridge_recon::PayoutJournal) {
     let d = j.total_debits().unwrap();
     let c = j.total_credits().unwrap();
     assert_eq!(d, c, "journal balances to the minor unit");
