@@ -1,5 +1,6 @@
 //! `ledgerbridge`: run the pipeline locally on embedded defaults, and replay signed events.
 
+mod agent;
 mod local;
 mod replay;
 mod sample_stripe;
@@ -19,6 +20,9 @@ enum Command {
     /// Start the local pipeline: the webhook endpoint on localhost, an embedded queue and a
     /// SQLite store.
     Local(local::LocalArgs),
+    /// On-premises agent: post commands from the cloud queue to an ERP on the local network
+    /// (outbound HTTPS only).
+    Agent(agent::AgentArgs),
     /// One command to see it work: start the local pipeline on a free port, deliver every
     /// sample event twice, print what happened, and stop.
     Demo(DemoArgs),
@@ -42,6 +46,8 @@ enum CliError {
     Local(#[from] local::LocalError),
     #[error(transparent)]
     Replay(#[from] replay::ReplayError),
+    #[error(transparent)]
+    Agent(#[from] agent::AgentRunError),
     #[error("the pipeline did not settle within {0} s")]
     NotIdle(u64),
 }
@@ -101,6 +107,7 @@ async fn main() -> std::process::ExitCode {
         Command::Local(args) => local::run(args).await.map_err(CliError::from),
         Command::Replay(args) => replay::run(args).await.map_err(CliError::from),
         Command::Demo(args) => demo(args).await,
+        Command::Agent(args) => agent::run(args).await.map_err(CliError::from),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
