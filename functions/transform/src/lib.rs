@@ -84,6 +84,9 @@ fn placeholder_mapping() -> Mapping {
         },
         products: Default::default(),
         rules: Vec::new(),
+        invoices: None,
+        disputes: None,
+        subscriptions: None,
     })
 }
 

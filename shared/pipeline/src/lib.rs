@@ -2,10 +2,13 @@
 //! customer's mapping configuration ([`mapping`]), travel as versioned messages
 //! ([`messages`]), and are posted effectively once ([`post`]).
 
+pub mod billing;
+pub mod disputes;
 pub mod mapping;
 pub mod messages;
 pub mod post;
 pub mod sqs;
 pub mod stages;
 pub mod stripe_api;
+pub mod subscriptions;
 pub mod transform;

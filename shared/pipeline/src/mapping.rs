@@ -150,6 +150,82 @@ pub struct Mapping {
     /// Rules applied in order; later rules override earlier ones.
     #[serde(default)]
     pub rules: Vec<Rule>,
+    /// Stripe invoices and credit notes; without this section they are not booked (and
+    /// invoice payments are booked as ordinary payments).
+    #[serde(default)]
+    pub invoices: Option<Invoices>,
+    /// Dispute journals; without this section disputes are not booked.
+    #[serde(default)]
+    pub disputes: Option<Disputes>,
+    /// Subscription state; without this section subscription events are not evaluated.
+    #[serde(default)]
+    pub subscriptions: Option<Subscriptions>,
+}
+
+/// `[invoices]`: how a Stripe invoice becomes an ERP invoice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Invoices {
+    /// ERP item / part for invoice lines whose price and product are not in `[products]`.
+    pub item: String,
+    /// Revenue account on product lines, where the ERP takes one on the line.
+    #[serde(default)]
+    pub revenue_account: Option<String>,
+    /// ERP item / part of the sales-tax line (one line per Stripe tax rate).
+    pub tax_item: String,
+    /// Sales-tax liability account on the tax line.
+    #[serde(default)]
+    pub tax_account: Option<String>,
+    /// ERP reason code of the credit memo that reverses a voided invoice.
+    #[serde(default = "default_void_reason")]
+    pub void_reason: String,
+    /// ERP reason code of credit memos for Stripe credit notes.
+    #[serde(default = "default_credit_note_reason")]
+    pub credit_note_reason: String,
+    /// ERP item / part for writing off an invoice Stripe marks uncollectible. Without it,
+    /// `invoice.marked_uncollectible` is not booked (the receivable stays open in the ERP).
+    #[serde(default)]
+    pub uncollectible_item: Option<String>,
+    /// ERP reason code of that write-off credit memo.
+    #[serde(default = "default_uncollectible_reason")]
+    pub uncollectible_reason: String,
+}
+
+fn default_uncollectible_reason() -> String {
+    "BADDEBT".into()
+}
+
+fn default_void_reason() -> String {
+    "VOID".into()
+}
+fn default_credit_note_reason() -> String {
+    "CREDIT".into()
+}
+
+/// `[disputes]`: the accounts of dispute journals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Disputes {
+    /// The Stripe balance (clearing) account the disputed money leaves and returns to.
+    pub clearing_account: String,
+    /// Where the disputed amount goes while it is withdrawn (chargeback receivable or loss).
+    pub dispute_loss_account: String,
+    /// Expense account of Stripe's dispute fee. Leave it out when the payout reconciliation
+    /// books the fees of dispute balance transactions; the journal then carries the amount only.
+    #[serde(default)]
+    pub dispute_fee_account: Option<String>,
+}
+
+/// `[subscriptions]`: what ledgerbridge keeps of a Stripe subscription.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Subscriptions {
+    /// Stripe subscription status → the value for the ERP (unlisted statuses pass unchanged).
+    #[serde(default)]
+    pub statuses: BTreeMap<String, String>,
+    /// Subscription metadata keys to carry along (e.g. a contract number).
+    #[serde(default)]
+    pub metadata_keys: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -201,6 +277,23 @@ impl Mapping {
             "defaults.customer_code_prefix",
             &self.defaults.customer_code_prefix,
         );
+        if let Some(inv) = &self.invoices {
+            need("invoices.item", &inv.item);
+            need("invoices.tax_item", &inv.tax_item);
+            need("invoices.void_reason", &inv.void_reason);
+            need("invoices.credit_note_reason", &inv.credit_note_reason);
+            need("invoices.uncollectible_reason", &inv.uncollectible_reason);
+            if let Some(u) = &inv.uncollectible_item {
+                need("invoices.uncollectible_item", u);
+            }
+        }
+        if let Some(d) = &self.disputes {
+            need("disputes.clearing_account", &d.clearing_account);
+            need("disputes.dispute_loss_account", &d.dispute_loss_account);
+            if let Some(f) = &d.dispute_fee_account {
+                need("disputes.dispute_fee_account", f);
+            }
+        }
         for (k, v) in self
             .payments
             .methods
@@ -370,6 +463,23 @@ mod tests {
             err.contains("payments.item must not be empty (line "),
             "{err}"
         );
+    }
+
+    #[test]
+    fn billing_sections_are_optional_and_validated() {
+        let m = Mapping::from_toml(EXAMPLE).unwrap();
+        assert!(m.invoices.is_some() && m.disputes.is_some() && m.subscriptions.is_some());
+        let cut = EXAMPLE.find("[invoices]").unwrap();
+        let without = Mapping::from_toml(&EXAMPLE[..cut]).unwrap();
+        assert!(without.invoices.is_none() && without.disputes.is_none());
+        let bad = EXAMPLE.replacen("clearing_account = \"1210\"", "clearing_account = \" \"", 1);
+        let err = Mapping::from_toml(&bad).unwrap_err().to_string();
+        assert!(
+            err.contains("disputes.clearing_account must not be empty (line "),
+            "{err}"
+        );
+        let unknown = EXAMPLE.replacen("[disputes]", "[disputes]\nfee = \"1\"", 1);
+        assert!(Mapping::from_toml(&unknown).is_err());
     }
 
     #[test]

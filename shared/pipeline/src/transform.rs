@@ -211,12 +211,28 @@ pub async fn transform<A: StripeApi>(
     }
     match event.event_type.as_str() {
         "customer.created" | "customer.updated" => customer_event(mapping, event, source),
-        "payment_intent.succeeded" => payment(mapping, object, source, &eff, true),
+        "payment_intent.succeeded" => {
+            if let Some(inv) =
+                crate::billing::invoice_of_payment(mapping, stripe, object, true).await?
+            {
+                return Ok(Outcome::Skipped(format!(
+                    "pays invoice {inv}: booked by invoice.paid (invoice and receipt)"
+                )));
+            }
+            payment(mapping, object, source, &eff, true)
+        }
         "charge.succeeded" | "charge.captured" => {
             if object.get("captured").and_then(Value::as_bool) == Some(false) {
                 return Ok(Outcome::Skipped(
                     "charge authorised but not captured".into(),
                 ));
+            }
+            if let Some(inv) =
+                crate::billing::invoice_of_payment(mapping, stripe, object, false).await?
+            {
+                return Ok(Outcome::Skipped(format!(
+                    "pays invoice {inv}: booked by invoice.paid (invoice and receipt)"
+                )));
             }
             payment(mapping, object, source, &eff, false)
         }
@@ -260,6 +276,23 @@ pub async fn transform<A: StripeApi>(
             } else {
                 Outcome::Commands(cmds)
             })
+        }
+        "invoice.finalized"
+        | "invoice.paid"
+        | "invoice.payment_failed"
+        | "invoice.voided"
+        | "invoice.marked_uncollectible"
+        | "credit_note.created"
+        | "credit_note.voided" => crate::billing::billing_event(mapping, stripe, event).await,
+        "charge.dispute.created"
+        | "charge.dispute.updated"
+        | "charge.dispute.funds_withdrawn"
+        | "charge.dispute.funds_reinstated"
+        | "charge.dispute.closed" => crate::disputes::dispute_event(mapping, event),
+        "customer.subscription.created"
+        | "customer.subscription.updated"
+        | "customer.subscription.deleted" => {
+            crate::subscriptions::subscription_event(mapping, event)
         }
         other => Ok(Outcome::Skipped(format!(
             "{other} is not booked by this version"

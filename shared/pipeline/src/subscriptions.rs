@@ -1,0 +1,247 @@
+//! Subscriptions → the state the ERP customer should show (status, plan → item, quantity,
+//! current period, selected metadata), with version ordering so an older update never wins.
+//!
+//! The ERP command model has no command for user-defined fields yet, so nothing is sent to the
+//! ERP: [`subscription_event`] computes and checks the state and records the event as skipped
+//! with the state in the reason. Once the model can carry custom fields, the state is ready to
+//! be posted with `version = event.created`, and [`accept_if_newer`] is the ordering the poster
+//! applies (the same [`VersionStore`] pattern as customer upserts).
+//!
+//! Since API version 2025-03-31 the current period is on each subscription item
+//! (`items.data[].current_period_start/end`), not on the subscription.
+
+use crate::billing::{id_of, int, permanent, s};
+use crate::mapping::Mapping;
+use crate::transform::{date_of, Outcome, TransformError};
+use ledgerbridge_core::event::Event;
+use ledgerbridge_core::ports::{StoreError, VersionStore};
+use ledgerbridge_erp::ErpDate;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionItemState {
+    /// ERP item for the price / product (`[products]`), if mapped.
+    pub item: Option<String>,
+    pub price: Option<String>,
+    pub product: Option<String>,
+    pub quantity: i64,
+    pub current_period_start: Option<ErpDate>,
+    pub current_period_end: Option<ErpDate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionState {
+    pub subscription: String,
+    pub customer: String,
+    /// Stripe status (`active`, `past_due`, `canceled`, …).
+    pub stripe_status: String,
+    /// The status for the ERP (`[subscriptions.statuses]`, else the Stripe status).
+    pub status: String,
+    pub cancel_at_period_end: bool,
+    pub items: Vec<SubscriptionItemState>,
+    /// `[subscriptions] metadata_keys` found on the subscription.
+    pub metadata: BTreeMap<String, String>,
+    /// The event's `created`: newer state wins.
+    pub version: i64,
+}
+
+impl SubscriptionState {
+    /// Total quantity over the items (seats).
+    pub fn quantity(&self) -> i64 {
+        self.items.iter().map(|i| i.quantity).sum()
+    }
+
+    /// The key under which the poster keeps this subscription's last applied version.
+    pub fn version_key(&self) -> String {
+        format!("subscription#{}", self.subscription)
+    }
+}
+
+/// The state carried by a `customer.subscription.*` event.
+pub fn subscription_state(
+    mapping: &Mapping,
+    event: &Event,
+) -> Result<SubscriptionState, TransformError> {
+    let sub = &event.data.object;
+    let id = s(sub, "id").ok_or_else(|| permanent("subscription without id"))?;
+    let customer =
+        id_of(sub, "customer").ok_or_else(|| permanent("subscription without customer"))?;
+    let stripe_status = s(sub, "status")
+        .ok_or_else(|| permanent("subscription without status"))?
+        .to_owned();
+    let cfg = mapping.subscriptions.clone().unwrap_or_default();
+    let status = cfg
+        .statuses
+        .get(&stripe_status)
+        .cloned()
+        .unwrap_or_else(|| stripe_status.clone());
+    let mut items = Vec::new();
+    for it in sub
+        .get("items")
+        .and_then(|i| i.get("data"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let price_obj = it.get("price").or_else(|| it.get("plan"));
+        let price = price_obj.and_then(|p| s(p, "id")).map(str::to_owned);
+        let product = price_obj
+            .and_then(|p| id_of(p, "product"))
+            .map(str::to_owned);
+        let item = price
+            .as_deref()
+            .and_then(|p| mapping.products.get(p))
+            .or_else(|| product.as_deref().and_then(|p| mapping.products.get(p)))
+            .cloned();
+        let quantity = int(it, "quantity").unwrap_or(1);
+        if quantity < 0 {
+            return Err(permanent("subscription item with a negative quantity"));
+        }
+        items.push(SubscriptionItemState {
+            item,
+            price,
+            product,
+            quantity,
+            current_period_start: int(it, "current_period_start").map(date_of).transpose()?,
+            current_period_end: int(it, "current_period_end").map(date_of).transpose()?,
+        });
+    }
+    let metadata = cfg
+        .metadata_keys
+        .iter()
+        .filter_map(|k| {
+            sub.get("metadata")
+                .and_then(|m| s(m, k))
+                .map(|v| (k.clone(), v.to_owned()))
+        })
+        .collect();
+    Ok(SubscriptionState {
+        subscription: id.to_owned(),
+        customer: customer.to_owned(),
+        stripe_status,
+        status,
+        cancel_at_period_end: sub
+            .get("cancel_at_period_end")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        items,
+        metadata,
+        version: event.created,
+    })
+}
+
+/// Record `state`'s version; `false` when a newer state of the subscription was already
+/// accepted (the older update must not be applied).
+pub async fn accept_if_newer<V: VersionStore>(
+    store: &V,
+    state: &SubscriptionState,
+) -> Result<bool, StoreError> {
+    store
+        .advance_version(&state.version_key(), state.version)
+        .await
+}
+
+/// `customer.subscription.created|updated|deleted`: the state is computed and validated, but
+/// not sent (no ERP command for user-defined fields); the reason records it.
+pub fn subscription_event(mapping: &Mapping, event: &Event) -> Result<Outcome, TransformError> {
+    if mapping.subscriptions.is_none() {
+        return Ok(Outcome::Skipped(
+            "no [subscriptions] section in the mapping: subscriptions are not evaluated".into(),
+        ));
+    }
+    let st = subscription_state(mapping, event)?;
+    let period_end = st
+        .items
+        .iter()
+        .filter_map(|i| i.current_period_end.as_ref())
+        .max()
+        .map(ErpDate::as_str)
+        .unwrap_or("-");
+    Ok(Outcome::Skipped(format!(
+        "subscription {} of {}: status {} ({}), quantity {}, period end {}; not written: the ERP command model has no user-defined-field command",
+        st.subscription,
+        st.customer,
+        st.status,
+        st.stripe_status,
+        st.quantity(),
+        period_end
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::EXAMPLE;
+    use ledgerbridge_core::embedded::SqliteStore;
+
+    const CREATED: &str =
+        include_str!("../../../tests/fixtures/stripe/events/customer.subscription.created.json");
+    const UPDATED: &str =
+        include_str!("../../../tests/fixtures/stripe/events/customer.subscription.updated.json");
+    const DELETED: &str =
+        include_str!("../../../tests/fixtures/stripe/events/customer.subscription.deleted.json");
+
+    fn state(text: &str) -> SubscriptionState {
+        let mut m = Mapping::from_toml(EXAMPLE).unwrap();
+        m.products
+            .insert("prod_S7QVysxe43zvFE".into(), "SEAT-SUB".into());
+        subscription_state(&m, &serde_json::from_str(text).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn lifecycle_states_from_the_sample_events() {
+        let c = state(CREATED);
+        assert_eq!(c.subscription, "sub_15gzAzNq7LbKx2Rz4teNGDDf");
+        assert_eq!(c.customer, "cus_NHQM1cjewvnnbv");
+        assert_eq!(c.quantity(), 3);
+        assert_eq!(c.items[0].item.as_deref(), Some("SEAT-SUB"));
+        assert_eq!(
+            c.items[0]
+                .current_period_start
+                .as_ref()
+                .map(ErpDate::as_str),
+            Some("2026-08-04")
+        );
+        let u = state(UPDATED);
+        assert_eq!(u.quantity(), 5);
+        assert_eq!(u.status, "ACTIVE");
+        let d = state(DELETED);
+        assert_eq!(d.stripe_status, "canceled");
+        assert_eq!(d.status, "CANCELLED");
+        assert!(c.version < u.version && u.version < d.version);
+    }
+
+    #[tokio::test]
+    async fn an_older_update_arriving_late_loses() {
+        let store = SqliteStore::in_memory().unwrap();
+        let created = state(CREATED);
+        let updated = state(UPDATED);
+        let deleted = state(DELETED);
+        // delivered out of order: deleted, then the update, then the creation
+        assert!(accept_if_newer(&store, &deleted).await.unwrap());
+        assert!(!accept_if_newer(&store, &updated).await.unwrap());
+        assert!(!accept_if_newer(&store, &created).await.unwrap());
+        // a redelivery of the newest is still accepted
+        assert!(accept_if_newer(&store, &deleted).await.unwrap());
+        // in order, each one is accepted
+        let store = SqliteStore::in_memory().unwrap();
+        for s in [&created, &updated, &deleted] {
+            assert!(accept_if_newer(&store, s).await.unwrap());
+        }
+    }
+
+    #[test]
+    fn the_event_is_recorded_not_posted() {
+        let m = Mapping::from_toml(EXAMPLE).unwrap();
+        let out = subscription_event(&m, &serde_json::from_str(UPDATED).unwrap()).unwrap();
+        match out {
+            Outcome::Skipped(why) => {
+                assert!(why.contains("quantity 5"), "{why}");
+                assert!(why.contains("user-defined-field"), "{why}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
