@@ -1,6 +1,19 @@
 //! Where discrepancy reports are kept so an operator can query them: one record per payout
 //! journal (`report#po_…`, and `report#po_…#failed` for a failed payout's reversal or flag),
 //! holding the report as JSON and as CSV. DynamoDB (the state table) in AWS, SQLite locally.
+//!
+//! Reading a report (until the `ledgerbridge` command has an export subcommand):
+//!
+//! ```text
+//! # AWS: the state table's item; `report` is the record as JSON, its `csv` field the export
+//! aws dynamodb get-item --table-name "$STATE_TABLE" --consistent-read \
+//!   --key '{"pk": {"S": "report#po_123"}}' \
+//!   | jq -r '.Item.report.S | fromjson | .csv' > po_123.csv
+//! # Local SQLite store
+//! sqlite3 state.db "SELECT csv FROM payout_reports WHERE key = 'report#po_123'" > po_123.csv
+//! ```
+//!
+//! A failed payout's reversal or flag is under `report#po_123#failed`.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use ledgerbridge_core::ports::StoreError;
