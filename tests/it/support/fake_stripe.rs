@@ -48,10 +48,6 @@ impl FakeStripe {
         self.data.lock().unwrap().metadata_writes.clone()
     }
 
-    pub fn calls(&self) -> u64 {
-        self.data.lock().unwrap().calls
-    }
-
     /// Start serving; returns the base URL.
     pub async fn serve(&self) -> String {
         let app = Router::new()

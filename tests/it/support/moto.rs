@@ -54,7 +54,10 @@ pub fn moto() -> &'static Moto {
             bin = bin.display(),
             log = log.display()
         );
-        Command::new("sh")
+        // The watchdog shell outlives this handle on purpose: it reaps moto itself when the
+        // test process exits, so nothing here waits on it.
+        #[allow(clippy::zombie_processes)]
+        let _watchdog = Command::new("sh")
             .arg("-c")
             .arg(script)
             .stdin(Stdio::null())
