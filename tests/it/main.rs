@@ -8,6 +8,7 @@
 mod erp_contract;
 mod intake;
 mod logs;
+mod payout_pipeline;
 mod pipeline;
 mod recon;
 mod support;
