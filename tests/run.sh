@@ -7,7 +7,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 bash tests/setup.sh
-cargo test --workspace --all-targets
+cargo test --workspace
 if [ -x infra/checks/run.sh ]; then
   bash infra/checks/run.sh
 fi
