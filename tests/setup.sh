@@ -24,3 +24,7 @@ if [ ! -f "$node_dir/node_modules/stripe/package.json" ]; then
     echo "setup: npm not found; the Stripe Node cross-check tests will fail" >&2
   fi
 fi
+
+# The infrastructure checks' tools (cfn-lint, aws-sam-translator, checkov); the end-to-end test
+# that deploys the template into moto uses the translator too.
+bash "$root/infra/checks/setup.sh"

@@ -11,5 +11,6 @@ mod logs;
 mod payout_pipeline;
 mod pipeline;
 mod recon;
+mod stack;
 mod support;
 mod webhook_crosscheck;
