@@ -2,7 +2,9 @@
 
 mod agent;
 mod local;
+mod map;
 mod replay;
+mod report;
 mod sample_stripe;
 
 use clap::{Parser, Subcommand};
@@ -23,11 +25,16 @@ enum Command {
     /// On-premises agent: post commands from the cloud queue to an ERP on the local network
     /// (outbound HTTPS only).
     Agent(agent::AgentArgs),
+    /// Preview the ERP commands an event file would produce with a mapping configuration.
+    Map(map::MapArgs),
     /// One command to see it work: start the local pipeline on a free port, deliver every
     /// sample event twice, print what happened, and stop.
     Demo(DemoArgs),
     /// Sign sample Stripe events with the endpoint secret and POST them to a webhook endpoint.
     Replay(replay::ReplayArgs),
+    /// Print a payout's stored discrepancy report from the local report store (and write it
+    /// as CSV).
+    Report(report::ReportArgs),
 }
 
 #[derive(clap::Args)]
@@ -48,6 +55,10 @@ enum CliError {
     Replay(#[from] replay::ReplayError),
     #[error(transparent)]
     Agent(#[from] agent::AgentRunError),
+    #[error(transparent)]
+    Map(#[from] map::MapError),
+    #[error(transparent)]
+    Report(#[from] report::ReportError),
     #[error("the pipeline did not settle within {0} s")]
     NotIdle(u64),
 }
@@ -64,6 +75,9 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
             .parent()
             .map(std::path::Path::to_path_buf)
             .unwrap_or_default(),
+        reconciliation: None,
+        // The demo delivers the payout events; no scheduled sweep during its few seconds.
+        sweep_secs: 0,
         stop_after: None,
     };
     let running = local::start(&local_args).await?;
@@ -108,6 +122,8 @@ async fn main() -> std::process::ExitCode {
         Command::Replay(args) => replay::run(args).await.map_err(CliError::from),
         Command::Demo(args) => demo(args).await,
         Command::Agent(args) => agent::run(args).await.map_err(CliError::from),
+        Command::Map(args) => map::run(args).await.map_err(CliError::from),
+        Command::Report(args) => report::run(args).await.map_err(CliError::from),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
