@@ -1,6 +1,8 @@
 //! The whole pipeline in one process on embedded defaults: the webhook endpoint on localhost
 //! (the same intake handler as the Lambda), in-process queues, a SQLite store, the transform and
-//! erp-post stages, and the ERP sandbox speaking the chosen ERP's API.
+//! erp-post stages, payout reconciliation (payout events from transform, and a sweep on a
+//! timer) with its discrepancy reports in SQLite, and the ERP sandbox speaking the chosen ERP's
+//! API.
 
 use crate::sample_stripe::SampleStripe;
 use axum::body::Bytes;
@@ -20,6 +22,10 @@ use ledgerbridge_pipeline::post::{PostResult, Poster};
 use ledgerbridge_pipeline::sqs::RecordOutcome;
 use ledgerbridge_pipeline::stages::{PostStage, TransformStage};
 use ledgerbridge_stripe::{StripeClient, StripeClientConfig};
+use payout_reconciliation::config::ReconFile;
+use payout_reconciliation::report_store::SqliteReportStore;
+use payout_reconciliation::PayoutResult;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -29,6 +35,13 @@ use webhook_intake::{handle_webhook, Deps, RotatingVerifier, SecretsBackend};
 /// The development signing secret used when `LEDGERBRIDGE_WEBHOOK_SECRETS` is not set. It is a
 /// published constant for local runs only, never a production secret.
 pub const DEV_SECRET: &str = "whsec_ledgerbridge_local_development_only";
+
+/// The SQLite file of the payout discrepancy reports, in the data directory.
+pub const REPORTS_FILE: &str = "payout-reports.sqlite";
+
+/// Attempts at a reconciliation message before it is parked (there is no dead-letter queue
+/// locally); the sweep reconsiders the payout later.
+const RECON_ATTEMPTS: u32 = 20;
 
 #[derive(clap::Args, Clone)]
 pub struct LocalArgs {
@@ -47,6 +60,12 @@ pub struct LocalArgs {
     /// Sample Stripe data served locally when `STRIPE_API_KEY` is not set.
     #[arg(long, default_value = "tests/fixtures/stripe")]
     pub samples: PathBuf,
+    /// Payout reconciliation configuration (TOML); the shipped example when not given.
+    #[arg(long)]
+    pub reconciliation: Option<PathBuf>,
+    /// Run the payout sweep every this many seconds (0: no sweep).
+    #[arg(long, default_value_t = 300)]
+    pub sweep_secs: u64,
     /// Stop after this many seconds (for scripted runs); runs until Ctrl-C by default.
     #[arg(long)]
     pub stop_after: Option<u64>,
@@ -73,11 +92,14 @@ pub enum LocalError {
     Stripe(#[from] ledgerbridge_stripe::StripeError),
     #[error(transparent)]
     Mapping(#[from] ledgerbridge_pipeline::mapping::MappingError),
+    #[error("reconciliation configuration: {0}")]
+    Reconciliation(#[from] payout_reconciliation::config::ReconFileError),
 }
 
 type Transform = TransformStage<MemoryQueue, MemoryQueue, MemoryQueue, StripeClient>;
 type PostS = PostStage<AnyConnector, SqliteStore, StripeClient, SystemClock, MemoryQueue>;
 type LocalDeps = Deps<MemoryQueue, SqliteStore, SystemClock>;
+type Recon = payout_reconciliation::Deps<MemoryQueue, SqliteStore, SqliteReportStore, SystemClock>;
 
 /// A running local pipeline.
 pub struct Running {
@@ -87,6 +109,7 @@ pub struct Running {
     pub stripe_writes: Option<SampleStripe>,
     events: MemoryQueue,
     commands: MemoryQueue,
+    reconciliation: MemoryQueue,
     in_flight: Arc<AtomicUsize>,
     server: tokio::task::JoinHandle<Result<(), std::io::Error>>,
 }
@@ -96,13 +119,15 @@ impl Running {
         format!("http://{}/webhook", self.addr)
     }
 
-    /// Wait until both queues are empty and nothing is being processed.
+    /// Wait until the queues are empty and nothing is being processed (a running sweep
+    /// counts).
     pub async fn idle(&self, timeout: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut quiet = 0;
         while tokio::time::Instant::now() < deadline {
             let busy = !self.events.is_empty()
                 || !self.commands.is_empty()
+                || !self.reconciliation.is_empty()
                 || self.in_flight.load(Ordering::SeqCst) > 0;
             quiet = if busy { 0 } else { quiet + 1 };
             if quiet >= 5 {
@@ -153,8 +178,17 @@ pub async fn start(args: &LocalArgs) -> Result<Running, LocalError> {
         None => ledgerbridge_pipeline::mapping::EXAMPLE.to_owned(),
     };
     let mapping = Mapping::from_toml(&mapping_text)?;
+    let recon_text = match &args.reconciliation {
+        Some(p) => std::fs::read_to_string(p).map_err(|source| LocalError::Dir {
+            path: p.clone(),
+            source,
+        })?,
+        None => payout_reconciliation::config::EXAMPLE.to_owned(),
+    };
+    let recon_file = ReconFile::from_toml(&recon_text)?;
 
-    // The ERP sandbox, seeded with the items and accounts the mapping names.
+    // The ERP sandbox, seeded with the items and accounts the mapping and the reconciliation
+    // configuration name.
     let (_, sandbox) = ledgerbridge_erp_sandbox::spawn(SandboxConfig {
         db: Some(
             args.data_dir
@@ -165,7 +199,10 @@ pub async fn start(args: &LocalArgs) -> Result<Running, LocalError> {
     })
     .await
     .map_err(|e| LocalError::Sandbox(e.to_string()))?;
-    let (gl_accounts, items) = names_in(&mapping_text);
+    let (mut gl_accounts, items) = names_in(&mapping_text);
+    gl_accounts.extend(names_in(&recon_text).0);
+    gl_accounts.sort();
+    gl_accounts.dedup();
     sandbox
         .seed(&Seed {
             erp: Some(args.erp),
@@ -198,7 +235,9 @@ pub async fn start(args: &LocalArgs) -> Result<Running, LocalError> {
         seed_sample_customer(&connector).await?;
     }
     let store = SqliteStore::open(&args.data_dir.join("ledgerbridge.sqlite"))?;
-    let (events, commands, parked) = (
+    let reports = SqliteReportStore::open(&args.data_dir.join(REPORTS_FILE))?;
+    let (events, commands, reconciliation, parked) = (
+        MemoryQueue::new(DEFAULT_MAX_MESSAGE_BYTES),
         MemoryQueue::new(DEFAULT_MAX_MESSAGE_BYTES),
         MemoryQueue::new(DEFAULT_MAX_MESSAGE_BYTES),
         MemoryQueue::new(DEFAULT_MAX_MESSAGE_BYTES),
@@ -232,8 +271,19 @@ pub async fn start(args: &LocalArgs) -> Result<Running, LocalError> {
         mapping: mapping.clone(),
         stripe: stripe.clone(),
         commands: commands.clone(),
-        reconciliation: None,
+        reconciliation: Some(reconciliation.clone()),
         parked: parked.clone(),
+    });
+    let recon: Arc<Recon> = Arc::new(payout_reconciliation::Deps {
+        stripe: stripe.clone(),
+        commands: commands.clone(),
+        store: store.clone(),
+        reports,
+        clock: SystemClock,
+        file: recon_file,
+        lease_ms: 300_000,
+        claim_secs: 400 * 86_400,
+        concurrency: 1,
     });
     let poster: Arc<PostS> = Arc::new(PostStage {
         poster: Poster {
@@ -289,6 +339,29 @@ pub async fn start(args: &LocalArgs) -> Result<Running, LocalError> {
             }
         }));
     }
+    {
+        let (q, r, n, parked) = (
+            reconciliation.clone(),
+            recon.clone(),
+            in_flight.clone(),
+            parked.clone(),
+        );
+        let attempts: Arc<std::sync::Mutex<HashMap<String, u32>>> = Arc::default();
+        tokio::spawn(worker(q, n, move |m| {
+            let (r, parked, attempts) = (r.clone(), parked.clone(), attempts.clone());
+            async move {
+                let result = r.process_message(&m).await;
+                reconciled(&m, &result, &attempts, &parked).await
+            }
+        }));
+    }
+    if args.sweep_secs > 0 {
+        tokio::spawn(sweep_timer(
+            recon,
+            Duration::from_secs(args.sweep_secs),
+            in_flight.clone(),
+        ));
+    }
     tokio::spawn(report_parked(parked));
 
     let app = Router::new()
@@ -312,9 +385,131 @@ pub async fn start(args: &LocalArgs) -> Result<Running, LocalError> {
         stripe_writes: sample,
         events,
         commands,
+        reconciliation,
         in_flight,
         server,
     })
+}
+
+/// The payout a reconciliation message names (for the printed line), best effort.
+fn payout_of(body: &str) -> String {
+    use ledgerbridge_core::message::IntakeMessage;
+    let id = match IntakeMessage::decode(body) {
+        Ok(IntakeMessage::StripeEventV1(m)) => m.object_id.or_else(|| {
+            serde_json::from_str::<serde_json::Value>(m.event.get())
+                .ok()
+                .and_then(|e| e["data"]["object"]["id"].as_str().map(str::to_owned))
+        }),
+        Ok(IntakeMessage::StripeEventRefV1(r)) => r.object_id,
+        Err(_) => None,
+    };
+    id.unwrap_or_else(|| "(unknown payout)".into())
+}
+
+/// Print what a reconciliation message came to, and decide its fate. A retryable result goes
+/// back on the queue, at most [`RECON_ATTEMPTS`] times; then (and on a permanent failure, which
+/// the Lambda's queue would send to the dead-letter queue) the message is parked.
+async fn reconciled(
+    body: &str,
+    result: &PayoutResult,
+    attempts: &std::sync::Mutex<HashMap<String, u32>>,
+    parked: &MemoryQueue,
+) -> RecordOutcome {
+    use ledgerbridge_core::ports::EventQueue;
+    let payout = payout_of(body);
+    let outcome = result.record_outcome();
+    let done = |attempts: &std::sync::Mutex<HashMap<String, u32>>| {
+        if let Ok(mut a) = attempts.lock() {
+            a.remove(body);
+        }
+    };
+    let retry_reason = match (&outcome, result) {
+        (_, PayoutResult::Failed { reason }) => {
+            done(attempts);
+            Some(format!("failed: {reason}"))
+        }
+        (RecordOutcome::Retry(reason), _) => {
+            let n = attempts
+                .lock()
+                .map(|mut a| {
+                    let n = a.entry(body.to_owned()).or_insert(0);
+                    *n = n.saturating_add(1);
+                    *n
+                })
+                .unwrap_or(RECON_ATTEMPTS);
+            if n < RECON_ATTEMPTS {
+                return outcome;
+            }
+            done(attempts);
+            Some(format!(
+                "not reconciled after {RECON_ATTEMPTS} attempts: {reason}"
+            ))
+        }
+        _ => {
+            done(attempts);
+            None
+        }
+    };
+    match (result, retry_reason) {
+        (_, Some(reason)) => {
+            println!("recon   {payout:<30} not posted: {reason}");
+            let note = serde_json::json!({
+                "reason": format!("payout reconciliation of {payout}: {reason}"),
+                "payout": payout,
+            });
+            if let Err(e) = parked.send(note.to_string(), None).await {
+                tracing::error!(error = %e, "Parking a reconciliation message failed");
+            }
+            RecordOutcome::Done
+        }
+        (PayoutResult::Queued { reference }, None) => {
+            println!("recon   {payout:<30} journal {reference} queued");
+            outcome
+        }
+        (PayoutResult::NeedsReview, None) => {
+            println!(
+                "recon   {payout:<30} not posted: needs review (ledgerbridge report --payout {payout})"
+            );
+            outcome
+        }
+        (PayoutResult::AlreadyDone, None) => {
+            println!("recon   {payout:<30} already reconciled");
+            outcome
+        }
+        (PayoutResult::Skipped { reason }, None) => {
+            println!("recon   {payout:<30} not posted: {reason}");
+            outcome
+        }
+        (_, None) => outcome,
+    }
+}
+
+/// The scheduled sweep, locally: every `period` (the first one period after start).
+async fn sweep_timer(recon: Arc<Recon>, period: Duration, in_flight: Arc<AtomicUsize>) {
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut run: u64 = 0;
+    loop {
+        ticker.tick().await;
+        run = run.saturating_add(1);
+        in_flight.fetch_add(1, Ordering::SeqCst);
+        let s = recon.sweep(&format!("local-sweep-{run}")).await;
+        in_flight.fetch_sub(1, Ordering::SeqCst);
+        println!(
+            "recon   sweep {run}: {} payouts listed, {} journals queued, {} need review, {} already done, {} not ready, {} to retry, {} failed{}",
+            s.listed,
+            s.queued,
+            s.needs_review,
+            s.already_done,
+            s.not_ready,
+            s.retry,
+            s.failed,
+            match &s.list_error {
+                Some(e) => format!(" (listing failed: {e})"),
+                None => String::new(),
+            }
+        );
+    }
 }
 
 /// Every GL account and item the mapping names (values of keys containing `account` or `item`,
@@ -483,5 +678,21 @@ pub fn print_erp_summary(running: &Running) {
     );
     for ((entity, action), n) in counts {
         println!("  {n:>3} × {action:<6} {entity}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reconciliation_accounts_are_seeded() {
+        let (accounts, items) = names_in(payout_reconciliation::config::EXAMPLE);
+        for a in [
+            "1010", "1150", "1999", "2200", "6100", "6110", "6990", "7800",
+        ] {
+            assert!(accounts.iter().any(|x| x == a), "{a} in {accounts:?}");
+        }
+        assert!(items.is_empty(), "{items:?}");
     }
 }

@@ -4,6 +4,7 @@ mod agent;
 mod local;
 mod map;
 mod replay;
+mod report;
 mod sample_stripe;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +32,9 @@ enum Command {
     Demo(DemoArgs),
     /// Sign sample Stripe events with the endpoint secret and POST them to a webhook endpoint.
     Replay(replay::ReplayArgs),
+    /// Print a payout's stored discrepancy report from the local report store (and write it
+    /// as CSV).
+    Report(report::ReportArgs),
 }
 
 #[derive(clap::Args)]
@@ -53,6 +57,8 @@ enum CliError {
     Agent(#[from] agent::AgentRunError),
     #[error(transparent)]
     Map(#[from] map::MapError),
+    #[error(transparent)]
+    Report(#[from] report::ReportError),
     #[error("the pipeline did not settle within {0} s")]
     NotIdle(u64),
 }
@@ -69,6 +75,9 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
             .parent()
             .map(std::path::Path::to_path_buf)
             .unwrap_or_default(),
+        reconciliation: None,
+        // The demo delivers the payout events; no scheduled sweep during its few seconds.
+        sweep_secs: 0,
         stop_after: None,
     };
     let running = local::start(&local_args).await?;
@@ -114,6 +123,7 @@ async fn main() -> std::process::ExitCode {
         Command::Demo(args) => demo(args).await,
         Command::Agent(args) => agent::run(args).await.map_err(CliError::from),
         Command::Map(args) => map::run(args).await.map_err(CliError::from),
+        Command::Report(args) => report::run(args).await.map_err(CliError::from),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

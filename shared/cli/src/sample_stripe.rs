@@ -144,7 +144,8 @@ async fn retrieve(
 }
 
 /// Recorded list responses by exact query; otherwise a list of the known objects of that
-/// collection filtered by the query's simple `key=value` pairs (e.g. refunds of a charge).
+/// collection filtered by the query's `key=value` pairs (e.g. refunds of a charge) and numeric
+/// ranges (e.g. the payouts that arrived since a date).
 async fn list(
     State(s): State<SampleStripe>,
     Path(c): Path<String>,
@@ -169,14 +170,37 @@ async fn list(
         .iter()
         .filter(|(k, _)| k.starts_with(&prefix))
         .map(|(_, v)| v)
-        .filter(|v| {
-            filters
-                .iter()
-                .all(|(k, val)| v.get(k).and_then(Value::as_str) == Some(val.as_str()))
-        })
+        .filter(|v| filters.iter().all(|(k, val)| matches_filter(v, k, val)))
         .cloned()
         .collect();
     Json(json!({"object": "list", "url": format!("/v1/{c}"), "has_more": false, "data": data}))
+}
+
+/// One list filter: `key=value` on a string field, or a range on a numeric one
+/// (`arrival_date[gte]=…`, brackets raw or percent-encoded).
+fn matches_filter(object: &Value, key: &str, value: &str) -> bool {
+    let key = key.replace("%5B", "[").replace("%5D", "]");
+    let range = key
+        .strip_suffix(']')
+        .and_then(|k| k.split_once('['))
+        .filter(|(_, op)| matches!(*op, "gt" | "gte" | "lt" | "lte"));
+    match range {
+        Some((field, op)) => {
+            let (Some(have), Ok(bound)) = (
+                object.get(field).and_then(Value::as_i64),
+                value.parse::<i64>(),
+            ) else {
+                return false;
+            };
+            match op {
+                "gt" => have > bound,
+                "gte" => have >= bound,
+                "lt" => have < bound,
+                _ => have <= bound,
+            }
+        }
+        None => object.get(&key).and_then(Value::as_str) == Some(value),
+    }
 }
 
 async fn update(
@@ -201,4 +225,20 @@ async fn update(
         }
     }
     Json(json!({"id": id}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_filters_by_value_and_range() {
+        let payout = json!({"id": "po_1", "status": "paid", "arrival_date": 100});
+        assert!(matches_filter(&payout, "status", "paid"));
+        assert!(!matches_filter(&payout, "status", "failed"));
+        assert!(matches_filter(&payout, "arrival_date%5Bgte%5D", "100"));
+        assert!(matches_filter(&payout, "arrival_date[lt]", "101"));
+        assert!(!matches_filter(&payout, "arrival_date[gt]", "100"));
+        assert!(!matches_filter(&payout, "arrival_date[gte]", "soon"));
+    }
 }
