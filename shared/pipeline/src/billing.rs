@@ -32,63 +32,23 @@
 //! per payment (only when `[invoices]` is configured and the payment has a PaymentIntent).
 
 use crate::mapping::{Invoices, Mapping};
-use crate::messages::{CustomerHint, ErpCommandV1, Source, WriteBack};
+use crate::messages::{ErpCommandV1, Source, WriteBack};
 use crate::stripe_api::StripeApi;
 use crate::transform::{date_of, Outcome, TransformError, METADATA_PREFIX};
 use ledgerbridge_core::event::Event;
-use ledgerbridge_core::ids::{ErpDocumentId, StripeObjectId};
+use ledgerbridge_core::ids::ErpDocumentId;
 use ledgerbridge_core::{Currency, Money};
 use ledgerbridge_erp::{
-    commands::lines_total, CashReceipt, CreditMemo, DocKind, DocumentLine, ErpCommand, ExternalRef,
-    Invoice,
+    commands::lines_total, CashReceipt, CreditMemo, DocKind, DocumentLine, ErpCommand, Invoice,
 };
 use rust_decimal::Decimal;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-// Small readers shared by the billing, dispute and subscription modules.
-
-pub(crate) fn permanent(msg: impl Into<String>) -> TransformError {
-    TransformError::Permanent(msg.into())
-}
-
-pub(crate) fn s<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(Value::as_str).filter(|x| !x.is_empty())
-}
-
-pub(crate) fn int(v: &Value, key: &str) -> Option<i64> {
-    v.get(key).and_then(Value::as_i64)
-}
-
-/// An expandable field: either an id string or an object with an `id`.
-pub(crate) fn id_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    match v.get(key)? {
-        Value::String(s) if !s.is_empty() => Some(s),
-        Value::Object(o) => o.get("id").and_then(Value::as_str),
-        _ => None,
-    }
-}
-
-pub(crate) fn reference(id: &str, kind: DocKind) -> Result<ExternalRef, TransformError> {
-    ExternalRef::new(&StripeObjectId::new(id), kind).map_err(|e| permanent(e.to_string()))
-}
-
-fn stripe_err(e: ledgerbridge_stripe::StripeError) -> TransformError {
-    if e.is_retriable() {
-        TransformError::Retryable(e.to_string())
-    } else {
-        TransformError::Permanent(e.to_string())
-    }
-}
-
-fn hint_by_id(stripe_customer: &str) -> CustomerHint {
-    CustomerHint {
-        stripe_customer: stripe_customer.to_owned(),
-        erp_customer_no: None,
-        email: None,
-        create: None,
-    }
-}
+// The small readers are the transform module's; billing, disputes and subscriptions share them.
+pub(crate) use crate::transform::{
+    currency as currency_of, hint_by_id, i as int, id_of, permanent, reference, s, stripe_err,
+};
 
 fn sum_amounts(list: Option<&Value>) -> Result<i64, TransformError> {
     list.and_then(Value::as_array)
@@ -254,11 +214,6 @@ fn document_lines(
         )));
     }
     Ok(out)
-}
-
-fn currency_of(v: &Value) -> Result<Currency, TransformError> {
-    Currency::parse(s(v, "currency").ok_or_else(|| permanent("object has no currency"))?)
-        .map_err(|e| permanent(e.to_string()))
 }
 
 fn customer_of(doc: &Value) -> Result<&str, TransformError> {

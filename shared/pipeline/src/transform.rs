@@ -45,11 +45,11 @@ impl TransformError {
     }
 }
 
-fn permanent(msg: impl Into<String>) -> TransformError {
+pub(crate) fn permanent(msg: impl Into<String>) -> TransformError {
     TransformError::Permanent(msg.into())
 }
 
-fn stripe_err(e: ledgerbridge_stripe::StripeError) -> TransformError {
+pub(crate) fn stripe_err(e: ledgerbridge_stripe::StripeError) -> TransformError {
     if e.is_retriable() {
         TransformError::Retryable(e.to_string())
     } else {
@@ -58,16 +58,16 @@ fn stripe_err(e: ledgerbridge_stripe::StripeError) -> TransformError {
 }
 
 /// The Stripe API version-independent view of the fields we read.
-fn s<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+pub(crate) fn s<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str).filter(|x| !x.is_empty())
 }
 
-fn i(v: &Value, key: &str) -> Option<i64> {
+pub(crate) fn i(v: &Value, key: &str) -> Option<i64> {
     v.get(key).and_then(Value::as_i64)
 }
 
 /// An expandable field: either an id string or an object with an `id`.
-fn id_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+pub(crate) fn id_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     match v.get(key)? {
         Value::String(s) if !s.is_empty() => Some(s),
         Value::Object(o) => o.get("id").and_then(Value::as_str),
@@ -91,11 +91,11 @@ pub fn date_of(unix_secs: i64) -> Result<ErpDate, TransformError> {
     ErpDate::parse(&format!("{y:04}-{m:02}-{d:02}")).map_err(|e| permanent(e.to_string()))
 }
 
-fn reference(id: &str, kind: DocKind) -> Result<ExternalRef, TransformError> {
+pub(crate) fn reference(id: &str, kind: DocKind) -> Result<ExternalRef, TransformError> {
     ExternalRef::new(&StripeObjectId::new(id), kind).map_err(|e| permanent(e.to_string()))
 }
 
-fn currency(v: &Value) -> Result<Currency, TransformError> {
+pub(crate) fn currency(v: &Value) -> Result<Currency, TransformError> {
     let code = s(v, "currency").ok_or_else(|| permanent("object has no currency"))?;
     Currency::parse(code).map_err(|e| permanent(e.to_string()))
 }
@@ -180,7 +180,7 @@ fn hint_for_customer(mapping: &Mapping, customer: &Value) -> Result<CustomerHint
 
 /// A hint that only names the Stripe customer: erp-post resolves it from the cross-reference,
 /// and reads the customer from Stripe only when it is not known yet.
-fn hint_by_id(stripe_customer: &str) -> CustomerHint {
+pub(crate) fn hint_by_id(stripe_customer: &str) -> CustomerHint {
     CustomerHint {
         stripe_customer: stripe_customer.to_owned(),
         erp_customer_no: None,
