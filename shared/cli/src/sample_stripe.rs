@@ -146,6 +146,17 @@ async fn retrieve(
 /// Recorded list responses by exact query; otherwise a list of the known objects of that
 /// collection filtered by the query's `key=value` pairs (e.g. refunds of a charge) and numeric
 /// ranges (e.g. the payouts that arrived since a date).
+/// `path` plus its query parameters without the paging ones, sorted.
+fn filter_key(path: &str, query: &str) -> String {
+    let mut params: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .filter(|p| !p.starts_with("limit=") && !p.starts_with("starting_after="))
+        .collect();
+    params.sort_unstable();
+    format!("{path}?{}", params.join("&"))
+}
+
 async fn list(
     State(s): State<SampleStripe>,
     Path(c): Path<String>,
@@ -155,8 +166,13 @@ async fn list(
     let Ok(d) = s.data.lock() else {
         return Json(json!({"object": "list", "data": [], "has_more": false}));
     };
-    if let Some(v) = d.recorded.get(&format!("{c}?{q}")) {
-        return Json(v.clone());
+    // A recorded response answers the same filters, whatever the paging parameters.
+    let wanted = filter_key(&c, &q);
+    if let Some(v) = d.recorded.iter().find(|(k, _)| {
+        let (path, query) = k.split_once('?').unwrap_or((k.as_str(), ""));
+        filter_key(path, query) == wanted
+    }) {
+        return Json(v.1.clone());
     }
     let filters: Vec<(String, String)> = q
         .split('&')
