@@ -78,7 +78,11 @@ def test_http_api_route_reaches_intake(cfn):
 
 
 def test_schedule_uses_the_parameter(cfn):
-    rules = [r["Properties"] for r in cfn["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
+    rules = [
+        r["Properties"]
+        for r in cfn["Resources"].values()
+        if r["Type"] == "AWS::Events::Rule" and "ScheduleExpression" in r["Properties"]
+    ]
     assert len(rules) == 1
     assert rules[0]["ScheduleExpression"] == {"Ref": "ReconciliationSchedule"}
     assert _target(rules[0]["Targets"][0]["Arn"]) == "PayoutReconciliationFunction"
@@ -210,3 +214,21 @@ def test_dashboard_is_valid_json_and_shows_every_queue_and_function(cfn):
     for fid in FUNCTIONS:
         assert fid in names, f"{fid} missing from the dashboard"
     assert names <= set(variables) | set(cfn["Resources"]) | set(cfn["Parameters"]) | {"AWS::Region"}
+
+
+def test_stripe_event_bus_path_is_optional_and_wraps_events_for_transform(cfn):
+    rule = cfn["Resources"]["StripeEventBusRule"]
+    assert rule["Condition"] == "UseStripeEventBus"
+    props = rule["Properties"]
+    assert props["EventBusName"] == {"Ref": "StripeEventBusName"}
+    assert props["EventPattern"] == {"source": [{"prefix": "aws.partner/stripe.com"}]}
+    target = props["Targets"][0]
+    assert target["Arn"] == {"Fn::GetAtt": ["EventsQueue", "Arn"]}
+    # The template produces the intake's versioned message, so transform reads both paths alike.
+    template = target["InputTransformer"]["InputTemplate"]
+    assert '"type": "stripe_event.v1"' in template and '"event": <detail>' in template
+    policy = cfn["Resources"]["StripeEventBusQueuePolicy"]
+    assert policy["Condition"] == "UseStripeEventBus"
+    statement = policy["Properties"]["PolicyDocument"]["Statement"][0]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Fn::GetAtt": ["StripeEventBusRule", "Arn"]}

@@ -265,3 +265,36 @@ async fn pipeline_runs_on_the_resources_the_template_creates() {
     assert_eq!(creates, 3);
     sb.shutdown().await;
 }
+
+/// The template's Stripe → EventBridge rule writes, for each event, the same versioned message
+/// the webhook intake writes: substitute an event into its input template the way EventBridge does
+/// (JSON values in place of `<id>`, `<type>`, `<detail>`) and the transform reads it.
+#[test]
+fn eventbridge_input_template_yields_an_intake_message() {
+    let yaml = std::fs::read_to_string(repo_root().join("infra/template.yaml")).unwrap();
+    let start = yaml
+        .find("InputTemplate: >-")
+        .expect("input template in the template");
+    let template: String = yaml[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("              "))
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let event: Value = serde_json::from_slice(&event_body("charge.succeeded.json")).unwrap();
+    let text = template
+        .replace("<id>", &event["id"].to_string())
+        .replace("<type>", &event["type"].to_string())
+        .replace("<detail>", &event.to_string());
+    match ledgerbridge_core::message::IntakeMessage::decode(&text).unwrap() {
+        ledgerbridge_core::message::IntakeMessage::StripeEventV1(m) => {
+            assert_eq!(m.event_id.as_str(), event["id"].as_str().unwrap());
+            assert_eq!(m.event_type, "charge.succeeded");
+            let parsed: ledgerbridge_core::event::Event =
+                serde_json::from_str(m.event.get()).unwrap();
+            assert_eq!(parsed.data.object["id"], event["data"]["object"]["id"]);
+        }
+        other => panic!("unexpected message {other:?}"),
+    }
+}
