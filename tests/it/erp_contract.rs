@@ -7,8 +7,8 @@ mod sagepro;
 
 use ledgerbridge_core::ids::StripeObjectId;
 use ledgerbridge_erp::commands::*;
-use ledgerbridge_erp::RetryPolicy;
-use ledgerbridge_erp_sandbox::{spawn, SandboxConfig, SandboxHandle};
+use ledgerbridge_erp::{post_command, ErpConnector, ErpErrorKind, RetryPolicy};
+use ledgerbridge_erp_sandbox::{spawn, Faults, SandboxConfig, SandboxHandle};
 use std::time::Duration;
 
 pub async fn sandbox() -> SandboxHandle {
@@ -52,4 +52,87 @@ pub fn fixture_commands(suffix: &str) -> Vec<ErpCommand> {
 
 pub fn by_kind(cmds: &[ErpCommand], kind: DocKind) -> ErpCommand {
     cmds.iter().find(|c| c.kind() == kind).cloned().unwrap()
+}
+
+/// A customer command of its own (reference, code and e-mail), made from the fixture customer.
+pub fn email_customer(n: u32, email: &str) -> ErpCommand {
+    let ErpCommand::UpsertCustomer(mut c) = by_kind(&fixture_commands(""), DocKind::Customer)
+    else {
+        unreachable!("by_kind returns the kind asked for")
+    };
+    c.reference = ExternalRef::new(
+        &StripeObjectId::new(format!("cus_EmailMatch{n}")),
+        DocKind::Customer,
+    )
+    .unwrap();
+    c.customer_id = format!("EM{n}");
+    c.email = Some(email.to_owned());
+    ErpCommand::UpsertCustomer(c)
+}
+
+/// The e-mail lookup contract every connector keeps: found (trimmed, case-insensitive), not
+/// found, several → permanent, an invalid address → permanent, and search lag honoured.
+pub async fn email_lookup_contract<C: ErpConnector>(c: &C, sb: &SandboxHandle) {
+    let one = post_command(c, &email_customer(1, "Ann.Lee@Example.com"), &policy())
+        .await
+        .unwrap();
+    let found = c
+        .find_customer_by_email("  ann.lee@EXAMPLE.com ")
+        .await
+        .unwrap()
+        .expect("the customer is found by e-mail");
+    assert_eq!(found.erp_id, one.erp_id);
+    assert_eq!(found.customer_id, "EM1");
+    assert_eq!(
+        c.find_customer_by_email("nobody@example.com")
+            .await
+            .unwrap(),
+        None
+    );
+    for n in [2, 3] {
+        post_command(c, &email_customer(n, "shared@example.com"), &policy())
+            .await
+            .unwrap();
+    }
+    let err = c
+        .find_customer_by_email("Shared@Example.com")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErpErrorKind::Permanent);
+    assert!(err.to_string().contains("several"), "{err}");
+    assert!(!err.to_string().contains("shared@example.com"), "{err}");
+    for bad in ["", "a\u{7}b@example.com", "x' or 1 eq 1 or 'a@b"] {
+        assert_eq!(
+            c.find_customer_by_email(bad).await.unwrap_err().kind(),
+            ErpErrorKind::Permanent,
+            "{bad:?}"
+        );
+    }
+    assert_eq!(
+        c.find_customer_by_email("o'brien@example.com")
+            .await
+            .unwrap(),
+        None
+    );
+    sb.set_faults(Faults {
+        search_lag_ms: 300,
+        ..Faults::default()
+    });
+    let late = post_command(c, &email_customer(4, "late@example.com"), &policy())
+        .await
+        .unwrap();
+    assert_eq!(
+        c.find_customer_by_email("late@example.com").await.unwrap(),
+        None,
+        "not searchable before the lag has passed"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        c.find_customer_by_email("late@example.com")
+            .await
+            .unwrap()
+            .map(|m| m.erp_id),
+        Some(late.erp_id)
+    );
+    sb.set_faults(Faults::default());
 }

@@ -11,7 +11,8 @@ use ledgerbridge_core::secrets::Secret;
 use ledgerbridge_core::webhook::sign_header;
 use ledgerbridge_core::{FixedClock, SystemClock};
 use ledgerbridge_erp::{
-    AnyConnector, DocKind, ErpConnector, ErpSettings, ExternalRef, RetryPolicy,
+    post_command, AnyConnector, DocKind, ErpCommand, ErpConnector, ErpSettings, ExternalRef,
+    RetryPolicy,
 };
 use ledgerbridge_erp_sandbox::{spawn, Erp, Faults, SandboxConfig, SandboxHandle, Seed};
 use ledgerbridge_pipeline::mapping::{Mapping, EXAMPLE};
@@ -584,4 +585,91 @@ async fn shuffled_delivery_reaches_the_same_end_state() {
         sb.shutdown().await;
     }
     assert_eq!(states[0], states[1]);
+}
+
+/// GIVEN an ERP customer created directly in the ERP with the e-mail (other case, spaces) of a
+/// new Stripe customer WHEN that customer's events pass the pipeline THEN the customer is linked
+/// to the existing ERP customer: its payment is posted to it, no customer is created and the
+/// ERP's record is not updated.
+async fn email_match_links_the_existing_customer<C: ErpConnector>(
+    erp: Erp,
+    make: fn(&SandboxHandle) -> C,
+    customer_of: fn(&Value) -> Option<String>,
+) {
+    let (events, expected, fake) = synthetic(1);
+    let base = fake.serve().await;
+    let sb = sandbox(erp).await;
+    let c = make(&sb);
+    let ErpCommand::UpsertCustomer(mut existing) =
+        crate::erp_contract::email_customer(9, " C0@Example.COM")
+    else {
+        unreachable!("email_customer builds a customer")
+    };
+    existing.customer_id = "ERPOWN".into();
+    let existing = ErpCommand::UpsertCustomer(existing);
+    let erp_id = post_command(&c, &existing, &policy()).await.unwrap().erp_id;
+    let rig = rig::<Embedded, _>(make(&sb), &base, 1_786_000_000).await;
+    for body in &events {
+        rig.deliver(body).await;
+    }
+    rig.run(2).await;
+    let parked = rig.parked().await;
+    assert!(parked.is_empty(), "parked: {parked:?}");
+    let (customers, documents): (Vec<_>, Vec<_>) =
+        expected.iter().partition(|r| r.kind() == DocKind::Customer);
+    for reference in &customers {
+        assert_eq!(
+            c.find_by_reference(reference).await.unwrap(),
+            None,
+            "no customer is created for {reference}"
+        );
+    }
+    for reference in &documents {
+        assert!(c.find_by_reference(reference).await.unwrap().is_some());
+    }
+    let audit = sb.audit(Some(erp)).unwrap();
+    assert_eq!(
+        audit.iter().filter(|a| a.action == "create").count(),
+        1 + documents.len(),
+        "{audit:?}"
+    );
+    assert!(
+        audit.iter().all(|a| a.action != "update"),
+        "the ERP's customer is not overwritten: {audit:?}"
+    );
+    let want = [erp_id.to_string(), "ERPOWN".to_owned()];
+    for a in audit.iter().skip(1) {
+        let got = customer_of(&a.body);
+        assert!(
+            got.as_ref().is_some_and(|g| want.contains(g)),
+            "{} posted to {got:?}, not the existing customer",
+            a.entity
+        );
+    }
+}
+
+#[tokio::test]
+async fn email_match_links_the_existing_customer_epicor() {
+    email_match_links_the_existing_customer(Erp::Epicor, epicor, |b| {
+        b.get("CustNum").map(|v| v.to_string())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn email_match_links_the_existing_customer_sagepro() {
+    email_match_links_the_existing_customer(Erp::Sagepro, sagepro, |b| {
+        b.get("customerId")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn email_match_links_the_existing_customer_sage500() {
+    email_match_links_the_existing_customer(Erp::Sage500, sage500, |b| {
+        b.get("CustID").and_then(Value::as_str).map(str::to_owned)
+    })
+    .await;
 }

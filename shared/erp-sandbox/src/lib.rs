@@ -299,6 +299,10 @@ pub(crate) fn router(state: AppState) -> Router {
             .route("/sage500/{company}/batches", post(dialects::sage500::batch))
             .route("/sage500/{company}/lookup", get(dialects::sage500::lookup))
             .route(
+                "/sage500/{company}/customer-email",
+                get(dialects::sage500::customer_email),
+            )
+            .route(
                 "/sage500/{company}/staging",
                 get(dialects::sage500::staging),
             );

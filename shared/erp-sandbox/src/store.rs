@@ -63,6 +63,9 @@ CREATE TABLE IF NOT EXISTS migration_log (id INTEGER PRIMARY KEY AUTOINCREMENT, 
 #[derive(Debug, Clone, PartialEq)]
 pub enum FilterValue {
     Text(String),
+    /// Text compared trimmed and case-insensitively (ASCII), as a case-insensitive SQL Server
+    /// collation compares e-mail addresses.
+    TextNoCase(String),
     Int(i64),
     Bool(bool),
 }
@@ -248,13 +251,15 @@ impl Store {
         ];
         for (field, value) in filters {
             args.push(format!("$.{field}").into());
-            sql.push_str(&format!(
-                " AND json_extract(body, ?{}) = ?{}",
-                args.len(),
-                args.len() + 1
-            ));
+            let column = if matches!(value, FilterValue::TextNoCase(_)) {
+                format!("lower(trim(json_extract(body, ?{})))", args.len())
+            } else {
+                format!("json_extract(body, ?{})", args.len())
+            };
+            sql.push_str(&format!(" AND {column} = ?{}", args.len() + 1));
             args.push(match value {
                 FilterValue::Text(s) => s.clone().into(),
+                FilterValue::TextNoCase(s) => s.trim().to_ascii_lowercase().into(),
                 FilterValue::Int(i) => (*i).into(),
                 FilterValue::Bool(b) => i64::from(*b).into(),
             });

@@ -165,6 +165,61 @@ pub struct PostOutcome {
     pub attempts: u32,
 }
 
+/// One ERP customer found by e-mail address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErpCustomerMatch {
+    /// The id cross-references hold (what `find_by_reference` returns for a customer).
+    pub erp_id: ErpDocumentId,
+    /// The user-facing customer code documents are posted under.
+    pub customer_id: String,
+}
+
+/// Longest e-mail address searched for (RFC 5321 path limit).
+pub const MAX_EMAIL_LEN: usize = 254;
+
+/// The e-mail address as searched: trimmed and lower-cased. Rejects (permanently) an empty or
+/// over-long address and one with control characters, before it reaches a filter or a query.
+/// The error never repeats the address (it is personal data).
+pub fn normalize_email(erp: &'static str, email: &str) -> Result<String, ErpError> {
+    let e = email.trim();
+    if e.is_empty()
+        || e.len() > MAX_EMAIL_LEN
+        || e.chars().any(|c| c.is_control() || c.is_whitespace())
+        || !e.contains('@')
+    {
+        return Err(ErpError::permanent(
+            erp,
+            format!("customer e-mail is not a searchable address (1–{MAX_EMAIL_LEN} characters, an '@', no spaces or control characters)"),
+        ));
+    }
+    Ok(e.to_lowercase())
+}
+
+/// Whether a stored e-mail equals the (normalized) searched one: trimmed, case-insensitive.
+pub fn email_matches(stored: Option<&str>, normalized: &str) -> bool {
+    stored.is_some_and(|s| s.trim().to_lowercase() == normalized)
+}
+
+/// Exactly one match → `Some`; none → `None`; several → a permanent error, so the message is
+/// parked until a person links the customer through `metadata.erp_customer_no`.
+pub fn single_email_match(
+    erp: &'static str,
+    mut found: Vec<ErpCustomerMatch>,
+) -> Result<Option<ErpCustomerMatch>, ErpError> {
+    found.dedup_by(|a, b| a.erp_id == b.erp_id);
+    if found.len() > 1 {
+        let ids: Vec<&str> = found.iter().map(|m| m.customer_id.as_str()).collect();
+        return Err(ErpError::permanent(
+            erp,
+            format!(
+                "the customer's e-mail matches several ERP customers ({}); set metadata.erp_customer_no on the Stripe customer to choose one",
+                ids.join(", ")
+            ),
+        ));
+    }
+    Ok(found.pop())
+}
+
 /// The port every ERP connector implements. Implementations do no retrying of their own except
 /// the single credential refresh on 401/403; retries are the caller's (see [`post_command`]).
 pub trait ErpConnector: Send + Sync {
@@ -189,6 +244,13 @@ pub trait ErpConnector: Send + Sync {
         id: &ErpDocumentId,
         customer: &CustomerUpsert,
     ) -> impl Future<Output = Result<(), ErpError>> + Send;
+
+    /// Find an existing ERP customer by e-mail address (trimmed, case-insensitive). One match
+    /// → `Some`; several → [`ErpError::Permanent`] naming the ambiguity.
+    fn find_customer_by_email(
+        &self,
+        email: &str,
+    ) -> impl Future<Output = Result<Option<ErpCustomerMatch>, ErpError>> + Send;
 }
 
 /// Backoff settings.
@@ -421,6 +483,40 @@ mod tests {
             assert!(p.backoff(a) <= Duration::from_millis(100));
             assert!(p.backoff(a) >= Duration::from_millis(5));
         }
+    }
+
+    #[test]
+    fn emails_are_validated_and_compared_case_insensitively() {
+        assert_eq!(
+            normalize_email("x", "  Jane@Example.COM ").unwrap(),
+            "jane@example.com"
+        );
+        for bad in [
+            "",
+            "   ",
+            "no-at-sign",
+            "a@b\u{0}c",
+            "a@b\nc",
+            "a b@example.com",
+        ] {
+            assert_eq!(
+                normalize_email("x", bad).unwrap_err().kind(),
+                ErpErrorKind::Permanent
+            );
+        }
+        let long = format!("{}@example.com", "a".repeat(300));
+        assert!(normalize_email("x", &long).is_err());
+        assert!(email_matches(Some(" JANE@example.com"), "jane@example.com"));
+        assert!(!email_matches(None, "jane@example.com"));
+        let m = |id: &str| ErpCustomerMatch {
+            erp_id: ErpDocumentId::new(id),
+            customer_id: format!("C{id}"),
+        };
+        assert_eq!(single_email_match("x", vec![]).unwrap(), None);
+        assert_eq!(single_email_match("x", vec![m("1")]).unwrap(), Some(m("1")));
+        let err = single_email_match("x", vec![m("1"), m("2")]).unwrap_err();
+        assert_eq!(err.kind(), ErpErrorKind::Permanent);
+        assert!(err.to_string().contains("several"));
     }
 
     #[tokio::test]

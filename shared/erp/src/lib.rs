@@ -13,8 +13,8 @@ pub use commands::{
     Side,
 };
 pub use connector::{
-    post_command, with_retry, Credentials, ErpConnector, ErpError, ErpErrorKind, PostOutcome,
-    RetryPolicy,
+    post_command, with_retry, Credentials, ErpConnector, ErpCustomerMatch, ErpError, ErpErrorKind,
+    PostOutcome, RetryPolicy,
 };
 
 pub mod epicor;

@@ -221,6 +221,17 @@ impl ErpConnector for AnyConnector {
             AnyConnector::Sage500(c) => c.update_customer(id, customer).await,
         }
     }
+
+    async fn find_customer_by_email(
+        &self,
+        email: &str,
+    ) -> Result<Option<crate::connector::ErpCustomerMatch>, ErpError> {
+        match self {
+            AnyConnector::Epicor(c) => c.find_customer_by_email(email).await,
+            AnyConnector::SagePro(c) => c.find_customer_by_email(email).await,
+            AnyConnector::Sage500(c) => c.find_customer_by_email(email).await,
+        }
+    }
 }
 
 #[cfg(test)]

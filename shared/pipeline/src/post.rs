@@ -17,7 +17,8 @@ use ledgerbridge_core::ports::{
 };
 use ledgerbridge_core::Clock;
 use ledgerbridge_erp::{
-    post_command, with_retry, DocKind, ErpCommand, ErpConnector, ErpError, ExternalRef, RetryPolicy,
+    post_command, with_retry, CustomerUpsert, DocKind, ErpCommand, ErpConnector, ErpCustomerMatch,
+    ErpError, ExternalRef, RetryPolicy,
 };
 
 /// The state the poster keeps: idempotency (intent) records, cross-references, versions.
@@ -101,8 +102,8 @@ struct Resolved {
     code: String,
     erp_id: ErpDocumentId,
     created_now: bool,
-    /// Linked by the user through `metadata.erp_customer_no`: the ERP's own record, which
-    /// ledgerbridge does not overwrite.
+    /// Linked by the user through `metadata.erp_customer_no`, or by e-mail: the ERP's own
+    /// record, which ledgerbridge does not overwrite.
     linked: bool,
 }
 
@@ -292,9 +293,10 @@ where
         Ok(())
     }
 
-    /// Cross-reference → Stripe metadata (`erp_customer_no`) → create. Resolution is claimed per
-    /// customer, so two events for the same new customer processed at once link or create one
-    /// ERP customer.
+    /// Cross-reference → Stripe metadata (`erp_customer_no`) → e-mail match in the ERP → create.
+    /// Resolution is claimed per customer, so two events for the same new customer processed at
+    /// once link or create one ERP customer. Several ERP customers with the e-mail park the
+    /// message until a person chooses one through `metadata.erp_customer_no`.
     async fn resolve_customer(&self, hint: &CustomerHint) -> Result<Resolved, PostError> {
         let cus = StripeObjectId::new(&hint.stripe_customer);
         if let Some(r) = self.known_customer(&cus).await? {
@@ -346,17 +348,22 @@ where
                     .await?;
                 Ok((no.clone(), ErpDocumentId::new(&no), false))
             }
-            None => {
-                let code = create.customer_id.clone();
-                post_command(
-                    &self.connector,
-                    &ErpCommand::UpsertCustomer(create),
-                    &self.policy,
-                )
-                .await
-                .map(|out| (code, out.erp_id, out.created))
-                .map_err(erp_error)
-            }
+            None => match self.match_by_email(&cus, &hint.email, &create).await {
+                // An ERP customer with the same e-mail: link it like a chosen one.
+                Ok(Some(m)) => Ok((m.customer_id, m.erp_id, false)),
+                Ok(None) => {
+                    let code = create.customer_id.clone();
+                    post_command(
+                        &self.connector,
+                        &ErpCommand::UpsertCustomer(create),
+                        &self.policy,
+                    )
+                    .await
+                    .map(|out| (code, out.erp_id, out.created))
+                    .map_err(erp_error)
+                }
+                Err(e) => Err(e),
+            },
         };
         match result {
             Ok((code, erp_id, created_now)) => {
@@ -388,6 +395,43 @@ where
                 Err(err)
             }
         }
+    }
+
+    /// The ERP customer whose e-mail is this customer's, linked (`customer_link`) so its master
+    /// data is left to the ERP. Skipped when the customer has no e-mail, and when the customer
+    /// this integration creates is already in the ERP (created before a crash, not yet
+    /// cross-referenced): that one is ours, found by reference on create, and kept updated.
+    async fn match_by_email(
+        &self,
+        cus: &StripeObjectId,
+        hint_email: &Option<String>,
+        create: &CustomerUpsert,
+    ) -> Result<Option<ErpCustomerMatch>, PostError> {
+        let Some(email) = hint_email.as_deref().or(create.email.as_deref()) else {
+            return Ok(None);
+        };
+        if email.trim().is_empty() {
+            return Ok(None);
+        }
+        let own = with_retry(&self.policy, |_| {
+            self.connector.find_by_reference(&create.reference)
+        })
+        .await
+        .map_err(erp_error)?;
+        if own.is_some() {
+            return Ok(None);
+        }
+        let Some(m) = with_retry(&self.policy, |_| {
+            self.connector.find_customer_by_email(email)
+        })
+        .await
+        .map_err(erp_error)?
+        else {
+            return Ok(None);
+        };
+        self.record_xref(cus, "customer_link", &m.erp_id).await?;
+        tracing::info!(customer = %cus, erp_id = %m.erp_id, "Customer linked to the ERP customer with the same e-mail");
+        Ok(Some(m))
     }
 
     /// A parent that was parked will not appear by waiting: park the dependent too, with the

@@ -1,4 +1,4 @@
-use super::{by_kind, fixture_commands, policy, sandbox};
+use super::{by_kind, email_lookup_contract, fixture_commands, policy, sandbox};
 use ledgerbridge_core::ids::ErpDocumentId;
 use ledgerbridge_core::secrets::Secret;
 use ledgerbridge_erp::commands::*;
@@ -291,5 +291,13 @@ async fn erp_epicor_honours_retry_after_and_retries_5xx() {
     assert!(out.created);
     assert_eq!(out.attempts, 3);
     assert_eq!(sb.count(Erp::Epicor, "Customers").unwrap(), 2);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn erp_epicor_finds_customers_by_email() {
+    let sb = sandbox().await;
+    let c = connector(&sb);
+    email_lookup_contract(&c, &sb).await;
     sb.shutdown().await;
 }

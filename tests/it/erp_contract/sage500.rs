@@ -1,4 +1,4 @@
-use super::{by_kind, fixture_commands, policy, sandbox};
+use super::{by_kind, email_lookup_contract, fixture_commands, policy, sandbox};
 use ledgerbridge_core::secrets::Secret;
 use ledgerbridge_erp::commands::*;
 use ledgerbridge_erp::sage500::{
@@ -275,5 +275,13 @@ async fn erp_sage500_any_connector_from_settings_json_posts() {
         connector.find_by_reference(cmd.reference()).await.unwrap(),
         Some(out.erp_id)
     );
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn erp_sage500_finds_customers_by_email() {
+    let sb = sandbox().await;
+    let c = connector(&sb);
+    email_lookup_contract(&c, &sb).await;
     sb.shutdown().await;
 }

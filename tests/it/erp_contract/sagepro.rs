@@ -1,4 +1,4 @@
-use super::{by_kind, fixture_commands, policy, sandbox};
+use super::{by_kind, email_lookup_contract, fixture_commands, policy, sandbox};
 use ledgerbridge_core::secrets::Secret;
 use ledgerbridge_erp::commands::*;
 use ledgerbridge_erp::sagepro::{SageProConfig, SageProConnector, SageProCredentials};
@@ -111,5 +111,13 @@ async fn erp_sagepro_errors_are_classified() {
         .unwrap_err();
     assert_eq!(err.kind(), ErpErrorKind::Authentication);
     assert_eq!(sb.count(Erp::Sagepro, "customers").unwrap(), 0);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn erp_sagepro_finds_customers_by_email() {
+    let sb = sandbox().await;
+    let c = connector(&sb);
+    email_lookup_contract(&c, &sb).await;
     sb.shutdown().await;
 }

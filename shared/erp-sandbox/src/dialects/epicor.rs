@@ -116,10 +116,18 @@ pub async fn get(
     if let Gate::Respond(r) = gate(&s, false, Erp::Epicor).await {
         return r;
     }
-    let filters = match q.get("$filter").map(|f| parse_filter(f)).transpose() {
+    let mut filters = match q.get("$filter").map(|f| parse_filter(f)).transpose() {
         Ok(f) => f.unwrap_or_default(),
         Err(m) => return error(Erp::Epicor, StatusCode::BAD_REQUEST, "filter", &m),
     };
+    // The database's default collation compares customer e-mail addresses case-insensitively.
+    if set == "Customers" {
+        for (field, value) in &mut filters {
+            if let (true, FilterValue::Text(t)) = (field == "EMailAddress", &*value) {
+                *value = FilterValue::TextNoCase(t.clone());
+            }
+        }
+    }
     let top = q.get("$top").and_then(|t| t.parse().ok()).unwrap_or(100);
     let found = match s.store.lock() {
         Ok(st) => st.find(ERP, &set, &filters, top),

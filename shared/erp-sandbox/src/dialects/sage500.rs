@@ -451,6 +451,51 @@ pub async fn lookup(
 }
 
 #[derive(Deserialize)]
+pub struct EmailQuery {
+    email: String,
+}
+
+/// Customers by e-mail, as the facade's query over `tarCustomer` joined to its primary
+/// contact's `EMailAddr` would answer (the sandbox keeps the address on the customer row):
+/// trimmed, case-insensitive, at most 3, search lag applies.
+pub async fn customer_email(
+    State(s): State<AppState>,
+    Path(company): Path<String>,
+    Query(q): Query<EmailQuery>,
+    h: HeaderMap,
+) -> Response {
+    if let Err(r) = authenticate(&s, &h) {
+        return r;
+    }
+    if let Gate::Respond(r) = gate(&s, false, Erp::Sage500).await {
+        return r;
+    }
+    let filters = [
+        ("EMailAddr".to_owned(), FilterValue::TextNoCase(q.email)),
+        ("CompanyID".to_owned(), FilterValue::Text(company)),
+    ];
+    let found = match s.store.lock() {
+        Ok(st) => st.find(ERP, "tarCustomer", &filters, 3),
+        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    };
+    match found {
+        Ok(v) => {
+            let customers: Vec<Value> = v
+                .iter()
+                .map(|d| json!({"key": d.get("CustKey"), "customer_id": d.get("CustID")}))
+                .collect();
+            Json(json!({ "customers": customers })).into_response()
+        }
+        Err(e) => error(
+            Erp::Sage500,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "sql",
+            &e.to_string(),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
 pub struct StagingQuery {
     session_key: i64,
 }

@@ -92,7 +92,12 @@ pub async fn search(
                 &format!("Unknown filter {k}"),
             );
         }
-        filters.push((k, FilterValue::Text(v)));
+        // Customers are searched by e-mail case-insensitively.
+        if resource == "customers" && k == "email" {
+            filters.push((k, FilterValue::TextNoCase(v)));
+        } else {
+            filters.push((k, FilterValue::Text(v)));
+        }
     }
     let found = match s.store.lock() {
         Ok(st) => st.find(ERP, &resource, &filters, 100),

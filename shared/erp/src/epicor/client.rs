@@ -5,7 +5,9 @@ use super::config::{EpicorAuth, EpicorConfig, EpicorCredentials};
 use super::mapping::{self, EpicorRequest, Method, ERP};
 use super::retry::classify;
 use crate::commands::{CustomerUpsert, DocKind, ErpCommand, ExternalRef};
-use crate::connector::{Credentials, ErpConnector, ErpError};
+use crate::connector::{
+    normalize_email, single_email_match, Credentials, ErpConnector, ErpCustomerMatch, ErpError,
+};
 use crate::http;
 use base64::Engine;
 use ledgerbridge_core::ids::ErpDocumentId;
@@ -149,5 +151,14 @@ impl ErpConnector for EpicorConnector {
     ) -> Result<(), ErpError> {
         let req = mapping::update_customer_request(&self.cfg, id, customer)?;
         self.call(&req).await.map(drop)
+    }
+
+    async fn find_customer_by_email(
+        &self,
+        email: &str,
+    ) -> Result<Option<ErpCustomerMatch>, ErpError> {
+        let email = normalize_email(ERP, email)?;
+        let body = self.call(&mapping::customer_email_request(&email)).await?;
+        single_email_match(ERP, mapping::customers_by_email_of(&body, &email)?)
     }
 }

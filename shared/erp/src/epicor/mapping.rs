@@ -9,7 +9,7 @@ use crate::commands::{
     Application, CashReceipt, CreditMemo, CustomerUpsert, DocKind, DocumentLine, ErpCommand,
     ExternalRef, Invoice, JournalEntry, SalesOrder, Side,
 };
-use crate::connector::ErpError;
+use crate::connector::{email_matches, ErpCustomerMatch, ErpError};
 use ledgerbridge_core::ids::ErpDocumentId;
 use serde_json::{json, Map, Value};
 
@@ -106,6 +106,55 @@ pub fn customer_lookup_request(customer_id: &str) -> Result<EpicorRequest, ErpEr
         ],
         body: None,
     })
+}
+
+/// Customers by e-mail: `GET Customers?$filter=EMailAddress eq '{email}'&$select=CustNum,CustID,EMailAddress&$top=3`.
+/// `email` is the normalized address (see [`crate::connector::normalize_email`]); single quotes
+/// are doubled as OData string literals require. The comparison's case-insensitivity is the
+/// database collation's (SQL Server's default collation is case-insensitive); the answer is
+/// checked again by [`customers_by_email_of`].
+pub fn customer_email_request(email: &str) -> EpicorRequest {
+    EpicorRequest {
+        method: Method::Get,
+        path: entity_set(DocKind::Customer).to_owned(),
+        query: vec![
+            (
+                "$filter".into(),
+                format!("EMailAddress eq '{}'", email.replace('\'', "''")),
+            ),
+            ("$select".into(), "CustNum,CustID,EMailAddress".into()),
+            ("$top".into(), "3".into()),
+        ],
+        body: None,
+    }
+}
+
+/// The customers of an e-mail lookup answer whose `EMailAddress` equals `email` (trimmed,
+/// case-insensitive).
+pub fn customers_by_email_of(body: &Value, email: &str) -> Result<Vec<ErpCustomerMatch>, ErpError> {
+    let Some(values) = body.get("value").and_then(Value::as_array) else {
+        return Err(ErpError::permanent(
+            ERP,
+            "lookup answer has no \"value\" array",
+        ));
+    };
+    let mut out = Vec::new();
+    for v in values {
+        if !email_matches(v.get("EMailAddress").and_then(Value::as_str), email) {
+            continue;
+        }
+        let erp_id = document_id(DocKind::Customer, v)?;
+        let customer_id = v
+            .get("CustID")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ErpError::permanent(ERP, "customer lookup answer lacks CustID"))?;
+        out.push(ErpCustomerMatch {
+            erp_id,
+            customer_id: customer_id.to_owned(),
+        });
+    }
+    Ok(out)
 }
 
 /// The create request for `cmd`. Documents other than customers need the customer's internal
@@ -472,6 +521,20 @@ mod tests {
             let field = &cfg().ref_fields.for_kind(cmd.kind()).name.clone();
             assert!(filter.starts_with(&format!("{field} eq 'LB-")), "{filter}");
         }
+    }
+
+    #[test]
+    fn email_lookup_escapes_quotes_and_rechecks_the_answer() {
+        let req = customer_email_request("o'brien@example.com");
+        assert_eq!(req.query[0].1, "EMailAddress eq 'o''brien@example.com'");
+        let body = json!({"value": [
+            {"CustNum": 7, "CustID": "OBRIEN", "EMailAddress": " O'Brien@Example.com"},
+            {"CustNum": 8, "CustID": "OTHER", "EMailAddress": "other@example.com"}
+        ]});
+        let found = customers_by_email_of(&body, "o'brien@example.com").unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].erp_id.as_str(), "7");
+        assert_eq!(found[0].customer_id, "OBRIEN");
     }
 
     #[test]

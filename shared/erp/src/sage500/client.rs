@@ -2,11 +2,13 @@
 //! migration log, and find documents by their reference column.
 
 use super::config::{Sage500Config, Sage500Credentials, Sage500Transport};
-use super::db::{HttpDb, Sage500Db};
+use super::db::{CustomerTable, HttpDb, Sage500Db};
 use super::mapping::{self, StagedCommand, ERP};
 use super::retry::check_outcome;
 use crate::commands::{CustomerUpsert, ErpCommand, ExternalRef};
-use crate::connector::{Credentials, ErpConnector, ErpError};
+use crate::connector::{
+    normalize_email, single_email_match, Credentials, ErpConnector, ErpCustomerMatch, ErpError,
+};
 use ledgerbridge_core::ids::ErpDocumentId;
 use serde_json::Value;
 use std::time::Duration;
@@ -43,6 +45,18 @@ impl Sage500Db for Sage500Backend {
             Sage500Backend::Http(d) => d.lookup(table, column, value, key).await,
             #[cfg(feature = "sqlserver")]
             Sage500Backend::SqlServer(d) => d.lookup(table, column, value, key).await,
+        }
+    }
+
+    async fn customers_by_email(
+        &self,
+        customer: &CustomerTable<'_>,
+        email: &str,
+    ) -> Result<Vec<(String, String)>, ErpError> {
+        match self {
+            Sage500Backend::Http(d) => d.customers_by_email(customer, email).await,
+            #[cfg(feature = "sqlserver")]
+            Sage500Backend::SqlServer(d) => d.customers_by_email(customer, email).await,
         }
     }
 }
@@ -221,5 +235,29 @@ impl<D: Sage500Db> ErpConnector for Sage500Connector<D> {
     ) -> Result<(), ErpError> {
         let staged = mapping::update_customer_rows(&self.cfg, customer)?;
         self.run(&staged).await.map(drop)
+    }
+
+    async fn find_customer_by_email(
+        &self,
+        email: &str,
+    ) -> Result<Option<ErpCustomerMatch>, ErpError> {
+        let email = normalize_email(ERP, email)?;
+        let spec = &self.cfg.docs.customer;
+        let table = CustomerTable {
+            table: &spec.target_table,
+            key_column: &spec.key_column,
+            lookup: &self.cfg.customer_email,
+        };
+        let found = self
+            .db
+            .customers_by_email(&table, &email)
+            .await?
+            .into_iter()
+            .map(|(key, customer_id)| ErpCustomerMatch {
+                erp_id: ErpDocumentId::new(key),
+                customer_id,
+            })
+            .collect();
+        single_email_match(ERP, found)
     }
 }

@@ -187,6 +187,36 @@ fn default_log_message_column() -> String {
     "Comment".into()
 }
 
+/// Where a customer's e-mail address is found (all names unconfirmed). A stock Sage 500 keeps
+/// it on the customer's primary contact: `tarCustomer.PrimaryCntctKey` → `tciContact.CntctKey`,
+/// column `tciContact.EMailAddr`. The customer table and key are those of `docs.customer`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Sage500EmailLookup {
+    /// Table with the e-mail column.
+    pub contact_table: String,
+    /// Its key, joined to `customer_contact_column`.
+    pub contact_key_column: String,
+    /// Customer-table column pointing at the contact.
+    pub customer_contact_column: String,
+    /// The e-mail column (compared trimmed and case-insensitively).
+    pub email_column: String,
+    /// Customer-table column with the user-facing customer code.
+    pub customer_id_column: String,
+}
+
+impl Default for Sage500EmailLookup {
+    fn default() -> Self {
+        Sage500EmailLookup {
+            contact_table: "tciContact".into(),
+            contact_key_column: "CntctKey".into(),
+            customer_contact_column: "PrimaryCntctKey".into(),
+            email_column: "EMailAddr".into(),
+            customer_id_column: "CustID".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sage500Config {
     /// Sage 500 `CompanyID`.
@@ -201,6 +231,9 @@ pub struct Sage500Config {
     pub sqlserver: Option<Sage500SqlConfig>,
     #[serde(default)]
     pub docs: Sage500Docs,
+    /// How customers are found by e-mail (unconfirmed names).
+    #[serde(default)]
+    pub customer_email: Sage500EmailLookup,
     /// Longest reference the reference columns hold. Stock `UserFld1`-style columns may be
     /// shorter than a shortened reference (at least 21 characters); verify on the install.
     #[serde(default = "default_ref_len")]
@@ -239,6 +272,7 @@ impl Sage500Config {
             base_url: Some(base_url.into()),
             sqlserver: None,
             docs: Sage500Docs::default(),
+            customer_email: Sage500EmailLookup::default(),
             reference_max_len: default_ref_len(),
             invoice_tran_type: default_invoice_type(),
             credit_memo_tran_type: default_credit_memo_type(),

@@ -1,5 +1,6 @@
 //! The staging-table contract behind a small trait, and its HTTP adapter.
 
+use super::config::Sage500EmailLookup;
 use super::mapping::ERP;
 use super::retry::classify;
 use crate::connector::{Credentials, ErpError};
@@ -69,6 +70,49 @@ pub trait Sage500Db: Send + Sync {
         value: &str,
         key: &str,
     ) -> impl Future<Output = Result<Option<String>, ErpError>> + Send;
+
+    /// Customers of the company whose e-mail (reached as `customer.lookup` says) equals `email`
+    /// (already trimmed and lower-cased), compared trimmed and case-insensitively: at most 3
+    /// `(key, customer id)`.
+    fn customers_by_email(
+        &self,
+        customer: &CustomerTable<'_>,
+        email: &str,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, ErpError>> + Send;
+}
+
+/// The customer table and how its e-mail address is reached.
+#[derive(Debug, Clone, Copy)]
+pub struct CustomerTable<'a> {
+    pub table: &'a str,
+    pub key_column: &'a str,
+    pub lookup: &'a Sage500EmailLookup,
+}
+
+impl CustomerTable<'_> {
+    pub(crate) fn check(&self) -> Result<(), ErpError> {
+        let l = self.lookup;
+        for n in [
+            self.table,
+            self.key_column,
+            &l.contact_table,
+            &l.contact_key_column,
+            &l.customer_contact_column,
+            &l.email_column,
+            &l.customer_id_column,
+        ] {
+            check_identifier(n)?;
+        }
+        Ok(())
+    }
+}
+
+fn key_text(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 /// A fresh session key (positive, fits SQL Server `int`).
@@ -256,5 +300,42 @@ impl Sage500Db for HttpDb {
                 "lookup answer has an unusable \"key\"",
             )),
         }
+    }
+
+    /// `GET {base}/sage500/{company}/customer-email?email=…` → `{"customers": [{"key": …,
+    /// "customer_id": …}]}`; the facade runs the query [`CustomerTable`] describes.
+    async fn customers_by_email(
+        &self,
+        customer: &CustomerTable<'_>,
+        email: &str,
+    ) -> Result<Vec<(String, String)>, ErpError> {
+        customer.check()?;
+        let url = format!("{}/customer-email", self.root);
+        let query = [("email", email)];
+        let v = self
+            .call(|k| {
+                self.http
+                    .get(&url)
+                    .header("x-api-key", k.expose().as_str())
+                    .query(&query)
+            })
+            .await?;
+        let Some(rows) = v.get("customers").and_then(Value::as_array) else {
+            return Err(ErpError::permanent(
+                ERP,
+                "e-mail lookup answer has no \"customers\" array",
+            ));
+        };
+        rows.iter()
+            .map(
+                |r| match (key_text(r.get("key")), key_text(r.get("customer_id"))) {
+                    (Some(k), Some(c)) => Ok((k, c)),
+                    _ => Err(ErpError::permanent(
+                        ERP,
+                        "e-mail lookup answer has a customer without \"key\" or \"customer_id\"",
+                    )),
+                },
+            )
+            .collect()
     }
 }

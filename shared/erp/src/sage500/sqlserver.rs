@@ -7,7 +7,9 @@
 //! by [`check_identifier`] and bracket-quoted.
 
 use super::config::Sage500SqlConfig;
-use super::db::{check_identifier, new_session_key, BatchOutcome, Sage500Db, SqlValue, StagingRow};
+use super::db::{
+    check_identifier, new_session_key, BatchOutcome, CustomerTable, Sage500Db, SqlValue, StagingRow,
+};
 use super::mapping::ERP;
 use crate::connector::ErpError;
 use crate::http::clip;
@@ -305,6 +307,43 @@ impl SqlServerDb {
         Ok(row.and_then(|r| r.try_get::<&str, _>(0).ok().flatten().map(str::to_owned)))
     }
 
+    async fn customers_by_email_inner(
+        &self,
+        customer: &CustomerTable<'_>,
+        email: &str,
+    ) -> Result<Vec<(String, String)>, ErpError> {
+        customer.check()?;
+        let l = customer.lookup;
+        let sql = format!(
+            "SELECT TOP 3 CAST(c.{key} AS nvarchar(100)), CAST(c.{id} AS nvarchar(100)) \
+             FROM {table} c JOIN {contacts} k ON k.{ckey} = c.{cref} \
+             WHERE LOWER(LTRIM(RTRIM(k.{mail}))) = @P1 AND c.[CompanyID] = @P2",
+            key = bracket(customer.key_column)?,
+            id = bracket(&l.customer_id_column)?,
+            table = bracket(customer.table)?,
+            contacts = bracket(&l.contact_table)?,
+            ckey = bracket(&l.contact_key_column)?,
+            cref = bracket(&l.customer_contact_column)?,
+            mail = bracket(&l.email_column)?,
+        );
+        let mut conn = self.connect().await?;
+        let rows = conn
+            .query(sql, &[&email, &self.company.as_str()])
+            .await
+            .map_err(|e| classify(Step::BeforeCall, e))?
+            .into_first_result()
+            .await
+            .map_err(|e| classify(Step::BeforeCall, e))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                let key = r.try_get::<&str, _>(0).ok().flatten()?;
+                let id = r.try_get::<&str, _>(1).ok().flatten()?;
+                Some((key.to_owned(), id.trim().to_owned()))
+            })
+            .collect())
+    }
+
     fn timed_out(&self, may_have_committed: bool) -> ErpError {
         ErpError::Retryable {
             erp: ERP,
@@ -335,6 +374,16 @@ impl Sage500Db for SqlServerDb {
         key: &str,
     ) -> Result<Option<String>, ErpError> {
         tokio::time::timeout(self.timeout, self.lookup_inner(table, column, value, key))
+            .await
+            .unwrap_or_else(|_| Err(self.timed_out(false)))
+    }
+
+    async fn customers_by_email(
+        &self,
+        customer: &CustomerTable<'_>,
+        email: &str,
+    ) -> Result<Vec<(String, String)>, ErpError> {
+        tokio::time::timeout(self.timeout, self.customers_by_email_inner(customer, email))
             .await
             .unwrap_or_else(|_| Err(self.timed_out(false)))
     }

@@ -4,7 +4,9 @@ use super::config::{SageProConfig, SageProCredentials};
 use super::mapping::{self, Method, SageProRequest, ERP};
 use super::retry::classify;
 use crate::commands::{CustomerUpsert, ErpCommand, ExternalRef};
-use crate::connector::{Credentials, ErpConnector, ErpError};
+use crate::connector::{
+    normalize_email, single_email_match, Credentials, ErpConnector, ErpCustomerMatch, ErpError,
+};
 use crate::http;
 use ledgerbridge_core::ids::ErpDocumentId;
 use serde_json::Value;
@@ -98,5 +100,14 @@ impl ErpConnector for SageProConnector {
     ) -> Result<(), ErpError> {
         let req = mapping::update_customer_request(&self.cfg, id, customer)?;
         self.call(&req).await.map(drop)
+    }
+
+    async fn find_customer_by_email(
+        &self,
+        email: &str,
+    ) -> Result<Option<ErpCustomerMatch>, ErpError> {
+        let email = normalize_email(ERP, email)?;
+        let body = self.call(&mapping::customer_email_request(&email)).await?;
+        single_email_match(ERP, mapping::customers_by_email_of(&body, &email)?)
     }
 }

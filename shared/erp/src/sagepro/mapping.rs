@@ -3,7 +3,7 @@
 
 use super::config::SageProConfig;
 use crate::commands::{Application, DocKind, DocumentLine, ErpCommand, ExternalRef, Side};
-use crate::connector::ErpError;
+use crate::connector::{email_matches, ErpCustomerMatch, ErpError};
 use ledgerbridge_core::ids::ErpDocumentId;
 use serde_json::{json, Map, Value};
 
@@ -226,6 +226,46 @@ fn id_of(v: &Value) -> Option<ErpDocumentId> {
         Value::Number(n) => Some(ErpDocumentId::new(n.to_string())),
         _ => None,
     }
+}
+
+/// Customers by e-mail: `GET /api/v1/customers?email={email}` (the same search the references
+/// use, on the `email` field the customer is created with; assumed, as the product page shows
+/// no search parameters). `email` is the normalized address.
+pub fn customer_email_request(email: &str) -> SageProRequest {
+    SageProRequest {
+        method: Method::Get,
+        path: format!("/api/v1/{}", resource(DocKind::Customer)),
+        query: vec![("email".into(), email.to_owned())],
+        body: None,
+    }
+}
+
+/// The customers of a search answer whose `email` equals `email` (trimmed, case-insensitive).
+pub fn customers_by_email_of(body: &Value, email: &str) -> Result<Vec<ErpCustomerMatch>, ErpError> {
+    let Some(items) = body.get("data").and_then(Value::as_array) else {
+        return Err(ErpError::permanent(
+            ERP,
+            "search answer has no \"data\" array",
+        ));
+    };
+    let mut out = Vec::new();
+    for v in items {
+        if !email_matches(v.get("email").and_then(Value::as_str), email) {
+            continue;
+        }
+        let erp_id =
+            id_of(v).ok_or_else(|| ErpError::permanent(ERP, "search result has no \"id\""))?;
+        let customer_id = v
+            .get("customerId")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ErpError::permanent(ERP, "customer search result lacks customerId"))?;
+        out.push(ErpCustomerMatch {
+            erp_id,
+            customer_id: customer_id.to_owned(),
+        });
+    }
+    Ok(out)
 }
 
 /// First match of a search answer `{"data":[{"id":…}, …]}`.
