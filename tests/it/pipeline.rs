@@ -35,7 +35,7 @@ fn policy() -> RetryPolicy {
     }
 }
 
-async fn sandbox(erp: Erp) -> SandboxHandle {
+pub(crate) async fn sandbox(erp: Erp) -> SandboxHandle {
     let sb = spawn(SandboxConfig::default()).await.unwrap().1;
     let m = Mapping::from_toml(EXAMPLE).unwrap();
     let mut items: Vec<String> = m.products.values().cloned().collect();
@@ -57,7 +57,7 @@ fn connector(settings: Value) -> AnyConnector {
         .unwrap()
 }
 
-fn epicor(sb: &SandboxHandle) -> AnyConnector {
+pub(crate) fn epicor(sb: &SandboxHandle) -> AnyConnector {
     let keys = sb.keys();
     connector(json!({
         "kind": "epicor", "base_url": format!("{}/KineticTest", sb.base_url()), "company": "EPIC06",
@@ -89,7 +89,7 @@ fn stripe_client(base: &str) -> StripeClient {
 }
 
 /// The fake Stripe API seeded with what the sample events refer to.
-fn seeded_fake() -> FakeStripe {
+pub(crate) fn seeded_fake() -> FakeStripe {
     let fake = FakeStripe::default();
     let updated: Value = serde_json::from_slice(&event_body("customer.updated.json")).unwrap();
     fake.put("customers", updated["data"]["object"].clone());
@@ -115,7 +115,7 @@ fn seeded_fake() -> FakeStripe {
 
 /// Move every message through `stage` until the queue stays empty; retried messages go back on
 /// the queue. Returns how many times a message was retried.
-async fn pump<Q, F, Fut>(queue: &Q, concurrency: usize, stage: F) -> usize
+pub(crate) async fn pump<Q, F, Fut>(queue: &Q, concurrency: usize, stage: F) -> usize
 where
     Q: TestQueue,
     F: Fn(String) -> Fut,
@@ -149,14 +149,14 @@ where
     panic!("queue did not drain in 60 rounds; last retry: {last_reason}");
 }
 
-struct Rig<Q, S, C> {
-    intake: webhook_intake::Deps<Q, S, FixedClock>,
-    transform: TransformStage<Q, Q, Q, StripeClient>,
-    post: PostStage<C, S, StripeClient, SystemClock, Q>,
-    stripe: StripeClient,
+pub(crate) struct Rig<Q, S, C> {
+    pub(crate) intake: webhook_intake::Deps<Q, S, FixedClock>,
+    pub(crate) transform: TransformStage<Q, Q, Q, StripeClient>,
+    pub(crate) post: PostStage<C, S, StripeClient, SystemClock, Q>,
+    pub(crate) stripe: StripeClient,
 }
 
-async fn rig<B: Backend, C: ErpConnector>(
+pub(crate) async fn rig<B: Backend, C: ErpConnector>(
     connector: C,
     stripe_base: &str,
     now: i64,
@@ -194,7 +194,7 @@ async fn rig<B: Backend, C: ErpConnector>(
 }
 
 impl<Q: TestQueue, S: IdempotencyStore + StateStore + Clone, C: ErpConnector> Rig<Q, S, C> {
-    async fn deliver(&self, body: &[u8]) {
+    pub(crate) async fn deliver(&self, body: &[u8]) {
         let t = ledgerbridge_core::Clock::now_secs(&self.intake.clock);
         let out = handle_webhook(
             &self.intake,
@@ -205,7 +205,7 @@ impl<Q: TestQueue, S: IdempotencyStore + StateStore + Clone, C: ErpConnector> Ri
         assert_eq!(out.status, 200);
     }
 
-    async fn run(&self, concurrency: usize) {
+    pub(crate) async fn run(&self, concurrency: usize) {
         pump(&self.intake.queue, concurrency, |m| async move {
             self.transform.process(&m).await
         })
@@ -216,7 +216,7 @@ impl<Q: TestQueue, S: IdempotencyStore + StateStore + Clone, C: ErpConnector> Ri
         .await;
     }
 
-    async fn parked(&self) -> Vec<String> {
+    pub(crate) async fn parked(&self) -> Vec<String> {
         let mut all = self.transform.parked.take_all().await;
         all.extend(self.post.parked.take_all().await);
         all

@@ -17,6 +17,7 @@ use ledgerbridge_core::secrets::{CachedSecrets, EnvSecrets, Secret};
 use ledgerbridge_core::SystemClock;
 use ledgerbridge_erp::{AnyConnector, ErpSettings, RetryPolicy};
 use ledgerbridge_erp_sandbox::{Erp, SandboxConfig, SandboxHandle, Seed};
+use ledgerbridge_pipeline::erp_sync::{handle_erp_event, ErpSyncStage, SIGNATURE_HEADER};
 use ledgerbridge_pipeline::mapping::Mapping;
 use ledgerbridge_pipeline::post::{PostResult, Poster};
 use ledgerbridge_pipeline::sqs::RecordOutcome;
@@ -35,6 +36,10 @@ use webhook_intake::{handle_webhook, Deps, RotatingVerifier, SecretsBackend};
 /// The development signing secret used when `LEDGERBRIDGE_WEBHOOK_SECRETS` is not set. It is a
 /// published constant for local runs only, never a production secret.
 pub const DEV_SECRET: &str = "whsec_ledgerbridge_local_development_only";
+
+/// The development secret ERP-side events are signed with when
+/// `LEDGERBRIDGE_ERP_EVENT_SECRETS` is not set: a published constant for local runs only.
+pub const DEV_ERP_SECRET: &str = "lbsec_ledgerbridge_local_erp_development_only";
 
 /// The SQLite file of the payout discrepancy reports, in the data directory.
 pub const REPORTS_FILE: &str = "payout-reports.sqlite";
@@ -99,6 +104,14 @@ pub enum LocalError {
 type Transform = TransformStage<MemoryQueue, MemoryQueue, MemoryQueue, StripeClient>;
 type PostS = PostStage<AnyConnector, SqliteStore, StripeClient, SystemClock, MemoryQueue>;
 type LocalDeps = Deps<MemoryQueue, SqliteStore, SystemClock>;
+type ErpSync = ErpSyncStage<SqliteStore, StripeClient, SystemClock, MemoryQueue>;
+
+/// What the `POST /erp/customers` endpoint needs.
+struct ErpIntake {
+    verifier: ledgerbridge_core::webhook::Verifier,
+    queue: MemoryQueue,
+}
+
 type Recon = payout_reconciliation::Deps<MemoryQueue, SqliteStore, SqliteReportStore, SystemClock>;
 
 /// A running local pipeline.
@@ -109,6 +122,7 @@ pub struct Running {
     pub stripe_writes: Option<SampleStripe>,
     events: MemoryQueue,
     commands: MemoryQueue,
+    erp_events: MemoryQueue,
     reconciliation: MemoryQueue,
     in_flight: Arc<AtomicUsize>,
     server: tokio::task::JoinHandle<Result<(), std::io::Error>>,
@@ -127,6 +141,7 @@ impl Running {
         while tokio::time::Instant::now() < deadline {
             let busy = !self.events.is_empty()
                 || !self.commands.is_empty()
+                || !self.erp_events.is_empty()
                 || !self.reconciliation.is_empty()
                 || self.in_flight.load(Ordering::SeqCst) > 0;
             quiet = if busy { 0 } else { quiet + 1 };
@@ -285,6 +300,30 @@ pub async fn start(args: &LocalArgs) -> Result<Running, LocalError> {
         claim_secs: 400 * 86_400,
         concurrency: 1,
     });
+    let erp_events = MemoryQueue::new(DEFAULT_MAX_MESSAGE_BYTES);
+    let erp_secrets: Vec<Secret<String>> = ledgerbridge_core::config::Env::from_process()
+        .optional("ERP_EVENT_SECRETS")
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Secret::new(s.to_owned()))
+                .collect()
+        })
+        .unwrap_or_else(|| vec![Secret::new(DEV_ERP_SECRET.to_owned())]);
+    let erp_intake = Arc::new(ErpIntake {
+        verifier: ledgerbridge_core::webhook::Verifier::new(&erp_secrets)
+            .map_err(|e| LocalError::Serve(std::io::Error::other(e.to_string())))?,
+        queue: erp_events.clone(),
+    });
+    let erp_sync: Arc<ErpSync> = Arc::new(ErpSyncStage {
+        store: store.clone(),
+        stripe: stripe.clone(),
+        clock: SystemClock,
+        parked: parked.clone(),
+        lease_ms: 60_000,
+        intent_days: 400,
+    });
     let poster: Arc<PostS> = Arc::new(PostStage {
         poster: Poster {
             connector,
@@ -362,11 +401,33 @@ pub async fn start(args: &LocalArgs) -> Result<Running, LocalError> {
             in_flight.clone(),
         ));
     }
+    {
+        let (q, st, n) = (erp_events.clone(), erp_sync.clone(), in_flight.clone());
+        tokio::spawn(worker(q, n, move |m| {
+            let st = st.clone();
+            async move {
+                let report = st.process_detailed(&m).await;
+                match report {
+                    ledgerbridge_pipeline::erp_sync::SyncReport::Outcome(o) => o,
+                    ledgerbridge_pipeline::erp_sync::SyncReport::Updated { stripe_customer } => {
+                        println!("stripe  customer {stripe_customer} updated from the ERP");
+                        RecordOutcome::Done
+                    }
+                    _ => RecordOutcome::Done,
+                }
+            }
+        }));
+    }
     tokio::spawn(report_parked(parked));
 
     let app = Router::new()
         .route("/webhook", post(webhook))
-        .with_state(deps);
+        .with_state(deps)
+        .merge(
+            Router::new()
+                .route("/erp/customers", post(erp_event))
+                .with_state(erp_intake),
+        );
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
         .await
         .map_err(|source| LocalError::Listen {
@@ -385,6 +446,7 @@ pub async fn start(args: &LocalArgs) -> Result<Running, LocalError> {
         stripe_writes: sample,
         events,
         commands,
+        erp_events,
         reconciliation,
         in_flight,
         server,
@@ -656,6 +718,21 @@ async fn webhook(
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok());
     let out = handle_webhook(&deps, signature, &body).await;
+    (
+        StatusCode::from_u16(out.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        out.body,
+    )
+}
+
+/// `POST /erp/customers`: an ERP-side customer change, signed with `X-Ledgerbridge-Signature`.
+async fn erp_event(
+    State(intake): State<Arc<ErpIntake>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, String) {
+    let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+    let now = ledgerbridge_core::Clock::now_secs(&SystemClock);
+    let out = handle_erp_event(&intake.verifier, &intake.queue, signature, &body, now).await;
     (
         StatusCode::from_u16(out.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         out.body,

@@ -690,6 +690,15 @@ pub(crate) mod tests {
             Ok(())
         }
 
+        async fn update_customer(
+            &self,
+            _: &str,
+            _: &[(String, String)],
+            _: &str,
+        ) -> Result<(), StripeError> {
+            Ok(())
+        }
+
         fn calls(&self) -> u64 {
             self.calls.load(Ordering::SeqCst)
         }

@@ -4,6 +4,7 @@
 
 pub mod billing;
 pub mod disputes;
+pub mod erp_sync;
 pub mod mapping;
 pub mod messages;
 pub mod post;

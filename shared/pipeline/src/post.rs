@@ -371,6 +371,18 @@ where
                     .await?;
                 self.record_xref(&cus, "customer_code", &ErpDocumentId::new(&code))
                     .await?;
+                // ERP customer code → Stripe customer, for changes made in the ERP.
+                let reverse = crate::erp_sync::reverse_xref(
+                    self.connector.erp(),
+                    &code,
+                    cus.as_str(),
+                    self.clock.now_millis(),
+                );
+                if let Some(existing) = self.store.put_xref_if_absent(&reverse).await? {
+                    if existing.erp_id.as_str() != cus.as_str() {
+                        tracing::error!(alarm = "xref_conflict", customer = %cus, "ERP customer already linked to another Stripe customer");
+                    }
+                }
                 self.store
                     .complete(&key, RecordStatus::Completed, Some(erp_id.to_string()))
                     .await?;

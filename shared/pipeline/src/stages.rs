@@ -23,7 +23,12 @@ pub struct ParkedV1 {
     pub body: String,
 }
 
-async fn park<P: EventQueue>(parked: &P, stage: &str, reason: String, body: &str) -> RecordOutcome {
+pub(crate) async fn park<P: EventQueue>(
+    parked: &P,
+    stage: &str,
+    reason: String,
+    body: &str,
+) -> RecordOutcome {
     tracing::error!(stage, reason = %reason, alarm = "message_parked", "Message parked; fix and replay it");
     let msg = ParkedV1 {
         stage: stage.to_owned(),

@@ -24,6 +24,15 @@ pub trait StripeApi: Send + Sync {
         value: &str,
     ) -> impl Future<Output = Result<(), StripeError>> + Send;
 
+    /// `POST /v1/customers/{id}` with form fields and the given `Idempotency-Key` (ERP → Stripe
+    /// customer sync).
+    fn update_customer(
+        &self,
+        id: &str,
+        fields: &[(String, String)],
+        idempotency_key: &str,
+    ) -> impl Future<Output = Result<(), StripeError>> + Send;
+
     /// Calls made so far (for "Stripe calls per event").
     fn calls(&self) -> u64;
 }
@@ -58,6 +67,18 @@ impl StripeApi for StripeClient {
         // Deterministic key: a retried write-back of the same value is one write in Stripe.
         let idem = IdempotencyKey::new(format!("ledgerbridge-{object_path}-{id}-{key}-{value}"));
         self.update_metadata(kind, id, &[(key, value)], &idem)
+            .await
+            .map(drop)
+    }
+
+    async fn update_customer(
+        &self,
+        id: &str,
+        fields: &[(String, String)],
+        idempotency_key: &str,
+    ) -> Result<(), StripeError> {
+        let idem = IdempotencyKey::new(idempotency_key);
+        StripeClient::update_customer(self, id, fields, &idem)
             .await
             .map(drop)
     }

@@ -22,6 +22,10 @@ use serde_json::Value;
 /// that changes nothing else is our own echo and is skipped.
 pub const METADATA_PREFIX: &str = "ledgerbridge_";
 
+/// Metadata key the ERP → Stripe customer sync sets with each update it makes (the ERP change's
+/// time); an update that changed it came from the ERP and is not sent back there.
+pub const ERP_SYNC_KEY: &str = "ledgerbridge_erp_sync";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Commands(Vec<ErpCommandV1>),
@@ -314,6 +318,16 @@ fn is_own_echo(previous: Option<&Value>) -> bool {
         .is_some_and(|m| !m.is_empty() && m.keys().all(|k| k.starts_with(METADATA_PREFIX)))
 }
 
+/// True when an update was made by the ERP → Stripe customer sync: Stripe applies one API call
+/// as one update, and only the sync changes [`ERP_SYNC_KEY`], so its old value (or `null` the
+/// first time) in `previous_attributes.metadata` marks the whole update as the ERP's.
+fn is_erp_sync_echo(previous: Option<&Value>) -> bool {
+    previous
+        .and_then(|p| p.get("metadata"))
+        .and_then(Value::as_object)
+        .is_some_and(|m| m.contains_key(ERP_SYNC_KEY))
+}
+
 fn customer_event(
     mapping: &Mapping,
     event: &Event,
@@ -325,6 +339,13 @@ fn customer_event(
     {
         return Ok(Outcome::Skipped(
             "echo of ledgerbridge's own metadata write-back".into(),
+        ));
+    }
+    if event.event_type == "customer.updated"
+        && is_erp_sync_echo(event.data.previous_attributes.as_ref())
+    {
+        return Ok(Outcome::Skipped(
+            "echo of a change that came from the ERP".into(),
         ));
     }
     let hint = hint_for_customer(mapping, object)?;
@@ -611,6 +632,20 @@ mod tests {
         assert!(!is_own_echo(Some(&theirs)));
         assert!(!is_own_echo(Some(&mixed)));
         assert!(!is_own_echo(None));
+    }
+
+    #[test]
+    fn erp_sync_echo_is_recognised() {
+        let first = serde_json::json!({"name": "Old", "metadata": {"ledgerbridge_erp_sync": null}});
+        let later =
+            serde_json::json!({"email": "a@b.c", "metadata": {"ledgerbridge_erp_sync": "1"}});
+        let user = serde_json::json!({"name": "Old", "metadata": {"erp_customer_no": "X"}});
+        let plain = serde_json::json!({"name": "Old"});
+        assert!(is_erp_sync_echo(Some(&first)));
+        assert!(is_erp_sync_echo(Some(&later)));
+        assert!(!is_erp_sync_echo(Some(&user)));
+        assert!(!is_erp_sync_echo(Some(&plain)));
+        assert!(!is_erp_sync_echo(None));
     }
 
     #[test]

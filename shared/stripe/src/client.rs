@@ -262,6 +262,41 @@ impl StripeClient {
         })
     }
 
+    /// `POST /v1/customers/{id}` with form fields (`name`, `email`, `address[line1]`,
+    /// `metadata[key]`, …) and an `Idempotency-Key`, reused across this call's retries: a
+    /// repeated update with the same key is applied once by Stripe. Returns the customer.
+    pub async fn update_customer(
+        &self,
+        id: &str,
+        fields: &[(String, String)],
+        idempotency_key: &IdempotencyKey,
+    ) -> Result<serde_json::Value, StripeError> {
+        check_id(id)?;
+        let key = idempotency_key.as_str();
+        if key.is_empty() || key.len() > 255 {
+            return Err(StripeError::InvalidRequest(
+                "Idempotency-Key must be 1–255 chars".into(),
+            ));
+        }
+        if fields.is_empty() {
+            return Err(StripeError::InvalidRequest(
+                "customer update without fields".into(),
+            ));
+        }
+        let form: Vec<(String, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str()))
+            .collect();
+        let url = self.url(&format!("v1/customers/{id}"), &[])?;
+        let body = self
+            .execute(Method::POST, url, Some(&form), Some(key))
+            .await?;
+        serde_json::from_slice(&body).map_err(|e| StripeError::Decode {
+            what: "customers".to_owned(),
+            message: e.to_string(),
+        })
+    }
+
     // ---- plumbing --------------------------------------------------------------------------
 
     fn url(&self, path: &str, query: &[(&str, &str)]) -> Result<Url, StripeError> {

@@ -17,6 +17,8 @@ pub struct Data {
     pub refunds_by_charge: HashMap<String, Vec<Value>>,
     /// (collection, id, key, value) of every metadata write
     pub metadata_writes: Vec<(String, String, String, String)>,
+    /// (customer id, Idempotency-Key, form body) of every customer update request
+    pub customer_updates: Vec<(String, String, String)>,
     pub calls: u64,
 }
 
@@ -42,6 +44,10 @@ impl FakeStripe {
         if !list.iter().any(|r| r["id"] == refund["id"]) {
             list.push(refund);
         }
+    }
+
+    pub fn customer_updates(&self) -> Vec<(String, String, String)> {
+        self.data.lock().unwrap().customer_updates.clone()
     }
 
     pub fn writes(&self) -> Vec<(String, String, String, String)> {
@@ -106,10 +112,19 @@ async fn list_invoice_payments(State(s): State<FakeStripe>) -> Json<Value> {
 async fn update(
     State(s): State<FakeStripe>,
     Path((collection, id)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
     body: String,
 ) -> (StatusCode, Json<Value>) {
     let mut d = s.data.lock().unwrap();
     d.calls += 1;
+    if collection == "customers" && !body.split('&').all(|p| p.starts_with("metadata%5B")) {
+        let key = headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        d.customer_updates.push((id.clone(), key, body.clone()));
+    }
     let mut writes = Vec::new();
     for pair in body.split('&') {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));

@@ -1,0 +1,451 @@
+//! ERP → Stripe customer changes: an ERP-side event (`erp_customer_changed.v1`) is verified and
+//! queued by [`handle_erp_event`], then [`ErpSyncStage`] finds the Stripe customer through the
+//! reverse cross-reference the poster records and updates it once.
+//!
+//! Once: a duplicate ERP event (same customer, same `changed_at`) is claimed once, and the
+//! Stripe call carries an `Idempotency-Key` derived from the same pair; an older `changed_at`
+//! than the last applied one is skipped. No echo: the update sets
+//! `metadata.ledgerbridge_erp_sync`, and the transform skips the `customer.updated` whose
+//! `previous_attributes.metadata` names that key, so the change does not go back to the ERP.
+
+use crate::post::StateStore;
+use crate::sqs::RecordOutcome;
+use crate::stages::park;
+use crate::stripe_api::StripeApi;
+use crate::transform::ERP_SYNC_KEY;
+use ledgerbridge_core::ids::{ErpDocumentId, IdempotencyKey, StripeObjectId};
+use ledgerbridge_core::ports::{Claim, ClaimRequest, EventQueue, RecordStatus, XrefRecord};
+use ledgerbridge_core::webhook::Verifier;
+use ledgerbridge_core::Clock;
+use serde::{Deserialize, Serialize};
+
+/// The header the ERP side signs its events with: `t=<unix seconds>,v1=<hex HMAC-SHA256 of
+/// "{t}.{body}">`, the same scheme as Stripe's.
+pub const SIGNATURE_HEADER: &str = "X-Ledgerbridge-Signature";
+
+/// Cross-reference kind of the ERP customer → Stripe customer link.
+pub const REVERSE_KIND: &str = "stripe_customer";
+
+const ERPS: [&str; 3] = ["epicor", "sage500", "sagepro"];
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Address {
+    pub line1: Option<String>,
+    pub line2: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub postal_code: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    pub country: Option<String>,
+}
+
+/// A customer changed in the ERP. Absent fields are left as they are in Stripe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErpCustomerChangedV1 {
+    /// `epicor`, `sage500` or `sagepro`.
+    pub erp: String,
+    /// The ERP's customer code (Epicor `CustID`, Sage 500 `CustID`, Sage Pro customer number).
+    pub customer_code: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub address: Option<Address>,
+    /// When the change was made in the ERP (Unix seconds); orders changes to one customer.
+    pub changed_at: i64,
+}
+
+/// Messages on the ERP events queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum ErpMessage {
+    #[serde(rename = "erp_customer_changed.v1")]
+    CustomerChangedV1(ErpCustomerChangedV1),
+}
+
+impl ErpMessage {
+    pub fn decode(text: &str) -> Result<Self, String> {
+        let msg: ErpMessage =
+            serde_json::from_str(text).map_err(|e| format!("unreadable ERP event: {e}"))?;
+        match &msg {
+            ErpMessage::CustomerChangedV1(c) => validate(c)?,
+        }
+        Ok(msg)
+    }
+
+    pub fn encode(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(self)
+    }
+
+    /// The message group on a FIFO queue: one ERP customer's changes stay in order.
+    pub fn group(&self) -> String {
+        match self {
+            ErpMessage::CustomerChangedV1(c) => format!("erp_{}_{}", c.erp, c.customer_code),
+        }
+    }
+}
+
+fn check_text(what: &str, v: &Option<String>, max: usize) -> Result<(), String> {
+    match v {
+        Some(s) if s.chars().count() > max => Err(format!("{what} longer than {max} characters")),
+        Some(s) if s.chars().any(char::is_control) => {
+            Err(format!("{what} contains control characters"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Checks an ERP event before anything is queued or sent to Stripe.
+pub fn validate(c: &ErpCustomerChangedV1) -> Result<(), String> {
+    if !ERPS.contains(&c.erp.as_str()) {
+        return Err(format!("unknown ERP {:?}", c.erp));
+    }
+    let code = c.customer_code.trim();
+    if code.is_empty() || code.len() > 64 || code != c.customer_code {
+        return Err("customer_code must be 1–64 characters without surrounding spaces".into());
+    }
+    if code.chars().any(char::is_control) {
+        return Err("customer_code contains control characters".into());
+    }
+    if c.changed_at <= 0 {
+        return Err("changed_at must be a positive Unix time".into());
+    }
+    if c.name.is_none() && c.email.is_none() && c.address.is_none() {
+        return Err("no customer field to change".into());
+    }
+    check_text("name", &c.name, 256)?;
+    check_text("email", &c.email, 512)?;
+    if let Some(e) = &c.email {
+        if !e.is_empty() && !e.contains('@') {
+            return Err("email is not an e-mail address".into());
+        }
+    }
+    if let Some(a) = &c.address {
+        for (what, v) in [
+            ("address.line1", &a.line1),
+            ("address.line2", &a.line2),
+            ("address.city", &a.city),
+            ("address.state", &a.state),
+            ("address.postal_code", &a.postal_code),
+            ("address.country", &a.country),
+        ] {
+            check_text(what, v, 200)?;
+        }
+    }
+    Ok(())
+}
+
+/// Where the reverse cross-reference of an ERP customer is stored.
+pub fn reverse_xref_id(erp: &str, customer_code: &str) -> StripeObjectId {
+    StripeObjectId::new(format!("erp_{erp}_{customer_code}"))
+}
+
+/// The reverse cross-reference record (ERP customer code → `cus_…`).
+pub fn reverse_xref(
+    erp: &str,
+    customer_code: &str,
+    stripe_customer: &str,
+    now_ms: i64,
+) -> XrefRecord {
+    XrefRecord {
+        stripe_id: reverse_xref_id(erp, customer_code),
+        doc_kind: REVERSE_KIND.to_owned(),
+        erp: erp.to_owned(),
+        erp_id: ErpDocumentId::new(stripe_customer),
+        created_at_ms: now_ms,
+    }
+}
+
+/// The Stripe form fields of the update: the changed fields and the sync marker.
+pub fn stripe_fields(c: &ErpCustomerChangedV1) -> Vec<(String, String)> {
+    let mut f = Vec::new();
+    if let Some(n) = &c.name {
+        f.push(("name".to_owned(), n.clone()));
+    }
+    if let Some(e) = &c.email {
+        f.push(("email".to_owned(), e.clone()));
+    }
+    if let Some(a) = &c.address {
+        for (k, v) in [
+            ("line1", &a.line1),
+            ("line2", &a.line2),
+            ("city", &a.city),
+            ("state", &a.state),
+            ("postal_code", &a.postal_code),
+            ("country", &a.country),
+        ] {
+            if let Some(v) = v {
+                f.push((format!("address[{k}]"), v.clone()));
+            }
+        }
+    }
+    f.push((
+        format!("metadata[{ERP_SYNC_KEY}]"),
+        c.changed_at.to_string(),
+    ));
+    f
+}
+
+/// The Stripe `Idempotency-Key` of one ERP change: the same change sent twice is one update.
+pub fn idempotency_key(c: &ErpCustomerChangedV1, stripe_customer: &str) -> String {
+    format!(
+        "ledgerbridge-erp-sync-{}-{}-{}-{}",
+        c.erp, stripe_customer, c.customer_code, c.changed_at
+    )
+}
+
+/// What the inbound endpoint answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub body: String,
+}
+
+fn answer(status: u16, body: serde_json::Value) -> Response {
+    Response {
+        status,
+        body: body.to_string(),
+    }
+}
+
+/// The inbound endpoint for ERP-side events: verify the signature on the exact bytes, validate
+/// the message, queue it. Bad signature or invalid message → `400`, nothing queued.
+pub async fn handle_erp_event<Q: EventQueue>(
+    verifier: &Verifier,
+    queue: &Q,
+    signature: Option<&str>,
+    body: &[u8],
+    now_secs: i64,
+) -> Response {
+    if let Err(e) = verifier.verify(signature, body, now_secs) {
+        tracing::warn!(reason = e.reason(), "ERP event rejected");
+        return answer(400, serde_json::json!({"error": e.reason()}));
+    }
+    let Ok(text) = std::str::from_utf8(body) else {
+        return answer(400, serde_json::json!({"error": "body is not UTF-8"}));
+    };
+    let msg = match ErpMessage::decode(text) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(reason = %e, "ERP event rejected");
+            return answer(400, serde_json::json!({"error": e}));
+        }
+    };
+    let encoded = match msg.encode() {
+        Ok(t) => t,
+        Err(e) => return answer(500, serde_json::json!({"error": e.to_string()})),
+    };
+    match queue.send(encoded, Some(&msg.group())).await {
+        Ok(_) => answer(200, serde_json::json!({"received": true})),
+        Err(e) => {
+            tracing::error!(error = %e, "ERP event not queued");
+            answer(503, serde_json::json!({"error": "queue unavailable"}))
+        }
+    }
+}
+
+/// The stage that applies ERP customer changes to Stripe.
+pub struct ErpSyncStage<S, A, K, P> {
+    pub store: S,
+    pub stripe: A,
+    pub clock: K,
+    pub parked: P,
+    /// How long a claim may stay in progress before another worker may take it over.
+    pub lease_ms: i64,
+    /// How long the claim of one ERP change counts.
+    pub intent_days: i64,
+}
+
+/// What the stage did with one message (for tests and the local runner).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncReport {
+    Updated {
+        stripe_customer: String,
+    },
+    /// Already applied (a duplicate ERP event).
+    Duplicate,
+    /// Older than a change already applied.
+    Stale,
+    Outcome(RecordOutcome),
+}
+
+impl<S: StateStore, A: StripeApi, K: Clock, P: EventQueue> ErpSyncStage<S, A, K, P> {
+    pub async fn process(&self, body: &str) -> RecordOutcome {
+        match self.process_detailed(body).await {
+            SyncReport::Outcome(o) => o,
+            _ => RecordOutcome::Done,
+        }
+    }
+
+    pub async fn process_detailed(&self, body: &str) -> SyncReport {
+        let c = match ErpMessage::decode(body) {
+            Ok(ErpMessage::CustomerChangedV1(c)) => c,
+            Err(e) => return SyncReport::Outcome(park(&self.parked, "erp-sync", e, body).await),
+        };
+        match self.apply(&c).await {
+            Ok(r) => r,
+            Err(Failure::Retry(e)) => SyncReport::Outcome(RecordOutcome::Retry(e)),
+            Err(Failure::Park(reason)) => {
+                SyncReport::Outcome(park(&self.parked, "erp-sync", reason, body).await)
+            }
+        }
+    }
+
+    async fn apply(&self, c: &ErpCustomerChangedV1) -> Result<SyncReport, Failure> {
+        let xref = self
+            .store
+            .get_xref(&reverse_xref_id(&c.erp, &c.customer_code), REVERSE_KIND)
+            .await
+            .map_err(store)?;
+        let Some(xref) = xref else {
+            return Err(Failure::Park(format!(
+                "{} customer {} has no Stripe customer cross-reference",
+                c.erp, c.customer_code
+            )));
+        };
+        let cus = xref.erp_id.into_inner();
+        let vkey = format!("erp_customer#{}#{}", c.erp, c.customer_code);
+        if !self
+            .store
+            .advance_version(&vkey, c.changed_at)
+            .await
+            .map_err(store)?
+        {
+            tracing::info!(erp = %c.erp, changed_at = c.changed_at, "Older ERP customer change skipped");
+            return Ok(SyncReport::Stale);
+        }
+        let key = IdempotencyKey::new(format!(
+            "erp_sync#{}#{}#{}",
+            c.erp, c.customer_code, c.changed_at
+        ));
+        let now_ms = self.clock.now_millis();
+        let claim = self
+            .store
+            .claim(&ClaimRequest {
+                key: key.clone(),
+                payload_hash: String::new(),
+                now_ms,
+                lease_ms: self.lease_ms,
+                expiration: now_ms / 1000 + self.intent_days * 86_400,
+            })
+            .await
+            .map_err(store)?;
+        if let Claim::Existing(rec) = claim {
+            return match rec.status {
+                RecordStatus::InProgress => Err(Failure::Retry(
+                    "ERP customer change is being applied by another worker".into(),
+                )),
+                RecordStatus::Parked => Err(Failure::Park(rec.result.unwrap_or_default())),
+                RecordStatus::Completed | RecordStatus::Ignored => Ok(SyncReport::Duplicate),
+            };
+        }
+        let fields = stripe_fields(c);
+        match self
+            .stripe
+            .update_customer(&cus, &fields, &idempotency_key(c, &cus))
+            .await
+        {
+            Ok(()) => {
+                self.store
+                    .complete(&key, RecordStatus::Completed, Some(cus.clone()))
+                    .await
+                    .map_err(store)?;
+                tracing::info!(customer = %cus, erp = %c.erp, "ERP customer change applied to Stripe");
+                Ok(SyncReport::Updated {
+                    stripe_customer: cus,
+                })
+            }
+            Err(e) if e.is_retriable() => {
+                if let Err(e) = self.store.release(&key).await {
+                    tracing::warn!(error = %e, "Claim not released; it lapses with its lease");
+                }
+                Err(Failure::Retry(format!("Stripe: {e}")))
+            }
+            Err(e) => {
+                let reason = format!("Stripe rejected the customer update: {e}");
+                self.store
+                    .complete(&key, RecordStatus::Parked, Some(reason.clone()))
+                    .await
+                    .map_err(store)?;
+                Err(Failure::Park(reason))
+            }
+        }
+    }
+}
+
+enum Failure {
+    Retry(String),
+    Park(String),
+}
+
+fn store(e: ledgerbridge_core::ports::StoreError) -> Failure {
+    if e.is_retriable() {
+        Failure::Retry(e.to_string())
+    } else {
+        Failure::Park(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change() -> ErpCustomerChangedV1 {
+        ErpCustomerChangedV1 {
+            erp: "epicor".into(),
+            customer_code: "C042".into(),
+            name: Some("Northwind Traders".into()),
+            email: None,
+            address: Some(Address {
+                city: Some("Leeds".into()),
+                ..Address::default()
+            }),
+            changed_at: 1_786_000_100,
+        }
+    }
+
+    #[test]
+    fn fields_carry_the_change_and_the_sync_marker() {
+        let f = stripe_fields(&change());
+        assert!(f.contains(&("name".into(), "Northwind Traders".into())));
+        assert!(f.contains(&("address[city]".into(), "Leeds".into())));
+        assert!(f.contains(&(
+            "metadata[ledgerbridge_erp_sync]".into(),
+            "1786000100".into()
+        )));
+        assert!(!f.iter().any(|(k, _)| k == "email"));
+    }
+
+    #[test]
+    fn invalid_changes_are_rejected() {
+        assert!(validate(&change()).is_ok());
+        let mut c = change();
+        c.erp = "sap".into();
+        assert!(validate(&c).is_err());
+        let mut c = change();
+        c.customer_code = " C042".into();
+        assert!(validate(&c).is_err());
+        let mut c = change();
+        c.changed_at = 0;
+        assert!(validate(&c).is_err());
+        let mut c = change();
+        c.name = None;
+        c.address = None;
+        assert!(validate(&c).is_err());
+        let mut c = change();
+        c.email = Some("nope".into());
+        assert!(validate(&c).is_err());
+        assert!(ErpMessage::decode("{\"type\":\"erp_customer_changed.v1\"}").is_err());
+        assert!(ErpMessage::decode("not json").is_err());
+    }
+
+    #[test]
+    fn same_change_same_key() {
+        let a = idempotency_key(&change(), "cus_1");
+        assert_eq!(a, idempotency_key(&change(), "cus_1"));
+        let mut later = change();
+        later.changed_at += 1;
+        assert_ne!(a, idempotency_key(&later, "cus_1"));
+        assert!(a.len() <= 255);
+    }
+}
