@@ -66,3 +66,43 @@ pub(crate) fn clip(s: &str) -> String {
     }
     format!("{}…", &s[..end])
 }
+
+/// The status table all three connectors share: 401/403 → authentication (one refresh, then
+/// fail loudly); 408/429 → retryable, honouring `Retry-After`, nothing committed; 5xx →
+/// retryable and possibly committed (the ERP may fail after its transaction, e.g. in a BPM or the
+/// response writer), except 503, which a server sends before doing the work; anything else →
+/// permanent, with the ERP's own `message`.
+pub(crate) fn classify_status(
+    erp: &'static str,
+    status: StatusCode,
+    headers: &HeaderMap,
+    message: String,
+) -> ErpError {
+    let code = status.as_u16();
+    match code {
+        401 | 403 => ErpError::Authentication {
+            erp,
+            status: Some(code),
+            message,
+        },
+        408 | 429 => ErpError::Retryable {
+            erp,
+            status: Some(code),
+            message,
+            retry_after: crate::connector::parse_retry_after(headers),
+            may_have_committed: false,
+        },
+        500..=599 => ErpError::Retryable {
+            erp,
+            status: Some(code),
+            message,
+            retry_after: crate::connector::parse_retry_after(headers),
+            may_have_committed: code != 503,
+        },
+        _ => ErpError::Permanent {
+            erp,
+            status: Some(code),
+            message,
+        },
+    }
+}

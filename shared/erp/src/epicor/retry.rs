@@ -1,7 +1,7 @@
 //! The one place Epicor answers are classified.
 
-use crate::connector::{parse_retry_after, ErpError};
-use crate::http::clip;
+use crate::connector::ErpError;
+use crate::http::{classify_status, clip};
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -24,35 +24,7 @@ pub fn erp_message(body: &[u8]) -> String {
 
 /// Classify a non-2xx answer.
 pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ErpError {
-    let code = status.as_u16();
-    let message = erp_message(body);
-    match code {
-        401 | 403 => ErpError::Authentication {
-            erp: ERP,
-            status: Some(code),
-            message,
-        },
-        408 | 429 => ErpError::Retryable {
-            erp: ERP,
-            status: Some(code),
-            message,
-            retry_after: parse_retry_after(headers),
-            may_have_committed: false,
-        },
-        500..=599 => ErpError::Retryable {
-            erp: ERP,
-            status: Some(code),
-            message,
-            retry_after: parse_retry_after(headers),
-            // Epicor may fail after its transaction committed (a BPM, the response writer).
-            may_have_committed: code != 503,
-        },
-        _ => ErpError::Permanent {
-            erp: ERP,
-            status: Some(code),
-            message,
-        },
-    }
+    classify_status(ERP, status, headers, erp_message(body))
 }
 
 #[cfg(test)]
