@@ -136,3 +136,96 @@ pub async fn email_lookup_contract<C: ErpConnector>(c: &C, sb: &SandboxHandle) {
     );
     sb.set_faults(Faults::default());
 }
+
+/// The customer-fields contract every connector keeps: the values land in the ERP fields the
+/// settings name (`expected`: logical → ERP field), the customer's master data stays as it
+/// was, values without a field are reported and not written, a value longer than its field and
+/// an unknown customer are refused permanently, and writing the same values again is harmless.
+pub async fn customer_fields_contract<C: ErpConnector>(
+    c: &C,
+    sb: &SandboxHandle,
+    erp: ledgerbridge_erp_sandbox::Erp,
+    entity: &str,
+    expected: &ledgerbridge_erp::CustomerFieldMap,
+) {
+    use ledgerbridge_erp::fields::*;
+    use std::collections::BTreeMap;
+    let cmd = email_customer(77, "fields@example.com");
+    let ErpCommand::UpsertCustomer(upsert) = &cmd else {
+        unreachable!()
+    };
+    let posted = post_command(c, &cmd, &policy()).await.unwrap();
+    let values: BTreeMap<String, String> = [
+        (SUBSCRIPTION_STATUS, "ACTIVE"),
+        (SUBSCRIPTION_PLAN, "SEAT-SUB"),
+        (SUBSCRIPTION_QUANTITY, "5"),
+        (SUBSCRIPTION_PERIOD_END, "2026-09-04"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let out = c
+        .set_customer_fields(&posted.erp_id, &upsert.customer_id, &values)
+        .await
+        .unwrap();
+    let last_update = || {
+        sb.audit(Some(erp))
+            .unwrap()
+            .into_iter()
+            .rev()
+            .find(|a| a.entity == entity && a.action == "update")
+            .expect("the customer was updated")
+    };
+    let doc = last_update().body;
+    let mut written = Vec::new();
+    for (logical, value) in &values {
+        match expected.get(logical) {
+            Some(target) => {
+                assert_eq!(
+                    doc.get(&target.name).and_then(|v| v.as_str()),
+                    Some(value.as_str()),
+                    "{logical} → {} in {doc}",
+                    target.name
+                );
+                written.push(target.name.clone());
+            }
+            None => assert!(out.unmapped.contains(logical), "{logical} not reported"),
+        }
+    }
+    written.sort();
+    let mut got = out.written.clone();
+    got.sort();
+    assert_eq!(got, written);
+    // master data untouched: the name and e-mail are still the customer's own
+    let text = doc.to_string();
+    assert!(text.contains(&upsert.name), "{text}");
+    assert!(text.contains("fields@example.com"), "{text}");
+    // the same values again: no error, same fields
+    let again = c
+        .set_customer_fields(&posted.erp_id, &upsert.customer_id, &values)
+        .await
+        .unwrap();
+    assert_eq!(again.written.len(), out.written.len());
+    // a value longer than its field: permanent, nothing written
+    let (logical, target) = expected.iter().next().unwrap();
+    let before = sb.audit(Some(erp)).unwrap().len();
+    let long: BTreeMap<String, String> = [(logical.clone(), "x".repeat(target.max_len + 1))].into();
+    let err = c
+        .set_customer_fields(&posted.erp_id, &upsert.customer_id, &long)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErpErrorKind::Permanent, "{err}");
+    assert_eq!(sb.audit(Some(erp)).unwrap().len(), before);
+    // an unknown customer: permanent with the ERP's message
+    let unknown = match erp {
+        ledgerbridge_erp_sandbox::Erp::Epicor => {
+            ledgerbridge_core::ids::ErpDocumentId::new("999999")
+        }
+        _ => ledgerbridge_core::ids::ErpDocumentId::new("NOSUCH"),
+    };
+    let err = c
+        .set_customer_fields(&unknown, "NOSUCH", &values)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErpErrorKind::Permanent, "{err}");
+}

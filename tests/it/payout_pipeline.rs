@@ -79,6 +79,7 @@ impl Env {
             .iter()
             .map(|b| match CommandMessage::decode(b).unwrap() {
                 CommandMessage::ErpCommandV1(c) => *c,
+                other => panic!("unexpected {other:?}"),
             })
             .collect()
     }
@@ -572,6 +573,7 @@ async fn the_queued_journal_posts_once_and_balances_in_each_erp() {
     assert_eq!(bodies.len(), 1);
     let expected_total = match CommandMessage::decode(&bodies[0]).unwrap() {
         CommandMessage::ErpCommandV1(c) => balanced_total(journal(&c)),
+        other => panic!("unexpected {other:?}"),
     };
 
     for erp in [Erp::Epicor, Erp::Sagepro, Erp::Sage500] {

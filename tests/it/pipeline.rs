@@ -494,6 +494,7 @@ async fn lost_responses_after_commit_create_no_duplicates() {
                     ledgerbridge_pipeline::messages::CommandMessage::ErpCommandV1(c) => {
                         c.command.reference().to_string()
                     }
+                    other => panic!("unexpected {other:?}"),
                 };
             let first = seen.lock().unwrap().insert(reference.clone());
             let pick = reference.bytes().map(u32::from).sum::<u32>() % 10 < 3;

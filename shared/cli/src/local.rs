@@ -19,9 +19,9 @@ use ledgerbridge_erp::{AnyConnector, ErpSettings, RetryPolicy};
 use ledgerbridge_erp_sandbox::{Erp, SandboxConfig, SandboxHandle, Seed};
 use ledgerbridge_pipeline::erp_sync::{handle_erp_event, ErpSyncStage, SIGNATURE_HEADER};
 use ledgerbridge_pipeline::mapping::Mapping;
-use ledgerbridge_pipeline::post::{PostResult, Poster};
+use ledgerbridge_pipeline::post::{FieldsResult, PostResult, Poster};
 use ledgerbridge_pipeline::sqs::RecordOutcome;
-use ledgerbridge_pipeline::stages::{PostStage, TransformStage};
+use ledgerbridge_pipeline::stages::{PostStage, Posted, TransformStage};
 use ledgerbridge_stripe::{StripeClient, StripeClientConfig};
 use payout_reconciliation::config::ReconFile;
 use payout_reconciliation::report_store::SqliteReportStore;
@@ -357,22 +357,58 @@ pub async fn start(args: &LocalArgs) -> Result<Running, LocalError> {
             let p = p.clone();
             async move {
                 let (outcome, posted) = p.process_detailed(&m).await;
-                if let Some((msg, result)) = posted {
-                    let reference = msg.command.reference();
-                    match result {
-                        PostResult::Posted { erp_id, created } => println!(
-                            "erp     {:<8} {:<13} {:<46} → {} ({})",
-                            erp.as_str(),
-                            msg.command.kind().as_str(),
-                            reference.to_string(),
-                            erp_id,
-                            if created { "created" } else { "updated" }
-                        ),
-                        PostResult::AlreadyPosted { .. } => {}
-                        PostResult::Stale => {
-                            println!("erp     skipped an older update of {reference}")
+                match posted {
+                    Some(Posted::Command(msg, result)) => {
+                        let reference = msg.command.reference();
+                        match result {
+                            PostResult::Posted { erp_id, created } => println!(
+                                "erp     {:<8} {:<13} {:<46} → {} ({})",
+                                erp.as_str(),
+                                msg.command.kind().as_str(),
+                                reference.to_string(),
+                                erp_id,
+                                if created { "created" } else { "updated" }
+                            ),
+                            PostResult::AlreadyPosted { .. } => {}
+                            PostResult::Stale => {
+                                println!("erp     skipped an older update of {reference}")
+                            }
                         }
                     }
+                    Some(Posted::Fields(msg, result)) => match result {
+                        FieldsResult::Written {
+                            customer_code,
+                            written,
+                            unmapped,
+                            ..
+                        } => {
+                            let values: Vec<String> = msg
+                                .values
+                                .iter()
+                                .filter(|(k, _)| !unmapped.contains(k))
+                                .map(|(k, v)| format!("{k}={v}"))
+                                .collect();
+                            println!(
+                                "erp     {:<8} {:<13} {:<46} → {} ({} field(s): {})",
+                                erp.as_str(),
+                                "fields",
+                                msg.object_id,
+                                customer_code,
+                                written.len(),
+                                values.join(", ")
+                            );
+                            if !unmapped.is_empty() {
+                                println!(
+                                    "erp     not written (no field in the ERP settings): {}",
+                                    unmapped.join(", ")
+                                );
+                            }
+                        }
+                        FieldsResult::Stale => {
+                            println!("erp     skipped older values of {}", msg.object_id)
+                        }
+                    },
+                    None => {}
                 }
                 outcome
             }

@@ -86,6 +86,13 @@ pub async fn run(args: MapArgs) -> Result<(), MapError> {
                 println!("{text}");
             }
         }
+        Outcome::CustomerFields(f) => {
+            println!(
+                "{} ({}) → values for the ERP customer of {}:",
+                event.id, event.event_type, f.customer.stripe_customer
+            );
+            println!("{}", serde_json::to_string_pretty(&f).unwrap_or_default());
+        }
         Outcome::Skipped(reason) => println!(
             "{} ({}) → nothing to book: {reason}",
             event.id, event.event_type

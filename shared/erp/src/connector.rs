@@ -2,7 +2,9 @@
 //! retry/backoff and post-once helpers.
 
 use crate::commands::{CommandError, CustomerUpsert, ErpCommand, ExternalRef};
+use crate::fields::FieldsOutcome;
 use ledgerbridge_core::ids::ErpDocumentId;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
@@ -251,6 +253,18 @@ pub trait ErpConnector: Send + Sync {
         &self,
         email: &str,
     ) -> impl Future<Output = Result<Option<ErpCustomerMatch>, ErpError>> + Send;
+
+    /// Write user-defined fields of an existing customer (`erp_id` as cross-references hold
+    /// it, `customer_id` the customer code). `values` are keyed by logical name
+    /// ([`crate::fields`]); the connector's `customer_fields` settings say where each goes, and
+    /// values they do not map are reported as unmapped, not written. Setting the same values
+    /// again changes nothing, so a retry needs no search first.
+    fn set_customer_fields(
+        &self,
+        erp_id: &ErpDocumentId,
+        customer_id: &str,
+        values: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<FieldsOutcome, ErpError>> + Send;
 }
 
 /// Backoff settings.

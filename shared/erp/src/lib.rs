@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod commands;
 pub mod connector;
+pub mod fields;
 
 pub use commands::{
     Address, Application, CashReceipt, CommandError, CreditMemo, CustomerUpsert, DocKind,
@@ -23,4 +24,5 @@ pub mod sage500;
 pub mod sagepro;
 pub mod settings;
 
+pub use fields::{CustomerFieldMap, FieldTarget, FieldsOutcome};
 pub use settings::{AnyConnector, ErpSettings};

@@ -232,6 +232,19 @@ impl ErpConnector for AnyConnector {
             AnyConnector::Sage500(c) => c.find_customer_by_email(email).await,
         }
     }
+
+    async fn set_customer_fields(
+        &self,
+        erp_id: &ErpDocumentId,
+        customer_id: &str,
+        values: &std::collections::BTreeMap<String, String>,
+    ) -> Result<crate::fields::FieldsOutcome, ErpError> {
+        match self {
+            AnyConnector::Epicor(c) => c.set_customer_fields(erp_id, customer_id, values).await,
+            AnyConnector::SagePro(c) => c.set_customer_fields(erp_id, customer_id, values).await,
+            AnyConnector::Sage500(c) => c.set_customer_fields(erp_id, customer_id, values).await,
+        }
+    }
 }
 
 #[cfg(test)]

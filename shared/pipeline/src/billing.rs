@@ -720,6 +720,7 @@ pub(crate) mod tests {
                 c
             }
             Outcome::Skipped(why) => panic!("skipped: {why}"),
+            other => panic!("unexpected {other:?}"),
         }
     }
 

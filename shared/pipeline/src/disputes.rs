@@ -235,6 +235,7 @@ mod tests {
                 })
                 .collect(),
             Outcome::Skipped(why) => panic!("skipped: {why}"),
+            other => panic!("unexpected {other:?}"),
         }
     }
 

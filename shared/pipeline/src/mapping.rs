@@ -217,7 +217,7 @@ pub struct Disputes {
 }
 
 /// `[subscriptions]`: what ledgerbridge keeps of a Stripe subscription.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Subscriptions {
     /// Stripe subscription status → the value for the ERP (unlisted statuses pass unchanged).
@@ -226,6 +226,34 @@ pub struct Subscriptions {
     /// Subscription metadata keys to carry along (e.g. a contract number).
     #[serde(default)]
     pub metadata_keys: Vec<String>,
+    /// The values written to the ERP customer's user-defined fields (logical names; the ERP
+    /// settings' `customer_fields` say which field holds each). `metadata.<key>` writes a key
+    /// of `metadata_keys`. An empty list writes nothing.
+    #[serde(default = "default_subscription_fields")]
+    pub fields: Vec<String>,
+}
+
+impl Default for Subscriptions {
+    fn default() -> Self {
+        Subscriptions {
+            statuses: BTreeMap::new(),
+            metadata_keys: Vec::new(),
+            fields: default_subscription_fields(),
+        }
+    }
+}
+
+/// Status, plan, seats and period end.
+pub fn default_subscription_fields() -> Vec<String> {
+    use ledgerbridge_erp::fields::*;
+    [
+        SUBSCRIPTION_STATUS,
+        SUBSCRIPTION_PLAN,
+        SUBSCRIPTION_QUANTITY,
+        SUBSCRIPTION_PERIOD_END,
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -292,6 +320,21 @@ impl Mapping {
             need("disputes.dispute_loss_account", &d.dispute_loss_account);
             if let Some(f) = &d.dispute_fee_account {
                 need("disputes.dispute_fee_account", f);
+            }
+        }
+        if let Some(sub) = &self.subscriptions {
+            for f in &sub.fields {
+                let known = ledgerbridge_erp::fields::is_logical_field(f);
+                let meta_ok = f
+                    .strip_prefix("metadata.")
+                    .is_none_or(|k| sub.metadata_keys.iter().any(|m| m == k));
+                if !known || !meta_ok {
+                    problems.push(format!(
+                        "subscriptions.fields: {f:?} is not one of {} or metadata.<a key of metadata_keys> ({})",
+                        ledgerbridge_erp::fields::LOGICAL_FIELDS.join(", "),
+                        line_of(text, "fields")
+                    ));
+                }
             }
         }
         for (k, v) in self

@@ -3,6 +3,7 @@
 
 use ledgerbridge_erp::{ErpCommand, ExternalRef};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// How erp-post finds the ERP customer of a document whose `customer_id` is not yet known.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,12 +49,30 @@ pub struct ErpCommandV1 {
     pub source: Source,
 }
 
+/// Values for the user-defined fields of a Stripe customer's ERP customer (the state of one of
+/// its subscriptions). Not a document: writing the same values twice changes nothing, and
+/// `version` keeps an older state from overwriting a newer one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerFieldsV1 {
+    /// Whose ERP customer (resolved, or created, like a document's customer).
+    pub customer: CustomerHint,
+    /// The Stripe object the values describe (`sub_…`): versions are kept per object.
+    pub object_id: String,
+    /// Logical field name → value (`ledgerbridge_erp::fields`).
+    pub values: BTreeMap<String, String>,
+    /// The event's `created`: a lower version than one already written is skipped.
+    pub version: i64,
+    pub source: Source,
+}
+
 /// Messages on the commands queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum CommandMessage {
     #[serde(rename = "erp_command.v1")]
     ErpCommandV1(Box<ErpCommandV1>),
+    #[serde(rename = "customer_fields.v1")]
+    CustomerFieldsV1(Box<CustomerFieldsV1>),
 }
 
 impl CommandMessage {
@@ -69,6 +88,7 @@ impl CommandMessage {
     pub fn group(&self) -> String {
         match self {
             CommandMessage::ErpCommandV1(c) => c.command.reference().stripe_id().to_string(),
+            CommandMessage::CustomerFieldsV1(f) => f.object_id.clone(),
         }
     }
 }

@@ -7,7 +7,7 @@
 //! external reference before it creates.
 
 use crate::mapping::Mapping;
-use crate::messages::{CustomerHint, ErpCommandV1};
+use crate::messages::{CustomerFieldsV1, CustomerHint, ErpCommandV1};
 use crate::stripe_api::StripeApi;
 use crate::transform::customer_upsert;
 use ledgerbridge_core::ids::{ErpDocumentId, IdempotencyKey, StripeObjectId};
@@ -34,6 +34,21 @@ pub enum PostResult {
     /// Already in the ERP (cross-referenced earlier); nothing was sent to the ERP.
     AlreadyPosted { erp_id: ErpDocumentId },
     /// A customer update older than one already applied.
+    Stale,
+}
+
+/// What writing customer field values did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldsResult {
+    Written {
+        erp_id: ErpDocumentId,
+        customer_code: String,
+        /// ERP fields written.
+        written: Vec<String>,
+        /// Values the ERP settings map to no field (not written).
+        unmapped: Vec<String>,
+    },
+    /// Older than values already written for the same Stripe object.
     Stale,
 }
 
@@ -194,6 +209,55 @@ where
             self.write_back(msg, erp_id).await?;
         }
         Ok(result)
+    }
+
+    /// Write the values of a `customer_fields.v1` message to the ERP customer's user-defined
+    /// fields. Per Stripe object, one worker at a time (a lease claim, released after) checks
+    /// the version and writes, so an older state never lands after a newer one: the version is
+    /// advanced before the write, and a failed write is retried under the same version, which
+    /// is still accepted.
+    pub async fn handle_fields(&self, msg: &CustomerFieldsV1) -> Result<FieldsResult, PostError> {
+        let resolved = self.resolve_customer(&msg.customer).await?;
+        let erp = self.connector.erp();
+        let lock = IdempotencyKey::new(format!("fields#{erp}#{}#lock", msg.object_id));
+        if let Claim::Existing(_) = self.claim(&lock).await? {
+            return Err(PostError::Deferred(format!(
+                "fields of {} are being written by another worker",
+                msg.object_id
+            )));
+        }
+        let result = self.write_fields(msg, &resolved).await;
+        if let Err(e) = self.store.release(&lock).await {
+            tracing::warn!(error = %e, "Field lock not released; it lapses with its lease");
+        }
+        result
+    }
+
+    async fn write_fields(
+        &self,
+        msg: &CustomerFieldsV1,
+        customer: &Resolved,
+    ) -> Result<FieldsResult, PostError> {
+        let vkey = format!("subscription#{}#{}", self.connector.erp(), msg.object_id);
+        if !self.store.advance_version(&vkey, msg.version).await? {
+            tracing::info!(object = %msg.object_id, "Older customer field values skipped");
+            return Ok(FieldsResult::Stale);
+        }
+        let out = with_retry(&self.policy, |_| {
+            self.connector
+                .set_customer_fields(&customer.erp_id, &customer.code, &msg.values)
+        })
+        .await
+        .map_err(erp_error)?;
+        if !out.unmapped.is_empty() {
+            tracing::warn!(alarm = "customer_field_unmapped", unmapped = ?out.unmapped, "Values with no ERP field in the ERP settings (customer_fields) were not written");
+        }
+        Ok(FieldsResult::Written {
+            erp_id: customer.erp_id.clone(),
+            customer_code: customer.code.clone(),
+            written: out.written,
+            unmapped: out.unmapped,
+        })
     }
 
     async fn claim(&self, key: &IdempotencyKey) -> Result<Claim, StoreError> {

@@ -2,8 +2,8 @@
 //! embedded queue locally). Permanent failures are parked on the parked queue with their reason.
 
 use crate::mapping::Mapping;
-use crate::messages::{CommandMessage, ErpCommandV1};
-use crate::post::{PostError, PostResult, Poster, StateStore};
+use crate::messages::{CommandMessage, CustomerFieldsV1, ErpCommandV1};
+use crate::post::{FieldsResult, PostError, PostResult, Poster, StateStore};
 use crate::sqs::RecordOutcome;
 use crate::stripe_api::StripeApi;
 use crate::transform::{transform, Outcome, TransformError};
@@ -135,6 +135,17 @@ impl<Q: EventQueue, R: EventQueue, P: EventQueue, A: StripeApi> TransformStage<Q
                 }
                 RecordOutcome::Done
             }
+            Ok(Outcome::CustomerFields(f)) => {
+                let msg = CommandMessage::CustomerFieldsV1(f);
+                let text = match msg.encode() {
+                    Ok(t) => t,
+                    Err(e) => return park(&self.parked, "transform", e.to_string(), body).await,
+                };
+                match self.commands.send(text, Some(&msg.group())).await {
+                    Ok(_) => RecordOutcome::Done,
+                    Err(e) => RecordOutcome::Retry(e.to_string()),
+                }
+            }
             Ok(Outcome::Skipped(reason)) => {
                 tracing::info!(event_id = %event.id, event_type = %event.event_type, reason = %reason, "Event not booked");
                 RecordOutcome::Done
@@ -147,9 +158,9 @@ impl<Q: EventQueue, R: EventQueue, P: EventQueue, A: StripeApi> TransformStage<Q
 
 /// What erp-post did with one message (for the local runner's summary and tests).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PostReport {
-    Result(PostResult),
-    Outcome(RecordOutcome),
+pub enum Posted {
+    Command(Box<ErpCommandV1>, PostResult),
+    Fields(Box<CustomerFieldsV1>, FieldsResult),
 }
 
 /// The erp-post stage: the poster plus the parked queue.
@@ -165,12 +176,16 @@ impl<C: ErpConnector, S: StateStore, A: StripeApi, K: Clock, P: EventQueue>
         self.process_detailed(body).await.0
     }
 
-    pub async fn process_detailed(
-        &self,
-        body: &str,
-    ) -> (RecordOutcome, Option<(ErpCommandV1, PostResult)>) {
-        let msg = match CommandMessage::decode(body) {
-            Ok(CommandMessage::ErpCommandV1(m)) => m,
+    pub async fn process_detailed(&self, body: &str) -> (RecordOutcome, Option<Posted>) {
+        let result = match CommandMessage::decode(body) {
+            Ok(CommandMessage::ErpCommandV1(m)) => {
+                self.poster.handle(&m).await.map(|r| Posted::Command(m, r))
+            }
+            Ok(CommandMessage::CustomerFieldsV1(f)) => self
+                .poster
+                .handle_fields(&f)
+                .await
+                .map(|r| Posted::Fields(f, r)),
             Err(e) => {
                 return (
                     park(
@@ -184,8 +199,8 @@ impl<C: ErpConnector, S: StateStore, A: StripeApi, K: Clock, P: EventQueue>
                 )
             }
         };
-        match self.poster.handle(&msg).await {
-            Ok(result) => (RecordOutcome::Done, Some((*msg, result))),
+        match result {
+            Ok(posted) => (RecordOutcome::Done, Some(posted)),
             Err(PostError::Parked(reason)) => {
                 (park(&self.parked, "erp-post", reason, body).await, None)
             }

@@ -1,17 +1,18 @@
 //! Subscriptions → the state the ERP customer should show (status, plan → item, quantity,
 //! current period, selected metadata), with version ordering so an older update never wins.
 //!
-//! The ERP command model has no command for user-defined fields yet, so nothing is sent to the
-//! ERP: [`subscription_event`] computes and checks the state and records the event as skipped
-//! with the state in the reason. Once the model can carry custom fields, the state is ready to
-//! be posted with `version = event.created`, and [`accept_if_newer`] is the ordering the poster
-//! applies (the same [`VersionStore`] pattern as customer upserts).
+//! [`subscription_event`] turns the state into a `customer_fields.v1` message: the values the
+//! mapping's `[subscriptions] fields` asks for, written by erp-post to the ERP customer's
+//! user-defined fields, with `version = event.created` so an older update arriving late does
+//! not overwrite a newer one ([`accept_if_newer`], the same [`VersionStore`] pattern as
+//! customer upserts).
 //!
 //! Since API version 2025-03-31 the current period is on each subscription item
 //! (`items.data[].current_period_start/end`), not on the subscription.
 
 use crate::billing::{id_of, int, permanent, s};
 use crate::mapping::Mapping;
+use crate::messages::{CustomerFieldsV1, CustomerHint, Source};
 use crate::transform::{date_of, Outcome, TransformError};
 use ledgerbridge_core::event::Event;
 use ledgerbridge_core::ports::{StoreError, VersionStore};
@@ -143,31 +144,84 @@ pub async fn accept_if_newer<V: VersionStore>(
         .await
 }
 
-/// `customer.subscription.created|updated|deleted`: the state is computed and validated, but
-/// not sent (no ERP command for user-defined fields); the reason records it.
+impl SubscriptionState {
+    /// The value of one logical field (`ledgerbridge_erp::fields`), `None` when the state has
+    /// none (no period on the items, an absent metadata key).
+    pub fn value(&self, field: &str) -> Option<String> {
+        use ledgerbridge_erp::fields::*;
+        match field {
+            SUBSCRIPTION_ID => Some(self.subscription.clone()),
+            SUBSCRIPTION_STATUS => Some(self.status.clone()),
+            SUBSCRIPTION_PLAN => {
+                let plans: Vec<&str> = self
+                    .items
+                    .iter()
+                    .filter_map(|i| {
+                        i.item
+                            .as_deref()
+                            .or(i.price.as_deref())
+                            .or(i.product.as_deref())
+                    })
+                    .collect();
+                (!plans.is_empty()).then(|| plans.join(","))
+            }
+            SUBSCRIPTION_QUANTITY => Some(self.quantity().to_string()),
+            SUBSCRIPTION_PERIOD_START => self
+                .items
+                .iter()
+                .filter_map(|i| i.current_period_start.as_ref())
+                .min()
+                .map(|d| d.as_str().to_owned()),
+            SUBSCRIPTION_PERIOD_END => self
+                .items
+                .iter()
+                .filter_map(|i| i.current_period_end.as_ref())
+                .max()
+                .map(|d| d.as_str().to_owned()),
+            SUBSCRIPTION_CANCEL_AT_PERIOD_END => Some(self.cancel_at_period_end.to_string()),
+            other => other
+                .strip_prefix("metadata.")
+                .and_then(|k| self.metadata.get(k).cloned()),
+        }
+    }
+}
+
+/// `customer.subscription.created|updated|deleted` → the configured values for the ERP
+/// customer's user-defined fields, versioned by the event's `created` (the poster applies
+/// [`accept_if_newer`] with the key `subscription#{erp}#{sub}`).
 pub fn subscription_event(mapping: &Mapping, event: &Event) -> Result<Outcome, TransformError> {
-    if mapping.subscriptions.is_none() {
+    let Some(cfg) = &mapping.subscriptions else {
         return Ok(Outcome::Skipped(
             "no [subscriptions] section in the mapping: subscriptions are not evaluated".into(),
         ));
+    };
+    if cfg.fields.is_empty() {
+        return Ok(Outcome::Skipped(
+            "[subscriptions] fields is empty: nothing is written to the ERP".into(),
+        ));
     }
     let st = subscription_state(mapping, event)?;
-    let period_end = st
-        .items
+    let values: BTreeMap<String, String> = cfg
+        .fields
         .iter()
-        .filter_map(|i| i.current_period_end.as_ref())
-        .max()
-        .map(ErpDate::as_str)
-        .unwrap_or("-");
-    Ok(Outcome::Skipped(format!(
-        "subscription {} of {}: status {} ({}), quantity {}, period end {}; not written: the ERP command model has no user-defined-field command",
-        st.subscription,
-        st.customer,
-        st.status,
-        st.stripe_status,
-        st.quantity(),
-        period_end
-    )))
+        .filter_map(|f| st.value(f).map(|v| (f.clone(), v)))
+        .collect();
+    Ok(Outcome::CustomerFields(Box::new(CustomerFieldsV1 {
+        customer: CustomerHint {
+            stripe_customer: st.customer.clone(),
+            erp_customer_no: None,
+            email: None,
+            create: None,
+        },
+        object_id: st.subscription.clone(),
+        values,
+        version: st.version,
+        source: Source {
+            event_id: event.id.to_string(),
+            event_type: event.event_type.clone(),
+            created: event.created,
+        },
+    })))
 }
 
 #[cfg(test)]
@@ -233,15 +287,41 @@ mod tests {
     }
 
     #[test]
-    fn the_event_is_recorded_not_posted() {
-        let m = Mapping::from_toml(EXAMPLE).unwrap();
+    fn the_event_becomes_versioned_customer_field_values() {
+        let mut m = Mapping::from_toml(EXAMPLE).unwrap();
+        m.products
+            .insert("prod_S7QVysxe43zvFE".into(), "SEAT-SUB".into());
         let out = subscription_event(&m, &serde_json::from_str(UPDATED).unwrap()).unwrap();
-        match out {
-            Outcome::Skipped(why) => {
-                assert!(why.contains("quantity 5"), "{why}");
-                assert!(why.contains("user-defined-field"), "{why}");
-            }
-            other => panic!("{other:?}"),
+        let Outcome::CustomerFields(f) = out else {
+            panic!("{out:?}")
+        };
+        assert_eq!(f.customer.stripe_customer, "cus_NHQM1cjewvnnbv");
+        assert_eq!(f.object_id, "sub_15gzAzNq7LbKx2Rz4teNGDDf");
+        let v = |k: &str| f.values.get(k).map(String::as_str);
+        assert_eq!(v("subscription_status"), Some("ACTIVE"));
+        assert_eq!(v("subscription_quantity"), Some("5"));
+        assert_eq!(v("subscription_plan"), Some("SEAT-SUB"));
+        assert!(v("subscription_period_end").is_some());
+        assert_eq!(f.version, state(UPDATED).version);
+        // only what `fields` asks for
+        let mut only_status = m.clone();
+        if let Some(s) = only_status.subscriptions.as_mut() {
+            s.fields = vec!["subscription_status".into()];
         }
+        let Outcome::CustomerFields(f) =
+            subscription_event(&only_status, &serde_json::from_str(DELETED).unwrap()).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(f.values.len(), 1);
+        assert_eq!(f.values["subscription_status"], "CANCELLED");
+        // no fields → nothing to write
+        if let Some(s) = only_status.subscriptions.as_mut() {
+            s.fields.clear();
+        }
+        assert!(matches!(
+            subscription_event(&only_status, &serde_json::from_str(CREATED).unwrap()).unwrap(),
+            Outcome::Skipped(_)
+        ));
     }
 }

@@ -29,6 +29,8 @@ pub const ERP_SYNC_KEY: &str = "ledgerbridge_erp_sync";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Commands(Vec<ErpCommandV1>),
+    /// Values for the ERP customer's user-defined fields (subscription state).
+    CustomerFields(Box<crate::messages::CustomerFieldsV1>),
     /// Nothing to book, with the reason (recorded, not an error).
     Skipped(String),
 }

@@ -1,4 +1,6 @@
-use super::{by_kind, email_lookup_contract, fixture_commands, policy, sandbox};
+use super::{
+    by_kind, customer_fields_contract, email_lookup_contract, fixture_commands, policy, sandbox,
+};
 use ledgerbridge_core::ids::ErpDocumentId;
 use ledgerbridge_core::secrets::Secret;
 use ledgerbridge_erp::commands::*;
@@ -19,6 +21,7 @@ fn config(sb: &SandboxHandle) -> EpicorConfig {
             group_id: "STRIPEGL".into(),
         },
         ref_fields: Default::default(),
+        customer_fields: ledgerbridge_erp::epicor::config::default_customer_fields(),
         timeout_ms: 2_000,
     }
 }
@@ -299,5 +302,20 @@ async fn erp_epicor_finds_customers_by_email() {
     let sb = sandbox().await;
     let c = connector(&sb);
     email_lookup_contract(&c, &sb).await;
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn erp_epicor_writes_customer_fields() {
+    let sb = sandbox().await;
+    let c = connector(&sb);
+    customer_fields_contract(
+        &c,
+        &sb,
+        ledgerbridge_erp_sandbox::Erp::Epicor,
+        "Customers",
+        &ledgerbridge_erp::epicor::config::default_customer_fields(),
+    )
+    .await;
     sb.shutdown().await;
 }

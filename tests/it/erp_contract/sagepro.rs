@@ -1,4 +1,6 @@
-use super::{by_kind, email_lookup_contract, fixture_commands, policy, sandbox};
+use super::{
+    by_kind, customer_fields_contract, email_lookup_contract, fixture_commands, policy, sandbox,
+};
 use ledgerbridge_core::secrets::Secret;
 use ledgerbridge_erp::commands::*;
 use ledgerbridge_erp::sagepro::{SageProConfig, SageProConnector, SageProCredentials};
@@ -119,5 +121,20 @@ async fn erp_sagepro_finds_customers_by_email() {
     let sb = sandbox().await;
     let c = connector(&sb);
     email_lookup_contract(&c, &sb).await;
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn erp_sagepro_writes_customer_fields() {
+    let sb = sandbox().await;
+    let c = connector(&sb);
+    customer_fields_contract(
+        &c,
+        &sb,
+        ledgerbridge_erp_sandbox::Erp::Sagepro,
+        "customers",
+        &ledgerbridge_erp::sagepro::config::default_customer_fields(),
+    )
+    .await;
     sb.shutdown().await;
 }

@@ -313,7 +313,10 @@ fn validate(
     match procedure {
         "spARapiCustomerIns" => {
             let id = req(h, "CustID", t)?;
-            req(h, "CustName", t)?;
+            // An update (Action 2) changes the columns it stages; an insert needs a name.
+            if action(h) != 2 {
+                req(h, "CustName", t)?;
+            }
             if id.len() > 12 {
                 return Err("CustID exceeds 12 characters.".into());
             }

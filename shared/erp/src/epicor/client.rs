@@ -8,10 +8,12 @@ use crate::commands::{CustomerUpsert, DocKind, ErpCommand, ExternalRef};
 use crate::connector::{
     normalize_email, single_email_match, Credentials, ErpConnector, ErpCustomerMatch, ErpError,
 };
+use crate::fields::{self, FieldsOutcome};
 use crate::http;
 use base64::Engine;
 use ledgerbridge_core::ids::ErpDocumentId;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub struct EpicorConnector {
@@ -31,6 +33,7 @@ impl std::fmt::Debug for EpicorConnector {
 
 impl EpicorConnector {
     pub fn new(cfg: EpicorConfig, creds: Credentials<EpicorCredentials>) -> Result<Self, ErpError> {
+        fields::check_field_map(ERP, &cfg.customer_fields)?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(cfg.timeout_ms))
             .build()
@@ -160,5 +163,24 @@ impl ErpConnector for EpicorConnector {
         let email = normalize_email(ERP, email)?;
         let body = self.call(&mapping::customer_email_request(&email)).await?;
         single_email_match(ERP, mapping::customers_by_email_of(&body, &email)?)
+    }
+
+    async fn set_customer_fields(
+        &self,
+        erp_id: &ErpDocumentId,
+        _customer_id: &str,
+        values: &BTreeMap<String, String>,
+    ) -> Result<FieldsOutcome, ErpError> {
+        let (fields, unmapped) = fields::resolve(ERP, &self.cfg.customer_fields, values)?;
+        if !fields.is_empty() {
+            self.call(&mapping::customer_fields_request(
+                &self.cfg, erp_id, &fields,
+            )?)
+            .await?;
+        }
+        Ok(FieldsOutcome {
+            written: fields.into_iter().map(|(k, _)| k).collect(),
+            unmapped,
+        })
     }
 }

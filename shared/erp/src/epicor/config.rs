@@ -1,6 +1,7 @@
 //! Epicor connector configuration.
 
 use crate::commands::DocKind;
+use crate::fields::CustomerFieldMap;
 use ledgerbridge_core::secrets::Secret;
 use serde::{Deserialize, Serialize};
 
@@ -81,6 +82,10 @@ pub struct EpicorConfig {
     pub journal: EpicorJournalConfig,
     #[serde(default)]
     pub ref_fields: EpicorRefFields,
+    /// Where subscription values go on the customer: UD columns (`…_c`) to be added in UD
+    /// Column Maintenance as character fields, or other fields named here.
+    #[serde(default = "default_customer_fields")]
+    pub customer_fields: CustomerFieldMap,
     /// Per-request timeout.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
@@ -88,6 +93,18 @@ pub struct EpicorConfig {
 
 fn default_timeout_ms() -> u64 {
     10_000
+}
+
+/// UD columns on `Customer` (assumed names: they must exist or be renamed here).
+pub fn default_customer_fields() -> CustomerFieldMap {
+    use crate::fields::*;
+    field_map(&[
+        (SUBSCRIPTION_ID, "LBSubscription_c", 50),
+        (SUBSCRIPTION_STATUS, "LBSubStatus_c", 20),
+        (SUBSCRIPTION_PLAN, "LBSubPlan_c", 50),
+        (SUBSCRIPTION_QUANTITY, "LBSubQty_c", 10),
+        (SUBSCRIPTION_PERIOD_END, "LBSubPeriodEnd_c", 10),
+    ])
 }
 
 /// The user identity sent alongside the API key.

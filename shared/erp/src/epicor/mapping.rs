@@ -205,6 +205,35 @@ pub fn update_customer_request(
     })
 }
 
+/// `PATCH Customers('{Company}',{CustNum})` with user-defined fields only (already resolved to
+/// Epicor field names by [`crate::fields::resolve`]).
+pub fn customer_fields_request(
+    cfg: &EpicorConfig,
+    id: &ErpDocumentId,
+    fields: &[(String, String)],
+) -> Result<EpicorRequest, ErpError> {
+    let cust_num: i64 = id
+        .as_str()
+        .parse()
+        .map_err(|_| ErpError::permanent(ERP, format!("{id} is not an Epicor CustNum")))?;
+    let mut m = Map::new();
+    m.insert("Company".into(), json!(cfg.company));
+    m.insert("CustNum".into(), json!(cust_num));
+    for (k, v) in fields {
+        m.insert(k.clone(), json!(v));
+    }
+    Ok(EpicorRequest {
+        method: Method::Patch,
+        path: format!(
+            "{}('{}',{cust_num})",
+            entity_set(DocKind::Customer),
+            cfg.company
+        ),
+        query: vec![],
+        body: Some(Value::Object(m)),
+    })
+}
+
 fn customer_body(
     cfg: &EpicorConfig,
     c: &CustomerUpsert,
@@ -490,6 +519,7 @@ mod tests {
                 group_id: "STRIPEGL".into(),
             },
             ref_fields: Default::default(),
+            customer_fields: crate::epicor::config::default_customer_fields(),
             timeout_ms: 1000,
         }
     }

@@ -9,8 +9,10 @@ use crate::commands::{CustomerUpsert, ErpCommand, ExternalRef};
 use crate::connector::{
     normalize_email, single_email_match, Credentials, ErpConnector, ErpCustomerMatch, ErpError,
 };
+use crate::fields::{self, FieldsOutcome};
 use ledgerbridge_core::ids::ErpDocumentId;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The database adapter in use.
@@ -89,6 +91,7 @@ impl Sage500Connector<Sage500Backend> {
         cfg: Sage500Config,
         creds: Credentials<Sage500Credentials>,
     ) -> Result<Self, ErpError> {
+        fields::check_field_map(ERP, &cfg.customer_fields)?;
         for spec in cfg.docs.all() {
             for name in [
                 &spec.procedure,
@@ -235,6 +238,23 @@ impl<D: Sage500Db> ErpConnector for Sage500Connector<D> {
     ) -> Result<(), ErpError> {
         let staged = mapping::update_customer_rows(&self.cfg, customer)?;
         self.run(&staged).await.map(drop)
+    }
+
+    async fn set_customer_fields(
+        &self,
+        _erp_id: &ErpDocumentId,
+        customer_id: &str,
+        values: &BTreeMap<String, String>,
+    ) -> Result<FieldsOutcome, ErpError> {
+        let (fields, unmapped) = fields::resolve(ERP, &self.cfg.customer_fields, values)?;
+        if !fields.is_empty() {
+            let staged = mapping::customer_fields_rows(&self.cfg, customer_id, &fields)?;
+            self.run(&staged).await?;
+        }
+        Ok(FieldsOutcome {
+            written: fields.into_iter().map(|(k, _)| k).collect(),
+            unmapped,
+        })
     }
 
     async fn find_customer_by_email(

@@ -5,6 +5,7 @@
 //! as unconfirmed in docs/erp-connectors.md.
 
 use crate::commands::DocKind;
+use crate::fields::CustomerFieldMap;
 use ledgerbridge_core::secrets::Secret;
 use serde::{Deserialize, Serialize};
 
@@ -246,8 +247,24 @@ pub struct Sage500Config {
     /// Warehouse staged on sales order lines, when the installation needs one.
     #[serde(default)]
     pub warehouse_id: Option<String>,
+    /// Where subscription values go on the customer (columns of the customer staging row and
+    /// `tarCustomer`). The defaults use the `UserFld` columns the reference (`UserFld1`) leaves
+    /// free; their 15-character length is an assumption to verify on the install.
+    #[serde(default = "default_customer_fields")]
+    pub customer_fields: CustomerFieldMap,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+}
+
+/// Status, seats and period end in `UserFld2`–`UserFld4`; the plan has no free user field by
+/// default (map it to a column the installation adds).
+pub fn default_customer_fields() -> CustomerFieldMap {
+    use crate::fields::*;
+    field_map(&[
+        (SUBSCRIPTION_STATUS, "UserFld2", 15),
+        (SUBSCRIPTION_QUANTITY, "UserFld3", 15),
+        (SUBSCRIPTION_PERIOD_END, "UserFld4", 15),
+    ])
 }
 
 fn default_ref_len() -> usize {
@@ -277,6 +294,7 @@ impl Sage500Config {
             invoice_tran_type: default_invoice_type(),
             credit_memo_tran_type: default_credit_memo_type(),
             warehouse_id: None,
+            customer_fields: default_customer_fields(),
             timeout_ms: default_timeout_ms(),
         }
     }

@@ -238,6 +238,34 @@ pub fn update_customer_rows(
     })
 }
 
+/// An update (`Action` = 2) of the customer's user-defined columns only: `CustID` and the
+/// columns named by [`crate::fields::resolve`].
+pub fn customer_fields_rows(
+    cfg: &Sage500Config,
+    customer_id: &str,
+    fields: &[(String, String)],
+) -> Result<StagedCommand, ErpError> {
+    let mut cols = Cols::new()
+        .put("Action", SqlValue::Int(ACTION_UPDATE))
+        .put("CustID", text(customer_id));
+    for (k, v) in fields {
+        if k == "CustID" || k == "Action" || k == &cfg.docs.customer.reference_column {
+            return Err(ErpError::Config {
+                erp: ERP,
+                message: format!("customer_fields may not write {k}"),
+            });
+        }
+        cols = cols.put(k, text(v));
+    }
+    Ok(StagedCommand {
+        procedure: cfg.docs.customer.procedure.clone(),
+        rows: vec![StagingRow {
+            table: cfg.docs.customer.header_table.clone(),
+            columns: cols.0,
+        }],
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,9 +7,11 @@ use crate::commands::{CustomerUpsert, ErpCommand, ExternalRef};
 use crate::connector::{
     normalize_email, single_email_match, Credentials, ErpConnector, ErpCustomerMatch, ErpError,
 };
+use crate::fields::{self, FieldsOutcome};
 use crate::http;
 use ledgerbridge_core::ids::ErpDocumentId;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub struct SageProConnector {
@@ -31,6 +33,7 @@ impl SageProConnector {
         cfg: SageProConfig,
         creds: Credentials<SageProCredentials>,
     ) -> Result<Self, ErpError> {
+        fields::check_field_map(ERP, &cfg.customer_fields)?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(cfg.timeout_ms))
             .build()
@@ -100,6 +103,23 @@ impl ErpConnector for SageProConnector {
     ) -> Result<(), ErpError> {
         let req = mapping::update_customer_request(&self.cfg, id, customer)?;
         self.call(&req).await.map(drop)
+    }
+
+    async fn set_customer_fields(
+        &self,
+        erp_id: &ErpDocumentId,
+        _customer_id: &str,
+        values: &BTreeMap<String, String>,
+    ) -> Result<FieldsOutcome, ErpError> {
+        let (fields, unmapped) = fields::resolve(ERP, &self.cfg.customer_fields, values)?;
+        if !fields.is_empty() {
+            self.call(&mapping::customer_fields_request(erp_id, &fields)?)
+                .await?;
+        }
+        Ok(FieldsOutcome {
+            written: fields.into_iter().map(|(k, _)| k).collect(),
+            unmapped,
+        })
     }
 
     async fn find_customer_by_email(

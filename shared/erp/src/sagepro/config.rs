@@ -1,5 +1,6 @@
 //! Sage Pro connector configuration.
 
+use crate::fields::CustomerFieldMap;
 use ledgerbridge_core::secrets::Secret;
 use serde::{Deserialize, Serialize};
 
@@ -19,8 +20,23 @@ pub struct SageProConfig {
     /// Longest customer number (`custno`) the installation accepts.
     #[serde(default = "default_custno_len")]
     pub customer_id_max_len: usize,
+    /// Where subscription values go on the customer record (assumed user-defined fields of
+    /// the installation's API; rename them here).
+    #[serde(default = "default_customer_fields")]
+    pub customer_fields: CustomerFieldMap,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+}
+
+pub fn default_customer_fields() -> CustomerFieldMap {
+    use crate::fields::*;
+    field_map(&[
+        (SUBSCRIPTION_ID, "lbSubscription", 30),
+        (SUBSCRIPTION_STATUS, "lbSubStatus", 20),
+        (SUBSCRIPTION_PLAN, "lbSubPlan", 30),
+        (SUBSCRIPTION_QUANTITY, "lbSubQty", 10),
+        (SUBSCRIPTION_PERIOD_END, "lbSubPeriodEnd", 10),
+    ])
 }
 
 fn default_key_header() -> String {
@@ -47,6 +63,7 @@ impl SageProConfig {
             reference_field: default_ref_field(),
             reference_max_len: default_ref_len(),
             customer_id_max_len: default_custno_len(),
+            customer_fields: default_customer_fields(),
             timeout_ms: default_timeout_ms(),
         }
     }

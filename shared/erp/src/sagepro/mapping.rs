@@ -184,22 +184,44 @@ pub fn update_customer_request(
     id: &ErpDocumentId,
     c: &crate::commands::CustomerUpsert,
 ) -> Result<SageProRequest, ErpError> {
-    if !id
-        .as_str()
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return Err(ErpError::permanent(
-            ERP,
-            format!("{id} is not a Sage Pro customer id"),
-        ));
-    }
+    check_customer_path_id(id)?;
     Ok(SageProRequest {
         method: Method::Put,
         path: format!("/api/v1/customers/{id}"),
         query: vec![],
         body: Some(strip_nulls(customer_body(cfg, c)?)),
     })
+}
+
+/// `PUT /api/v1/customers/{id}` with user-defined fields only (Sage Pro field names).
+pub fn customer_fields_request(
+    id: &ErpDocumentId,
+    fields: &[(String, String)],
+) -> Result<SageProRequest, ErpError> {
+    check_customer_path_id(id)?;
+    let body: serde_json::Map<String, Value> =
+        fields.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    Ok(SageProRequest {
+        method: Method::Put,
+        path: format!("/api/v1/customers/{id}"),
+        query: vec![],
+        body: Some(Value::Object(body)),
+    })
+}
+
+fn check_customer_path_id(id: &ErpDocumentId) -> Result<(), ErpError> {
+    if id.as_str().is_empty()
+        || !id
+            .as_str()
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(ErpError::permanent(
+            ERP,
+            format!("{id} is not a Sage Pro customer id"),
+        ));
+    }
+    Ok(())
 }
 
 fn strip_nulls(v: Value) -> Value {
