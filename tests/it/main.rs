@@ -13,5 +13,6 @@ mod payout_pipeline;
 mod pipeline;
 mod recon;
 mod stack;
+mod subscriptions;
 mod support;
 mod webhook_crosscheck;

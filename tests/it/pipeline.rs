@@ -67,13 +67,13 @@ pub(crate) fn epicor(sb: &SandboxHandle) -> AnyConnector {
     }))
 }
 
-fn sagepro(sb: &SandboxHandle) -> AnyConnector {
+pub(crate) fn sagepro(sb: &SandboxHandle) -> AnyConnector {
     connector(
         json!({"kind": "sagepro", "base_url": sb.base_url(), "timeout_ms": 5000, "api_key": sb.keys().sagepro_api_key}),
     )
 }
 
-fn sage500(sb: &SandboxHandle) -> AnyConnector {
+pub(crate) fn sage500(sb: &SandboxHandle) -> AnyConnector {
     connector(
         json!({"kind": "sage500", "company": "SOA", "base_url": sb.base_url(), "timeout_ms": 5000,
         "api_key": sb.keys().sage500_api_key}),

@@ -254,14 +254,14 @@ pub trait ErpConnector: Send + Sync {
         email: &str,
     ) -> impl Future<Output = Result<Option<ErpCustomerMatch>, ErpError>> + Send;
 
-    /// Write user-defined fields of an existing customer (`erp_id` as cross-references hold
-    /// it, `customer_id` the customer code). `values` are keyed by logical name
+    /// Write user-defined fields of the existing customer with the code `customer_id` (the code
+    /// documents are posted under; a customer linked by the user or by e-mail has no other id
+    /// ledgerbridge can rely on). `values` are keyed by logical name
     /// ([`crate::fields`]); the connector's `customer_fields` settings say where each goes, and
     /// values they do not map are reported as unmapped, not written. Setting the same values
     /// again changes nothing, so a retry needs no search first.
     fn set_customer_fields(
         &self,
-        erp_id: &ErpDocumentId,
         customer_id: &str,
         values: &BTreeMap<String, String>,
     ) -> impl Future<Output = Result<FieldsOutcome, ErpError>> + Send;

@@ -235,14 +235,13 @@ impl ErpConnector for AnyConnector {
 
     async fn set_customer_fields(
         &self,
-        erp_id: &ErpDocumentId,
         customer_id: &str,
         values: &std::collections::BTreeMap<String, String>,
     ) -> Result<crate::fields::FieldsOutcome, ErpError> {
         match self {
-            AnyConnector::Epicor(c) => c.set_customer_fields(erp_id, customer_id, values).await,
-            AnyConnector::SagePro(c) => c.set_customer_fields(erp_id, customer_id, values).await,
-            AnyConnector::Sage500(c) => c.set_customer_fields(erp_id, customer_id, values).await,
+            AnyConnector::Epicor(c) => c.set_customer_fields(customer_id, values).await,
+            AnyConnector::SagePro(c) => c.set_customer_fields(customer_id, values).await,
+            AnyConnector::Sage500(c) => c.set_customer_fields(customer_id, values).await,
         }
     }
 }

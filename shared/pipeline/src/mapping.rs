@@ -542,4 +542,34 @@ mod tests {
         );
         assert_eq!(eff.payment_mode, m.payments.mode);
     }
+
+    #[test]
+    fn subscription_fields_are_validated() {
+        let m = Mapping::from_toml(EXAMPLE).unwrap();
+        assert_eq!(m.subscriptions.unwrap().fields.len(), 4);
+        let with = |fields: &str| {
+            EXAMPLE.replacen(
+                "fields = [\"subscription_status\", \"subscription_plan\", \"subscription_quantity\", \"subscription_period_end\"]",
+                &format!("fields = {fields}"),
+                1,
+            )
+        };
+        assert!(
+            Mapping::from_toml(&with("[\"metadata.erp_contract\", \"subscription_id\"]")).is_ok()
+        );
+        for bad in ["[\"plan\"]", "[\"metadata.not_listed\"]"] {
+            let err = Mapping::from_toml(&with(bad)).unwrap_err().to_string();
+            assert!(
+                err.contains("subscriptions.fields") && err.contains("(line "),
+                "{err}"
+            );
+        }
+        // left out: the default four
+        let without = EXAMPLE.replacen("fields = [", "# fields = [", 1);
+        let m = Mapping::from_toml(&without).unwrap();
+        assert_eq!(
+            m.subscriptions.unwrap().fields,
+            default_subscription_fields()
+        );
+    }
 }

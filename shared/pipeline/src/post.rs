@@ -245,7 +245,7 @@ where
         }
         let out = with_retry(&self.policy, |_| {
             self.connector
-                .set_customer_fields(&customer.erp_id, &customer.code, &msg.values)
+                .set_customer_fields(&customer.code, &msg.values)
         })
         .await
         .map_err(erp_error)?;

@@ -167,16 +167,15 @@ impl ErpConnector for EpicorConnector {
 
     async fn set_customer_fields(
         &self,
-        erp_id: &ErpDocumentId,
-        _customer_id: &str,
+        customer_id: &str,
         values: &BTreeMap<String, String>,
     ) -> Result<FieldsOutcome, ErpError> {
         let (fields, unmapped) = fields::resolve(ERP, &self.cfg.customer_fields, values)?;
         if !fields.is_empty() {
-            self.call(&mapping::customer_fields_request(
-                &self.cfg, erp_id, &fields,
-            )?)
-            .await?;
+            // The code is what every link holds; the PATCH needs the internal CustNum.
+            let id = ErpDocumentId::new(self.cust_num(customer_id).await?.to_string());
+            self.call(&mapping::customer_fields_request(&self.cfg, &id, &fields)?)
+                .await?;
         }
         Ok(FieldsOutcome {
             written: fields.into_iter().map(|(k, _)| k).collect(),

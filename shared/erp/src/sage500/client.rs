@@ -242,7 +242,6 @@ impl<D: Sage500Db> ErpConnector for Sage500Connector<D> {
 
     async fn set_customer_fields(
         &self,
-        _erp_id: &ErpDocumentId,
         customer_id: &str,
         values: &BTreeMap<String, String>,
     ) -> Result<FieldsOutcome, ErpError> {

@@ -107,13 +107,13 @@ impl ErpConnector for SageProConnector {
 
     async fn set_customer_fields(
         &self,
-        erp_id: &ErpDocumentId,
-        _customer_id: &str,
+        customer_id: &str,
         values: &BTreeMap<String, String>,
     ) -> Result<FieldsOutcome, ErpError> {
         let (fields, unmapped) = fields::resolve(ERP, &self.cfg.customer_fields, values)?;
         if !fields.is_empty() {
-            self.call(&mapping::customer_fields_request(erp_id, &fields)?)
+            let id = ErpDocumentId::new(customer_id);
+            self.call(&mapping::customer_fields_request(&id, &fields)?)
                 .await?;
         }
         Ok(FieldsOutcome {
