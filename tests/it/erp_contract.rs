@@ -221,3 +221,59 @@ pub async fn customer_fields_contract<C: ErpConnector>(
     assert_eq!(err.kind(), ErpErrorKind::Permanent, "{err}");
     assert!(err.to_string().contains("NOSUCH"), "{err}");
 }
+
+/// The changed-customers contract every connector keeps: customers created or edited at or
+/// after `since` are listed oldest first with their master data, change time and reference;
+/// nothing is listed for a later `since`; an edit made in the ERP lists the customer again
+/// with the new values.
+pub async fn changed_customers_contract<C: ErpConnector>(
+    c: &C,
+    sb: &SandboxHandle,
+    erp: ledgerbridge_erp_sandbox::Erp,
+    name_field: &str,
+) {
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let a = email_customer(81, "changed.a@example.com");
+    let b = email_customer(82, "changed.b@example.com");
+    for cmd in [&a, &b] {
+        post_command(c, cmd, &policy()).await.unwrap();
+    }
+    let listed = c.customers_changed_since(start, 100).await.unwrap();
+    let codes: Vec<&str> = listed.iter().map(|r| r.customer_id.as_str()).collect();
+    assert!(
+        codes.contains(&"EM81") && codes.contains(&"EM82"),
+        "{listed:?}"
+    );
+    let rec = listed.iter().find(|r| r.customer_id == "EM81").unwrap();
+    assert_eq!(rec.email.as_deref(), Some("changed.a@example.com"));
+    assert!(
+        rec.changed_at >= start && rec.changed_at <= start + 60,
+        "{rec:?}"
+    );
+    assert!(
+        rec.reference
+            .as_deref()
+            .is_some_and(|r| r.starts_with("LB-cus_EmailMatch81")),
+        "{rec:?}"
+    );
+    assert!(listed
+        .windows(2)
+        .all(|w| w[0].changed_at <= w[1].changed_at));
+    assert!(c
+        .customers_changed_since(start + 3_600, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    // an edit in the ERP
+    let mut patch = serde_json::Map::new();
+    patch.insert(name_field.into(), serde_json::json!("Changed In ERP Ltd"));
+    assert!(sb.edit_customer(erp, "EM81", &patch).unwrap());
+    let again = c.customers_changed_since(start, 100).await.unwrap();
+    let rec = again.iter().find(|r| r.customer_id == "EM81").unwrap();
+    assert_eq!(rec.name.as_deref(), Some("Changed In ERP Ltd"));
+    // page size 1 still lists both (the connector pages)
+    assert!(c.customers_changed_since(start, 1).await.unwrap().len() >= 1);
+}

@@ -356,6 +356,23 @@ impl VersionStore for DynamoStore {
             Err(e) => Err(store_error(e)),
         }
     }
+
+    async fn current_version(&self, key: &str) -> Result<Option<i64>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("ver#{key}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(out
+            .item()
+            .and_then(|i| i.get("version"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok()))
+    }
 }
 
 fn xref_from(

@@ -330,6 +330,18 @@ impl VersionStore for SqliteStore {
             Ok(changed == 1)
         })
     }
+
+    async fn current_version(&self, key: &str) -> Result<Option<i64>, StoreError> {
+        self.with(|conn| {
+            conn.query_row(
+                "SELECT version FROM versions WHERE key = ?1",
+                params![key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)
+        })
+    }
 }
 
 fn read_xref(

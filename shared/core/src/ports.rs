@@ -174,4 +174,10 @@ pub trait VersionStore: Send + Sync {
         key: &str,
         version: i64,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// The version stored for `key` (a cursor, for example), if any.
+    fn current_version(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send;
 }

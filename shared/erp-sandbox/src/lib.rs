@@ -192,6 +192,22 @@ impl SandboxHandle {
         let store = self.shared.store.lock().map_err(|_| StoreError::Poisoned)?;
         store.audit(erp.map(Erp::as_str))
     }
+    /// Edit a customer as an ERP user would (the change is audited and listed as changed):
+    /// `patch` fields are merged into the customer whose code is `customer_code`.
+    pub fn edit_customer(
+        &self,
+        erp: Erp,
+        customer_code: &str,
+        patch: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<bool, StoreError> {
+        let (entity, field) = match erp {
+            Erp::Epicor => ("Customers", "CustID"),
+            Erp::Sagepro => ("customers", "customerId"),
+            Erp::Sage500 => ("tarCustomer", "CustID"),
+        };
+        let store = self.shared.store.lock().map_err(|_| StoreError::Poisoned)?;
+        store.edit_where(erp.as_str(), entity, field, customer_code, patch)
+    }
     /// Count of committed documents of an entity (e.g. `SalesOrders`, `salesorders`, `tsoSalesOrder`).
     pub fn count(&self, erp: Erp, entity: &str) -> Result<i64, StoreError> {
         let store = self.shared.store.lock().map_err(|_| StoreError::Poisoned)?;
@@ -301,6 +317,10 @@ pub(crate) fn router(state: AppState) -> Router {
             .route(
                 "/sage500/{company}/customer-email",
                 get(dialects::sage500::customer_email),
+            )
+            .route(
+                "/sage500/{company}/customers-changed",
+                get(dialects::sage500::customers_changed),
             )
             .route(
                 "/sage500/{company}/staging",

@@ -210,6 +210,78 @@ impl Store {
         Ok(text.map(|t| serde_json::from_str(&t)).transpose()?)
     }
 
+    /// Documents of an entity last changed (created or updated, per the audit log) at or after
+    /// `since_ms`, oldest change first, with the change time formatted by SQLite's `strftime`
+    /// with `time_format` (in UTC).
+    pub fn changed_since(
+        &self,
+        erp: &str,
+        entity: &str,
+        since_ms: i64,
+        time_format: &str,
+    ) -> Result<Vec<(Value, i64, String)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT d.body, MAX(a.at_ms) AS ch, strftime(?4, MAX(a.at_ms) / 1000, 'unixepoch')
+             FROM documents d JOIN audit a
+               ON a.erp = d.erp AND a.entity = d.entity AND a.doc_id = d.doc_id
+             WHERE d.erp = ?1 AND d.entity = ?2
+             GROUP BY d.seq HAVING ch >= ?3 ORDER BY ch, d.doc_id",
+        )?;
+        let rows = stmt.query_map(params![erp, entity, since_ms, time_format], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (body, ms, formatted) = row?;
+            out.push((serde_json::from_str(&body)?, ms, formatted));
+        }
+        Ok(out)
+    }
+
+    /// A Unix time (ms) from an ISO 8601 / SQL date-time text, as SQLite reads it (UTC).
+    pub fn parse_time_ms(&self, text: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT CAST(ROUND((julianday(?1) - 2440587.5) * 86400000) AS INTEGER)",
+            params![text.trim_end_matches('Z')],
+            |r| r.get::<_, Option<i64>>(0),
+        )?)
+    }
+
+    /// Merge `patch` into the one document whose `field` equals `value` (an edit made by an
+    /// ERP user); `false` when there is none.
+    pub fn edit_where(
+        &self,
+        erp: &str,
+        entity: &str,
+        field: &str,
+        value: &str,
+        patch: &serde_json::Map<String, Value>,
+    ) -> Result<bool, StoreError> {
+        let found: Option<(String, String)> = self
+            .conn
+            .query_row(
+                "SELECT doc_id, body FROM documents WHERE erp = ?1 AND entity = ?2
+                 AND json_extract(body, '$.' || ?3) = ?4",
+                params![erp, entity, field, value],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((doc_id, body)) = found else {
+            return Ok(false);
+        };
+        let mut doc: Value = serde_json::from_str(&body)?;
+        if let Some(obj) = doc.as_object_mut() {
+            for (k, v) in patch {
+                obj.insert(k.clone(), v.clone());
+            }
+        }
+        self.update_doc(erp, entity, &doc_id, &doc)
+    }
+
     /// Documents whose JSON fields equal the filters, visible now (search lag applies), oldest
     /// first. Field names are restricted to `[A-Za-z0-9_]` by the callers.
     pub fn find(

@@ -201,6 +201,38 @@ impl ErpDate {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The UTC calendar date of a Unix time (proleptic Gregorian, Howard Hinnant's
+    /// civil-from-days).
+    pub fn from_unix(unix_secs: i64) -> Result<Self, CommandError> {
+        let z = unix_secs.div_euclid(86_400) + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        ErpDate::parse(&format!("{y:04}-{m:02}-{d:02}"))
+    }
+
+    /// The Unix time of the date's midnight UTC (days-from-civil, the inverse of
+    /// [`ErpDate::from_unix`]).
+    pub fn unix_midnight(&self) -> i64 {
+        let num = |r: std::ops::Range<usize>| -> i64 {
+            self.0.get(r).and_then(|v| v.parse().ok()).unwrap_or(0)
+        };
+        let (y, m, d) = (num(0..4), num(5..7), num(8..10));
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = if m > 2 { m - 3 } else { m + 9 };
+        let doy = (153 * mp + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        (era * 146_097 + doe - 719_468) * 86_400
+    }
+
     /// `YYYY-MM` — the fiscal period key the sandbox uses for closed periods.
     pub fn period(&self) -> &str {
         self.0.get(..7).unwrap_or(&self.0)
@@ -546,6 +578,20 @@ mod tests {
     fn rejects_ids_that_could_break_filters() {
         for bad in ["", "ch_1' or 1 eq 1", "ch-1", "ch_1;DROP"] {
             assert!(ExternalRef::new(&StripeObjectId::new(bad), DocKind::Invoice).is_err());
+        }
+    }
+
+    #[test]
+    fn dates_convert_to_and_from_unix_time() {
+        for (secs, day) in [
+            (0, "1970-01-01"),
+            (951_782_400, "2000-02-29"),
+            (1_788_523_200, "2026-09-04"),
+            (4_107_542_399, "2100-02-28"),
+        ] {
+            let d = ErpDate::from_unix(secs).unwrap();
+            assert_eq!(d.as_str(), day);
+            assert_eq!(d.unix_midnight(), secs - secs.rem_euclid(86_400));
         }
     }
 

@@ -265,6 +265,69 @@ pub trait ErpConnector: Send + Sync {
         customer_id: &str,
         values: &BTreeMap<String, String>,
     ) -> impl Future<Output = Result<FieldsOutcome, ErpError>> + Send;
+
+    /// Customers whose ERP record changed at or after `since` (Unix seconds), oldest change
+    /// first, at most about `limit` of them (the scheduled ERP → Stripe sync pages through them
+    /// with a cursor and tolerates repeats).
+    fn customers_changed_since(
+        &self,
+        since: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<ErpCustomerRecord>, ErpError>> + Send;
+}
+
+/// An ERP customer's master data as the ERP holds it, with the time of its last change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErpCustomerRecord {
+    /// The customer code.
+    pub customer_id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub address: crate::commands::Address,
+    /// When the ERP last changed the record (Unix seconds, as precise as the ERP keeps it).
+    pub changed_at: i64,
+    /// The value of the customer's reference field (set when ledgerbridge created it).
+    pub reference: Option<String>,
+}
+
+/// `YYYY-MM-DD{sep}HH:MM:SS` of a Unix time, in UTC.
+pub fn format_utc(unix_secs: i64, sep: char) -> String {
+    let day = crate::commands::ErpDate::from_unix(unix_secs)
+        .map(|d| d.as_str().to_owned())
+        .unwrap_or_else(|_| "1970-01-01".into());
+    let s = unix_secs.rem_euclid(86_400);
+    format!("{day}{sep}{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// A UTC date-time `YYYY-MM-DD[T| ]HH:MM[:SS[.fff]][Z]` (or a bare date) as Unix seconds;
+/// fractions are dropped.
+pub fn parse_utc(text: &str) -> Option<i64> {
+    let t = text.trim().trim_end_matches('Z');
+    let day = crate::commands::ErpDate::parse(t.get(..10)?).ok()?;
+    let rest = t.get(10..).unwrap_or("");
+    let secs = if rest.is_empty() {
+        0
+    } else {
+        let time = rest.strip_prefix(['T', ' '])?;
+        let time = time.split(['.', '+']).next()?;
+        let mut parts = time.split(':').map(|p| p.parse::<i64>().ok());
+        let h = parts.next()??;
+        let m = parts.next()??;
+        let s = parts.next().unwrap_or(Some(0))?;
+        if parts.next().is_some() || h > 23 || m > 59 || s > 60 {
+            return None;
+        }
+        h * 3600 + m * 60 + s
+    };
+    Some(day.unix_midnight() + secs)
+}
+
+/// Sort by change time and drop records before `since` (ERPs filter by day or by their own
+/// precision).
+pub fn changed_records(mut v: Vec<ErpCustomerRecord>, since: i64) -> Vec<ErpCustomerRecord> {
+    v.retain(|r| r.changed_at >= since);
+    v.sort_by(|a, b| (a.changed_at, &a.customer_id).cmp(&(b.changed_at, &b.customer_id)));
+    v
 }
 
 /// Backoff settings.
@@ -496,6 +559,23 @@ mod tests {
         for a in 1..10 {
             assert!(p.backoff(a) <= Duration::from_millis(100));
             assert!(p.backoff(a) >= Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn utc_times_round_trip() {
+        assert_eq!(format_utc(1_788_523_200, 'T'), "2026-09-04T12:00:00");
+        assert_eq!(parse_utc("2026-09-04T12:00:00Z"), Some(1_788_523_200));
+        assert_eq!(parse_utc("2026-09-04 12:00:00.123"), Some(1_788_523_200));
+        assert_eq!(parse_utc("2026-09-04"), Some(1_788_480_000));
+        for bad in [
+            "",
+            "2026-09-04T25:00:00",
+            "2026-13-01",
+            "2026-09-04X12:00",
+            "yesterday",
+        ] {
+            assert_eq!(parse_utc(bad), None, "{bad}");
         }
     }
 

@@ -14,8 +14,8 @@ pub use commands::{
     Side,
 };
 pub use connector::{
-    post_command, with_retry, Credentials, ErpConnector, ErpCustomerMatch, ErpError, ErpErrorKind,
-    PostOutcome, RetryPolicy,
+    post_command, with_retry, Credentials, ErpConnector, ErpCustomerMatch, ErpCustomerRecord,
+    ErpError, ErpErrorKind, PostOutcome, RetryPolicy,
 };
 
 pub mod epicor;

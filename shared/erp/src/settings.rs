@@ -244,6 +244,18 @@ impl ErpConnector for AnyConnector {
             AnyConnector::Sage500(c) => c.set_customer_fields(customer_id, values).await,
         }
     }
+
+    async fn customers_changed_since(
+        &self,
+        since: i64,
+        limit: usize,
+    ) -> Result<Vec<crate::connector::ErpCustomerRecord>, ErpError> {
+        match self {
+            AnyConnector::Epicor(c) => c.customers_changed_since(since, limit).await,
+            AnyConnector::SagePro(c) => c.customers_changed_since(since, limit).await,
+            AnyConnector::Sage500(c) => c.customers_changed_since(since, limit).await,
+        }
+    }
 }
 
 #[cfg(test)]

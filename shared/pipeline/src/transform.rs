@@ -83,18 +83,7 @@ pub(crate) fn id_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 
 /// A Unix timestamp as the UTC calendar date.
 pub fn date_of(unix_secs: i64) -> Result<ErpDate, TransformError> {
-    let days = unix_secs.div_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm), proleptic Gregorian.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    ErpDate::parse(&format!("{y:04}-{m:02}-{d:02}")).map_err(|e| permanent(e.to_string()))
+    ErpDate::from_unix(unix_secs).map_err(|e| permanent(e.to_string()))
 }
 
 pub(crate) fn reference(id: &str, kind: DocKind) -> Result<ExternalRef, TransformError> {

@@ -1,5 +1,6 @@
 use super::{
-    by_kind, customer_fields_contract, email_lookup_contract, fixture_commands, policy, sandbox,
+    by_kind, changed_customers_contract, customer_fields_contract, email_lookup_contract,
+    fixture_commands, policy, sandbox,
 };
 use ledgerbridge_core::secrets::Secret;
 use ledgerbridge_erp::commands::*;
@@ -136,5 +137,13 @@ async fn erp_sagepro_writes_customer_fields() {
         &ledgerbridge_erp::sagepro::config::default_customer_fields(),
     )
     .await;
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn erp_sagepro_lists_changed_customers() {
+    let sb = sandbox().await;
+    let c = connector(&sb);
+    changed_customers_contract(&c, &sb, ledgerbridge_erp_sandbox::Erp::Sagepro, "name").await;
     sb.shutdown().await;
 }

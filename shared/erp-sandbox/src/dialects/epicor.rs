@@ -116,6 +116,14 @@ pub async fn get(
     if let Gate::Respond(r) = gate(&s, false, Erp::Epicor).await {
         return r;
     }
+    if set == "Customers" {
+        if let Some(lit) = q
+            .get("$filter")
+            .and_then(|f| f.strip_prefix("ChangeDate ge "))
+        {
+            return changed_customers(&s, &service, lit.trim(), &q);
+        }
+    }
     let mut filters = match q.get("$filter").map(|f| parse_filter(f)).transpose() {
         Ok(f) => f.unwrap_or_default(),
         Err(m) => return error(Erp::Epicor, StatusCode::BAD_REQUEST, "filter", &m),
@@ -158,6 +166,68 @@ pub async fn get(
             .collect();
     }
     Json(json!({"@odata.context": format!("{service}/$metadata#{set}"), "value": values}))
+        .into_response()
+}
+
+/// `Customers?$filter=ChangeDate ge {date}&$orderby=ChangeDate,ChangeTime&$skip&$top&$select`:
+/// Epicor keeps the day of the last change in `ChangeDate` and the seconds after midnight in
+/// `ChangeTime`; the sandbox derives both from its audit log (UTC).
+fn changed_customers(
+    s: &AppState,
+    service: &str,
+    literal: &str,
+    q: &HashMap<String, String>,
+) -> Response {
+    let Ok(st) = s.store.lock() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let since = match st.parse_time_ms(literal) {
+        Ok(Some(ms)) => ms,
+        _ => {
+            return error(
+                Erp::Epicor,
+                StatusCode::BAD_REQUEST,
+                "filter",
+                &format!("Syntax error: unrecognized literal '{literal}'."),
+            )
+        }
+    };
+    let rows = match st.changed_since(ERP, "Customers", since, "%Y-%m-%dT00:00:00Z") {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                Erp::Epicor,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "db",
+                &e.to_string(),
+            )
+        }
+    };
+    let skip = q.get("$skip").and_then(|t| t.parse().ok()).unwrap_or(0);
+    let top = q.get("$top").and_then(|t| t.parse().ok()).unwrap_or(100);
+    let fields: Option<Vec<&str>> = q
+        .get("$select")
+        .map(|sel| sel.split(',').map(str::trim).collect());
+    let values: Vec<Value> = rows
+        .into_iter()
+        .skip(skip)
+        .take(top)
+        .map(|(mut doc, ms, day)| {
+            if let Some(o) = doc.as_object_mut() {
+                o.insert("ChangeDate".into(), json!(day));
+                o.insert("ChangeTime".into(), json!((ms / 1000).rem_euclid(86_400)));
+            }
+            match &fields {
+                Some(f) => Value::Object(
+                    f.iter()
+                        .filter_map(|k| doc.get(*k).map(|x| ((*k).to_owned(), x.clone())))
+                        .collect(),
+                ),
+                None => doc,
+            }
+        })
+        .collect();
+    Json(json!({"@odata.context": format!("{service}/$metadata#Customers"), "value": values}))
         .into_response()
 }
 

@@ -499,6 +499,70 @@ pub async fn customer_email(
 }
 
 #[derive(Deserialize)]
+pub struct ChangedQuery {
+    since: String,
+    #[serde(default)]
+    offset: usize,
+    #[serde(default = "default_limit")]
+    limit: usize,
+}
+
+fn default_limit() -> usize {
+    100
+}
+
+/// `GET /sage500/{company}/customers-changed?since={datetime}&offset&limit`: the facade's query
+/// over `tarCustomer` by its `UpdateDate` (UTC here), oldest change first, each row with
+/// `UpdateDate` and the e-mail address the contact join would give.
+pub async fn customers_changed(
+    State(s): State<AppState>,
+    Path(company): Path<String>,
+    Query(q): Query<ChangedQuery>,
+    h: HeaderMap,
+) -> Response {
+    if let Err(r) = authenticate(&s, &h) {
+        return r;
+    }
+    if let Gate::Respond(r) = gate(&s, false, Erp::Sage500).await {
+        return r;
+    }
+    let Ok(st) = s.store.lock() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let Ok(Some(since_ms)) = st.parse_time_ms(&q.since) else {
+        return error(
+            Erp::Sage500,
+            StatusCode::BAD_REQUEST,
+            "sql",
+            "Conversion failed when converting date and/or time from character string.",
+        );
+    };
+    match st.changed_since(ERP, "tarCustomer", since_ms, "%Y-%m-%d %H:%M:%S") {
+        Ok(rows) => {
+            let customers: Vec<Value> = rows
+                .into_iter()
+                .filter(|(d, _, _)| d.get("CompanyID").and_then(Value::as_str) == Some(&company))
+                .skip(q.offset)
+                .take(q.limit)
+                .map(|(mut d, _, at)| {
+                    if let Some(o) = d.as_object_mut() {
+                        o.insert("UpdateDate".into(), json!(at));
+                    }
+                    d
+                })
+                .collect();
+            Json(json!({ "customers": customers })).into_response()
+        }
+        Err(e) => error(
+            Erp::Sage500,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "sql",
+            &e.to_string(),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
 pub struct StagingQuery {
     session_key: i64,
 }

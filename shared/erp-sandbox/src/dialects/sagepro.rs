@@ -82,6 +82,11 @@ pub async fn search(
     if let Gate::Respond(r) = gate(&s, false, Erp::Sagepro).await {
         return r;
     }
+    if resource == "customers" {
+        if let Some(since) = q.get("updatedSince") {
+            return changed_customers(&s, since, &q);
+        }
+    }
     let mut filters = Vec::new();
     for (k, v) in q {
         if !safe_field(&k) {
@@ -105,6 +110,46 @@ pub async fn search(
     };
     match found {
         Ok(v) => Json(json!({"data": v})).into_response(),
+        Err(e) => error(
+            Erp::Sagepro,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            &e.to_string(),
+        ),
+    }
+}
+
+/// `GET /api/v1/customers?updatedSince={RFC 3339}&offset&limit`: customers changed since, oldest
+/// change first, each with `updatedAt` (UTC, from the sandbox's audit log).
+fn changed_customers(s: &AppState, since: &str, q: &HashMap<String, String>) -> Response {
+    let Ok(st) = s.store.lock() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let Ok(Some(since_ms)) = st.parse_time_ms(since) else {
+        return error(
+            Erp::Sagepro,
+            StatusCode::BAD_REQUEST,
+            "invalid_filter",
+            "updatedSince must be an RFC 3339 time",
+        );
+    };
+    let offset = q.get("offset").and_then(|t| t.parse().ok()).unwrap_or(0);
+    let limit = q.get("limit").and_then(|t| t.parse().ok()).unwrap_or(100);
+    match st.changed_since(ERP, "customers", since_ms, "%Y-%m-%dT%H:%M:%SZ") {
+        Ok(rows) => {
+            let data: Vec<Value> = rows
+                .into_iter()
+                .skip(offset)
+                .take(limit)
+                .map(|(mut doc, _, at)| {
+                    if let Some(o) = doc.as_object_mut() {
+                        o.insert("updatedAt".into(), json!(at));
+                    }
+                    doc
+                })
+                .collect();
+            Json(json!({"data": data})).into_response()
+        }
         Err(e) => error(
             Erp::Sagepro,
             StatusCode::INTERNAL_SERVER_ERROR,

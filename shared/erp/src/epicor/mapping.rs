@@ -6,10 +6,10 @@
 
 use super::config::EpicorConfig;
 use crate::commands::{
-    Application, CashReceipt, CreditMemo, CustomerUpsert, DocKind, DocumentLine, ErpCommand,
-    ExternalRef, Invoice, JournalEntry, SalesOrder, Side,
+    Address, Application, CashReceipt, CreditMemo, CustomerUpsert, DocKind, DocumentLine,
+    ErpCommand, ErpDate, ExternalRef, Invoice, JournalEntry, SalesOrder, Side,
 };
-use crate::connector::{email_matches, ErpCustomerMatch, ErpError};
+use crate::connector::{email_matches, parse_utc, ErpCustomerMatch, ErpCustomerRecord, ErpError};
 use ledgerbridge_core::ids::ErpDocumentId;
 use serde_json::{json, Map, Value};
 
@@ -203,6 +203,83 @@ pub fn update_customer_request(
         query: vec![],
         body: Some(customer_body(cfg, c, Some(cust_num))?),
     })
+}
+
+/// Customers changed on or after the day of `since`:
+/// `GET Customers?$filter=ChangeDate ge {day}T00:00:00Z&$orderby=ChangeDate,ChangeTime,CustNum`.
+/// Epicor keeps the day of a change in `ChangeDate` and the seconds after midnight in
+/// `ChangeTime` (Erp.Customer columns); the connector drops the earlier ones of that day.
+pub fn changed_customers_request(
+    cfg: &EpicorConfig,
+    since: i64,
+    skip: usize,
+    top: usize,
+) -> Result<EpicorRequest, ErpError> {
+    let day = ErpDate::from_unix(since).map_err(|e| ErpError::permanent(ERP, e.to_string()))?;
+    Ok(EpicorRequest {
+        method: Method::Get,
+        path: entity_set(DocKind::Customer).to_owned(),
+        query: vec![
+            (
+                "$filter".into(),
+                format!("ChangeDate ge {}T00:00:00Z", day.as_str()),
+            ),
+            ("$orderby".into(), "ChangeDate,ChangeTime,CustNum".into()),
+            (
+                "$select".into(),
+                format!(
+                    "CustID,Name,EMailAddress,Address1,Address2,City,State,Zip,Country,ChangeDate,ChangeTime,{}",
+                    cfg.ref_fields.customer.name
+                ),
+            ),
+            ("$skip".into(), skip.to_string()),
+            ("$top".into(), top.to_string()),
+        ],
+        body: None,
+    })
+}
+
+/// The customers of a [`changed_customers_request`] answer.
+pub fn changed_customers_of(
+    cfg: &EpicorConfig,
+    body: &Value,
+) -> Result<Vec<ErpCustomerRecord>, ErpError> {
+    let rows = body
+        .get("value")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ErpError::permanent(ERP, "changed customers answer has no value array"))?;
+    rows.iter()
+        .map(|v| {
+            let t = |k: &str| {
+                v.get(k)
+                    .and_then(Value::as_str)
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+            };
+            let id = t("CustID")
+                .ok_or_else(|| ErpError::permanent(ERP, "changed customer without CustID"))?;
+            let day = t("ChangeDate").and_then(|d| parse_utc(d.get(..10).unwrap_or("")));
+            let time = v.get("ChangeTime").and_then(Value::as_i64).unwrap_or(0);
+            let changed_at = day.map(|d| d + time.clamp(0, 86_399)).ok_or_else(|| {
+                ErpError::permanent(ERP, format!("customer {id} has no readable ChangeDate"))
+            })?;
+            Ok(ErpCustomerRecord {
+                customer_id: id,
+                name: t("Name"),
+                email: t("EMailAddress"),
+                address: Address {
+                    line1: t("Address1"),
+                    line2: t("Address2"),
+                    city: t("City"),
+                    state: t("State"),
+                    postal_code: t("Zip"),
+                    country: t("Country"),
+                },
+                changed_at,
+                reference: t(&cfg.ref_fields.customer.name),
+            })
+        })
+        .collect()
 }
 
 /// `PATCH Customers('{Company}',{CustNum})` with user-defined fields only (already resolved to

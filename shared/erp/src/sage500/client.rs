@@ -2,12 +2,13 @@
 //! migration log, and find documents by their reference column.
 
 use super::config::{Sage500Config, Sage500Credentials, Sage500Transport};
-use super::db::{CustomerTable, HttpDb, Sage500Db};
+use super::db::{check_identifier, ChangedCustomers, CustomerTable, HttpDb, Sage500Db};
 use super::mapping::{self, StagedCommand, ERP};
 use super::retry::check_outcome;
 use crate::commands::{CustomerUpsert, ErpCommand, ExternalRef};
 use crate::connector::{
-    normalize_email, single_email_match, Credentials, ErpConnector, ErpCustomerMatch, ErpError,
+    changed_records, format_utc, normalize_email, single_email_match, Credentials, ErpConnector,
+    ErpCustomerMatch, ErpCustomerRecord, ErpError,
 };
 use crate::fields::{self, FieldsOutcome};
 use ledgerbridge_core::ids::ErpDocumentId;
@@ -59,6 +60,18 @@ impl Sage500Db for Sage500Backend {
             Sage500Backend::Http(d) => d.customers_by_email(customer, email).await,
             #[cfg(feature = "sqlserver")]
             Sage500Backend::SqlServer(d) => d.customers_by_email(customer, email).await,
+        }
+    }
+
+    async fn customers_changed(
+        &self,
+        customer: &CustomerTable<'_>,
+        changes: &ChangedCustomers<'_>,
+    ) -> Result<Vec<serde_json::Map<String, Value>>, ErpError> {
+        match self {
+            Sage500Backend::Http(d) => d.customers_changed(customer, changes).await,
+            #[cfg(feature = "sqlserver")]
+            Sage500Backend::SqlServer(d) => d.customers_changed(customer, changes).await,
         }
     }
 }
@@ -278,5 +291,45 @@ impl<D: Sage500Db> ErpConnector for Sage500Connector<D> {
             })
             .collect();
         single_email_match(ERP, found)
+    }
+
+    async fn customers_changed_since(
+        &self,
+        since: i64,
+        limit: usize,
+    ) -> Result<Vec<ErpCustomerRecord>, ErpError> {
+        let spec = &self.cfg.docs.customer;
+        let table = CustomerTable {
+            table: &spec.target_table,
+            key_column: &spec.key_column,
+            lookup: &self.cfg.customer_email,
+        };
+        check_identifier(&self.cfg.customer_changed_column)?;
+        let since_text = format_utc(since, ' ');
+        let page = limit.clamp(1, 500);
+        let mut out = Vec::new();
+        for n in 0..20 {
+            let rows = self
+                .db
+                .customers_changed(
+                    &table,
+                    &ChangedCustomers {
+                        changed_column: &self.cfg.customer_changed_column,
+                        reference_column: &spec.reference_column,
+                        since: &since_text,
+                        offset: n * page,
+                        limit: page,
+                    },
+                )
+                .await?;
+            let full = rows.len() == page;
+            for r in rows {
+                out.push(mapping::changed_customer(&self.cfg, &r)?);
+            }
+            if !full || out.len() >= limit {
+                break;
+            }
+        }
+        Ok(changed_records(out, since))
     }
 }

@@ -252,6 +252,10 @@ pub struct Sage500Config {
     /// free; their 15-character length is an assumption to verify on the install.
     #[serde(default = "default_customer_fields")]
     pub customer_fields: CustomerFieldMap,
+    /// Column of the customer table with the time of its last change (read as UTC; assumed
+    /// name), for the scheduled ERP → Stripe sync.
+    #[serde(default = "default_changed_column")]
+    pub customer_changed_column: String,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
 }
@@ -265,6 +269,10 @@ pub fn default_customer_fields() -> CustomerFieldMap {
         (SUBSCRIPTION_QUANTITY, "UserFld3", 15),
         (SUBSCRIPTION_PERIOD_END, "UserFld4", 15),
     ])
+}
+
+fn default_changed_column() -> String {
+    "UpdateDate".into()
 }
 
 fn default_ref_len() -> usize {
@@ -295,6 +303,7 @@ impl Sage500Config {
             credit_memo_tran_type: default_credit_memo_type(),
             warehouse_id: None,
             customer_fields: default_customer_fields(),
+            customer_changed_column: default_changed_column(),
             timeout_ms: default_timeout_ms(),
         }
     }

@@ -79,6 +79,26 @@ pub trait Sage500Db: Send + Sync {
         customer: &CustomerTable<'_>,
         email: &str,
     ) -> impl Future<Output = Result<Vec<(String, String)>, ErpError>> + Send;
+
+    /// Customers of the company whose `changed_column` is at or after `since` (`YYYY-MM-DD
+    /// HH:MM:SS`), oldest first, `limit` rows from `offset`: each row with the customer code
+    /// (`CustID`), `CustName`, `EMailAddr` (through the contact join), the reference column
+    /// and `changed_column`.
+    fn customers_changed(
+        &self,
+        customer: &CustomerTable<'_>,
+        changes: &ChangedCustomers<'_>,
+    ) -> impl Future<Output = Result<Vec<Map<String, Value>>, ErpError>> + Send;
+}
+
+/// What [`Sage500Db::customers_changed`] reads.
+#[derive(Debug, Clone, Copy)]
+pub struct ChangedCustomers<'a> {
+    pub changed_column: &'a str,
+    pub reference_column: &'a str,
+    pub since: &'a str,
+    pub offset: usize,
+    pub limit: usize,
 }
 
 /// The customer table and how its e-mail address is reached.
@@ -337,5 +357,36 @@ impl Sage500Db for HttpDb {
                 },
             )
             .collect()
+    }
+
+    /// `GET {base}/sage500/{company}/customers-changed?since=…&offset=…&limit=…` →
+    /// `{"customers": [row, …]}`.
+    async fn customers_changed(
+        &self,
+        customer: &CustomerTable<'_>,
+        changes: &ChangedCustomers<'_>,
+    ) -> Result<Vec<Map<String, Value>>, ErpError> {
+        customer.check()?;
+        let url = format!("{}/customers-changed", self.root);
+        let query = [
+            ("since", changes.since.to_owned()),
+            ("offset", changes.offset.to_string()),
+            ("limit", changes.limit.to_string()),
+        ];
+        let v = self
+            .call(|k| {
+                self.http
+                    .get(&url)
+                    .header("x-api-key", k.expose().as_str())
+                    .query(&query)
+            })
+            .await?;
+        let Some(rows) = v.get("customers").and_then(Value::as_array) else {
+            return Err(ErpError::permanent(
+                ERP,
+                "changed-customers answer has no \"customers\" array",
+            ));
+        };
+        Ok(rows.iter().filter_map(|r| r.as_object().cloned()).collect())
     }
 }

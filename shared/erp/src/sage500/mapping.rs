@@ -266,6 +266,47 @@ pub fn customer_fields_rows(
     })
 }
 
+/// One row of the changed-customers query as an [`ErpCustomerRecord`](crate::connector::ErpCustomerRecord).
+pub fn changed_customer(
+    cfg: &Sage500Config,
+    row: &serde_json::Map<String, serde_json::Value>,
+) -> Result<crate::connector::ErpCustomerRecord, ErpError> {
+    let t = |k: &str| {
+        row.get(k)
+            .and_then(serde_json::Value::as_str)
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+    };
+    let customer_id = t(&cfg.customer_email.customer_id_column)
+        .ok_or_else(|| ErpError::permanent(ERP, "changed customer row without a customer code"))?;
+    let changed_at = t(&cfg.customer_changed_column)
+        .and_then(|v| crate::connector::parse_utc(&v))
+        .ok_or_else(|| {
+            ErpError::permanent(
+                ERP,
+                format!(
+                    "changed customer {customer_id} has no readable {}",
+                    cfg.customer_changed_column
+                ),
+            )
+        })?;
+    Ok(crate::connector::ErpCustomerRecord {
+        customer_id,
+        name: t("CustName"),
+        email: t("EMailAddr"),
+        address: crate::commands::Address {
+            line1: t("AddrLine1"),
+            line2: t("AddrLine2"),
+            city: t("City"),
+            state: t("StateID"),
+            postal_code: t("PostalCode"),
+            country: t("CountryID"),
+        },
+        changed_at,
+        reference: t(&cfg.docs.customer.reference_column),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

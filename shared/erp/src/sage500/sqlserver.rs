@@ -8,7 +8,8 @@
 
 use super::config::Sage500SqlConfig;
 use super::db::{
-    check_identifier, new_session_key, BatchOutcome, CustomerTable, Sage500Db, SqlValue, StagingRow,
+    check_identifier, new_session_key, BatchOutcome, ChangedCustomers, CustomerTable, Sage500Db,
+    SqlValue, StagingRow,
 };
 use super::mapping::ERP;
 use crate::connector::ErpError;
@@ -344,6 +345,64 @@ impl SqlServerDb {
             .collect())
     }
 
+    async fn customers_changed_inner(
+        &self,
+        customer: &CustomerTable<'_>,
+        changes: &ChangedCustomers<'_>,
+    ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, ErpError> {
+        customer.check()?;
+        let l = customer.lookup;
+        let sql = format!(
+            "SELECT CAST(c.{id} AS nvarchar(100)), CAST(c.[CustName] AS nvarchar(200)), \
+             CAST(k.{mail} AS nvarchar(256)), CAST(c.{reference} AS nvarchar(100)), \
+             CONVERT(varchar(23), c.{changed}, 121) \
+             FROM {table} c LEFT JOIN {contacts} k ON k.{ckey} = c.{cref} \
+             WHERE c.[CompanyID] = @P1 AND c.{changed} >= CONVERT(datetime, @P2, 120) \
+             ORDER BY c.{changed}, c.{id} OFFSET @P3 ROWS FETCH NEXT @P4 ROWS ONLY",
+            id = bracket(&l.customer_id_column)?,
+            mail = bracket(&l.email_column)?,
+            reference = bracket(changes.reference_column)?,
+            changed = bracket(changes.changed_column)?,
+            table = bracket(customer.table)?,
+            contacts = bracket(&l.contact_table)?,
+            ckey = bracket(&l.contact_key_column)?,
+            cref = bracket(&l.customer_contact_column)?,
+        );
+        let offset = i64::try_from(changes.offset).unwrap_or(i64::MAX);
+        let limit = i64::try_from(changes.limit).unwrap_or(500);
+        let mut conn = self.connect().await?;
+        let rows = conn
+            .query(
+                sql,
+                &[&self.company.as_str(), &changes.since, &offset, &limit],
+            )
+            .await
+            .map_err(|e| classify(Step::BeforeCall, e))?
+            .into_first_result()
+            .await
+            .map_err(|e| classify(Step::BeforeCall, e))?;
+        let names = [
+            l.customer_id_column.as_str(),
+            "CustName",
+            l.email_column.as_str(),
+            changes.reference_column,
+            changes.changed_column,
+        ];
+        Ok(rows
+            .iter()
+            .map(|r| {
+                names
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, n)| {
+                        let v = r.try_get::<&str, _>(i).ok().flatten()?;
+                        Some(((*n).to_owned(), serde_json::Value::from(v.trim())))
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+
     fn timed_out(&self, may_have_committed: bool) -> ErpError {
         ErpError::Retryable {
             erp: ERP,
@@ -386,5 +445,18 @@ impl Sage500Db for SqlServerDb {
         tokio::time::timeout(self.timeout, self.customers_by_email_inner(customer, email))
             .await
             .unwrap_or_else(|_| Err(self.timed_out(false)))
+    }
+
+    async fn customers_changed(
+        &self,
+        customer: &CustomerTable<'_>,
+        changes: &ChangedCustomers<'_>,
+    ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, ErpError> {
+        tokio::time::timeout(
+            self.timeout,
+            self.customers_changed_inner(customer, changes),
+        )
+        .await
+        .unwrap_or_else(|_| Err(self.timed_out(false)))
     }
 }

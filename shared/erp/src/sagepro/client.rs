@@ -5,7 +5,8 @@ use super::mapping::{self, Method, SageProRequest, ERP};
 use super::retry::classify;
 use crate::commands::{CustomerUpsert, ErpCommand, ExternalRef};
 use crate::connector::{
-    normalize_email, single_email_match, Credentials, ErpConnector, ErpCustomerMatch, ErpError,
+    changed_records, normalize_email, single_email_match, Credentials, ErpConnector,
+    ErpCustomerMatch, ErpCustomerRecord, ErpError,
 };
 use crate::fields::{self, FieldsOutcome};
 use crate::http;
@@ -129,5 +130,24 @@ impl ErpConnector for SageProConnector {
         let email = normalize_email(ERP, email)?;
         let body = self.call(&mapping::customer_email_request(&email)).await?;
         single_email_match(ERP, mapping::customers_by_email_of(&body, &email)?)
+    }
+
+    async fn customers_changed_since(
+        &self,
+        since: i64,
+        limit: usize,
+    ) -> Result<Vec<ErpCustomerRecord>, ErpError> {
+        let page = limit.clamp(1, 500);
+        let mut out = Vec::new();
+        for n in 0..20 {
+            let req = mapping::changed_customers_request(since, n * page, page);
+            let rows = mapping::changed_customers_of(&self.cfg, &self.call(&req).await?)?;
+            let full = rows.len() == page;
+            out.extend(rows);
+            if !full || out.len() >= limit {
+                break;
+            }
+        }
+        Ok(changed_records(out, since))
     }
 }

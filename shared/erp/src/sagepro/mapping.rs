@@ -193,6 +193,67 @@ pub fn update_customer_request(
     })
 }
 
+/// Customers changed since: `GET /api/v1/customers?updatedSince={RFC 3339}&offset&limit`, each
+/// with `updatedAt` (assumed names, like the rest of this API).
+pub fn changed_customers_request(since: i64, offset: usize, limit: usize) -> SageProRequest {
+    SageProRequest {
+        method: Method::Get,
+        path: "/api/v1/customers".into(),
+        query: vec![
+            (
+                "updatedSince".into(),
+                format!("{}Z", crate::connector::format_utc(since, 'T')),
+            ),
+            ("offset".into(), offset.to_string()),
+            ("limit".into(), limit.to_string()),
+        ],
+        body: None,
+    }
+}
+
+/// The customers of a [`changed_customers_request`] answer.
+pub fn changed_customers_of(
+    cfg: &SageProConfig,
+    body: &Value,
+) -> Result<Vec<crate::connector::ErpCustomerRecord>, ErpError> {
+    let rows = body
+        .get("data")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ErpError::permanent(ERP, "changed customers answer has no data array"))?;
+    rows.iter()
+        .map(|v| {
+            let t = |k: &str| {
+                v.get(k)
+                    .and_then(Value::as_str)
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+            };
+            let id = t("customerId")
+                .ok_or_else(|| ErpError::permanent(ERP, "changed customer without customerId"))?;
+            let changed_at = t("updatedAt")
+                .and_then(|u| crate::connector::parse_utc(&u))
+                .ok_or_else(|| {
+                    ErpError::permanent(ERP, format!("customer {id} has no readable updatedAt"))
+                })?;
+            Ok(crate::connector::ErpCustomerRecord {
+                customer_id: id,
+                name: t("name"),
+                email: t("email"),
+                address: crate::commands::Address {
+                    line1: t("address1"),
+                    line2: t("address2"),
+                    city: t("city"),
+                    state: t("state"),
+                    postal_code: t("zip"),
+                    country: t("country"),
+                },
+                changed_at,
+                reference: t(&cfg.reference_field),
+            })
+        })
+        .collect()
+}
+
 /// `PUT /api/v1/customers/{id}` with user-defined fields only (Sage Pro field names).
 pub fn customer_fields_request(
     id: &ErpDocumentId,
