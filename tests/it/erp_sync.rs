@@ -12,8 +12,9 @@ use ledgerbridge_core::ports::XrefStore;
 use ledgerbridge_core::secrets::Secret;
 use ledgerbridge_core::webhook::{sign_header, Verifier};
 use ledgerbridge_core::SystemClock;
-use ledgerbridge_erp_sandbox::Erp;
-use ledgerbridge_pipeline::erp_sync::{handle_erp_event, ErpSyncStage};
+use ledgerbridge_erp::{post_command, AnyConnector, DocKind, ExternalRef, RetryPolicy};
+use ledgerbridge_erp_sandbox::{Erp, SandboxHandle};
+use ledgerbridge_pipeline::erp_sync::{handle_erp_event, ErpPoll, ErpSyncStage, SyncReport};
 use serde_json::{json, Value};
 
 const ERP_SECRET: &str = "lbsec_test_erp_events_0000";
@@ -179,4 +180,157 @@ async fn an_erp_customer_edit_reaches_stripe_exactly_once_without_echo() {
         "parked: {p:?}"
     );
     assert_eq!(fake.customer_updates().len(), 1);
+}
+
+/// GIVEN a customer that reached the ERP from Stripe WHEN the scheduled poll lists ERP
+/// customers changed since its cursor THEN ledgerbridge's own write (same values as Stripe)
+/// sends nothing to Stripe; an edit made in the ERP reaches Stripe exactly once, also when the
+/// next poll reads it again; an ERP-only customer is left alone; a customer ledgerbridge created
+/// before the reverse cross-reference existed is relinked through its reference field.
+async fn scheduled_poll(erp: Erp, make: fn(&SandboxHandle) -> AnyConnector) {
+    let sb = sandbox(erp).await;
+    let fake = seeded_fake();
+    let base = fake.serve().await;
+    let rig = rig::<Embedded, _>(make(&sb), &base, NOW).await;
+    // Created, then updated in Stripe: the ERP holds what Stripe holds now.
+    rig.deliver(&event_body("customer.created.json")).await;
+    rig.run(2).await;
+    rig.deliver(&event_body("customer.updated.json")).await;
+    rig.run(2).await;
+    assert!(rig.parked().await.is_empty());
+    let store = rig.post.poster.store.clone();
+    let code = store
+        .get_xref(&StripeObjectId::new(CUS), "customer_code")
+        .await
+        .unwrap()
+        .expect("customer code cross-referenced")
+        .erp_id
+        .into_inner();
+    let erp_events = MemoryQueue::new(262_144);
+    let parked = MemoryQueue::new(262_144);
+    let poll = ErpPoll {
+        connector: make(&sb),
+        store: store.clone(),
+        queue: erp_events.clone(),
+        overlap_secs: 120,
+        first_run_secs: 3_600,
+        limit: 100,
+    };
+    let stage = ErpSyncStage {
+        store: store.clone(),
+        stripe: rig.stripe.clone(),
+        clock: SystemClock,
+        parked: parked.clone(),
+        lease_ms: 30_000,
+        intent_days: 90,
+    };
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    };
+    let run = || async {
+        let report = poll.poll(now()).await.unwrap();
+        let mut outcomes = Vec::new();
+        for m in erp_events.take_all().await {
+            outcomes.push(stage.process_detailed(&m).await);
+        }
+        (report, outcomes)
+    };
+
+    // 1. The customer ledgerbridge created is listed, but Stripe already shows its values.
+    let (report, outcomes) = run().await;
+    assert!(report.listed >= 1 && report.queued == 1, "{report:?}");
+    assert!(
+        matches!(outcomes[..], [SyncReport::Unchanged { .. }]),
+        "{outcomes:?}"
+    );
+    assert!(fake.customer_updates().is_empty());
+
+    // 2. A user renames the customer in the ERP: one Stripe update with the new name.
+    let field = match erp {
+        Erp::Epicor => "Name",
+        Erp::Sagepro => "name",
+        Erp::Sage500 => "CustName",
+    };
+    let mut patch = serde_json::Map::new();
+    patch.insert(field.into(), json!("Northwind Traders (ERP)"));
+    assert!(sb.edit_customer(erp, &code, &patch).unwrap());
+    let (report, outcomes) = run().await;
+    assert_eq!(report.queued, 1, "{report:?}");
+    assert!(
+        matches!(&outcomes[..], [SyncReport::Updated { stripe_customer }] if stripe_customer == CUS),
+        "{outcomes:?}"
+    );
+    let ups = fake.customer_updates();
+    assert_eq!(ups.len(), 1, "{ups:?}");
+    assert!(
+        ups[0].2.contains("name=Northwind+Traders+%28ERP%29"),
+        "{}",
+        ups[0].2
+    );
+
+    // 3. The next run reads it again (overlap): no second update.
+    let (report, outcomes) = run().await;
+    assert!(report.queued >= 1);
+    assert!(
+        outcomes.iter().all(|o| matches!(o, SyncReport::Duplicate)),
+        "{outcomes:?}"
+    );
+    assert_eq!(fake.customer_updates().len(), 1);
+
+    // 4. An ERP-only customer edited in the ERP: left alone.
+    let mut own = ledgerbridge_erp::ErpCommand::UpsertCustomer(ledgerbridge_erp::CustomerUpsert {
+        reference: ExternalRef::new(&StripeObjectId::new("erp_only_E77"), DocKind::Customer)
+            .unwrap(),
+        customer_id: "E77".into(),
+        name: "Walk-in Trade".into(),
+        email: Some("walkin@example.com".into()),
+        currency: ledgerbridge_core::Currency::USD,
+        address: Default::default(),
+    });
+    post_command(&make(&sb), &own, &RetryPolicy::default())
+        .await
+        .unwrap();
+    let (report, _) = run().await;
+    assert!(report.not_linked >= 1, "{report:?}");
+    assert_eq!(fake.customer_updates().len(), 1);
+
+    // 5. A customer created by ledgerbridge without a reverse cross-reference (an older
+    //    version): relinked through its reference and updated once.
+    if let ledgerbridge_erp::ErpCommand::UpsertCustomer(c) = &mut own {
+        c.reference = ExternalRef::new(
+            &StripeObjectId::new("cus_v2hTtpvHRTXjHs"),
+            DocKind::Customer,
+        )
+        .unwrap();
+        c.customer_id = "CONTOSO1".into();
+        c.name = "Contoso Retail GmbH".into();
+    }
+    post_command(&make(&sb), &own, &RetryPolicy::default())
+        .await
+        .unwrap();
+    let (report, _) = run().await;
+    assert_eq!(report.relinked, 1, "{report:?}");
+    let ups = fake.customer_updates();
+    assert_eq!(ups.len(), 2, "{ups:?}");
+    assert_eq!(ups[1].0, "cus_v2hTtpvHRTXjHs");
+    assert!(parked.take_all().await.is_empty());
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn scheduled_poll_epicor() {
+    scheduled_poll(Erp::Epicor, epicor).await;
+}
+
+#[tokio::test]
+async fn scheduled_poll_sagepro() {
+    scheduled_poll(Erp::Sagepro, crate::pipeline::sagepro).await;
+}
+
+#[tokio::test]
+async fn scheduled_poll_sage500() {
+    scheduled_poll(Erp::Sage500, crate::pipeline::sage500).await;
 }

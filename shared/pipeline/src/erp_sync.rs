@@ -186,12 +186,59 @@ pub fn stripe_fields(c: &ErpCustomerChangedV1) -> Vec<(String, String)> {
     f
 }
 
+/// The fields of [`stripe_fields`] whose value differs from the Stripe customer `current`
+/// (e-mail compared case-insensitively, text trimmed), plus the sync marker. Only the marker
+/// left means Stripe already shows the change.
+pub fn changed_fields(
+    c: &ErpCustomerChangedV1,
+    current: &serde_json::Value,
+) -> Vec<(String, String)> {
+    let now = |path: &[&str]| -> String {
+        let mut v = current;
+        for p in path {
+            v = v.get(*p).unwrap_or(&serde_json::Value::Null);
+        }
+        v.as_str().unwrap_or("").trim().to_owned()
+    };
+    stripe_fields(c)
+        .into_iter()
+        .filter(|(k, v)| {
+            if k.starts_with("metadata[") {
+                return true;
+            }
+            let stored = match k.strip_prefix("address[").and_then(|r| r.strip_suffix(']')) {
+                Some(part) => now(&["address", part]),
+                None => now(&[k.as_str()]),
+            };
+            if k == "email" {
+                !stored.eq_ignore_ascii_case(v.trim())
+            } else {
+                stored != v.trim()
+            }
+        })
+        .collect()
+}
+
 /// The Stripe `Idempotency-Key` of one ERP change: the same change sent twice is one update.
 pub fn idempotency_key(c: &ErpCustomerChangedV1, stripe_customer: &str) -> String {
     format!(
-        "ledgerbridge-erp-sync-{}-{}-{}-{}",
-        c.erp, stripe_customer, c.customer_code, c.changed_at
+        "ledgerbridge-erp-sync-{}-{}-{}-{}-{}",
+        c.erp,
+        stripe_customer,
+        c.customer_code,
+        c.changed_at,
+        change_digest(c)
     )
+}
+
+/// 16 hex digits of SHA-256 over the changed values: two different changes made within the
+/// same second (ERP change times are seconds at best) are two changes, the same one twice is
+/// one.
+pub fn change_digest(c: &ErpCustomerChangedV1) -> String {
+    use sha2::{Digest, Sha256};
+    let text = serde_json::json!([c.name, c.email, c.address]).to_string();
+    let h = hex::encode(Sha256::digest(text.as_bytes()));
+    h.get(..16).unwrap_or(&h).to_owned()
 }
 
 /// What the inbound endpoint answers.
@@ -266,6 +313,10 @@ pub enum SyncReport {
     Duplicate,
     /// Older than a change already applied.
     Stale,
+    /// Stripe already shows these values: nothing was sent.
+    Unchanged {
+        stripe_customer: String,
+    },
     Outcome(RecordOutcome),
 }
 
@@ -315,8 +366,11 @@ impl<S: StateStore, A: StripeApi, K: Clock, P: EventQueue> ErpSyncStage<S, A, K,
             return Ok(SyncReport::Stale);
         }
         let key = IdempotencyKey::new(format!(
-            "erp_sync#{}#{}#{}",
-            c.erp, c.customer_code, c.changed_at
+            "erp_sync#{}#{}#{}#{}",
+            c.erp,
+            c.customer_code,
+            c.changed_at,
+            change_digest(c)
         ));
         let now_ms = self.clock.now_millis();
         let claim = self
@@ -339,7 +393,44 @@ impl<S: StateStore, A: StripeApi, K: Clock, P: EventQueue> ErpSyncStage<S, A, K,
                 RecordStatus::Completed | RecordStatus::Ignored => Ok(SyncReport::Duplicate),
             };
         }
-        let fields = stripe_fields(c);
+        // Only what differs from the Stripe customer is sent: a change that Stripe already
+        // shows (one that came from Stripe, or an ERP-side touch of other fields) sends nothing.
+        let current = match self.stripe.get(&format!("customers/{cus}"), &[]).await {
+            Ok(v) => v,
+            Err(e) if e.is_retriable() => {
+                if let Err(e) = self.store.release(&key).await {
+                    tracing::warn!(error = %e, "Claim not released; it lapses with its lease");
+                }
+                return Err(Failure::Retry(format!("Stripe: {e}")));
+            }
+            Err(e) => {
+                let reason = format!("Stripe customer {cus} cannot be read: {e}");
+                self.store
+                    .complete(&key, RecordStatus::Parked, Some(reason.clone()))
+                    .await
+                    .map_err(store)?;
+                return Err(Failure::Park(reason));
+            }
+        };
+        if current.get("deleted").and_then(serde_json::Value::as_bool) == Some(true) {
+            let reason = format!("Stripe customer {cus} is deleted");
+            self.store
+                .complete(&key, RecordStatus::Parked, Some(reason.clone()))
+                .await
+                .map_err(store)?;
+            return Err(Failure::Park(reason));
+        }
+        let fields = changed_fields(c, &current);
+        if fields.len() <= 1 {
+            self.store
+                .complete(&key, RecordStatus::Completed, Some(cus.clone()))
+                .await
+                .map_err(store)?;
+            tracing::info!(customer = %cus, erp = %c.erp, "ERP customer change already in Stripe");
+            return Ok(SyncReport::Unchanged {
+                stripe_customer: cus,
+            });
+        }
         match self
             .stripe
             .update_customer(&cus, &fields, &idempotency_key(c, &cus))
@@ -370,6 +461,155 @@ impl<S: StateStore, A: StripeApi, K: Clock, P: EventQueue> ErpSyncStage<S, A, K,
                 Err(Failure::Park(reason))
             }
         }
+    }
+}
+
+/// The scheduled ERP → Stripe sync: lists the ERP customers changed since the last run and
+/// queues an `erp_customer_changed.v1` for each one linked to a Stripe customer (through the
+/// reverse cross-reference, or the reference ledgerbridge wrote when it created the customer).
+/// The cursor is the newest change seen, kept in the state store; each run re-reads
+/// `overlap_secs` before it, and the repeats are absorbed by the sync stage's claim per change.
+pub struct ErpPoll<C, S, Q> {
+    pub connector: C,
+    pub store: S,
+    /// The ERP events queue (the same one the inbound endpoint feeds).
+    pub queue: Q,
+    pub overlap_secs: i64,
+    /// How far back the first run looks.
+    pub first_run_secs: i64,
+    /// Most customers read per run.
+    pub limit: usize,
+}
+
+/// What one poll did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PollReport {
+    /// Changed customers the ERP listed.
+    pub listed: usize,
+    /// Changes queued for Stripe.
+    pub queued: usize,
+    /// ERP customers without a Stripe customer (left alone).
+    pub not_linked: usize,
+    /// Reverse cross-references recovered from a customer's reference field.
+    pub relinked: usize,
+    /// Changes that cannot be sent (invalid values); logged, not queued.
+    pub invalid: usize,
+    /// The cursor after the run (Unix seconds).
+    pub cursor: i64,
+}
+
+/// The Stripe customer of a reference `LB-cus_…-CU` (the unshortened form).
+pub fn stripe_customer_of_reference(reference: &str) -> Option<&str> {
+    let id = reference.strip_prefix("LB-")?.strip_suffix("-CU")?;
+    (id.starts_with("cus_") && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        .then_some(id)
+}
+
+impl<C: ledgerbridge_erp::ErpConnector, S: StateStore, Q: EventQueue> ErpPoll<C, S, Q> {
+    pub fn cursor_key(&self) -> String {
+        format!("erp_poll#{}", self.connector.erp())
+    }
+
+    pub async fn poll(&self, now_secs: i64) -> Result<PollReport, String> {
+        let erp = self.connector.erp();
+        let key = self.cursor_key();
+        let cursor = self
+            .store
+            .current_version(&key)
+            .await
+            .map_err(|e| e.to_string())?
+            .unwrap_or(now_secs - self.first_run_secs);
+        let records = self
+            .connector
+            .customers_changed_since(cursor - self.overlap_secs, self.limit)
+            .await
+            .map_err(|e| format!("{erp}: {e}"))?;
+        let mut report = PollReport {
+            cursor,
+            ..PollReport::default()
+        };
+        for r in records {
+            report.listed += 1;
+            report.cursor = report.cursor.max(r.changed_at);
+            let reverse_id = reverse_xref_id(erp, &r.customer_id);
+            let linked = self
+                .store
+                .get_xref(&reverse_id, REVERSE_KIND)
+                .await
+                .map_err(|e| e.to_string())?;
+            if linked.is_none() {
+                match r
+                    .reference
+                    .as_deref()
+                    .and_then(stripe_customer_of_reference)
+                {
+                    Some(cus) => {
+                        let rec = reverse_xref(erp, &r.customer_id, cus, now_secs * 1000);
+                        self.store
+                            .put_xref_if_absent(&rec)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        report.relinked += 1;
+                    }
+                    None => {
+                        report.not_linked += 1;
+                        continue;
+                    }
+                }
+            }
+            let a = &r.address;
+            let has_address = [
+                &a.line1,
+                &a.line2,
+                &a.city,
+                &a.state,
+                &a.postal_code,
+                &a.country,
+            ]
+            .iter()
+            .any(|v| v.is_some());
+            let change = ErpCustomerChangedV1 {
+                erp: erp.to_owned(),
+                customer_code: r.customer_id.clone(),
+                name: r.name.clone(),
+                email: r.email.clone(),
+                address: has_address.then(|| Address {
+                    line1: a.line1.clone(),
+                    line2: a.line2.clone(),
+                    city: a.city.clone(),
+                    state: a.state.clone(),
+                    postal_code: a.postal_code.clone(),
+                    country: a.country.clone(),
+                }),
+                changed_at: r.changed_at,
+            };
+            if let Err(e) = validate(&change) {
+                tracing::warn!(erp, reason = %e, "ERP customer change not sent to Stripe");
+                report.invalid += 1;
+                continue;
+            }
+            let msg = ErpMessage::CustomerChangedV1(change);
+            let text = msg.encode().map_err(|e| e.to_string())?;
+            self.queue
+                .send(text, Some(&msg.group()))
+                .await
+                .map_err(|e| e.to_string())?;
+            report.queued += 1;
+        }
+        // Advanced only after everything listed is queued: a failed run is read again.
+        self.store
+            .advance_version(&key, report.cursor)
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!(
+            erp,
+            listed = report.listed,
+            queued = report.queued,
+            not_linked = report.not_linked,
+            relinked = report.relinked,
+            "ERP customer poll"
+        );
+        Ok(report)
     }
 }
 
@@ -446,6 +686,9 @@ mod tests {
         let mut later = change();
         later.changed_at += 1;
         assert_ne!(a, idempotency_key(&later, "cus_1"));
+        let mut other = change();
+        other.name = Some("Another Name".into());
+        assert_ne!(a, idempotency_key(&other, "cus_1"));
         assert!(a.len() <= 255);
     }
 }

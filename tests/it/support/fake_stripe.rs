@@ -125,6 +125,23 @@ async fn update(
             .to_owned();
         d.customer_updates.push((id.clone(), key, body.clone()));
     }
+    // Customer master data sent by the ERP → Stripe sync lands on the stored customer.
+    if collection == "customers" {
+        if let Some(obj) = d.objects.get_mut(&format!("customers/{id}")) {
+            for (k, v) in form_urlencoded::parse(body.as_bytes()) {
+                match k.strip_prefix("address[").and_then(|r| r.strip_suffix(']')) {
+                    Some(part) => {
+                        if !obj["address"].is_object() {
+                            obj["address"] = json!({});
+                        }
+                        obj["address"][part] = json!(v);
+                    }
+                    None if k == "name" || k == "email" => obj[k.as_ref()] = json!(v),
+                    None => {}
+                }
+            }
+        }
+    }
     let mut writes = Vec::new();
     for pair in body.split('&') {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
