@@ -17,7 +17,7 @@ use ledgerbridge_core::secrets::{CachedSecrets, EnvSecrets, Secret};
 use ledgerbridge_core::SystemClock;
 use ledgerbridge_erp::{AnyConnector, ErpSettings, RetryPolicy};
 use ledgerbridge_erp_sandbox::{Erp, SandboxConfig, SandboxHandle, Seed};
-use ledgerbridge_pipeline::erp_sync::{handle_erp_event, ErpSyncStage, SIGNATURE_HEADER};
+use ledgerbridge_pipeline::erp_sync::{handle_erp_event, ErpPoll, ErpSyncStage, SIGNATURE_HEADER};
 use ledgerbridge_pipeline::mapping::Mapping;
 use ledgerbridge_pipeline::post::{FieldsResult, PostResult, Poster};
 use ledgerbridge_pipeline::sqs::RecordOutcome;
@@ -71,6 +71,10 @@ pub struct LocalArgs {
     /// Run the payout sweep every this many seconds (0: no sweep).
     #[arg(long, default_value_t = 300)]
     pub sweep_secs: u64,
+    /// Poll the ERP for customers changed since the last poll every this many seconds and
+    /// send their changes to Stripe (0: no poll).
+    #[arg(long, default_value_t = 60)]
+    pub erp_poll_secs: u64,
     /// Stop after this many seconds (for scripted runs); runs until Ctrl-C by default.
     #[arg(long)]
     pub stop_after: Option<u64>,
@@ -226,9 +230,9 @@ pub async fn start(args: &LocalArgs) -> Result<Running, LocalError> {
             closed_periods: vec![],
         })
         .map_err(|e| LocalError::Sandbox(e.to_string()))?;
-    let settings =
-        ErpSettings::from_json(&Secret::new(settings_for(args.erp, &sandbox).to_string()))?;
-    let connector = AnyConnector::from_settings(settings)?;
+    let settings_json = Secret::new(settings_for(args.erp, &sandbox).to_string());
+    let connector = AnyConnector::from_settings(ErpSettings::from_json(&settings_json)?)?;
+    let poll_connector = AnyConnector::from_settings(ErpSettings::from_json(&settings_json)?)?;
 
     // Stripe: the real API with a test-mode key, or the sample data served locally.
     let env = ledgerbridge_core::config::Env::from_process();
@@ -315,6 +319,14 @@ pub async fn start(args: &LocalArgs) -> Result<Running, LocalError> {
         verifier: ledgerbridge_core::webhook::Verifier::new(&erp_secrets)
             .map_err(|e| LocalError::Serve(std::io::Error::other(e.to_string())))?,
         queue: erp_events.clone(),
+    });
+    let erp_poll = Arc::new(ErpPoll {
+        connector: poll_connector,
+        store: store.clone(),
+        queue: erp_events.clone(),
+        overlap_secs: 120,
+        first_run_secs: 3_600,
+        limit: 1_000,
     });
     let erp_sync: Arc<ErpSync> = Arc::new(ErpSyncStage {
         store: store.clone(),
@@ -430,6 +442,12 @@ pub async fn start(args: &LocalArgs) -> Result<Running, LocalError> {
             }
         }));
     }
+    if args.erp_poll_secs > 0 {
+        tokio::spawn(erp_poll_timer(
+            erp_poll,
+            Duration::from_secs(args.erp_poll_secs),
+        ));
+    }
     if args.sweep_secs > 0 {
         tokio::spawn(sweep_timer(
             recon,
@@ -447,6 +465,12 @@ pub async fn start(args: &LocalArgs) -> Result<Running, LocalError> {
                     ledgerbridge_pipeline::erp_sync::SyncReport::Outcome(o) => o,
                     ledgerbridge_pipeline::erp_sync::SyncReport::Updated { stripe_customer } => {
                         println!("stripe  customer {stripe_customer} updated from the ERP");
+                        RecordOutcome::Done
+                    }
+                    ledgerbridge_pipeline::erp_sync::SyncReport::Unchanged { stripe_customer } => {
+                        println!(
+                            "stripe  customer {stripe_customer} already shows the ERP's values"
+                        );
                         RecordOutcome::Done
                     }
                     _ => RecordOutcome::Done,
@@ -583,6 +607,27 @@ async fn reconciled(
 }
 
 /// The scheduled sweep, locally: every `period` (the first one period after start).
+/// The local stand-in for the scheduled ERP poll.
+async fn erp_poll_timer(
+    poll: Arc<ErpPoll<AnyConnector, SqliteStore, MemoryQueue>>,
+    period: Duration,
+) {
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let now = ledgerbridge_core::Clock::now_secs(&SystemClock);
+        match poll.poll(now).await {
+            Ok(r) if r.queued > 0 || r.relinked > 0 => println!(
+                "erp     poll: {} changed customer(s), {} sent on to Stripe, {} not linked to Stripe",
+                r.listed, r.queued, r.not_linked
+            ),
+            Ok(_) => {}
+            Err(e) => println!("erp     poll failed: {e}"),
+        }
+    }
+}
+
 async fn sweep_timer(recon: Arc<Recon>, period: Duration, in_flight: Arc<AtomicUsize>) {
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

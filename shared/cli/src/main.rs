@@ -78,6 +78,7 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
         reconciliation: None,
         // The demo delivers the payout events; no scheduled sweep during its few seconds.
         sweep_secs: 0,
+        erp_poll_secs: 0,
         stop_after: None,
     };
     let running = local::start(&local_args).await?;
