@@ -481,6 +481,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn erp_route_with_the_placeholder_secret_refuses_everything() {
+        // The template creates the secret as `[]`: no call is queued until it is set.
+        let (app, _, erp_events) = app(Some(&[]));
+        let body = erp_change();
+        let header = sign_header(&[ERP_SECRET], NOW, &body);
+        let resp = handle_request(
+            &app,
+            request(ERP_CUSTOMERS_PATH, (SIGNATURE_HEADER, &header), &body),
+        )
+        .await
+        .unwrap();
+        assert_eq!(resp.status(), 500);
+        assert!(erp_events.is_empty());
+    }
+
+    #[tokio::test]
     async fn erp_path_is_not_found_when_the_route_is_off() {
         let (app, events, erp_events) = app(None);
         let body = erp_change();
