@@ -46,11 +46,13 @@ FUNCTIONS = {
     "TransformFunction": "transform",
     "ErpPostFunction": "erp-post",
     "PayoutReconciliationFunction": "payout-reconciliation",
+    "ErpSyncFunction": "erp-sync",
 }
 QUEUES = {  # role -> (queue, dead-letter queue or None)
     "events": ("EventsQueue", "EventsDeadLetterQueue"),
     "commands": ("CommandsQueue", "CommandsDeadLetterQueue"),
     "reconciliation": ("ReconciliationQueue", "ReconciliationDeadLetterQueue"),
+    "erp_events": ("ErpEventsQueue", "ErpEventsDeadLetterQueue"),
     "parked": ("ParkedQueue", None),
 }
 TABLES = {"state": "StateTable"}
@@ -58,6 +60,7 @@ SECRETS = {
     "webhook_signing": "WebhookSigningSecret",
     "stripe_api_key": "StripeApiKeySecret",
     "erp_credentials": "ErpCredentialsSecret",
+    "erp_event_signing": "ErpEventSigningSecret",
 }
 
 

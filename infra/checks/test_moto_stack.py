@@ -25,6 +25,7 @@ PARAMETERS = {
     "ReconciliationSchedule": "rate(15 minutes)",
 }
 WEBHOOK_SECRETS = '["whsec_ci_new", "whsec_ci_old"]'
+ERP_EVENT_SECRETS = '["lbsec_ci_new", "lbsec_ci_old"]'
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,11 @@ def stack(moto_endpoint, cfn, build_dir):
     name = f"ledgerbridge-ci-{uuid.uuid4().hex[:8]}"
     started = time.monotonic()
     handoff = moto_stack.deploy(
-        moto_endpoint, cfn, name, PARAMETERS, secret_values={"WebhookSigningSecret": WEBHOOK_SECRETS}
+        moto_endpoint,
+        cfn,
+        name,
+        PARAMETERS,
+        secret_values={"WebhookSigningSecret": WEBHOOK_SECRETS, "ErpEventSigningSecret": ERP_EVENT_SECRETS},
     )
     handoff["deploy_seconds"] = round(time.monotonic() - started, 2)
     (build_dir / "stack-resources.json").write_text(json.dumps(handoff, indent=2) + "\n")
@@ -70,6 +75,8 @@ def test_outputs_name_the_same_resources(stack):
     assert out["CommandsDeadLetterQueueUrl"] == q["commands"]["dlq_url"]
     assert out["ReconciliationQueueUrl"] == q["reconciliation"]["url"]
     assert out["ParkedQueueUrl"] == q["parked"]["url"]
+    assert out["ErpEventsQueueUrl"] == q["erp_events"]["url"]
+    assert out["ErpEventsDeadLetterQueueUrl"] == q["erp_events"]["dlq_url"]
     assert out["StateTableName"] == stack["tables"]["state"]
     assert out["WebhookUrl"].endswith("/webhook")
 
@@ -77,7 +84,12 @@ def test_outputs_name_the_same_resources(stack):
 def test_deployed_queue_settings_follow_the_template(stack, aws):
     sqs = aws("sqs")
     fns = stack["functions"]
-    consumers = {"events": "transform", "commands": "erp-post", "reconciliation": "payout-reconciliation"}
+    consumers = {
+        "events": "transform",
+        "commands": "erp-post",
+        "reconciliation": "payout-reconciliation",
+        "erp_events": "erp-sync",
+    }
     for role, fn in consumers.items():
         q = stack["queues"][role]
         assert q["visibility_timeout"] >= 6 * fns[fn]["timeout"], role
@@ -96,6 +108,10 @@ def test_function_environment_names_the_stack_resources(stack):
     intake = fns["webhook-intake"]["environment"]
     assert intake["LEDGERBRIDGE_EVENTS_QUEUE_URL"] == q["events"]["url"]
     assert intake["LEDGERBRIDGE_WEBHOOK_SECRET_ID"] == stack["secrets"]["webhook_signing"]
+    assert intake["LEDGERBRIDGE_ERP_EVENTS_QUEUE_URL"] == q["erp_events"]["url"]
+    assert intake["LEDGERBRIDGE_ERP_EVENT_SECRET_ID"] == stack["secrets"]["erp_event_signing"]
+    sync = fns["erp-sync"]["environment"]
+    assert sync["LEDGERBRIDGE_PARKED_QUEUE_URL"] == q["parked"]["url"]
     transform = fns["transform"]["environment"]
     assert transform["LEDGERBRIDGE_COMMANDS_QUEUE_URL"] == q["commands"]["url"]
     assert transform["LEDGERBRIDGE_RECONCILIATION_QUEUE_URL"] == q["reconciliation"]["url"]
@@ -115,7 +131,7 @@ def test_function_environment_names_the_stack_resources(stack):
 
 def test_event_source_settings(stack):
     fns = stack["functions"]
-    for fn in ("transform", "erp-post", "payout-reconciliation"):
+    for fn in ("transform", "erp-post", "payout-reconciliation", "erp-sync"):
         for src in fns[fn]["event_sources"]:
             assert src["function_response_types"] == ["ReportBatchItemFailures"], fn
     (erp_src,) = fns["erp-post"]["event_sources"]
@@ -132,7 +148,7 @@ def test_every_queue_carries_messages(stack, aws):
     """Send and receive on every queue through the URL the functions are configured with."""
     sqs = aws("sqs")
     urls = [v for q in stack["queues"].values() for k, v in q.items() if k in ("url", "dlq_url")]
-    assert len(urls) == 7
+    assert len(urls) == 9
     for url in urls:
         body = json.dumps({"probe": url})
         sqs.send_message(QueueUrl=url, MessageBody=body)
@@ -188,6 +204,8 @@ def test_secret_ids_in_the_environment_resolve(stack, aws):
     assert seen == set(stack["secrets"].values())
     signing = sm.get_secret_value(SecretId=stack["secrets"]["webhook_signing"])["SecretString"]
     assert json.loads(signing) == json.loads(WEBHOOK_SECRETS)
+    erp_signing = sm.get_secret_value(SecretId=stack["secrets"]["erp_event_signing"])["SecretString"]
+    assert json.loads(erp_signing) == json.loads(ERP_EVENT_SECRETS)
 
 
 def test_a_second_stage_fits_in_the_same_account(stack, moto_endpoint, cfn):
@@ -217,4 +235,5 @@ def test_handoff_command_line(moto_endpoint, build_dir):
     h = json.loads(out.read_text())
     assert h["version"] == moto_stack.HANDOFF_VERSION and h["stack_status"] == "CREATE_COMPLETE"
     assert h["functions"]["erp-post"]["environment"]["LEDGERBRIDGE_ERP_KIND"] == "epicor"
-    assert set(h["queues"]) == {"events", "commands", "reconciliation", "parked"}
+    assert set(h["queues"]) == {"events", "commands", "reconciliation", "erp_events", "parked"}
+    assert set(h["secrets"]) == {"webhook_signing", "stripe_api_key", "erp_credentials", "erp_event_signing"}

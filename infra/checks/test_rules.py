@@ -110,6 +110,34 @@ BREAKAGES = {
         lambda s: _res(s, "StateTable").pop("SSESpecification"),
         "StateTable: SSESpecification.SSEEnabled must be true",
     ),
+    "ERP events queue visibility timeout below 6 x erp-sync timeout": (
+        lambda s: _res(s, "ErpEventsQueue").update(VisibilityTimeout=150),
+        "ErpEventsQueue: VisibilityTimeout 150 s is below 6 x ErpSyncFunction Timeout 30 s",
+    ),
+    "ERP events maxReceiveCount below 5": (
+        lambda s: _res(s, "ErpEventsQueue")["RedrivePolicy"].update(maxReceiveCount=2),
+        "ErpEventsQueue: maxReceiveCount 2 is below 5",
+    ),
+    "ERP events dead-letter retention not longer than the source": (
+        lambda s: _res(s, "ErpEventsDeadLetterQueue").update(MessageRetentionPeriod=345600),
+        "ErpEventsDeadLetterQueue: MessageRetentionPeriod 345600 s must be longer",
+    ),
+    "no partial batch responses from erp-sync": (
+        lambda s: _res(s, "ErpSyncFunction")["Events"]["ErpEvents"]["Properties"].pop("FunctionResponseTypes"),
+        "ErpSyncFunctionErpEvents: FunctionResponseTypes must include ReportBatchItemFailures",
+    ),
+    "missing ERP events dead-letter alarm": (
+        lambda s: _del_alarm(s, "ErpEventsDeadLetterAlarm"),
+        "ErpEventsDeadLetterQueue: dead-letter queue has no ApproximateNumberOfMessagesVisible > 0 alarm",
+    ),
+    "missing ERP events age alarm": (
+        lambda s: _del_alarm(s, "ErpEventsQueueAgeAlarm"),
+        "ErpEventsQueue: no ApproximateAgeOfOldestMessage alarm",
+    ),
+    "missing erp-sync errors alarm": (
+        lambda s: _del_alarm(s, "ErpSyncErrorsAlarm"),
+        "ErpSyncFunction: no Errors alarm",
+    ),
     "hard-coded queue name": (
         lambda s: _res(s, "EventsQueue").update(QueueName="ledgerbridge-events"),
         "EventsQueue: QueueName is hard-coded",

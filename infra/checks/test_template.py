@@ -15,6 +15,7 @@ FUNCTIONS = {
     "TransformFunction": "transform",
     "ErpPostFunction": "erp-post",
     "PayoutReconciliationFunction": "payout-reconciliation",
+    "ErpSyncFunction": "erp-sync",
 }
 
 
@@ -66,15 +67,34 @@ def test_translated_functions(cfn):
         assert p.get("LoggingConfig", {}).get("LogFormat") == "JSON", lid
 
 
-def test_http_api_route_reaches_intake(cfn):
+def test_http_api_routes_reach_intake(cfn):
+    """Stripe webhooks and ERP events: two POST routes, both on webhook-intake (which dispatches on the path)."""
     apis = [r for r in cfn["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Api"]
     assert len(apis) == 1
     paths = apis[0]["Properties"]["Body"]["paths"]
-    post = paths["/webhook"]["post"]
-    integration = post["x-amazon-apigateway-integration"]
-    assert integration["payloadFormatVersion"] == "2.0"
-    assert "WebhookIntakeFunction.Arn" in str(integration["uri"])
-    assert list(paths) == ["/webhook"] and list(paths["/webhook"]) == ["post"]
+    assert sorted(paths) == ["/erp/customers", "/webhook"]
+    for path in paths:
+        assert list(paths[path]) == ["post"], path
+        integration = paths[path]["post"]["x-amazon-apigateway-integration"]
+        assert integration["payloadFormatVersion"] == "2.0", path
+        assert "WebhookIntakeFunction.Arn" in str(integration["uri"]), path
+
+
+def test_erp_route_is_configured_on_intake_and_consumed_by_erp_sync(cfn):
+    env = cfn["Resources"]["WebhookIntakeFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["LEDGERBRIDGE_ERP_EVENTS_QUEUE_URL"] == {"Ref": "ErpEventsQueue"}
+    assert env["LEDGERBRIDGE_ERP_EVENT_SECRET_ID"] == {"Ref": "ErpEventSigningSecret"}
+    (source,) = [
+        r["Properties"]
+        for r in cfn["Resources"].values()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping" and _target(r["Properties"]["FunctionName"]) == "ErpSyncFunction"
+    ]
+    assert _target(source["EventSourceArn"]) == "ErpEventsQueue"
+    assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # A standard queue (see the template's comment): the sender's SqsQueue sets no message group on it.
+    assert "FifoQueue" not in cfn["Resources"]["ErpEventsQueue"]["Properties"]
+    # The signing secret starts as an empty list: every ERP call is refused until it is set.
+    assert cfn["Resources"]["ErpEventSigningSecret"]["Properties"]["SecretString"] == "[]"
 
 
 def test_schedule_uses_the_parameter(cfn):
@@ -106,7 +126,9 @@ def test_parameters(sam):
 def test_outputs(sam):
     out = sam["Outputs"]
     assert out["WebhookUrl"]["Value"]["Fn::Sub"].endswith("/webhook")
-    for key in ("EventsQueueUrl", "CommandsQueueUrl", "ReconciliationQueueUrl", "ParkedQueueUrl", "StateTableName"):
+    assert out["ErpEventsUrl"]["Value"]["Fn::Sub"].endswith("/erp/customers")
+    for key in ("EventsQueueUrl", "CommandsQueueUrl", "ReconciliationQueueUrl", "ErpEventsQueueUrl", "ParkedQueueUrl",
+                "StateTableName", "ErpEventSigningSecretArn"):
         assert key in out, key
 
 

@@ -30,6 +30,18 @@ use webhook_intake::{handle_webhook, Deps, RotatingVerifier, SecretsBackend};
 
 /// Deploy the template into the shared moto server; returns the hand-off document.
 fn deploy(stack: &str, erp_settings: &Value) -> Value {
+    deploy_with_secrets(
+        stack,
+        &[
+            ("WebhookSigningSecret", format!("[\"{SAMPLE_SECRET}\"]")),
+            ("StripeApiKeySecret", "sk_test_stack".to_owned()),
+            ("ErpCredentialsSecret", erp_settings.to_string()),
+        ],
+    )
+}
+
+/// Deploy the template with the given initial secret values (logical id, value).
+pub(crate) fn deploy_with_secrets(stack: &str, secrets: &[(&str, String)]) -> Value {
     let root = repo_root();
     let python = root.join(".venv/bin/python");
     let has_translator = Command::new(&python)
@@ -56,11 +68,11 @@ fn deploy(stack: &str, erp_settings: &Value) -> Value {
             "--erp-kind",
             "sagepro",
         ])
-        .arg(format!(
-            "--secret=WebhookSigningSecret=[\"{SAMPLE_SECRET}\"]"
-        ))
-        .arg("--secret=StripeApiKeySecret=sk_test_stack")
-        .arg(format!("--secret=ErpCredentialsSecret={erp_settings}"))
+        .args(
+            secrets
+                .iter()
+                .map(|(id, value)| format!("--secret={id}={value}")),
+        )
         .status()
         .expect("run moto_stack.py");
     assert!(status.success(), "deploying the template into moto failed");
@@ -68,7 +80,7 @@ fn deploy(stack: &str, erp_settings: &Value) -> Value {
 }
 
 /// The environment a function gets from the stack, plus what the SDK needs to reach moto.
-fn env_of(handoff: &Value, function: &str, extra: &[(&str, &str)]) -> Env {
+pub(crate) fn env_of(handoff: &Value, function: &str, extra: &[(&str, &str)]) -> Env {
     let mut vars: HashMap<String, String> = handoff["functions"][function]["environment"]
         .as_object()
         .unwrap_or_else(|| panic!("no environment for {function}"))

@@ -2,6 +2,11 @@
 //!
 //! The handler is generic over the queue, the idempotency store and the clock, so the same code
 //! runs in Lambda (SQS + DynamoDB), in the local runner and in tests (embedded adapters).
+//!
+//! The function also serves the ERP events route (`POST /erp/customers`); [`routes`] dispatches
+//! on the request path.
+
+pub mod routes;
 
 use ledgerbridge_core::config::IntakeConfig;
 use ledgerbridge_core::event::EnvelopeHead;

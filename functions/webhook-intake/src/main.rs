@@ -1,40 +1,21 @@
-//! Lambda entry point: logging, config, clients once; then one handler call per request.
+//! Lambda entry point: logging, config, clients once; then one handler call per request
+//! (`POST /webhook` from Stripe, `POST /erp/customers` from the ERP side).
 
-use ledgerbridge_core::aws::{sdk_config, DynamoStore, SecretsManagerSource, SqsQueue};
-use ledgerbridge_core::config::{Env, IntakeConfig, SecretLocation};
-use ledgerbridge_core::secrets::{CachedSecrets, EnvSecrets};
+use ledgerbridge_core::aws::sdk_config;
+use ledgerbridge_core::config::{Env, IntakeConfig};
 use ledgerbridge_core::telemetry::init_json_logging;
 use ledgerbridge_core::SystemClock;
-use webhook_intake::{lambda_adapter, Deps, RotatingVerifier, SecretsBackend};
+use webhook_intake::routes::{aws::build, handle_request, ErpRouteConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     init_json_logging();
     let cfg = IntakeConfig::from_env(Env::from_process())?;
+    let erp = ErpRouteConfig::from_env(Env::from_process())?;
+    if erp.is_none() {
+        tracing::info!("ERP events route not configured: POST /erp/customers answers 404");
+    }
     let sdk = sdk_config(cfg.endpoint_url.as_deref()).await;
-    let backend = match &cfg.webhook_secrets {
-        SecretLocation::SecretsManager(id) => SecretsBackend::Aws(
-            CachedSecrets::new(
-                SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&sdk)),
-                cfg.secret_ttl,
-            ),
-            id.clone(),
-        ),
-        SecretLocation::Environment => SecretsBackend::Env(
-            CachedSecrets::new(EnvSecrets::from_process_env(), cfg.secret_ttl),
-            "LEDGERBRIDGE_WEBHOOK_SECRETS".to_owned(),
-        ),
-    };
-    let deps = Deps::new(
-        SqsQueue::new(
-            aws_sdk_sqs::Client::new(&sdk),
-            &cfg.queue_url,
-            cfg.max_message_bytes,
-        ),
-        DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &cfg.state_table),
-        RotatingVerifier::new(backend, cfg.tolerance_secs),
-        SystemClock,
-        &cfg,
-    );
-    lambda_http::run(lambda_http::service_fn(|req| lambda_adapter(&deps, req))).await
+    let app = build(&sdk, &cfg, erp.as_ref(), SystemClock);
+    lambda_http::run(lambda_http::service_fn(|req| handle_request(&app, req))).await
 }

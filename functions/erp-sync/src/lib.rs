@@ -1,0 +1,316 @@
+//! erp-sync: applies ERP customer changes to Stripe.
+//!
+//! Its trigger is the ERP events queue (SQS, partial batch failures): webhook-intake's
+//! `POST /erp/customers` route verifies and queues `erp_customer_changed.v1` messages there, and
+//! each record is run through [`ErpSyncStage`] (reverse cross-reference lookup, version check,
+//! claim, Stripe customer update with an `Idempotency-Key`, park on a permanent failure).
+//!
+//! The handler takes the raw invocation payload and tells the trigger from it ([`Trigger`]), so
+//! another trigger (a scheduled poll of the ERP, say) can be added as a variant beside the SQS
+//! batch without changing how batches are handled.
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use ledgerbridge_core::config::{ConfigError, Env};
+use ledgerbridge_core::ports::EventQueue;
+use ledgerbridge_core::Clock;
+use ledgerbridge_pipeline::erp_sync::ErpSyncStage;
+use ledgerbridge_pipeline::post::StateStore;
+use ledgerbridge_pipeline::sqs::{process_batch, UnidentifiedFailure};
+use ledgerbridge_pipeline::stripe_api::StripeApi;
+use serde_json::Value;
+
+/// Settings of the erp-sync function.
+#[derive(Debug, Clone)]
+pub struct ErpSyncConfig {
+    pub state_table: String,
+    pub parked_queue_url: String,
+    pub stripe_key_secret_id: String,
+    pub stripe_api_base: Option<String>,
+    pub max_message_bytes: usize,
+    /// SQS records processed at once.
+    pub concurrency: usize,
+    /// How long a claim may stay in progress before another delivery may take it over.
+    pub lease_ms: i64,
+    /// How long the claim of one ERP change counts (days).
+    pub intent_days: i64,
+    pub endpoint_url: Option<String>,
+}
+
+impl ErpSyncConfig {
+    pub fn from_env(mut env: Env) -> Result<Self, ConfigError> {
+        let cfg = ErpSyncConfig {
+            state_table: env.required(
+                "STATE_TABLE",
+                "DynamoDB table for cross-references, versions and claims",
+            ),
+            parked_queue_url: env.required(
+                "PARKED_QUEUE_URL",
+                "URL of the queue for changes that failed permanently",
+            ),
+            stripe_key_secret_id: env.required(
+                "STRIPE_API_KEY_SECRET_ID",
+                "Secrets Manager id of the Stripe API key",
+            ),
+            stripe_api_base: env.optional("STRIPE_API_BASE"),
+            max_message_bytes: usize::try_from(env.number(
+                "MAX_MESSAGE_BYTES",
+                262_144,
+                1024,
+                1_048_576,
+            ))
+            .unwrap_or(262_144),
+            concurrency: usize::try_from(env.number("CONCURRENCY", 4, 1, 64)).unwrap_or(4),
+            lease_ms: env.number("LEASE_MS", 60_000, 1_000, 900_000),
+            intent_days: env.number("INTENT_DAYS", 400, 1, 3650),
+            endpoint_url: env.plain("AWS_ENDPOINT_URL"),
+        };
+        env.finish(cfg)
+    }
+}
+
+/// The invocation shapes this function answers. Today only the SQS batch of the ERP events
+/// queue; a scheduled trigger would be a second variant, recognised in [`parse_trigger`].
+#[derive(Debug)]
+pub enum Trigger {
+    Sqs(SqsEvent),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error("unrecognised invocation payload (not an SQS batch)")]
+    UnknownPayload,
+    #[error("SQS batch: {0}")]
+    Sqs(String),
+    #[error(transparent)]
+    Unidentified(#[from] UnidentifiedFailure),
+}
+
+/// Tell the trigger from the payload: an SQS batch has a `Records` array.
+pub fn parse_trigger(payload: Value) -> Result<Trigger, HandlerError> {
+    if payload.get("Records").is_some_and(Value::is_array) {
+        return serde_json::from_value(payload)
+            .map(Trigger::Sqs)
+            .map_err(|e| HandlerError::Sqs(e.to_string()));
+    }
+    Err(HandlerError::UnknownPayload)
+}
+
+/// Everything the handler needs, built once per container.
+pub struct Deps<S, A, K, P> {
+    pub stage: ErpSyncStage<S, A, K, P>,
+    /// SQS records processed at once.
+    pub concurrency: usize,
+}
+
+impl<S, A, K, P> Deps<S, A, K, P>
+where
+    S: StateStore,
+    A: StripeApi,
+    K: Clock,
+    P: EventQueue,
+{
+    /// One invocation, whatever its trigger.
+    pub async fn handle(&self, payload: Value) -> Result<Value, HandlerError> {
+        match parse_trigger(payload)? {
+            Trigger::Sqs(event) => {
+                let response = self.process_batch(event).await?;
+                serde_json::to_value(response).map_err(|e| HandlerError::Sqs(e.to_string()))
+            }
+        }
+    }
+
+    /// One SQS batch of the ERP events queue; failed records (to be retried) are reported back
+    /// as batch item failures, the others are deleted by the event source.
+    pub async fn process_batch(
+        &self,
+        event: SqsEvent,
+    ) -> Result<SqsBatchResponse, UnidentifiedFailure> {
+        process_batch(event, self.concurrency, |body| async move {
+            self.stage.process(&body).await
+        })
+        .await
+    }
+}
+
+/// Construction on AWS (DynamoDB, SQS, Secrets Manager, Stripe), shared by `main` and the tests
+/// that run against the deployed template.
+#[cfg(feature = "aws")]
+pub mod aws {
+    use super::{Deps, ErpSyncConfig};
+    use ledgerbridge_core::aws::{DynamoStore, SecretsManagerSource, SqsQueue};
+    use ledgerbridge_core::secrets::SecretSource;
+    use ledgerbridge_core::SystemClock;
+    use ledgerbridge_pipeline::erp_sync::ErpSyncStage;
+    use ledgerbridge_stripe::{StripeClient, StripeClientConfig};
+
+    pub type AwsDeps = Deps<DynamoStore, StripeClient, SystemClock, SqsQueue>;
+
+    /// Read the Stripe key and build the stage.
+    pub async fn build(
+        sdk: &aws_config::SdkConfig,
+        cfg: &ErpSyncConfig,
+    ) -> Result<AwsDeps, lambda_runtime::Error> {
+        let key = SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(sdk))
+            .fetch(&cfg.stripe_key_secret_id)
+            .await?;
+        let mut stripe_cfg = StripeClientConfig::new(key);
+        if let Some(base) = &cfg.stripe_api_base {
+            stripe_cfg = stripe_cfg.with_base_url(base);
+        }
+        Ok(Deps {
+            stage: ErpSyncStage {
+                store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &cfg.state_table),
+                stripe: StripeClient::new(stripe_cfg)?,
+                clock: SystemClock,
+                parked: SqsQueue::new(
+                    aws_sdk_sqs::Client::new(sdk),
+                    &cfg.parked_queue_url,
+                    cfg.max_message_bytes,
+                ),
+                lease_ms: cfg.lease_ms,
+                intent_days: cfg.intent_days,
+            },
+            concurrency: cfg.concurrency,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use ledgerbridge_core::embedded::{MemoryQueue, SqliteStore};
+    use ledgerbridge_core::ports::XrefStore;
+    use ledgerbridge_core::FixedClock;
+    use ledgerbridge_pipeline::erp_sync::reverse_xref;
+    use ledgerbridge_stripe::StripeError;
+    use serde_json::json;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct FakeStripe {
+        updates: Mutex<Vec<(String, String)>>,
+        unavailable: AtomicBool,
+    }
+
+    impl StripeApi for FakeStripe {
+        async fn get(&self, _: &str, _: &[(&str, &str)]) -> Result<Value, StripeError> {
+            Ok(Value::Null)
+        }
+        async fn set_metadata(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: &str,
+        ) -> Result<(), StripeError> {
+            Ok(())
+        }
+        async fn update_customer(
+            &self,
+            id: &str,
+            _: &[(String, String)],
+            key: &str,
+        ) -> Result<(), StripeError> {
+            if self.unavailable.load(Ordering::SeqCst) {
+                return Err(StripeError::RateLimited { retry_after: None });
+            }
+            self.updates
+                .lock()
+                .unwrap()
+                .push((id.to_owned(), key.to_owned()));
+            Ok(())
+        }
+        fn calls(&self) -> u64 {
+            0
+        }
+    }
+
+    const NOW_MS: i64 = 1_786_000_000_000;
+
+    async fn deps() -> Deps<SqliteStore, FakeStripe, FixedClock, MemoryQueue> {
+        let store = SqliteStore::in_memory().unwrap();
+        store
+            .put_xref_if_absent(&reverse_xref("epicor", "C042", "cus_sync_1", NOW_MS))
+            .await
+            .unwrap();
+        Deps {
+            stage: ErpSyncStage {
+                store,
+                stripe: FakeStripe::default(),
+                clock: FixedClock::at_secs(NOW_MS / 1000),
+                parked: MemoryQueue::new(262_144),
+                lease_ms: 30_000,
+                intent_days: 30,
+            },
+            concurrency: 1,
+        }
+    }
+
+    fn change(changed_at: i64) -> String {
+        json!({"type": "erp_customer_changed.v1", "erp": "epicor", "customer_code": "C042",
+               "name": "Northwind Traders", "changed_at": changed_at})
+        .to_string()
+    }
+
+    fn batch(bodies: &[String]) -> Value {
+        let records: Vec<Value> = bodies
+            .iter()
+            .enumerate()
+            .map(
+                |(i, b)| json!({"messageId": format!("m{i}"), "body": b, "eventSource": "aws:sqs"}),
+            )
+            .collect();
+        json!({ "Records": records })
+    }
+
+    #[test]
+    fn config_lists_every_missing_setting() {
+        let err = ErpSyncConfig::from_env(Env::from_map(Default::default())).unwrap_err();
+        assert_eq!(err.problems.len(), 3, "{err}");
+    }
+
+    #[test]
+    fn only_sqs_batches_are_recognised() {
+        assert!(matches!(
+            parse_trigger(json!({"Records": []})),
+            Ok(Trigger::Sqs(_))
+        ));
+        assert!(matches!(
+            parse_trigger(json!({"source": "aws.events", "detail-type": "Scheduled Event"})),
+            Err(HandlerError::UnknownPayload)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_in_one_batch_is_one_stripe_update() {
+        let d = deps().await;
+        let out = d
+            .handle(batch(&[change(1_785_999_000), change(1_785_999_000)]))
+            .await
+            .unwrap();
+        assert_eq!(out["batchItemFailures"], json!([]));
+        let ups = d.stage.stripe.updates.lock().unwrap().clone();
+        assert_eq!(ups.len(), 1, "{ups:?}");
+        assert_eq!(ups[0].0, "cus_sync_1");
+        assert!(d.stage.parked.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_retriable_failure_is_reported_for_redelivery_and_an_unreadable_record_is_parked() {
+        let d = deps().await;
+        d.stage.stripe.unavailable.store(true, Ordering::SeqCst);
+        let out = d
+            .handle(batch(&[change(1_785_999_000), "not json".to_owned()]))
+            .await
+            .unwrap();
+        assert_eq!(out["batchItemFailures"], json!([{"itemIdentifier": "m0"}]));
+        assert_eq!(d.stage.parked.len(), 1);
+        // Redelivered once Stripe is back: applied.
+        d.stage.stripe.unavailable.store(false, Ordering::SeqCst);
+        let out = d.handle(batch(&[change(1_785_999_000)])).await.unwrap();
+        assert_eq!(out["batchItemFailures"], json!([]));
+        assert_eq!(d.stage.stripe.updates.lock().unwrap().len(), 1);
+    }
+}
