@@ -64,6 +64,12 @@ fn batch(bodies: &[(String, String)]) -> Value {
 #[tokio::test]
 async fn erp_events_reach_stripe_once_through_the_stack_resources() {
     let fake = FakeStripe::default();
+    // The Stripe customer as it is before the ERP-side change (the sync compares with it).
+    fake.put(
+        "customers",
+        json!({"id": CUS, "object": "customer", "name": "Northwind Traders",
+               "email": "ap@northwind-traders.example", "address": null, "metadata": {}}),
+    );
     let stripe_base = fake.serve().await;
     let stack = moto::unique("lb-erp");
     let handoff = deploy_with_secrets(
