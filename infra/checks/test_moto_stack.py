@@ -23,6 +23,7 @@ PARAMETERS = {
     "ErpKind": "sage500",
     "ErpMaxConcurrency": "3",
     "ReconciliationSchedule": "rate(15 minutes)",
+    "ErpPollSchedule": "rate(10 minutes)",
 }
 WEBHOOK_SECRETS = '["whsec_ci_new", "whsec_ci_old"]'
 ERP_EVENT_SECRETS = '["lbsec_ci_new", "lbsec_ci_old"]'
@@ -140,8 +141,9 @@ def test_event_source_settings(stack):
 
 
 def test_schedule_follows_the_parameter(stack):
-    (rule,) = stack["schedules"].values()
-    assert rule["schedule"] == PARAMETERS["ReconciliationSchedule"] and rule["state"] == "ENABLED"
+    schedules = sorted(r["schedule"] for r in stack["schedules"].values())
+    assert schedules == sorted([PARAMETERS["ReconciliationSchedule"], PARAMETERS["ErpPollSchedule"]])
+    assert all(r["state"] == "ENABLED" for r in stack["schedules"].values())
 
 
 def test_every_queue_carries_messages(stack, aws):

@@ -97,15 +97,17 @@ def test_erp_route_is_configured_on_intake_and_consumed_by_erp_sync(cfn):
     assert cfn["Resources"]["ErpEventSigningSecret"]["Properties"]["SecretString"] == "[]"
 
 
-def test_schedule_uses_the_parameter(cfn):
-    rules = [
-        r["Properties"]
+def test_schedules_use_their_parameters(cfn):
+    rules = {
+        r["Properties"]["ScheduleExpression"]["Ref"]: _target(r["Properties"]["Targets"][0]["Arn"])
         for r in cfn["Resources"].values()
         if r["Type"] == "AWS::Events::Rule" and "ScheduleExpression" in r["Properties"]
-    ]
-    assert len(rules) == 1
-    assert rules[0]["ScheduleExpression"] == {"Ref": "ReconciliationSchedule"}
-    assert _target(rules[0]["Targets"][0]["Arn"]) == "PayoutReconciliationFunction"
+    }
+    # The payout sweep, and the ERP poll in erp-post (the function that reaches the ERP).
+    assert rules == {
+        "ReconciliationSchedule": "PayoutReconciliationFunction",
+        "ErpPollSchedule": "ErpPostFunction",
+    }
 
 
 def test_parameters(sam):
@@ -114,6 +116,8 @@ def test_parameters(sam):
     assert sorted(p["ErpKind"]["AllowedValues"]) == ["epicor", "sage500", "sagepro"]
     assert p["ErpMaxConcurrency"]["MinValue"] == 2 and p["ErpMaxConcurrency"]["MaxValue"] <= 1000
     assert p["ReconciliationSchedule"]["Default"] == "rate(1 hour)"
+    assert p["ErpPollSchedule"]["Default"] == "rate(5 minutes)"
+    assert re.fullmatch(p["ErpPollSchedule"]["AllowedPattern"], "rate(5 minutes)")
     assert re.fullmatch(p["ReconciliationSchedule"]["AllowedPattern"], "rate(1 hour)")
     assert re.fullmatch(p["ReconciliationSchedule"]["AllowedPattern"], "cron(15 * * * ? *)")
     assert not re.fullmatch(p["ReconciliationSchedule"]["AllowedPattern"], "every hour")

@@ -275,6 +275,34 @@ async fn pipeline_runs_on_the_resources_the_template_creates() {
         .filter(|a| a.action == "create")
         .count();
     assert_eq!(creates, 3);
+
+    // The scheduled ERP poll as erp-post runs it, configured from the stack: the customer the
+    // pipeline created is listed and its (unchanged) values go to the ERP events queue.
+    let events_url = pcfg
+        .erp_events_queue_url
+        .clone()
+        .expect("erp-post is given the ERP events queue");
+    let poll = ledgerbridge_pipeline::erp_sync::ErpPoll {
+        connector: AnyConnector::from_settings(
+            ErpSettings::from_json(&secrets.fetch(&pcfg.erp_secret_id).await.unwrap()).unwrap(),
+        )
+        .unwrap(),
+        store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&conf), &pcfg.state_table),
+        queue: SqsQueue::new(sqs.clone(), &events_url, 262_144),
+        overlap_secs: pcfg.poll_overlap_secs,
+        first_run_secs: pcfg.poll_first_run_secs,
+        limit: pcfg.poll_limit,
+    };
+    let now = ledgerbridge_core::Clock::now_secs(&SystemClock);
+    let report = poll.poll(now).await.unwrap();
+    assert_eq!((report.listed, report.queued), (1, 1), "{report:?}");
+    let queued = drain(&sqs, &events_url).await;
+    assert_eq!(queued.len(), 1);
+    assert!(
+        queued[0].contains("erp_customer_changed.v1"),
+        "{}",
+        queued[0]
+    );
     sb.shutdown().await;
 }
 
