@@ -5,6 +5,7 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod billing;
 mod erp_contract;
 mod erp_stack;
 mod erp_sync;

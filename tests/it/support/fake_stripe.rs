@@ -15,6 +15,8 @@ pub struct Data {
     pub objects: HashMap<String, Value>,
     /// charge id → refunds
     pub refunds_by_charge: HashMap<String, Vec<Value>>,
+    /// Invoice payments (listed by `invoice` or by `payment[payment_intent]`).
+    pub invoice_payments: Vec<Value>,
     /// (collection, id, key, value) of every metadata write
     pub metadata_writes: Vec<(String, String, String, String)>,
     /// (customer id, Idempotency-Key, form body) of every customer update request
@@ -44,6 +46,10 @@ impl FakeStripe {
         if !list.iter().any(|r| r["id"] == refund["id"]) {
             list.push(refund);
         }
+    }
+
+    pub fn add_invoice_payment(&self, payment: Value) {
+        self.data.lock().unwrap().invoice_payments.push(payment);
     }
 
     pub fn customer_updates(&self) -> Vec<(String, String, String)> {
@@ -103,10 +109,24 @@ async fn list_refunds(
     Json(json!({"object": "list", "url": "/v1/refunds", "has_more": false, "data": data}))
 }
 
-/// No payment in these streams pays an invoice.
-async fn list_invoice_payments(State(s): State<FakeStripe>) -> Json<Value> {
-    s.data.lock().unwrap().calls += 1;
-    Json(json!({"object": "list", "url": "/v1/invoice_payments", "has_more": false, "data": []}))
+/// The invoice payments added with [`FakeStripe::add_invoice_payment`], filtered as Stripe does.
+async fn list_invoice_payments(
+    State(s): State<FakeStripe>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Json<Value> {
+    let mut d = s.data.lock().unwrap();
+    d.calls += 1;
+    let data: Vec<Value> = d
+        .invoice_payments
+        .iter()
+        .filter(|p| q.get("invoice").is_none_or(|i| p["invoice"] == i.as_str()))
+        .filter(|p| {
+            q.get("payment[payment_intent]")
+                .is_none_or(|pi| p["payment"]["payment_intent"] == pi.as_str())
+        })
+        .cloned()
+        .collect();
+    Json(json!({"object": "list", "url": "/v1/invoice_payments", "has_more": false, "data": data}))
 }
 
 async fn update(
