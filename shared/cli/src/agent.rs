@@ -8,6 +8,7 @@ use ledgerbridge_core::secrets::Secret;
 use ledgerbridge_core::SystemClock;
 use ledgerbridge_erp::agent::{run as run_agent, AgentConfig};
 use ledgerbridge_erp::{AnyConnector, ErpError, ErpSettings, RetryPolicy};
+use ledgerbridge_pipeline::erp_sync::ErpPoll;
 use ledgerbridge_pipeline::mapping::Mapping;
 use ledgerbridge_pipeline::post::Poster;
 use ledgerbridge_pipeline::sqs::RecordOutcome;
@@ -34,6 +35,14 @@ pub struct AgentArgs {
     /// Mapping configuration (TOML); the shipped example when not given.
     #[arg(long, env = "LEDGERBRIDGE_MAPPING")]
     mapping: Option<PathBuf>,
+    /// URL of the ERP events queue: with it, the agent also polls the ERP for customers changed
+    /// since its last poll and queues their changes for Stripe (the cloud's erp-post cannot
+    /// reach an on-premises ERP to do it).
+    #[arg(long, env = "LEDGERBRIDGE_ERP_EVENTS_QUEUE_URL")]
+    erp_events_queue_url: Option<String>,
+    /// Seconds between ERP polls.
+    #[arg(long, env = "LEDGERBRIDGE_ERP_POLL_SECS", default_value_t = 300)]
+    erp_poll_secs: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,8 +66,8 @@ pub async fn run(args: AgentArgs) -> Result<(), AgentRunError> {
             path: args.erp_settings_file.clone(),
             source,
         })?;
-    let connector =
-        AnyConnector::from_settings(ErpSettings::from_json(&Secret::new(settings_text))?)?;
+    let settings = Secret::new(settings_text);
+    let connector = AnyConnector::from_settings(ErpSettings::from_json(&settings)?)?;
     let mapping = match &args.mapping {
         Some(p) => Mapping::from_file(p)?,
         None => Mapping::from_toml(ledgerbridge_pipeline::mapping::EXAMPLE)?,
@@ -105,6 +114,24 @@ pub async fn run(args: AgentArgs) -> Result<(), AgentRunError> {
             }
         }
     };
+    if let Some(url) = &args.erp_events_queue_url {
+        let poll = std::sync::Arc::new(ErpPoll {
+            connector: AnyConnector::from_settings(ErpSettings::from_json(&settings)?)?,
+            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &args.state_table),
+            queue: SqsQueue::new(sqs.clone(), url, 262_144),
+            overlap_secs: 120,
+            first_run_secs: 3_600,
+            limit: 1_000,
+        });
+        println!(
+            "ledgerbridge agent: polling the ERP for changed customers every {} s",
+            args.erp_poll_secs
+        );
+        tokio::spawn(crate::local::erp_poll_timer(
+            poll,
+            std::time::Duration::from_secs(args.erp_poll_secs.max(1)),
+        ));
+    }
     let shutdown = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;

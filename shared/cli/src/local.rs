@@ -607,11 +607,13 @@ async fn reconciled(
 }
 
 /// The scheduled sweep, locally: every `period` (the first one period after start).
-/// The local stand-in for the scheduled ERP poll.
-async fn erp_poll_timer(
-    poll: Arc<ErpPoll<AnyConnector, SqliteStore, MemoryQueue>>,
-    period: Duration,
-) {
+/// The ERP poll on a timer: the local stand-in for the schedule, and the on-premises agent's.
+pub(crate) async fn erp_poll_timer<C, S, Q>(poll: Arc<ErpPoll<C, S, Q>>, period: Duration)
+where
+    C: ledgerbridge_erp::ErpConnector,
+    S: ledgerbridge_pipeline::post::StateStore,
+    Q: ledgerbridge_core::ports::EventQueue,
+{
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
