@@ -322,6 +322,32 @@ pub fn parse_utc(text: &str) -> Option<i64> {
     Some(day.unix_midnight() + secs)
 }
 
+/// Page through an ERP's changed-customer query: `fetch(offset, page)` returns one page; pages
+/// are read until one is short, at least `limit` records at or after `since` are collected, or
+/// 20 pages were read. The result is [`changed_records`].
+pub async fn collect_changed<F, Fut>(
+    since: i64,
+    limit: usize,
+    mut fetch: F,
+) -> Result<Vec<ErpCustomerRecord>, ErpError>
+where
+    F: FnMut(usize, usize) -> Fut,
+    Fut: Future<Output = Result<Vec<ErpCustomerRecord>, ErpError>>,
+{
+    let page = limit.clamp(1, 500);
+    let mut out = Vec::new();
+    for n in 0..20 {
+        let rows = fetch(n * page, page).await?;
+        let full = rows.len() == page;
+        // ERPs that filter by day list that day's earlier changes first.
+        out.extend(rows.into_iter().filter(|r| r.changed_at >= since));
+        if !full || out.len() >= limit {
+            break;
+        }
+    }
+    Ok(changed_records(out, since))
+}
+
 /// Sort by change time and drop records before `since` (ERPs filter by day or by their own
 /// precision).
 pub fn changed_records(mut v: Vec<ErpCustomerRecord>, since: i64) -> Vec<ErpCustomerRecord> {

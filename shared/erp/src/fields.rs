@@ -164,6 +164,16 @@ pub struct FieldsOutcome {
     pub unmapped: Vec<String>,
 }
 
+impl FieldsOutcome {
+    /// The outcome of writing `fields` (as [`resolve`] gave them) and not `unmapped`.
+    pub fn written(fields: FieldValues, unmapped: Vec<String>) -> Self {
+        FieldsOutcome {
+            written: fields.into_iter().map(|(k, _)| k).collect(),
+            unmapped,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@ use super::mapping::{self, EpicorRequest, Method, ERP};
 use super::retry::classify;
 use crate::commands::{CustomerUpsert, DocKind, ErpCommand, ExternalRef};
 use crate::connector::{
-    changed_records, normalize_email, single_email_match, Credentials, ErpConnector,
+    collect_changed, normalize_email, single_email_match, Credentials, ErpConnector,
     ErpCustomerMatch, ErpCustomerRecord, ErpError,
 };
 use crate::fields::{self, FieldsOutcome};
@@ -178,28 +178,17 @@ impl ErpConnector for EpicorConnector {
             self.call(&mapping::customer_fields_request(&self.cfg, &id, &fields)?)
                 .await?;
         }
-        Ok(FieldsOutcome {
-            written: fields.into_iter().map(|(k, _)| k).collect(),
-            unmapped,
-        })
+        Ok(FieldsOutcome::written(fields, unmapped))
     }
     async fn customers_changed_since(
         &self,
         since: i64,
         limit: usize,
     ) -> Result<Vec<ErpCustomerRecord>, ErpError> {
-        let page = limit.clamp(1, 500);
-        let mut out = Vec::new();
-        for n in 0..20 {
-            let req = mapping::changed_customers_request(&self.cfg, since, n * page, page)?;
-            let rows = mapping::changed_customers_of(&self.cfg, &self.call(&req).await?)?;
-            let full = rows.len() == page;
-            // Earlier changes of the same day come first and are dropped below.
-            out.extend(rows.into_iter().filter(|r| r.changed_at >= since));
-            if !full || out.len() >= limit {
-                break;
-            }
-        }
-        Ok(changed_records(out, since))
+        collect_changed(since, limit, |offset, page| async move {
+            let req = mapping::changed_customers_request(&self.cfg, since, offset, page)?;
+            mapping::changed_customers_of(&self.cfg, &self.call(&req).await?)
+        })
+        .await
     }
 }

@@ -7,7 +7,7 @@ use super::mapping::{self, StagedCommand, ERP};
 use super::retry::check_outcome;
 use crate::commands::{CustomerUpsert, ErpCommand, ExternalRef};
 use crate::connector::{
-    changed_records, format_utc, normalize_email, single_email_match, Credentials, ErpConnector,
+    collect_changed, format_utc, normalize_email, single_email_match, Credentials, ErpConnector,
     ErpCustomerMatch, ErpCustomerRecord, ErpError,
 };
 use crate::fields::{self, FieldsOutcome};
@@ -263,10 +263,7 @@ impl<D: Sage500Db> ErpConnector for Sage500Connector<D> {
             let staged = mapping::customer_fields_rows(&self.cfg, customer_id, &fields)?;
             self.run(&staged).await?;
         }
-        Ok(FieldsOutcome {
-            written: fields.into_iter().map(|(k, _)| k).collect(),
-            unmapped,
-        })
+        Ok(FieldsOutcome::written(fields, unmapped))
     }
 
     async fn find_customer_by_email(
@@ -306,30 +303,25 @@ impl<D: Sage500Db> ErpConnector for Sage500Connector<D> {
         };
         check_identifier(&self.cfg.customer_changed_column)?;
         let since_text = format_utc(since, ' ');
-        let page = limit.clamp(1, 500);
-        let mut out = Vec::new();
-        for n in 0..20 {
+        let (table, since_text) = (&table, &since_text);
+        collect_changed(since, limit, |offset, page| async move {
             let rows = self
                 .db
                 .customers_changed(
-                    &table,
+                    table,
                     &ChangedCustomers {
                         changed_column: &self.cfg.customer_changed_column,
                         reference_column: &spec.reference_column,
-                        since: &since_text,
-                        offset: n * page,
+                        since: since_text,
+                        offset,
                         limit: page,
                     },
                 )
                 .await?;
-            let full = rows.len() == page;
-            for r in rows {
-                out.push(mapping::changed_customer(&self.cfg, &r)?);
-            }
-            if !full || out.len() >= limit {
-                break;
-            }
-        }
-        Ok(changed_records(out, since))
+            rows.iter()
+                .map(|r| mapping::changed_customer(&self.cfg, r))
+                .collect()
+        })
+        .await
     }
 }

@@ -5,7 +5,7 @@ use super::mapping::{self, Method, SageProRequest, ERP};
 use super::retry::classify;
 use crate::commands::{CustomerUpsert, ErpCommand, ExternalRef};
 use crate::connector::{
-    changed_records, normalize_email, single_email_match, Credentials, ErpConnector,
+    collect_changed, normalize_email, single_email_match, Credentials, ErpConnector,
     ErpCustomerMatch, ErpCustomerRecord, ErpError,
 };
 use crate::fields::{self, FieldsOutcome};
@@ -117,10 +117,7 @@ impl ErpConnector for SageProConnector {
             self.call(&mapping::customer_fields_request(&id, &fields)?)
                 .await?;
         }
-        Ok(FieldsOutcome {
-            written: fields.into_iter().map(|(k, _)| k).collect(),
-            unmapped,
-        })
+        Ok(FieldsOutcome::written(fields, unmapped))
     }
 
     async fn find_customer_by_email(
@@ -137,17 +134,10 @@ impl ErpConnector for SageProConnector {
         since: i64,
         limit: usize,
     ) -> Result<Vec<ErpCustomerRecord>, ErpError> {
-        let page = limit.clamp(1, 500);
-        let mut out = Vec::new();
-        for n in 0..20 {
-            let req = mapping::changed_customers_request(since, n * page, page);
-            let rows = mapping::changed_customers_of(&self.cfg, &self.call(&req).await?)?;
-            let full = rows.len() == page;
-            out.extend(rows);
-            if !full || out.len() >= limit {
-                break;
-            }
-        }
-        Ok(changed_records(out, since))
+        collect_changed(since, limit, |offset, page| async move {
+            let req = mapping::changed_customers_request(since, offset, page);
+            mapping::changed_customers_of(&self.cfg, &self.call(&req).await?)
+        })
+        .await
     }
 }
