@@ -322,6 +322,13 @@ pub fn parse_utc(text: &str) -> Option<i64> {
     Some(day.unix_midnight() + secs)
 }
 
+/// A JSON string value trimmed, `None` when absent or blank (fields of ERP answers).
+pub(crate) fn trimmed_text(v: Option<&serde_json::Value>) -> Option<String> {
+    v.and_then(serde_json::Value::as_str)
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
 /// Page through an ERP's changed-customer query: `fetch(offset, page)` returns one page; pages
 /// are read until one is short, at least `limit` records at or after `since` are collected, or
 /// 20 pages were read. The result is [`changed_records`].

@@ -250,12 +250,7 @@ pub fn changed_customers_of(
         .ok_or_else(|| ErpError::permanent(ERP, "changed customers answer has no value array"))?;
     rows.iter()
         .map(|v| {
-            let t = |k: &str| {
-                v.get(k)
-                    .and_then(Value::as_str)
-                    .map(|s| s.trim().to_owned())
-                    .filter(|s| !s.is_empty())
-            };
+            let t = |k: &str| crate::connector::trimmed_text(v.get(k));
             let id = t("CustID")
                 .ok_or_else(|| ErpError::permanent(ERP, "changed customer without CustID"))?;
             let day = t("ChangeDate").and_then(|d| parse_utc(d.get(..10).unwrap_or("")));

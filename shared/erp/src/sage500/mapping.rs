@@ -271,12 +271,7 @@ pub fn changed_customer(
     cfg: &Sage500Config,
     row: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<crate::connector::ErpCustomerRecord, ErpError> {
-    let t = |k: &str| {
-        row.get(k)
-            .and_then(serde_json::Value::as_str)
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-    };
+    let t = |k: &str| crate::connector::trimmed_text(row.get(k));
     let customer_id = t(&cfg.customer_email.customer_id_column)
         .ok_or_else(|| ErpError::permanent(ERP, "changed customer row without a customer code"))?;
     let changed_at = t(&cfg.customer_changed_column)

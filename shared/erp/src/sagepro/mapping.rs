@@ -222,12 +222,7 @@ pub fn changed_customers_of(
         .ok_or_else(|| ErpError::permanent(ERP, "changed customers answer has no data array"))?;
     rows.iter()
         .map(|v| {
-            let t = |k: &str| {
-                v.get(k)
-                    .and_then(Value::as_str)
-                    .map(|s| s.trim().to_owned())
-                    .filter(|s| !s.is_empty())
-            };
+            let t = |k: &str| crate::connector::trimmed_text(v.get(k));
             let id = t("customerId")
                 .ok_or_else(|| ErpError::permanent(ERP, "changed customer without customerId"))?;
             let changed_at = t("updatedAt")
