@@ -8,7 +8,7 @@ use crate::support::fake_stripe::FakeStripe;
 use crate::support::fixtures::{event_body, SAMPLE_SECRET};
 use crate::support::moto;
 use erp_sync::ErpSyncConfig;
-use ledgerbridge_core::aws::DynamoStore;
+use ledgerbridge_adapters::aws::DynamoStore;
 use ledgerbridge_core::config::{IntakeConfig, SecretLocation};
 use ledgerbridge_core::ports::XrefStore;
 use ledgerbridge_core::webhook::sign_header;

@@ -6,7 +6,7 @@
 use crate::intake::{Embedded, TestQueue};
 use crate::pipeline::{epicor, pump, rig, sandbox, seeded_fake};
 use crate::support::fixtures::event_body;
-use ledgerbridge_core::embedded::MemoryQueue;
+use ledgerbridge_adapters::embedded::MemoryQueue;
 use ledgerbridge_core::ids::StripeObjectId;
 use ledgerbridge_core::ports::XrefStore;
 use ledgerbridge_core::secrets::Secret;

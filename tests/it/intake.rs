@@ -3,7 +3,7 @@
 
 use crate::support::fixtures::{deliveries, event_body, SAMPLE_SECRET};
 use crate::support::moto;
-use ledgerbridge_core::embedded::{MemoryQueue, SqliteStore};
+use ledgerbridge_adapters::embedded::{MemoryQueue, SqliteStore};
 use ledgerbridge_core::ids::{IdempotencyKey, MessageId};
 use ledgerbridge_core::message::{IntakeMessage, RefReason};
 use ledgerbridge_core::ports::{
@@ -32,7 +32,7 @@ impl TestQueue for MemoryQueue {
 }
 
 pub struct MotoQueue {
-    inner: ledgerbridge_core::aws::SqsQueue,
+    inner: ledgerbridge_adapters::aws::SqsQueue,
     client: aws_sdk_sqs::Client,
     url: String,
 }
@@ -101,22 +101,22 @@ impl Backend for Embedded {
 pub struct Aws;
 impl Backend for Aws {
     type Q = MotoQueue;
-    type S = ledgerbridge_core::aws::DynamoStore;
-    async fn fresh(max_bytes: usize) -> (MotoQueue, ledgerbridge_core::aws::DynamoStore) {
+    type S = ledgerbridge_adapters::aws::DynamoStore;
+    async fn fresh(max_bytes: usize) -> (MotoQueue, ledgerbridge_adapters::aws::DynamoStore) {
         let conf = moto::sdk_config().await;
         let sqs = aws_sdk_sqs::Client::new(&conf);
         let ddb = aws_sdk_dynamodb::Client::new(&conf);
         let url = moto::create_queue(&sqs, &moto::unique("events")).await;
         let table = moto::unique("state");
         moto::create_state_table(&ddb, &table).await;
-        let inner = ledgerbridge_core::aws::SqsQueue::new(sqs.clone(), &url, max_bytes);
+        let inner = ledgerbridge_adapters::aws::SqsQueue::new(sqs.clone(), &url, max_bytes);
         (
             MotoQueue {
                 inner,
                 client: sqs,
                 url,
             },
-            ledgerbridge_core::aws::DynamoStore::new(ddb, table),
+            ledgerbridge_adapters::aws::DynamoStore::new(ddb, table),
         )
     }
 }
@@ -437,7 +437,7 @@ on_both_backends!(
 async fn aws_dependency_errors_answer_5xx() {
     let (q, s) = Aws::fresh(262_144).await;
     let conf = moto::sdk_config().await;
-    let missing_table = ledgerbridge_core::aws::DynamoStore::new(
+    let missing_table = ledgerbridge_adapters::aws::DynamoStore::new(
         aws_sdk_dynamodb::Client::new(&conf),
         moto::unique("missing"),
     );
@@ -447,7 +447,7 @@ async fn aws_dependency_errors_answer_5xx() {
     assert!(handle_webhook(&d, Some(&header), &body).await.status >= 500);
     assert!(d.queue.take_all().await.is_empty());
 
-    let missing_queue = ledgerbridge_core::aws::SqsQueue::new(
+    let missing_queue = ledgerbridge_adapters::aws::SqsQueue::new(
         aws_sdk_sqs::Client::new(&conf),
         format!(
             "{}/123456789012/{}",

@@ -7,8 +7,10 @@ use crate::recon::{
     add_payout, bt, fixture, mapping, sample_fake, start_fake, Shared, FAILED_PAYOUT, SAMPLE_PAYOUT,
 };
 use crate::support::moto;
-use ledgerbridge_core::aws::{DynamoStore, SqsQueue};
-use ledgerbridge_core::embedded::{MemoryQueue, SqliteStore};
+use ledgerbridge_adapters::aws::DynamoReportStore;
+use ledgerbridge_adapters::aws::{DynamoStore, SqsQueue};
+use ledgerbridge_adapters::embedded::{MemoryQueue, SqliteStore};
+use ledgerbridge_adapters::lambda::RecordOutcome;
 use ledgerbridge_core::event::EnvelopeHead;
 use ledgerbridge_core::message::encode_event_v1;
 use ledgerbridge_core::secrets::Secret;
@@ -16,10 +18,9 @@ use ledgerbridge_core::FixedClock;
 use ledgerbridge_erp::{ErpCommand, JournalEntry, Side};
 use ledgerbridge_erp_sandbox::{Erp, SandboxConfig, Seed};
 use ledgerbridge_pipeline::messages::{CommandMessage, ErpCommandV1};
-use ledgerbridge_pipeline::sqs::RecordOutcome;
+use ledgerbridge_recon::report_store::{ReportStatus, ReportStore};
 use ledgerbridge_recon::{FailedPayoutPolicy, ReconMapping};
 use payout_reconciliation::config::{Posting, ReconFile, Sweep};
-use payout_reconciliation::report_store::{DynamoReportStore, ReportStatus, ReportStore};
 use payout_reconciliation::{Deps, SweepSummary};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};

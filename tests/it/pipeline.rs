@@ -5,6 +5,7 @@
 use crate::intake::{Aws, Backend, Embedded, TestQueue};
 use crate::support::fake_stripe::FakeStripe;
 use crate::support::fixtures::{event_body, SAMPLE_SECRET};
+use ledgerbridge_adapters::lambda::RecordOutcome;
 use ledgerbridge_core::ids::StripeObjectId;
 use ledgerbridge_core::ports::IdempotencyStore;
 use ledgerbridge_core::secrets::Secret;
@@ -17,7 +18,6 @@ use ledgerbridge_erp::{
 use ledgerbridge_erp_sandbox::{spawn, Erp, Faults, SandboxConfig, SandboxHandle, Seed};
 use ledgerbridge_pipeline::mapping::{Mapping, EXAMPLE};
 use ledgerbridge_pipeline::post::{Poster, StateStore};
-use ledgerbridge_pipeline::sqs::RecordOutcome;
 use ledgerbridge_pipeline::stages::{PostStage, TransformStage};
 use ledgerbridge_stripe::{StripeClient, StripeClientConfig};
 use serde_json::{json, Value};

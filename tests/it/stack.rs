@@ -6,7 +6,8 @@ use crate::support::fake_stripe::FakeStripe;
 use crate::support::fixtures::{event_body, SAMPLE_SECRET};
 use crate::support::moto::{self, repo_root};
 use erp_post::PostConfig;
-use ledgerbridge_core::aws::{DynamoStore, SecretsManagerSource, SqsQueue};
+use ledgerbridge_adapters::aws::{DynamoStore, SecretsManagerSource, SqsQueue};
+use ledgerbridge_adapters::lambda::RecordOutcome;
 use ledgerbridge_core::config::{Env, IntakeConfig, SecretLocation};
 use ledgerbridge_core::ids::StripeObjectId;
 use ledgerbridge_core::secrets::{CachedSecrets, SecretSource};
@@ -18,7 +19,6 @@ use ledgerbridge_erp::{
 use ledgerbridge_erp_sandbox::{spawn, Erp, SandboxConfig, Seed};
 use ledgerbridge_pipeline::mapping::EXAMPLE;
 use ledgerbridge_pipeline::post::Poster;
-use ledgerbridge_pipeline::sqs::RecordOutcome;
 use ledgerbridge_pipeline::stages::{PostStage, TransformStage};
 use ledgerbridge_stripe::{StripeClient, StripeClientConfig};
 use serde_json::{json, Value};

@@ -4,7 +4,8 @@
 
 use erp_post::{parse_trigger, Trigger};
 use lambda_runtime::{service_fn, LambdaEvent};
-use ledgerbridge_core::aws::{sdk_config, DynamoStore, SecretsManagerSource, SqsQueue};
+use ledgerbridge_adapters::aws::{sdk_config, DynamoStore, SecretsManagerSource, SqsQueue};
+use ledgerbridge_adapters::lambda::process_batch;
 use ledgerbridge_core::config::Env;
 use ledgerbridge_core::secrets::SecretSource;
 use ledgerbridge_core::SystemClock;
@@ -12,7 +13,6 @@ use ledgerbridge_erp::{AnyConnector, ErpSettings, RetryPolicy};
 use ledgerbridge_pipeline::erp_sync::ErpPoll;
 use ledgerbridge_pipeline::mapping::Mapping;
 use ledgerbridge_pipeline::post::Poster;
-use ledgerbridge_pipeline::sqs::process_batch;
 use ledgerbridge_pipeline::stages::PostStage;
 use ledgerbridge_stripe::{StripeClient, StripeClientConfig};
 

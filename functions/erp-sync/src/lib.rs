@@ -10,12 +10,12 @@
 //! batch without changing how batches are handled.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use ledgerbridge_adapters::lambda::{process_batch, UnidentifiedFailure};
 use ledgerbridge_core::config::{ConfigError, Env};
 use ledgerbridge_core::ports::EventQueue;
 use ledgerbridge_core::Clock;
 use ledgerbridge_pipeline::erp_sync::ErpSyncStage;
 use ledgerbridge_pipeline::post::StateStore;
-use ledgerbridge_pipeline::sqs::{process_batch, UnidentifiedFailure};
 use ledgerbridge_pipeline::stripe_api::StripeApi;
 use serde_json::Value;
 
@@ -137,7 +137,7 @@ where
 #[cfg(feature = "aws")]
 pub mod aws {
     use super::{Deps, ErpSyncConfig};
-    use ledgerbridge_core::aws::{DynamoStore, SecretsManagerSource, SqsQueue};
+    use ledgerbridge_adapters::aws::{DynamoStore, SecretsManagerSource, SqsQueue};
     use ledgerbridge_core::secrets::SecretSource;
     use ledgerbridge_core::SystemClock;
     use ledgerbridge_pipeline::erp_sync::ErpSyncStage;
@@ -179,7 +179,7 @@ pub mod aws {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use ledgerbridge_core::embedded::{MemoryQueue, SqliteStore};
+    use ledgerbridge_adapters::embedded::{MemoryQueue, SqliteStore};
     use ledgerbridge_core::ports::XrefStore;
     use ledgerbridge_core::FixedClock;
     use ledgerbridge_pipeline::erp_sync::reverse_xref;

@@ -3,7 +3,7 @@
 
 use erp_sync::ErpSyncConfig;
 use lambda_runtime::{service_fn, LambdaEvent};
-use ledgerbridge_core::aws::sdk_config;
+use ledgerbridge_adapters::aws::sdk_config;
 use ledgerbridge_core::config::Env;
 use serde_json::Value;
 

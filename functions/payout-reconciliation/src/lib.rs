@@ -12,15 +12,15 @@
 //! [`reconcile`] folds the balance transactions into one balanced journal and a discrepancy
 //! report; the journal goes to the commands queue as a `PostJournalEntry` command (erp-post
 //! posts it effectively once and writes the ERP id back to the payout's metadata); the report
-//! is stored ([`report_store`]) and logged. A payout Stripe has not finished reconciling is
+//! is stored ([`ledgerbridge_recon::report_store`]) and logged. A payout Stripe has not finished reconciling is
 //! retried later; no journal is built from partial data.
 
 pub mod command;
 pub mod config;
-pub mod report_store;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use config::ReconFile;
+use ledgerbridge_adapters::lambda::{process_batch, RecordOutcome};
 use ledgerbridge_core::event::Event;
 use ledgerbridge_core::ids::PayoutId;
 use ledgerbridge_core::message::IntakeMessage;
@@ -29,13 +29,14 @@ use ledgerbridge_core::ports::{
 };
 use ledgerbridge_core::Clock;
 use ledgerbridge_pipeline::messages::{CommandMessage, Source};
-use ledgerbridge_pipeline::sqs::{process_batch, RecordOutcome};
+use ledgerbridge_recon::report_store::{
+    fit, JournalTotals, ReportRecord, ReportStatus, ReportStore,
+};
 use ledgerbridge_recon::{
     journal_idempotency_key, reconcile, DiscrepancyReport, JournalKind, NoBookedRates, ReconStatus,
     XrefSyncCheck,
 };
 use ledgerbridge_stripe::{StripeClient, StripeError, StripeList, StripePayout};
-use report_store::{fit, JournalTotals, ReportRecord, ReportStatus, ReportStore};
 use serde::Serialize;
 use serde_json::Value;
 use std::time::{Duration, Instant};

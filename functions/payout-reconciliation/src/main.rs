@@ -2,13 +2,13 @@
 //! (an SQS batch from the reconciliation queue, or a scheduled sweep).
 
 use lambda_runtime::{service_fn, LambdaEvent};
-use ledgerbridge_core::aws::{sdk_config, DynamoStore, SecretsManagerSource, SqsQueue};
+use ledgerbridge_adapters::aws::DynamoReportStore;
+use ledgerbridge_adapters::aws::{sdk_config, DynamoStore, SecretsManagerSource, SqsQueue};
 use ledgerbridge_core::config::Env;
 use ledgerbridge_core::secrets::SecretSource;
 use ledgerbridge_core::SystemClock;
 use ledgerbridge_stripe::{StripeClient, StripeClientConfig};
 use payout_reconciliation::config::ReconConfig;
-use payout_reconciliation::report_store::DynamoReportStore;
 use payout_reconciliation::Deps;
 use serde_json::Value;
 

@@ -2,10 +2,10 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, LambdaEvent};
-use ledgerbridge_core::aws::{sdk_config, SecretsManagerSource, SqsQueue};
+use ledgerbridge_adapters::aws::{sdk_config, SecretsManagerSource, SqsQueue};
+use ledgerbridge_adapters::lambda::process_batch;
 use ledgerbridge_core::config::Env;
 use ledgerbridge_core::secrets::SecretSource;
-use ledgerbridge_pipeline::sqs::process_batch;
 use ledgerbridge_pipeline::stages::TransformStage;
 use ledgerbridge_stripe::{StripeClient, StripeClientConfig};
 use transform::TransformConfig;

@@ -67,7 +67,7 @@ impl IntakeResponse {
 pub enum SecretsBackend {
     #[cfg(feature = "aws")]
     Aws(
-        CachedSecrets<ledgerbridge_core::aws::SecretsManagerSource>,
+        CachedSecrets<ledgerbridge_adapters::aws::SecretsManagerSource>,
         String,
     ),
     Env(CachedSecrets<EnvSecrets>, String),

@@ -1,7 +1,7 @@
 //! Lambda entry point: logging, config, clients once; then one handler call per request
 //! (`POST /webhook` from Stripe, `POST /erp/customers` from the ERP side).
 
-use ledgerbridge_core::aws::sdk_config;
+use ledgerbridge_adapters::aws::sdk_config;
 use ledgerbridge_core::config::{Env, IntakeConfig};
 use ledgerbridge_core::telemetry::init_json_logging;
 use ledgerbridge_core::SystemClock;

@@ -222,7 +222,7 @@ fn answer_to_http(out: Answer) -> lambda_http::Response<lambda_http::Body> {
 pub mod aws {
     use super::{App, ErpRoute, ErpRouteConfig, ERP_SECRETS_ENV};
     use crate::{Deps, RotatingVerifier, SecretsBackend};
-    use ledgerbridge_core::aws::{DynamoStore, SecretsManagerSource, SqsQueue};
+    use ledgerbridge_adapters::aws::{DynamoStore, SecretsManagerSource, SqsQueue};
     use ledgerbridge_core::config::{IntakeConfig, SecretLocation};
     use ledgerbridge_core::secrets::{CachedSecrets, EnvSecrets};
     use ledgerbridge_core::Clock;
@@ -286,8 +286,8 @@ pub mod aws {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ledgerbridge_adapters::embedded::{MemoryQueue, SqliteStore};
     use ledgerbridge_core::config::IntakeConfig;
-    use ledgerbridge_core::embedded::{MemoryQueue, SqliteStore};
     use ledgerbridge_core::webhook::sign_header;
     use ledgerbridge_core::FixedClock;
 

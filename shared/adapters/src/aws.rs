@@ -1,15 +1,20 @@
 //! AWS adapters: SQS for queues, DynamoDB for idempotency and cross-references, Secrets Manager
 //! for credentials.
 
-use crate::ids::{ErpDocumentId, IdempotencyKey, MessageId, StripeObjectId};
-use crate::ports::{
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use ledgerbridge_core::ids::{ErpDocumentId, IdempotencyKey, MessageId, StripeObjectId};
+use ledgerbridge_core::ports::{
     Claim, ClaimRequest, EventQueue, IdempotencyRecord, IdempotencyStore, QueueError, RecordStatus,
     StoreError, VersionStore, XrefRecord, XrefStore,
 };
-use crate::secrets::{Secret, SecretError, SecretSource};
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use ledgerbridge_core::secrets::{Secret, SecretError, SecretSource};
 use std::collections::HashMap;
+
+#[cfg(feature = "reports")]
+mod reports;
+#[cfg(feature = "reports")]
+pub use reports::DynamoReportStore;
 
 /// Load the SDK configuration once. `endpoint` overrides every service endpoint (moto in tests);
 /// in AWS it is left unset. The SDK also honours `AWS_ENDPOINT_URL` on its own.
@@ -389,7 +394,7 @@ fn xref_from(
     })
 }
 
-/// Secrets Manager as a [`SecretSource`]; wrap it in [`crate::secrets::CachedSecrets`].
+/// Secrets Manager as a [`SecretSource`]; wrap it in [`ledgerbridge_core::secrets::CachedSecrets`].
 #[derive(Clone, Debug)]
 pub struct SecretsManagerSource {
     client: aws_sdk_secretsmanager::Client,

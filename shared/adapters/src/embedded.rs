@@ -1,7 +1,7 @@
 //! Embedded adapters for local mode and tests: an in-process queue and a SQLite-backed store.
 
-use crate::ids::{ErpDocumentId, IdempotencyKey, MessageId, StripeObjectId};
-use crate::ports::{
+use ledgerbridge_core::ids::{ErpDocumentId, IdempotencyKey, MessageId, StripeObjectId};
+use ledgerbridge_core::ports::{
     Claim, ClaimRequest, EventQueue, IdempotencyRecord, IdempotencyStore, QueueError, RecordStatus,
     StoreError, VersionStore, XrefRecord, XrefStore,
 };
@@ -10,6 +10,11 @@ use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
+
+#[cfg(feature = "reports")]
+mod reports;
+#[cfg(feature = "reports")]
+pub use reports::SqliteReportStore;
 
 /// SQS's historical per-message limit (256 KiB). AWS raised it to 1 MiB in 2025; the embedded
 /// queue keeps the smaller figure so local runs exercise the oversized-event path the same way.

@@ -1,7 +1,7 @@
 //! On-premises agent mode: a long-running worker inside the customer's network that long-polls
 //! an SQS queue over outbound HTTPS (`ReceiveMessage` with `WaitTimeSeconds` = 20), hands each
 //! message body to a caller-supplied async function (typically the posting stage with a
-//! [`crate::sage500`] connector over SQL Server), deletes the message on success and leaves it
+//! `ledgerbridge_erp::sage500` connector over SQL Server), deletes the message on success and leaves it
 //! for redelivery otherwise. No inbound connection to the ERP's network is needed.
 //!
 //! Failures are not deleted: retryable ones come back after the visibility timeout (or after
@@ -9,8 +9,8 @@
 //! the queue's redrive policy moves them to its dead-letter queue. Handlers that park permanent
 //! failures themselves should return `Ok` for them.
 
-use crate::connector::ErpError;
 use aws_sdk_sqs::Client;
+use ledgerbridge_erp::connector::ErpError;
 use std::future::Future;
 use std::time::Duration;
 

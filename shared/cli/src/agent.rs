@@ -3,15 +3,15 @@
 //! command with the same code as the erp-post Lambda, and keeps intents and cross-references in
 //! the same DynamoDB table, so the cloud and the agent never disagree about what was posted.
 
-use ledgerbridge_core::aws::{sdk_config, DynamoStore, SqsQueue};
+use ledgerbridge_adapters::aws::{sdk_config, DynamoStore, SqsQueue};
+use ledgerbridge_adapters::lambda::RecordOutcome;
+use ledgerbridge_adapters::sqs_agent::{run as run_agent, AgentConfig};
 use ledgerbridge_core::secrets::Secret;
 use ledgerbridge_core::SystemClock;
-use ledgerbridge_erp::agent::{run as run_agent, AgentConfig};
 use ledgerbridge_erp::{AnyConnector, ErpError, ErpSettings, RetryPolicy};
 use ledgerbridge_pipeline::erp_sync::ErpPoll;
 use ledgerbridge_pipeline::mapping::Mapping;
 use ledgerbridge_pipeline::post::Poster;
-use ledgerbridge_pipeline::sqs::RecordOutcome;
 use ledgerbridge_pipeline::stages::PostStage;
 use ledgerbridge_stripe::{StripeClient, StripeClientConfig};
 use std::path::PathBuf;

@@ -10,9 +10,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use ledgerbridge_core::embedded::{
+use ledgerbridge_adapters::embedded::SqliteReportStore;
+use ledgerbridge_adapters::embedded::{
     MemoryQueue, QueuedMessage, SqliteStore, DEFAULT_MAX_MESSAGE_BYTES,
 };
+use ledgerbridge_adapters::lambda::RecordOutcome;
 use ledgerbridge_core::secrets::{CachedSecrets, EnvSecrets, Secret};
 use ledgerbridge_core::SystemClock;
 use ledgerbridge_erp::{AnyConnector, ErpSettings, RetryPolicy};
@@ -20,11 +22,9 @@ use ledgerbridge_erp_sandbox::{Erp, SandboxConfig, SandboxHandle, Seed};
 use ledgerbridge_pipeline::erp_sync::{handle_erp_event, ErpPoll, ErpSyncStage, SIGNATURE_HEADER};
 use ledgerbridge_pipeline::mapping::Mapping;
 use ledgerbridge_pipeline::post::{FieldsResult, PostResult, Poster};
-use ledgerbridge_pipeline::sqs::RecordOutcome;
 use ledgerbridge_pipeline::stages::{PostStage, Posted, TransformStage};
 use ledgerbridge_stripe::{StripeClient, StripeClientConfig};
 use payout_reconciliation::config::ReconFile;
-use payout_reconciliation::report_store::SqliteReportStore;
 use payout_reconciliation::PayoutResult;
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -2,10 +2,9 @@
 //! store that `ledgerbridge local` writes (the same record the Lambda keeps in DynamoDB).
 
 use crate::local::REPORTS_FILE;
+use ledgerbridge_adapters::embedded::SqliteReportStore;
 use ledgerbridge_core::{Currency, Money};
-use payout_reconciliation::report_store::{
-    ReportRecord, ReportStatus, ReportStore, SqliteReportStore,
-};
+use ledgerbridge_recon::report_store::{ReportRecord, ReportStatus, ReportStore};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]

@@ -1,11 +1,10 @@
 //! ledgerbridge's shared core: exact money, Stripe webhook verification, the tolerant event
-//! envelope, versioned queue messages, the ports every function talks to, and their AWS and
-//! embedded adapters.
+//! envelope, versioned queue messages and the ports every function talks to. Their AWS and
+//! embedded adapters are in `ledgerbridge-adapters`.
 
 pub mod clock;
 pub mod config;
 pub mod currency;
-pub mod embedded;
 pub mod event;
 pub mod ids;
 pub mod message;
@@ -14,9 +13,6 @@ pub mod ports;
 pub mod secrets;
 pub mod telemetry;
 pub mod webhook;
-
-#[cfg(feature = "aws")]
-pub mod aws;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use currency::Currency;

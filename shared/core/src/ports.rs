@@ -1,5 +1,5 @@
-//! Ports: the small capabilities the functions need, each with an AWS adapter (`crate::aws`) and
-//! an embedded adapter (`crate::embedded`).
+//! Ports: the small capabilities the functions need, each with an AWS adapter
+//! (`ledgerbridge_adapters::aws`) and an embedded adapter (`ledgerbridge_adapters::embedded`).
 
 use crate::ids::{ErpDocumentId, IdempotencyKey, MessageId, StripeObjectId};
 use serde::{Deserialize, Serialize};
@@ -180,4 +180,14 @@ pub trait VersionStore: Send + Sync {
         &self,
         key: &str,
     ) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send;
+}
+
+/// What happened to one queue record: done, or redeliver later (the queue's visibility timeout
+/// and redrive policy apply). The Lambda batch glue (`ledgerbridge_adapters::lambda`) turns the
+/// retries into partial batch failures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordOutcome {
+    Done,
+    /// Redeliver later (the queue's visibility timeout and redrive policy apply).
+    Retry(String),
 }

@@ -3,7 +3,6 @@
 //! ([`epicor`]), Sage Pro ([`sagepro`]) and Sage 500 ([`sage500`]), selected at run time through
 //! [`AnyConnector`].
 
-pub mod agent;
 pub mod commands;
 pub mod connector;
 pub mod fields;

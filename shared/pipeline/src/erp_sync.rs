@@ -9,11 +9,11 @@
 //! `previous_attributes.metadata` names that key, so the change does not go back to the ERP.
 
 use crate::post::StateStore;
-use crate::sqs::RecordOutcome;
 use crate::stages::park;
 use crate::stripe_api::StripeApi;
 use crate::transform::ERP_SYNC_KEY;
 use ledgerbridge_core::ids::{ErpDocumentId, IdempotencyKey, StripeObjectId};
+use ledgerbridge_core::ports::RecordOutcome;
 use ledgerbridge_core::ports::{Claim, ClaimRequest, EventQueue, RecordStatus, XrefRecord};
 use ledgerbridge_core::webhook::Verifier;
 use ledgerbridge_core::Clock;

@@ -8,7 +8,6 @@ pub mod erp_sync;
 pub mod mapping;
 pub mod messages;
 pub mod post;
-pub mod sqs;
 pub mod stages;
 pub mod stripe_api;
 pub mod subscriptions;

@@ -4,12 +4,12 @@
 use crate::mapping::Mapping;
 use crate::messages::{CommandMessage, CustomerFieldsV1, ErpCommandV1};
 use crate::post::{FieldsResult, PostError, PostResult, Poster, StateStore};
-use crate::sqs::RecordOutcome;
 use crate::stripe_api::StripeApi;
 use crate::transform::{transform, Outcome, TransformError};
 use ledgerbridge_core::event::Event;
 use ledgerbridge_core::message::IntakeMessage;
 use ledgerbridge_core::ports::EventQueue;
+use ledgerbridge_core::ports::RecordOutcome;
 use ledgerbridge_core::Clock;
 use ledgerbridge_erp::ErpConnector;
 use serde::{Deserialize, Serialize};

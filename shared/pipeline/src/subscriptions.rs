@@ -228,7 +228,7 @@ pub fn subscription_event(mapping: &Mapping, event: &Event) -> Result<Outcome, T
 mod tests {
     use super::*;
     use crate::mapping::EXAMPLE;
-    use ledgerbridge_core::embedded::SqliteStore;
+    use ledgerbridge_adapters::embedded::SqliteStore;
 
     const CREATED: &str =
         include_str!("../../../tests/fixtures/stripe/events/customer.subscription.created.json");

@@ -14,6 +14,7 @@ pub mod journal;
 pub mod mapping;
 pub mod reconcile;
 pub mod report;
+pub mod report_store;
 
 pub use aggregate::{CategoryTotals, FxRateLookup, NoBookedRates, PayoutAggregator};
 pub use journal::{

@@ -1,5 +1,5 @@
 use crate::support::moto;
-use ledgerbridge_erp::agent::{poll_once, run, AgentConfig};
+use ledgerbridge_adapters::sqs_agent::{poll_once, run, AgentConfig};
 use ledgerbridge_erp::ErpError;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
