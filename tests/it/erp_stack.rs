@@ -7,15 +7,15 @@ use crate::stack::{deploy_with_secrets, env_of};
 use crate::support::fake_stripe::FakeStripe;
 use crate::support::fixtures::{event_body, SAMPLE_SECRET};
 use crate::support::moto;
-use erp_sync::ErpSyncConfig;
 use ledgerbridge_adapters::aws::DynamoStore;
+use ledgerbridge_app::erp_sync::ErpSyncConfig;
 use ledgerbridge_core::config::{IntakeConfig, SecretLocation};
 use ledgerbridge_core::ports::XrefStore;
 use ledgerbridge_core::webhook::sign_header;
 use ledgerbridge_core::{Clock, SystemClock};
+use ledgerbridge_intake::routes::{aws::build, handle_request, ErpRouteConfig, ERP_CUSTOMERS_PATH};
 use ledgerbridge_pipeline::erp_sync::{reverse_xref, ErpMessage, SIGNATURE_HEADER};
 use serde_json::{json, Value};
-use webhook_intake::routes::{aws::build, handle_request, ErpRouteConfig, ERP_CUSTOMERS_PATH};
 
 const ERP_SECRET: &str = "lbsec_stack_erp_events_new";
 const ERP_SECRET_OLD: &str = "lbsec_stack_erp_events_old";
@@ -183,7 +183,9 @@ async fn erp_events_reach_stripe_once_through_the_stack_resources() {
         &[("LEDGERBRIDGE_STRIPE_API_BASE", &stripe_base)],
     ))
     .unwrap();
-    let sync = erp_sync::aws::build(&conf, &sync_cfg).await.unwrap();
+    let sync = ledgerbridge_app::erp_sync::aws::build(&conf, &sync_cfg)
+        .await
+        .unwrap();
     // The reverse cross-reference erp-post records when it resolves the customer.
     DynamoStore::new(aws_sdk_dynamodb::Client::new(&conf), &sync_cfg.state_table)
         .put_xref_if_absent(&reverse_xref(

@@ -11,11 +11,11 @@ use ledgerbridge_core::ports::{
 };
 use ledgerbridge_core::webhook::sign_header;
 use ledgerbridge_core::FixedClock;
+use ledgerbridge_intake::{handle_webhook, Deps, RotatingVerifier};
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use webhook_intake::{handle_webhook, Deps, RotatingVerifier};
 
 /// A queue the test can also read back.
 pub trait TestQueue: EventQueue {
@@ -489,7 +489,7 @@ async fn lambda_adapter_decodes_base64_bodies() {
         "isBase64Encoded": true
     });
     let req = lambda_http::request::from_str(&event.to_string()).unwrap();
-    let resp = webhook_intake::lambda_adapter(&d, req).await.unwrap();
+    let resp = ledgerbridge_intake::lambda_adapter(&d, req).await.unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(d.queue.take_all().await.len(), 1);
 
@@ -502,7 +502,7 @@ async fn lambda_adapter_decodes_base64_bodies() {
         .into();
     let req = lambda_http::request::from_str(&event.to_string()).unwrap();
     assert_eq!(
-        webhook_intake::lambda_adapter(&d, req)
+        ledgerbridge_intake::lambda_adapter(&d, req)
             .await
             .unwrap()
             .status(),

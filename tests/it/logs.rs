@@ -4,9 +4,9 @@ use crate::intake::{deps, Backend, Embedded, TestQueue};
 use crate::support::fixtures::{event_body, SAMPLE_SECRET};
 use ledgerbridge_core::webhook::sign_header;
 use ledgerbridge_core::FixedClock;
+use ledgerbridge_intake::handle_webhook;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use webhook_intake::handle_webhook;
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);

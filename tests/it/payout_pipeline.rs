@@ -19,9 +19,9 @@ use ledgerbridge_erp::{ErpCommand, JournalEntry, Side};
 use ledgerbridge_erp_sandbox::{Erp, SandboxConfig, Seed};
 use ledgerbridge_pipeline::messages::{CommandMessage, ErpCommandV1};
 use ledgerbridge_recon::report_store::{ReportStatus, ReportStore};
+use ledgerbridge_recon::service::config::{Posting, ReconFile, Sweep};
+use ledgerbridge_recon::service::{Deps, SweepSummary};
 use ledgerbridge_recon::{FailedPayoutPolicy, ReconMapping};
-use payout_reconciliation::config::{Posting, ReconFile, Sweep};
-use payout_reconciliation::{Deps, SweepSummary};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -92,7 +92,9 @@ impl Env {
         let msg = encode_event_v1(&head, &body, NOW * 1000).unwrap();
         let batch = json!({"Records": [{"messageId": "m-1", "body": msg,
             "eventSource": "aws:sqs"}]});
-        let out = self.deps.handle(batch).await.unwrap();
+        let out = ledgerbridge_app::payout_reconciliation::handle(&self.deps, batch)
+            .await
+            .unwrap();
         out["batchItemFailures"]
             .as_array()
             .unwrap()
@@ -105,7 +107,9 @@ impl Env {
         let payload = json!({"version": "0", "id": moto::unique("run"),
             "detail-type": "Scheduled Event", "source": "aws.events",
             "time": "2026-08-07T23:33:20Z", "resources": [], "detail": {}});
-        let out = self.deps.handle(payload).await.unwrap();
+        let out = ledgerbridge_app::payout_reconciliation::handle(&self.deps, payload)
+            .await
+            .unwrap();
         SweepSummary {
             listed: out["listed"].as_u64().unwrap(),
             queued: out["queued"].as_u64().unwrap(),

@@ -16,6 +16,7 @@ use ledgerbridge_erp::{
     RetryPolicy,
 };
 use ledgerbridge_erp_sandbox::{spawn, Erp, Faults, SandboxConfig, SandboxHandle, Seed};
+use ledgerbridge_intake::handle_webhook;
 use ledgerbridge_pipeline::mapping::{Mapping, EXAMPLE};
 use ledgerbridge_pipeline::post::{Poster, StateStore};
 use ledgerbridge_pipeline::stages::{PostStage, TransformStage};
@@ -23,7 +24,6 @@ use ledgerbridge_stripe::{StripeClient, StripeClientConfig};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::time::Duration;
-use webhook_intake::handle_webhook;
 
 fn policy() -> RetryPolicy {
     RetryPolicy {
@@ -150,7 +150,7 @@ where
 }
 
 pub(crate) struct Rig<Q, S, C> {
-    pub(crate) intake: webhook_intake::Deps<Q, S, FixedClock>,
+    pub(crate) intake: ledgerbridge_intake::Deps<Q, S, FixedClock>,
     pub(crate) transform: TransformStage<Q, Q, Q, StripeClient>,
     pub(crate) post: PostStage<C, S, StripeClient, SystemClock, Q>,
     pub(crate) stripe: StripeClient,

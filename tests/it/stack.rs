@@ -5,9 +5,10 @@
 use crate::support::fake_stripe::FakeStripe;
 use crate::support::fixtures::{event_body, SAMPLE_SECRET};
 use crate::support::moto::{self, repo_root};
-use erp_post::PostConfig;
 use ledgerbridge_adapters::aws::{DynamoStore, SecretsManagerSource, SqsQueue};
 use ledgerbridge_adapters::lambda::RecordOutcome;
+use ledgerbridge_app::erp_post::PostConfig;
+use ledgerbridge_app::transform::TransformConfig;
 use ledgerbridge_core::config::{Env, IntakeConfig, SecretLocation};
 use ledgerbridge_core::ids::StripeObjectId;
 use ledgerbridge_core::secrets::{CachedSecrets, SecretSource};
@@ -17,6 +18,7 @@ use ledgerbridge_erp::{
     AnyConnector, DocKind, ErpConnector, ErpSettings, ExternalRef, RetryPolicy,
 };
 use ledgerbridge_erp_sandbox::{spawn, Erp, SandboxConfig, Seed};
+use ledgerbridge_intake::{handle_webhook, Deps, RotatingVerifier, SecretsBackend};
 use ledgerbridge_pipeline::mapping::EXAMPLE;
 use ledgerbridge_pipeline::post::Poster;
 use ledgerbridge_pipeline::stages::{PostStage, TransformStage};
@@ -25,8 +27,6 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::process::Command;
 use std::time::Duration;
-use transform::TransformConfig;
-use webhook_intake::{handle_webhook, Deps, RotatingVerifier, SecretsBackend};
 
 /// Deploy the template into the shared moto server; returns the hand-off document.
 fn deploy(stack: &str, erp_settings: &Value) -> Value {

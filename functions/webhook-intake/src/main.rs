@@ -1,21 +1,13 @@
 //! Lambda entry point: logging, config, clients once; then one handler call per request
 //! (`POST /webhook` from Stripe, `POST /erp/customers` from the ERP side).
 
-use ledgerbridge_adapters::aws::sdk_config;
-use ledgerbridge_core::config::{Env, IntakeConfig};
-use ledgerbridge_core::telemetry::init_json_logging;
-use ledgerbridge_core::SystemClock;
-use webhook_intake::routes::{aws::build, handle_request, ErpRouteConfig};
+use ledgerbridge_app::intake::{build, handle_request, Config};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    init_json_logging();
-    let cfg = IntakeConfig::from_env(Env::from_process())?;
-    let erp = ErpRouteConfig::from_env(Env::from_process())?;
-    if erp.is_none() {
-        tracing::info!("ERP events route not configured: POST /erp/customers answers 404");
-    }
-    let sdk = sdk_config(cfg.endpoint_url.as_deref()).await;
-    let app = build(&sdk, &cfg, erp.as_ref(), SystemClock);
+    ledgerbridge_core::telemetry::init_json_logging();
+    let cfg = Config::from_env()?;
+    let sdk = ledgerbridge_app::sdk_config(cfg.intake.endpoint_url.as_deref()).await;
+    let app = build(&sdk, &cfg);
     lambda_http::run(lambda_http::service_fn(|req| handle_request(&app, req))).await
 }

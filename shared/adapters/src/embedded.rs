@@ -18,7 +18,7 @@ pub use reports::SqliteReportStore;
 
 /// SQS's historical per-message limit (256 KiB). AWS raised it to 1 MiB in 2025; the embedded
 /// queue keeps the smaller figure so local runs exercise the oversized-event path the same way.
-pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 256 * 1024;
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = ledgerbridge_core::message::SQS_MAX_MESSAGE_BYTES;
 
 #[derive(Debug, Clone)]
 pub struct QueuedMessage {

@@ -2,8 +2,19 @@
 //! `ledgerbridge_pipeline::post`, the scheduled ERP poll `ledgerbridge_pipeline::erp_sync::ErpPoll`
 //! (run here because this function is the one that reaches the ERP).
 
+use crate::{erp_poll, secrets_manager, stripe_client, Error, DEFAULTS};
 use aws_lambda_events::event::sqs::SqsEvent;
+use ledgerbridge_adapters::aws::{DynamoStore, SqsQueue};
+use ledgerbridge_adapters::lambda::process_batch;
 use ledgerbridge_core::config::{ConfigError, Env};
+use ledgerbridge_core::secrets::SecretSource;
+use ledgerbridge_core::{Clock, SystemClock};
+use ledgerbridge_erp::{AnyConnector, ErpSettings, RetryPolicy};
+use ledgerbridge_pipeline::erp_sync::ErpPoll;
+use ledgerbridge_pipeline::mapping::Mapping;
+use ledgerbridge_pipeline::post::Poster;
+use ledgerbridge_pipeline::stages::PostStage;
+use ledgerbridge_stripe::StripeClient;
 use serde_json::Value;
 
 /// What invoked the function.
@@ -74,16 +85,129 @@ impl PostConfig {
             stripe_key_secret_id: env.optional("STRIPE_API_KEY_SECRET_ID"),
             stripe_api_base: env.optional("STRIPE_API_BASE"),
             mapping_source: env.optional("MAPPING"),
-            concurrency: usize::try_from(env.number("CONCURRENCY", 4, 1, 64)).unwrap_or(4),
-            lease_ms: env.number("LEASE_MS", 120_000, 1_000, 900_000),
+            concurrency: usize::try_from(env.number(
+                "CONCURRENCY",
+                DEFAULTS.post_concurrency as i64,
+                1,
+                64,
+            ))
+            .unwrap_or(DEFAULTS.post_concurrency),
+            lease_ms: env.number("LEASE_MS", DEFAULTS.post_lease_ms, 1_000, 900_000),
             erp_events_queue_url: env.optional("ERP_EVENTS_QUEUE_URL"),
-            poll_overlap_secs: env.number("ERP_POLL_OVERLAP_SECS", 120, 0, 86_400),
-            poll_first_run_secs: env.number("ERP_POLL_FIRST_RUN_SECS", 3_600, 0, 31 * 86_400),
-            poll_limit: usize::try_from(env.number("ERP_POLL_LIMIT", 1_000, 1, 10_000))
-                .unwrap_or(1_000),
+            poll_overlap_secs: env.number(
+                "ERP_POLL_OVERLAP_SECS",
+                DEFAULTS.poll_overlap_secs,
+                0,
+                86_400,
+            ),
+            poll_first_run_secs: env.number(
+                "ERP_POLL_FIRST_RUN_SECS",
+                DEFAULTS.poll_first_run_secs,
+                0,
+                31 * 86_400,
+            ),
+            poll_limit: usize::try_from(env.number(
+                "ERP_POLL_LIMIT",
+                DEFAULTS.poll_limit as i64,
+                1,
+                10_000,
+            ))
+            .unwrap_or(DEFAULTS.poll_limit),
             endpoint_url: env.plain("AWS_ENDPOINT_URL"),
         };
         env.finish(cfg)
+    }
+}
+
+/// The posting stage (and, when the ERP events queue is configured, the scheduled ERP poll) on
+/// AWS.
+pub struct ErpPost {
+    pub stage: PostStage<AnyConnector, DynamoStore, StripeClient, SystemClock, SqsQueue>,
+    pub poll: Option<ErpPoll<AnyConnector, DynamoStore, SqsQueue>>,
+    pub concurrency: usize,
+}
+
+/// The posting mapping: inline TOML, a file path, or the example.
+pub fn load_mapping(source: Option<&str>) -> Result<Mapping, Error> {
+    Ok(match source {
+        Some(m) if m.contains('[') => Mapping::from_toml(m)?,
+        Some(path) => Mapping::from_file(std::path::Path::new(path))?,
+        None => Mapping::from_toml(ledgerbridge_pipeline::mapping::EXAMPLE)?,
+    })
+}
+
+/// Read the ERP settings (and the Stripe key, when configured) and build the stage and the poll
+/// (once per container).
+pub async fn build(sdk: &aws_config::SdkConfig, cfg: &PostConfig) -> Result<ErpPost, Error> {
+    let secrets = secrets_manager(sdk);
+    let settings_json = secrets.fetch(&cfg.erp_secret_id).await?;
+    let connector = AnyConnector::from_settings(ErpSettings::from_json(&settings_json)?)?;
+    let stripe = match &cfg.stripe_key_secret_id {
+        Some(id) => Some(stripe_client(&secrets, id, cfg.stripe_api_base.as_deref()).await?),
+        None => None,
+    };
+    let mapping = load_mapping(cfg.mapping_source.as_deref())?;
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &cfg.state_table);
+    let poll = match &cfg.erp_events_queue_url {
+        Some(url) => Some(erp_poll::build(
+            AnyConnector::from_settings(ErpSettings::from_json(&settings_json)?)?,
+            store.clone(),
+            SqsQueue::new(sqs.clone(), url, DEFAULTS.max_message_bytes),
+            &erp_poll::PollSettings {
+                overlap_secs: cfg.poll_overlap_secs,
+                first_run_secs: cfg.poll_first_run_secs,
+                limit: cfg.poll_limit,
+            },
+        )),
+        None => None,
+    };
+    let stage = PostStage {
+        poster: Poster {
+            connector,
+            store,
+            stripe,
+            mapping,
+            policy: RetryPolicy::default(),
+            clock: SystemClock,
+            lease_ms: cfg.lease_ms,
+            intent_days: DEFAULTS.post_intent_days,
+        },
+        parked: SqsQueue::new(sqs, &cfg.parked_queue_url, DEFAULTS.max_message_bytes),
+    };
+    Ok(ErpPost {
+        stage,
+        poll,
+        concurrency: cfg.concurrency,
+    })
+}
+
+impl ErpPost {
+    /// One invocation: an SQS batch of commands (the partial batch response) or, on the
+    /// schedule, one poll of the ERP (its counts).
+    pub async fn handle(&self, payload: Value) -> Result<Value, Error> {
+        match parse_trigger(payload)? {
+            Trigger::Sqs(batch) => {
+                let stage = &self.stage;
+                let out = process_batch(batch, self.concurrency, |body| async move {
+                    stage.process(&body).await
+                })
+                .await?;
+                Ok(serde_json::to_value(out)?)
+            }
+            Trigger::Schedule => {
+                let poll = self
+                    .poll
+                    .as_ref()
+                    .ok_or("scheduled ERP poll without LEDGERBRIDGE_ERP_EVENTS_QUEUE_URL")?;
+                let report = poll.poll(SystemClock.now_secs()).await?;
+                Ok(serde_json::json!({
+                    "listed": report.listed, "queued": report.queued,
+                    "not_linked": report.not_linked, "relinked": report.relinked,
+                    "invalid": report.invalid, "cursor": report.cursor
+                }))
+            }
+        }
     }
 }
 

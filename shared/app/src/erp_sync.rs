@@ -9,9 +9,11 @@
 //! another trigger (a scheduled poll of the ERP, say) can be added as a variant beside the SQS
 //! batch without changing how batches are handled.
 
+use crate::DEFAULTS;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use ledgerbridge_adapters::lambda::{process_batch, UnidentifiedFailure};
 use ledgerbridge_core::config::{ConfigError, Env};
+use ledgerbridge_core::message::SQS_MAX_MESSAGE_BYTES;
 use ledgerbridge_core::ports::EventQueue;
 use ledgerbridge_core::Clock;
 use ledgerbridge_pipeline::erp_sync::ErpSyncStage;
@@ -54,14 +56,20 @@ impl ErpSyncConfig {
             stripe_api_base: env.optional("STRIPE_API_BASE"),
             max_message_bytes: usize::try_from(env.number(
                 "MAX_MESSAGE_BYTES",
-                262_144,
+                SQS_MAX_MESSAGE_BYTES as i64,
                 1024,
                 1_048_576,
             ))
-            .unwrap_or(262_144),
-            concurrency: usize::try_from(env.number("CONCURRENCY", 4, 1, 64)).unwrap_or(4),
-            lease_ms: env.number("LEASE_MS", 60_000, 1_000, 900_000),
-            intent_days: env.number("INTENT_DAYS", 400, 1, 3650),
+            .unwrap_or(SQS_MAX_MESSAGE_BYTES),
+            concurrency: usize::try_from(env.number(
+                "CONCURRENCY",
+                DEFAULTS.sync_concurrency as i64,
+                1,
+                64,
+            ))
+            .unwrap_or(DEFAULTS.sync_concurrency),
+            lease_ms: env.number("LEASE_MS", DEFAULTS.sync_lease_ms, 1_000, 900_000),
+            intent_days: env.number("INTENT_DAYS", DEFAULTS.sync_intent_days, 1, 3650),
             endpoint_url: env.plain("AWS_ENDPOINT_URL"),
         };
         env.finish(cfg)
@@ -94,6 +102,8 @@ pub fn parse_trigger(payload: Value) -> Result<Trigger, HandlerError> {
     }
     Err(HandlerError::UnknownPayload)
 }
+
+pub use aws::build;
 
 /// Everything the handler needs, built once per container.
 pub struct Deps<S, A, K, P> {
@@ -134,14 +144,12 @@ where
 
 /// Construction on AWS (DynamoDB, SQS, Secrets Manager, Stripe), shared by `main` and the tests
 /// that run against the deployed template.
-#[cfg(feature = "aws")]
 pub mod aws {
     use super::{Deps, ErpSyncConfig};
-    use ledgerbridge_adapters::aws::{DynamoStore, SecretsManagerSource, SqsQueue};
-    use ledgerbridge_core::secrets::SecretSource;
+    use ledgerbridge_adapters::aws::{DynamoStore, SqsQueue};
     use ledgerbridge_core::SystemClock;
     use ledgerbridge_pipeline::erp_sync::ErpSyncStage;
-    use ledgerbridge_stripe::{StripeClient, StripeClientConfig};
+    use ledgerbridge_stripe::StripeClient;
 
     pub type AwsDeps = Deps<DynamoStore, StripeClient, SystemClock, SqsQueue>;
 
@@ -150,17 +158,16 @@ pub mod aws {
         sdk: &aws_config::SdkConfig,
         cfg: &ErpSyncConfig,
     ) -> Result<AwsDeps, lambda_runtime::Error> {
-        let key = SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(sdk))
-            .fetch(&cfg.stripe_key_secret_id)
-            .await?;
-        let mut stripe_cfg = StripeClientConfig::new(key);
-        if let Some(base) = &cfg.stripe_api_base {
-            stripe_cfg = stripe_cfg.with_base_url(base);
-        }
+        let stripe = crate::stripe_client(
+            &crate::secrets_manager(sdk),
+            &cfg.stripe_key_secret_id,
+            cfg.stripe_api_base.as_deref(),
+        )
+        .await?;
         Ok(Deps {
             stage: ErpSyncStage {
                 store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &cfg.state_table),
-                stripe: StripeClient::new(stripe_cfg)?,
+                stripe,
                 clock: SystemClock,
                 parked: SqsQueue::new(
                     aws_sdk_sqs::Client::new(sdk),

@@ -1,8 +1,15 @@
 //! Transform function configuration and construction; the processing itself is
 //! `ledgerbridge_pipeline::stages::TransformStage`.
 
+use crate::{secrets_manager, stripe_client, Error, DEFAULTS};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use ledgerbridge_adapters::aws::SqsQueue;
+use ledgerbridge_adapters::lambda::{process_batch, UnidentifiedFailure};
 use ledgerbridge_core::config::{ConfigError, Env, PREFIX};
+use ledgerbridge_core::message::SQS_MAX_MESSAGE_BYTES;
 use ledgerbridge_pipeline::mapping::Mapping;
+use ledgerbridge_pipeline::stages::TransformStage;
+use ledgerbridge_stripe::StripeClient;
 
 /// Settings of the transform function.
 #[derive(Debug, Clone)]
@@ -48,8 +55,13 @@ impl TransformConfig {
                 None
             }
         };
-        let max = env.number("MAX_MESSAGE_BYTES", 262_144, 1024, 1_048_576);
-        let concurrency = env.number("CONCURRENCY", 8, 1, 64);
+        let max = env.number(
+            "MAX_MESSAGE_BYTES",
+            SQS_MAX_MESSAGE_BYTES as i64,
+            1024,
+            1_048_576,
+        );
+        let concurrency = env.number("CONCURRENCY", DEFAULTS.transform_concurrency as i64, 1, 64);
         let cfg = TransformConfig {
             commands_queue_url,
             reconciliation_queue_url: env.optional("RECONCILIATION_QUEUE_URL"),
@@ -57,11 +69,49 @@ impl TransformConfig {
             stripe_key_secret_id,
             stripe_api_base: env.optional("STRIPE_API_BASE"),
             mapping: mapping.clone().unwrap_or_else(placeholder_mapping),
-            max_message_bytes: usize::try_from(max).unwrap_or(262_144),
-            concurrency: usize::try_from(concurrency).unwrap_or(8),
+            max_message_bytes: usize::try_from(max).unwrap_or(SQS_MAX_MESSAGE_BYTES),
+            concurrency: usize::try_from(concurrency).unwrap_or(DEFAULTS.transform_concurrency),
             endpoint_url: env.plain("AWS_ENDPOINT_URL"),
         };
         env.finish(cfg)
+    }
+}
+
+/// The transform stage on AWS: SQS queues, the Stripe key from Secrets Manager.
+pub struct Transform {
+    pub stage: TransformStage<SqsQueue, SqsQueue, SqsQueue, StripeClient>,
+    pub concurrency: usize,
+}
+
+/// Read the Stripe key and build the stage (once per container).
+pub async fn build(sdk: &aws_config::SdkConfig, cfg: &TransformConfig) -> Result<Transform, Error> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let stripe = stripe_client(
+        &secrets_manager(sdk),
+        &cfg.stripe_key_secret_id,
+        cfg.stripe_api_base.as_deref(),
+    )
+    .await?;
+    let queue = |url: &str| SqsQueue::new(sqs.clone(), url, cfg.max_message_bytes);
+    Ok(Transform {
+        stage: TransformStage {
+            mapping: cfg.mapping.clone(),
+            stripe,
+            commands: queue(&cfg.commands_queue_url),
+            reconciliation: cfg.reconciliation_queue_url.as_deref().map(queue),
+            parked: queue(&cfg.parked_queue_url),
+        },
+        concurrency: cfg.concurrency,
+    })
+}
+
+impl Transform {
+    /// One SQS batch; failed records are reported back for redelivery.
+    pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, UnidentifiedFailure> {
+        process_batch(event, self.concurrency, |body| async move {
+            self.stage.process(&body).await
+        })
+        .await
     }
 }
 

@@ -19,19 +19,19 @@ use ledgerbridge_core::secrets::{CachedSecrets, EnvSecrets, Secret};
 use ledgerbridge_core::SystemClock;
 use ledgerbridge_erp::{AnyConnector, ErpSettings, RetryPolicy};
 use ledgerbridge_erp_sandbox::{Erp, SandboxConfig, SandboxHandle, Seed};
+use ledgerbridge_intake::{handle_webhook, Deps, RotatingVerifier, SecretsBackend};
 use ledgerbridge_pipeline::erp_sync::{handle_erp_event, ErpPoll, ErpSyncStage, SIGNATURE_HEADER};
 use ledgerbridge_pipeline::mapping::Mapping;
 use ledgerbridge_pipeline::post::{FieldsResult, PostResult, Poster};
 use ledgerbridge_pipeline::stages::{PostStage, Posted, TransformStage};
+use ledgerbridge_recon::service::config::ReconFile;
+use ledgerbridge_recon::service::PayoutResult;
 use ledgerbridge_stripe::{StripeClient, StripeClientConfig};
-use payout_reconciliation::config::ReconFile;
-use payout_reconciliation::PayoutResult;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use webhook_intake::{handle_webhook, Deps, RotatingVerifier, SecretsBackend};
 
 /// The development signing secret used when `LEDGERBRIDGE_WEBHOOK_SECRETS` is not set. It is a
 /// published constant for local runs only, never a production secret.
@@ -102,7 +102,7 @@ pub enum LocalError {
     #[error(transparent)]
     Mapping(#[from] ledgerbridge_pipeline::mapping::MappingError),
     #[error("reconciliation configuration: {0}")]
-    Reconciliation(#[from] payout_reconciliation::config::ReconFileError),
+    Reconciliation(#[from] ledgerbridge_recon::service::config::ReconFileError),
 }
 
 type Transform = TransformStage<MemoryQueue, MemoryQueue, MemoryQueue, StripeClient>;
@@ -116,7 +116,8 @@ struct ErpIntake {
     queue: MemoryQueue,
 }
 
-type Recon = payout_reconciliation::Deps<MemoryQueue, SqliteStore, SqliteReportStore, SystemClock>;
+type Recon =
+    ledgerbridge_recon::service::Deps<MemoryQueue, SqliteStore, SqliteReportStore, SystemClock>;
 
 /// A running local pipeline.
 pub struct Running {
@@ -202,7 +203,7 @@ pub async fn start(args: &LocalArgs) -> Result<Running, LocalError> {
             path: p.clone(),
             source,
         })?,
-        None => payout_reconciliation::config::EXAMPLE.to_owned(),
+        None => ledgerbridge_recon::service::config::EXAMPLE.to_owned(),
     };
     let recon_file = ReconFile::from_toml(&recon_text)?;
 
@@ -293,7 +294,7 @@ pub async fn start(args: &LocalArgs) -> Result<Running, LocalError> {
         reconciliation: Some(reconciliation.clone()),
         parked: parked.clone(),
     });
-    let recon: Arc<Recon> = Arc::new(payout_reconciliation::Deps {
+    let recon: Arc<Recon> = Arc::new(ledgerbridge_recon::service::Deps {
         stripe: stripe.clone(),
         commands: commands.clone(),
         store: store.clone(),
@@ -847,7 +848,7 @@ mod tests {
 
     #[test]
     fn the_reconciliation_accounts_are_seeded() {
-        let (accounts, items) = names_in(payout_reconciliation::config::EXAMPLE);
+        let (accounts, items) = names_in(ledgerbridge_recon::service::config::EXAMPLE);
         for a in [
             "1010", "1150", "1999", "2200", "6100", "6110", "6990", "7800",
         ] {

@@ -145,7 +145,12 @@ impl IntakeConfig {
                 .collect()
         });
         let tolerance_secs = env.number("SIGNATURE_TOLERANCE_SECS", 300, 1, 3600);
-        let max_message_bytes = env.number("MAX_MESSAGE_BYTES", 262_144, 1024, 1_048_576);
+        let max_message_bytes = env.number(
+            "MAX_MESSAGE_BYTES",
+            crate::message::SQS_MAX_MESSAGE_BYTES as i64,
+            1024,
+            1_048_576,
+        );
         let dedupe_days = env.number("DEDUPE_DAYS", 35, 1, 365);
         let secret_ttl = env.number("SECRET_TTL_SECS", 300, 0, 86_400);
         let endpoint_url = env.plain("AWS_ENDPOINT_URL");
@@ -155,7 +160,8 @@ impl IntakeConfig {
             webhook_secrets,
             handled_event_types,
             tolerance_secs,
-            max_message_bytes: usize::try_from(max_message_bytes).unwrap_or(262_144),
+            max_message_bytes: usize::try_from(max_message_bytes)
+                .unwrap_or(crate::message::SQS_MAX_MESSAGE_BYTES),
             dedupe_for: Duration::from_secs(u64::try_from(dedupe_days).unwrap_or(35) * 86_400),
             secret_ttl: Duration::from_secs(u64::try_from(secret_ttl).unwrap_or(300)),
             endpoint_url,

@@ -5,6 +5,11 @@ use crate::ids::StripeEventId;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+/// SQS's historical per-message limit (256 KiB), the default size limit of every queue. AWS
+/// raised it to 1 MiB in 2025; ledgerbridge keeps the smaller figure (configurable where the
+/// functions read `MAX_MESSAGE_BYTES`).
+pub const SQS_MAX_MESSAGE_BYTES: usize = 262_144;
+
 /// Messages on the intake → transform queue.
 #[derive(Debug, Serialize)]
 #[serde(tag = "type")]

@@ -15,6 +15,7 @@ pub mod mapping;
 pub mod reconcile;
 pub mod report;
 pub mod report_store;
+pub mod service;
 
 pub use aggregate::{CategoryTotals, FxRateLookup, NoBookedRates, PayoutAggregator};
 pub use journal::{

@@ -1,12 +1,12 @@
 //! A payout journal as an ERP command on the commands queue (posted by erp-post).
 
-use crate::config::{PostedLines, Posting};
+use super::config::{PostedLines, Posting};
+use crate::{JournalError, JournalKind, PayoutJournal};
 use ledgerbridge_core::ids::StripeObjectId;
 use ledgerbridge_erp::{
     CommandError, DocKind, ErpCommand, ErpDate, ExternalRef, JournalEntry, JournalLine, Side,
 };
 use ledgerbridge_pipeline::messages::{ErpCommandV1, Source, WriteBack};
-use ledgerbridge_recon::{JournalError, JournalKind, PayoutJournal};
 use ledgerbridge_stripe::StripePayout;
 
 #[derive(Debug, thiserror::Error)]
@@ -75,8 +75,8 @@ pub fn journal_command(
         .map(|l| JournalLine {
             gl_account: l.account,
             side: match l.side {
-                ledgerbridge_recon::Side::Debit => Side::Debit,
-                ledgerbridge_recon::Side::Credit => Side::Credit,
+                crate::Side::Debit => Side::Debit,
+                crate::Side::Credit => Side::Credit,
             },
             amount: l.amount,
             memo: Some(l.memo),

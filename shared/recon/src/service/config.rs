@@ -2,15 +2,15 @@
 //! file (GL accounts, posting options, sweep window), both validated at start with every
 //! problem listed at once.
 
+use crate::ReconMapping;
 use ledgerbridge_core::config::{ConfigError, Env, PREFIX};
 use ledgerbridge_erp::DocKind;
-use ledgerbridge_recon::ReconMapping;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The example reconciliation file, used when `LEDGERBRIDGE_RECONCILIATION_CONFIG` is unset.
-pub const EXAMPLE: &str = include_str!("../../../config/reconciliation.example.toml");
+pub const EXAMPLE: &str = include_str!("../../../../config/reconciliation.example.toml");
 
 /// How the journal's lines reach the ERP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]

@@ -1,4 +1,5 @@
-//! payout-reconciliation: one Lambda, two triggers.
+//! The payout-reconciliation service (run by the payout-reconciliation Lambda through
+//! `ledgerbridge_app::payout_reconciliation`, which tells its two triggers apart):
 //!
 //! * **SQS** (the reconciliation queue): intake messages of `payout.paid`, `payout.failed` and
 //!   `payout.reconciliation_completed` forwarded by transform. Each names a payout.
@@ -12,30 +13,28 @@
 //! [`reconcile`] folds the balance transactions into one balanced journal and a discrepancy
 //! report; the journal goes to the commands queue as a `PostJournalEntry` command (erp-post
 //! posts it effectively once and writes the ERP id back to the payout's metadata); the report
-//! is stored ([`ledgerbridge_recon::report_store`]) and logged. A payout Stripe has not finished reconciling is
+//! is stored ([`crate::report_store`]) and logged. A payout Stripe has not finished reconciling
+//! is
 //! retried later; no journal is built from partial data.
 
 pub mod command;
 pub mod config;
 
-use aws_lambda_events::event::sqs::SqsEvent;
+use crate::report_store::{fit, JournalTotals, ReportRecord, ReportStatus, ReportStore};
+use crate::{
+    journal_idempotency_key, reconcile, DiscrepancyReport, JournalKind, NoBookedRates, ReconStatus,
+    XrefSyncCheck,
+};
 use config::ReconFile;
-use ledgerbridge_adapters::lambda::{process_batch, RecordOutcome};
 use ledgerbridge_core::event::Event;
 use ledgerbridge_core::ids::PayoutId;
 use ledgerbridge_core::message::IntakeMessage;
 use ledgerbridge_core::ports::{
-    Claim, ClaimRequest, EventQueue, IdempotencyStore, QueueError, RecordStatus, XrefStore,
+    Claim, ClaimRequest, EventQueue, IdempotencyStore, QueueError, RecordOutcome, RecordStatus,
+    XrefStore,
 };
 use ledgerbridge_core::Clock;
 use ledgerbridge_pipeline::messages::{CommandMessage, Source};
-use ledgerbridge_recon::report_store::{
-    fit, JournalTotals, ReportRecord, ReportStatus, ReportStore,
-};
-use ledgerbridge_recon::{
-    journal_idempotency_key, reconcile, DiscrepancyReport, JournalKind, NoBookedRates, ReconStatus,
-    XrefSyncCheck,
-};
 use ledgerbridge_stripe::{StripeClient, StripeError, StripeList, StripePayout};
 use serde::Serialize;
 use serde_json::Value;
@@ -122,44 +121,6 @@ impl SweepSummary {
     }
 }
 
-/// The two invocation shapes.
-#[derive(Debug)]
-pub enum Trigger {
-    Sqs(SqsEvent),
-    /// An EventBridge scheduled event (its id names the run).
-    Schedule {
-        id: String,
-        time: Option<String>,
-    },
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum HandlerError {
-    #[error("unrecognised invocation payload (neither an SQS batch nor a scheduled event)")]
-    UnknownPayload,
-    #[error("SQS batch: {0}")]
-    Sqs(String),
-}
-
-/// Tell an SQS batch (`Records`) from an EventBridge scheduled event (`source: aws.events`).
-pub fn parse_trigger(payload: Value) -> Result<Trigger, HandlerError> {
-    if payload.get("Records").is_some_and(Value::is_array) {
-        return serde_json::from_value(payload)
-            .map(Trigger::Sqs)
-            .map_err(|e| HandlerError::Sqs(e.to_string()));
-    }
-    let is_schedule = payload.get("source").and_then(Value::as_str) == Some("aws.events")
-        || payload.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event");
-    if is_schedule {
-        let text = |k: &str| payload.get(k).and_then(Value::as_str).map(str::to_owned);
-        return Ok(Trigger::Schedule {
-            id: text("id").unwrap_or_else(|| "schedule".into()),
-            time: text("time"),
-        });
-    }
-    Err(HandlerError::UnknownPayload)
-}
-
 /// Everything the handler needs, built once per container.
 pub struct Deps<Q, S, R, K> {
     pub stripe: StripeClient,
@@ -185,26 +146,6 @@ where
     R: ReportStore,
     K: Clock,
 {
-    /// One invocation: an SQS batch (returns the partial batch response) or a sweep (returns
-    /// its summary).
-    pub async fn handle(&self, payload: Value) -> Result<Value, HandlerError> {
-        match parse_trigger(payload)? {
-            Trigger::Sqs(event) => {
-                let response = process_batch(event, self.concurrency, |body| async move {
-                    self.process_message(&body).await.record_outcome()
-                })
-                .await
-                .map_err(|e| HandlerError::Sqs(e.to_string()))?;
-                serde_json::to_value(response).map_err(|e| HandlerError::Sqs(e.to_string()))
-            }
-            Trigger::Schedule { id, time } => {
-                tracing::info!(run = %id, time = time.as_deref().unwrap_or(""), "Payout sweep started");
-                let summary = self.sweep(&id).await;
-                Ok(serde_json::to_value(summary).unwrap_or(Value::Null))
-            }
-        }
-    }
-
     /// One message of the reconciliation queue (an intake message of a payout event).
     pub async fn process_message(&self, body: &str) -> PayoutResult {
         let (source, payout_id) = match self.payout_of(body).await {
@@ -483,7 +424,7 @@ where
             Ok(o) => o,
             Err(e) if e.is_retriable() => {
                 return match e {
-                    ledgerbridge_recon::ReconError::NotReady { .. } => PayoutResult::NotReady {
+                    crate::ReconError::NotReady { .. } => PayoutResult::NotReady {
                         reason: e.to_string(),
                     },
                     other => PayoutResult::Retry {
@@ -684,23 +625,6 @@ fn stripe_failure(e: &StripeError, what: &str) -> PayoutResult {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tells_the_triggers_apart() {
-        let sqs = serde_json::json!({"Records": [{"messageId": "m1", "body": "{}",
-            "eventSource": "aws:sqs"}]});
-        assert!(matches!(parse_trigger(sqs).unwrap(), Trigger::Sqs(e) if e.records.len() == 1));
-        let schedule = serde_json::json!({"version": "0", "id": "run-1",
-            "detail-type": "Scheduled Event", "source": "aws.events",
-            "time": "2026-08-07T10:00:00Z", "detail": {}});
-        assert!(
-            matches!(parse_trigger(schedule).unwrap(), Trigger::Schedule { id, .. } if id == "run-1")
-        );
-        assert!(matches!(
-            parse_trigger(serde_json::json!({"hello": 1})),
-            Err(HandlerError::UnknownPayload)
-        ));
-    }
 
     #[test]
     fn only_settled_payouts_leave_the_queue() {
