@@ -6,10 +6,11 @@
 use ledgerbridge_adapters::aws::{sdk_config, DynamoStore, SqsQueue};
 use ledgerbridge_adapters::lambda::RecordOutcome;
 use ledgerbridge_adapters::sqs_agent::{run as run_agent, AgentConfig};
+use ledgerbridge_app::erp_poll::{self, PollSettings};
+use ledgerbridge_app::DEFAULTS;
 use ledgerbridge_core::secrets::Secret;
 use ledgerbridge_core::SystemClock;
 use ledgerbridge_erp::{AnyConnector, ErpError, ErpSettings, RetryPolicy};
-use ledgerbridge_pipeline::erp_sync::ErpPoll;
 use ledgerbridge_pipeline::mapping::Mapping;
 use ledgerbridge_pipeline::post::Poster;
 use ledgerbridge_pipeline::stages::PostStage;
@@ -89,10 +90,14 @@ pub async fn run(args: AgentArgs) -> Result<(), AgentRunError> {
             mapping,
             policy: RetryPolicy::default(),
             clock: SystemClock,
-            lease_ms: 120_000,
-            intent_days: 400,
+            lease_ms: DEFAULTS.post_lease_ms,
+            intent_days: DEFAULTS.post_intent_days,
         },
-        parked: SqsQueue::new(sqs.clone(), &args.parked_queue_url, 262_144),
+        parked: SqsQueue::new(
+            sqs.clone(),
+            &args.parked_queue_url,
+            DEFAULTS.max_message_bytes,
+        ),
     };
     println!(
         "ledgerbridge agent: posting commands from {} to {}",
@@ -115,14 +120,12 @@ pub async fn run(args: AgentArgs) -> Result<(), AgentRunError> {
         }
     };
     if let Some(url) = &args.erp_events_queue_url {
-        let poll = std::sync::Arc::new(ErpPoll {
-            connector: AnyConnector::from_settings(ErpSettings::from_json(&settings)?)?,
-            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &args.state_table),
-            queue: SqsQueue::new(sqs.clone(), url, 262_144),
-            overlap_secs: 120,
-            first_run_secs: 3_600,
-            limit: 1_000,
-        });
+        let poll = std::sync::Arc::new(erp_poll::build(
+            AnyConnector::from_settings(ErpSettings::from_json(&settings)?)?,
+            DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &args.state_table),
+            SqsQueue::new(sqs.clone(), url, DEFAULTS.max_message_bytes),
+            &PollSettings::default(),
+        ));
         println!(
             "ledgerbridge agent: polling the ERP for changed customers every {} s",
             args.erp_poll_secs

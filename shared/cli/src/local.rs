@@ -15,6 +15,9 @@ use ledgerbridge_adapters::embedded::{
     MemoryQueue, QueuedMessage, SqliteStore, DEFAULT_MAX_MESSAGE_BYTES,
 };
 use ledgerbridge_adapters::lambda::RecordOutcome;
+use ledgerbridge_app::defaults::DAY_SECS;
+use ledgerbridge_app::erp_poll::{self, PollSettings};
+use ledgerbridge_app::DEFAULTS;
 use ledgerbridge_core::secrets::{CachedSecrets, EnvSecrets, Secret};
 use ledgerbridge_core::SystemClock;
 use ledgerbridge_erp::{AnyConnector, ErpSettings, RetryPolicy};
@@ -273,7 +276,7 @@ pub async fn start(args: &LocalArgs) -> Result<Running, LocalError> {
         store: store.clone(),
         verifier: RotatingVerifier::new(
             SecretsBackend::Env(
-                CachedSecrets::new(secrets, Duration::from_secs(300)),
+                CachedSecrets::new(secrets, DEFAULTS.secret_ttl),
                 secret_name.to_owned(),
             ),
             ledgerbridge_core::webhook::DEFAULT_TOLERANCE_SECS,
@@ -283,9 +286,9 @@ pub async fn start(args: &LocalArgs) -> Result<Running, LocalError> {
             .iter()
             .map(|s| (*s).to_owned())
             .collect(),
-        dedupe_for_secs: 35 * 86_400,
-        lease_ms: 15_000,
-        wait_for_peer: Duration::from_secs(3),
+        dedupe_for_secs: DEFAULTS.intake_dedupe_secs,
+        lease_ms: DEFAULTS.local_intake_lease_ms,
+        wait_for_peer: DEFAULTS.local_intake_wait_for_peer,
     });
     let transform: Arc<Transform> = Arc::new(TransformStage {
         mapping: mapping.clone(),
@@ -301,9 +304,9 @@ pub async fn start(args: &LocalArgs) -> Result<Running, LocalError> {
         reports,
         clock: SystemClock,
         file: recon_file,
-        lease_ms: 300_000,
-        claim_secs: 400 * 86_400,
-        concurrency: 1,
+        lease_ms: DEFAULTS.recon_lease_ms,
+        claim_secs: DEFAULTS.recon_claim_days * DAY_SECS,
+        concurrency: DEFAULTS.local_recon_concurrency,
     });
     let erp_events = MemoryQueue::new(DEFAULT_MAX_MESSAGE_BYTES);
     let erp_secrets: Vec<Secret<String>> = ledgerbridge_core::config::Env::from_process()
@@ -321,21 +324,19 @@ pub async fn start(args: &LocalArgs) -> Result<Running, LocalError> {
             .map_err(|e| LocalError::Serve(std::io::Error::other(e.to_string())))?,
         queue: erp_events.clone(),
     });
-    let erp_poll = Arc::new(ErpPoll {
-        connector: poll_connector,
-        store: store.clone(),
-        queue: erp_events.clone(),
-        overlap_secs: 120,
-        first_run_secs: 3_600,
-        limit: 1_000,
-    });
+    let erp_poll = Arc::new(erp_poll::build(
+        poll_connector,
+        store.clone(),
+        erp_events.clone(),
+        &PollSettings::default(),
+    ));
     let erp_sync: Arc<ErpSync> = Arc::new(ErpSyncStage {
         store: store.clone(),
         stripe: stripe.clone(),
         clock: SystemClock,
         parked: parked.clone(),
-        lease_ms: 60_000,
-        intent_days: 400,
+        lease_ms: DEFAULTS.sync_lease_ms,
+        intent_days: DEFAULTS.sync_intent_days,
     });
     let poster: Arc<PostS> = Arc::new(PostStage {
         poster: Poster {
@@ -345,8 +346,8 @@ pub async fn start(args: &LocalArgs) -> Result<Running, LocalError> {
             mapping,
             policy: RetryPolicy::default(),
             clock: SystemClock,
-            lease_ms: 60_000,
-            intent_days: 400,
+            lease_ms: DEFAULTS.local_post_lease_ms,
+            intent_days: DEFAULTS.post_intent_days,
         },
         parked: parked.clone(),
     });
