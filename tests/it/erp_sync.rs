@@ -8,6 +8,7 @@ use crate::pipeline::{epicor, pump, rig, sandbox, seeded_fake};
 use crate::support::fixtures::event_body;
 use ledgerbridge_adapters::embedded::MemoryQueue;
 use ledgerbridge_core::ids::StripeObjectId;
+use ledgerbridge_core::message::SQS_MAX_MESSAGE_BYTES;
 use ledgerbridge_core::ports::XrefStore;
 use ledgerbridge_core::secrets::Secret;
 use ledgerbridge_core::webhook::{sign_header, Verifier};
@@ -71,8 +72,8 @@ async fn an_erp_customer_edit_reaches_stripe_exactly_once_without_echo() {
         .into_inner();
 
     let verifier = Verifier::new(&[Secret::new(ERP_SECRET.to_owned())]).unwrap();
-    let erp_events = MemoryQueue::new(262_144);
-    let parked = MemoryQueue::new(262_144);
+    let erp_events = MemoryQueue::new(SQS_MAX_MESSAGE_BYTES);
+    let parked = MemoryQueue::new(SQS_MAX_MESSAGE_BYTES);
     let stage = ErpSyncStage {
         store: store.clone(),
         stripe: rig.stripe.clone(),
@@ -206,8 +207,8 @@ async fn scheduled_poll(erp: Erp, make: fn(&SandboxHandle) -> AnyConnector) {
         .expect("customer code cross-referenced")
         .erp_id
         .into_inner();
-    let erp_events = MemoryQueue::new(262_144);
-    let parked = MemoryQueue::new(262_144);
+    let erp_events = MemoryQueue::new(SQS_MAX_MESSAGE_BYTES);
+    let parked = MemoryQueue::new(SQS_MAX_MESSAGE_BYTES);
     let poll = ErpPoll {
         connector: make(&sb),
         store: store.clone(),

@@ -5,6 +5,7 @@ use crate::support::fixtures::{deliveries, event_body, SAMPLE_SECRET};
 use crate::support::moto;
 use ledgerbridge_adapters::embedded::{MemoryQueue, SqliteStore};
 use ledgerbridge_core::ids::{IdempotencyKey, MessageId};
+use ledgerbridge_core::message::SQS_MAX_MESSAGE_BYTES;
 use ledgerbridge_core::message::{IntakeMessage, RefReason};
 use ledgerbridge_core::ports::{
     Claim, ClaimRequest, EventQueue, IdempotencyStore, QueueError, RecordStatus,
@@ -150,7 +151,7 @@ fn signed(body: &[u8], t: i64) -> String {
 /// GIVEN the 15 sample deliveries with Stripe's recorded signatures WHEN each arrives at its
 /// recorded time THEN each is answered 200 and queued once, with its exact bytes.
 async fn accepts_every_sample_delivery<B: Backend>() {
-    let (q, s) = B::fresh(262_144).await;
+    let (q, s) = B::fresh(SQS_MAX_MESSAGE_BYTES).await;
     let clock = FixedClock::at_secs(0);
     let d = deps(q, s, clock.clone());
     let all = deliveries();
@@ -188,7 +189,7 @@ async fn accepts_every_sample_delivery<B: Backend>() {
 /// GIVEN one event WHEN it is delivered once, then 5 times in sequence, then 10 times at the
 /// same moment THEN every delivery gets 200 and exactly one message is queued.
 async fn duplicates_enqueue_nothing_new<B: Backend>() {
-    let (q, s) = B::fresh(262_144).await;
+    let (q, s) = B::fresh(SQS_MAX_MESSAGE_BYTES).await;
     let d = deps(q, s, FixedClock::at_secs(T0));
     let body = event_body("charge.succeeded.json");
     let header = signed(&body, T0);
@@ -223,7 +224,7 @@ async fn duplicates_enqueue_nothing_new<B: Backend>() {
 /// GIVEN bad signatures, stale timestamps and malformed headers THEN 400, nothing queued, no
 /// claim left behind (the genuine delivery afterwards is accepted).
 async fn rejects_bad_input_and_queues_nothing<B: Backend>() {
-    let (q, s) = B::fresh(262_144).await;
+    let (q, s) = B::fresh(SQS_MAX_MESSAGE_BYTES).await;
     let clock = FixedClock::at_secs(T0);
     let d = deps(q, s, clock.clone());
     let body = event_body("customer.created.json");
@@ -260,7 +261,7 @@ async fn rejects_bad_input_and_queues_nothing<B: Backend>() {
 
 /// GIVEN an event type the deployment does not handle THEN 200, recorded as ignored, nothing queued.
 async fn unhandled_types_are_recorded_as_ignored<B: Backend>() {
-    let (q, s) = B::fresh(262_144).await;
+    let (q, s) = B::fresh(SQS_MAX_MESSAGE_BYTES).await;
     let d = deps(q, s.clone(), FixedClock::at_secs(T0));
     let body = String::from_utf8(event_body("customer.created.json"))
         .unwrap()
@@ -313,7 +314,7 @@ async fn oversized_events_are_queued_by_reference<B: Backend>() {
 /// GIVEN the queue is down THEN 5xx (Stripe retries), nothing queued, the claim released, and
 /// the retry after recovery is queued exactly once.
 async fn queue_outage_answers_5xx_and_retry_succeeds<B: Backend>() {
-    let (q, s) = B::fresh(262_144).await;
+    let (q, s) = B::fresh(SQS_MAX_MESSAGE_BYTES).await;
     let flaky = Flaky {
         inner: q,
         failures_left: AtomicUsize::new(2),
@@ -333,7 +334,7 @@ async fn queue_outage_answers_5xx_and_retry_succeeds<B: Backend>() {
 /// GIVEN an invocation crashed after claiming (record stuck INPROGRESS) THEN a redelivery waits
 /// (503) while the lease runs, and takes the claim over once it has lapsed.
 async fn crashed_claims_are_recovered_after_the_lease<B: Backend>() {
-    let (q, s) = B::fresh(262_144).await;
+    let (q, s) = B::fresh(SQS_MAX_MESSAGE_BYTES).await;
     let clock = FixedClock::at_secs(T0);
     let mut d = deps(q, s.clone(), clock.clone());
     d.wait_for_peer = Duration::from_millis(100);
@@ -369,7 +370,7 @@ async fn crashed_claims_are_recovered_after_the_lease<B: Backend>() {
 
 /// The store compares `expiration` itself (never relying on TTL) and validates payload hashes.
 async fn store_claim_semantics<B: Backend>() {
-    let (_, s) = B::fresh(262_144).await;
+    let (_, s) = B::fresh(SQS_MAX_MESSAGE_BYTES).await;
     let key = IdempotencyKey::new(moto::unique("k"));
     let req = |now_ms: i64, hash: &str| ClaimRequest {
         key: key.clone(),
@@ -435,7 +436,7 @@ on_both_backends!(
 /// Real SDK errors (queue or table missing) answer 5xx so Stripe retries, and queue nothing.
 #[tokio::test]
 async fn aws_dependency_errors_answer_5xx() {
-    let (q, s) = Aws::fresh(262_144).await;
+    let (q, s) = Aws::fresh(SQS_MAX_MESSAGE_BYTES).await;
     let conf = moto::sdk_config().await;
     let missing_table = ledgerbridge_adapters::aws::DynamoStore::new(
         aws_sdk_dynamodb::Client::new(&conf),
@@ -454,12 +455,12 @@ async fn aws_dependency_errors_answer_5xx() {
             moto::moto().endpoint,
             moto::unique("nope")
         ),
-        262_144,
+        SQS_MAX_MESSAGE_BYTES,
     );
     let d = deps(missing_queue, s.clone(), FixedClock::at_secs(T0));
     assert!(handle_webhook(&d, Some(&header), &body).await.status >= 500);
     // The claim was released: a retry with a working queue goes through.
-    let (q2, _) = Aws::fresh(262_144).await;
+    let (q2, _) = Aws::fresh(SQS_MAX_MESSAGE_BYTES).await;
     let d = deps(q2, s, FixedClock::at_secs(T0));
     assert_eq!(handle_webhook(&d, Some(&header), &body).await.status, 200);
     assert_eq!(d.queue.take_all().await.len(), 1);
@@ -469,7 +470,7 @@ async fn aws_dependency_errors_answer_5xx() {
 #[tokio::test]
 async fn lambda_adapter_decodes_base64_bodies() {
     use base64::Engine as _;
-    let (q, s) = Embedded::fresh(262_144).await;
+    let (q, s) = Embedded::fresh(SQS_MAX_MESSAGE_BYTES).await;
     let d = deps(q, s, FixedClock::at_secs(T0));
     let body = event_body("charge.refunded.partial.json");
     let header = signed(&body, T0);

@@ -13,6 +13,7 @@ use ledgerbridge_adapters::embedded::{MemoryQueue, SqliteStore};
 use ledgerbridge_adapters::lambda::RecordOutcome;
 use ledgerbridge_core::event::EnvelopeHead;
 use ledgerbridge_core::message::encode_event_v1;
+use ledgerbridge_core::message::SQS_MAX_MESSAGE_BYTES;
 use ledgerbridge_core::secrets::Secret;
 use ledgerbridge_core::FixedClock;
 use ledgerbridge_erp::{ErpCommand, JournalEntry, Side};
@@ -57,7 +58,7 @@ async fn env(fake: Shared, file: ReconFile) -> Env {
     let commands_url = moto::create_queue(&sqs, &moto::unique("payout-commands")).await;
     let deps = Deps {
         stripe: start_fake(fake).await,
-        commands: SqsQueue::new(sqs.clone(), &commands_url, 262_144),
+        commands: SqsQueue::new(sqs.clone(), &commands_url, SQS_MAX_MESSAGE_BYTES),
         store: DynamoStore::new(ddb.clone(), &table),
         reports: DynamoReportStore::new(ddb, &table),
         clock: FixedClock::at_secs(NOW),

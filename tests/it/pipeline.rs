@@ -7,6 +7,7 @@ use crate::support::fake_stripe::FakeStripe;
 use crate::support::fixtures::{event_body, SAMPLE_SECRET};
 use ledgerbridge_adapters::lambda::RecordOutcome;
 use ledgerbridge_core::ids::StripeObjectId;
+use ledgerbridge_core::message::SQS_MAX_MESSAGE_BYTES;
 use ledgerbridge_core::ports::IdempotencyStore;
 use ledgerbridge_core::secrets::Secret;
 use ledgerbridge_core::webhook::sign_header;
@@ -161,10 +162,10 @@ pub(crate) async fn rig<B: Backend, C: ErpConnector>(
     stripe_base: &str,
     now: i64,
 ) -> Rig<B::Q, B::S, C> {
-    let (events, store) = B::fresh(262_144).await;
-    let (commands, _) = B::fresh(262_144).await;
-    let (parked, _) = B::fresh(262_144).await;
-    let (parked2, _) = B::fresh(262_144).await;
+    let (events, store) = B::fresh(SQS_MAX_MESSAGE_BYTES).await;
+    let (commands, _) = B::fresh(SQS_MAX_MESSAGE_BYTES).await;
+    let (parked, _) = B::fresh(SQS_MAX_MESSAGE_BYTES).await;
+    let (parked2, _) = B::fresh(SQS_MAX_MESSAGE_BYTES).await;
     let mapping = Mapping::from_toml(EXAMPLE).unwrap();
     let stripe = stripe_client(stripe_base);
     Rig {

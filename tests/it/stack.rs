@@ -11,6 +11,7 @@ use ledgerbridge_app::erp_post::PostConfig;
 use ledgerbridge_app::transform::TransformConfig;
 use ledgerbridge_core::config::{Env, IntakeConfig, SecretLocation};
 use ledgerbridge_core::ids::StripeObjectId;
+use ledgerbridge_core::message::SQS_MAX_MESSAGE_BYTES;
 use ledgerbridge_core::secrets::{CachedSecrets, SecretSource};
 use ledgerbridge_core::webhook::sign_header;
 use ledgerbridge_core::{FixedClock, SystemClock};
@@ -173,8 +174,8 @@ async fn pipeline_runs_on_the_resources_the_template_creates() {
         reconciliation: tcfg
             .reconciliation_queue_url
             .as_ref()
-            .map(|u| SqsQueue::new(sqs.clone(), u, 262_144)),
-        parked: SqsQueue::new(sqs.clone(), &tcfg.parked_queue_url, 262_144),
+            .map(|u| SqsQueue::new(sqs.clone(), u, SQS_MAX_MESSAGE_BYTES)),
+        parked: SqsQueue::new(sqs.clone(), &tcfg.parked_queue_url, SQS_MAX_MESSAGE_BYTES),
     };
     let pcfg = PostConfig::from_env(env_of(&handoff, "erp-post", &[])).unwrap();
     let settings =
@@ -194,7 +195,7 @@ async fn pipeline_runs_on_the_resources_the_template_creates() {
             lease_ms: pcfg.lease_ms,
             intent_days: 90,
         },
-        parked: SqsQueue::new(sqs.clone(), &pcfg.parked_queue_url, 262_144),
+        parked: SqsQueue::new(sqs.clone(), &pcfg.parked_queue_url, SQS_MAX_MESSAGE_BYTES),
     };
 
     // The queues the functions read are the ones their event sources name.
@@ -288,7 +289,7 @@ async fn pipeline_runs_on_the_resources_the_template_creates() {
         )
         .unwrap(),
         store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&conf), &pcfg.state_table),
-        queue: SqsQueue::new(sqs.clone(), &events_url, 262_144),
+        queue: SqsQueue::new(sqs.clone(), &events_url, SQS_MAX_MESSAGE_BYTES),
         overlap_secs: pcfg.poll_overlap_secs,
         first_run_secs: pcfg.poll_first_run_secs,
         limit: pcfg.poll_limit,

@@ -247,7 +247,7 @@ mod tests {
                 store,
                 stripe: FakeStripe::default(),
                 clock: FixedClock::at_secs(NOW_MS / 1000),
-                parked: MemoryQueue::new(262_144),
+                parked: MemoryQueue::new(ledgerbridge_core::message::SQS_MAX_MESSAGE_BYTES),
                 lease_ms: 30_000,
                 intent_days: 30,
             },

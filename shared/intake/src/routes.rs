@@ -288,6 +288,7 @@ mod tests {
     use super::*;
     use ledgerbridge_adapters::embedded::{MemoryQueue, SqliteStore};
     use ledgerbridge_core::config::IntakeConfig;
+    use ledgerbridge_core::message::SQS_MAX_MESSAGE_BYTES;
     use ledgerbridge_core::webhook::sign_header;
     use ledgerbridge_core::FixedClock;
 
@@ -373,8 +374,8 @@ mod tests {
         MemoryQueue,
         MemoryQueue,
     ) {
-        let events = MemoryQueue::new(262_144);
-        let erp_events = MemoryQueue::new(262_144);
+        let events = MemoryQueue::new(SQS_MAX_MESSAGE_BYTES);
+        let erp_events = MemoryQueue::new(SQS_MAX_MESSAGE_BYTES);
         let intake = Deps::new(
             events.clone(),
             SqliteStore::in_memory().unwrap(),

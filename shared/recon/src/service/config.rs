@@ -4,6 +4,7 @@
 
 use crate::ReconMapping;
 use ledgerbridge_core::config::{ConfigError, Env, PREFIX};
+use ledgerbridge_core::message::SQS_MAX_MESSAGE_BYTES;
 use ledgerbridge_erp::DocKind;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -244,7 +245,12 @@ impl ReconConfig {
                 None
             }
         };
-        let max = env.number("MAX_MESSAGE_BYTES", 262_144, 1024, 1_048_576);
+        let max = env.number(
+            "MAX_MESSAGE_BYTES",
+            SQS_MAX_MESSAGE_BYTES as i64,
+            1024,
+            1_048_576,
+        );
         let concurrency = env.number("CONCURRENCY", 2, 1, 16);
         let lease = env.number("CLAIM_LEASE_SECS", 300, 30, 3600);
         let claim_days = env.number("CLAIM_DAYS", 400, 1, 3650);
@@ -257,7 +263,7 @@ impl ReconConfig {
             stage: env.optional("STAGE").unwrap_or_else(|| "dev".into()),
             file,
             file_is_example,
-            max_message_bytes: usize::try_from(max).unwrap_or(262_144),
+            max_message_bytes: usize::try_from(max).unwrap_or(SQS_MAX_MESSAGE_BYTES),
             concurrency: usize::try_from(concurrency).unwrap_or(2),
             lease: Duration::from_secs(u64::try_from(lease).unwrap_or(300)),
             claim_days,
