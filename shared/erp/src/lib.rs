@@ -7,6 +7,7 @@ pub mod agent;
 pub mod commands;
 pub mod connector;
 pub mod fields;
+pub mod kind;
 
 pub use commands::{
     Address, Application, CashReceipt, CommandError, CreditMemo, CustomerUpsert, DocKind,
@@ -25,4 +26,5 @@ pub mod sagepro;
 pub mod settings;
 
 pub use fields::{CustomerFieldMap, FieldTarget, FieldsOutcome};
+pub use kind::{ErpKind, UnknownErpKind};
 pub use settings::{AnyConnector, ErpSettings};

@@ -13,7 +13,7 @@ use crate::connector::{email_matches, parse_utc, ErpCustomerMatch, ErpCustomerRe
 use ledgerbridge_core::ids::ErpDocumentId;
 use serde_json::{json, Map, Value};
 
-pub const ERP: &str = "epicor";
+pub const ERP: &str = crate::kind::ErpKind::Epicor.as_str();
 
 /// Entity set of each document kind (service / set, relative to the company root).
 pub fn entity_set(kind: DocKind) -> &'static str {

@@ -7,7 +7,7 @@ use super::db::{SqlValue, StagingRow};
 use crate::commands::{Application, CustomerUpsert, DocumentLine, ErpCommand, ExternalRef, Side};
 use crate::connector::ErpError;
 
-pub const ERP: &str = "sage500";
+pub const ERP: &str = crate::kind::ErpKind::Sage500.as_str();
 
 /// `Action` column values of the staging tables.
 pub const ACTION_INSERT: i64 = 1;

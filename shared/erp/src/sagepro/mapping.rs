@@ -7,7 +7,7 @@ use crate::connector::{email_matches, ErpCustomerMatch, ErpError};
 use ledgerbridge_core::ids::ErpDocumentId;
 use serde_json::{json, Map, Value};
 
-pub const ERP: &str = "sagepro";
+pub const ERP: &str = crate::kind::ErpKind::SagePro.as_str();
 
 pub fn resource(kind: DocKind) -> &'static str {
     match kind {
