@@ -9,7 +9,7 @@
 //! the queue's redrive policy moves them to its dead-letter queue. Handlers that park permanent
 //! failures themselves should return `Ok` for them.
 
-use crate::connector::ErpError;
+use crate::error::ErpError;
 use aws_sdk_sqs::Client;
 use std::future::Future;
 use std::time::Duration;

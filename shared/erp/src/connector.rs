@@ -1,7 +1,8 @@
-//! The `ErpConnector` port, the one error type every connector returns, and the shared
-//! retry/backoff and post-once helpers.
+//! The `ErpConnector` port and the shared retry/backoff and post-once helpers. The one error
+//! type every connector returns is in [`crate::error`].
 
-use crate::commands::{CommandError, CustomerUpsert, ErpCommand, ExternalRef};
+use crate::commands::{CustomerUpsert, ErpCommand, ExternalRef};
+use crate::error::ErpError;
 use crate::fields::FieldsOutcome;
 use ledgerbridge_core::ids::ErpDocumentId;
 use std::collections::BTreeMap;
@@ -9,151 +10,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
-
-/// How a failure should be handled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErpErrorKind {
-    /// Timeouts, connection errors, 5xx, 429: try again (after `retry_after` when given).
-    Retryable,
-    /// The ERP rejected the document (validation, unknown customer, closed period, unbalanced
-    /// journal) or the command itself is invalid: retrying cannot help.
-    Permanent,
-    /// 401/403 after one credential refresh: an operator must fix the credentials.
-    Authentication,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ErpError {
-    #[error("{erp}: transient failure{}: {message}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default())]
-    Retryable {
-        erp: &'static str,
-        status: Option<u16>,
-        message: String,
-        /// The server's `Retry-After`, when it sent one.
-        retry_after: Option<Duration>,
-        /// The request may have been applied before the failure (timeout or dropped connection
-        /// after sending, 5xx): the document must be searched for by reference before retrying.
-        may_have_committed: bool,
-    },
-    #[error("{erp} rejected the request{}: {message}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default())]
-    Permanent {
-        erp: &'static str,
-        status: Option<u16>,
-        /// The ERP's own message.
-        message: String,
-    },
-    #[error("{erp}: authentication failed{}: {message}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default())]
-    Authentication {
-        erp: &'static str,
-        status: Option<u16>,
-        message: String,
-    },
-    #[error("invalid command: {0}")]
-    InvalidCommand(#[from] CommandError),
-    #[error("{erp}: configuration error: {message}")]
-    Config { erp: &'static str, message: String },
-}
-
-impl ErpError {
-    pub fn kind(&self) -> ErpErrorKind {
-        match self {
-            ErpError::Retryable { .. } => ErpErrorKind::Retryable,
-            ErpError::Permanent { .. } | ErpError::InvalidCommand(_) | ErpError::Config { .. } => {
-                ErpErrorKind::Permanent
-            }
-            ErpError::Authentication { .. } => ErpErrorKind::Authentication,
-        }
-    }
-
-    pub fn is_retriable(&self) -> bool {
-        self.kind() == ErpErrorKind::Retryable
-    }
-
-    pub fn is_auth(&self) -> bool {
-        self.kind() == ErpErrorKind::Authentication
-    }
-
-    pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            ErpError::Retryable { retry_after, .. } => *retry_after,
-            _ => None,
-        }
-    }
-
-    pub fn may_have_committed(&self) -> bool {
-        matches!(
-            self,
-            ErpError::Retryable {
-                may_have_committed: true,
-                ..
-            }
-        )
-    }
-
-    /// A permanent error raised by the connector itself (an unreadable success response, a
-    /// value the ERP cannot hold).
-    pub fn permanent(erp: &'static str, message: impl Into<String>) -> Self {
-        ErpError::Permanent {
-            erp,
-            status: None,
-            message: message.into(),
-        }
-    }
-}
-
-/// Classify a transport-level failure of an HTTP call (no HTTP status was received).
-/// `sent` is whether the request may have reached the server (anything but a failed connect).
-pub fn classify_transport(erp: &'static str, err: &reqwest::Error) -> ErpError {
-    let may_have_committed = !err.is_connect() && !err.is_builder();
-    if err.is_builder() {
-        return ErpError::Config {
-            erp,
-            message: format!("request could not be built: {err}"),
-        };
-    }
-    let what = if err.is_timeout() {
-        "timeout"
-    } else if err.is_connect() {
-        "connection failed"
-    } else if err.is_body() || err.is_decode() {
-        "response body lost"
-    } else {
-        "transport error"
-    };
-    ErpError::Retryable {
-        erp,
-        status: None,
-        message: format!("{what}: {}", without_url(err)),
-        retry_after: None,
-        may_have_committed,
-    }
-}
-
-/// reqwest errors print the URL; keep only the error chain (URLs carry no secrets here, but
-/// query strings might carry references we do not need in every log line).
-fn without_url(err: &reqwest::Error) -> String {
-    let mut s = String::new();
-    let mut cur: Option<&dyn std::error::Error> = std::error::Error::source(err);
-    while let Some(e) = cur {
-        if !s.is_empty() {
-            s.push_str(": ");
-        }
-        s.push_str(&e.to_string());
-        cur = e.source();
-    }
-    if s.is_empty() {
-        s = "request failed".into();
-    }
-    s
-}
-
-/// Parse an HTTP `Retry-After` header given in whole seconds (RFC 9110 delay-seconds); the
-/// HTTP-date form and absurd values are treated as absent.
-pub fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    let secs: u64 = v.trim().parse().ok()?;
-    (secs < 86_400).then(|| Duration::from_secs(secs))
-}
 
 /// What posting one command did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -288,38 +144,6 @@ pub struct ErpCustomerRecord {
     pub changed_at: i64,
     /// The value of the customer's reference field (set when ledgerbridge created it).
     pub reference: Option<String>,
-}
-
-/// `YYYY-MM-DD{sep}HH:MM:SS` of a Unix time, in UTC.
-pub fn format_utc(unix_secs: i64, sep: char) -> String {
-    let day = crate::commands::ErpDate::from_unix(unix_secs)
-        .map(|d| d.as_str().to_owned())
-        .unwrap_or_else(|_| "1970-01-01".into());
-    let s = unix_secs.rem_euclid(86_400);
-    format!("{day}{sep}{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
-}
-
-/// A UTC date-time `YYYY-MM-DD[T| ]HH:MM[:SS[.fff]][Z]` (or a bare date) as Unix seconds;
-/// fractions are dropped.
-pub fn parse_utc(text: &str) -> Option<i64> {
-    let t = text.trim().trim_end_matches('Z');
-    let day = crate::commands::ErpDate::parse(t.get(..10)?).ok()?;
-    let rest = t.get(10..).unwrap_or("");
-    let secs = if rest.is_empty() {
-        0
-    } else {
-        let time = rest.strip_prefix(['T', ' '])?;
-        let time = time.split(['.', '+']).next()?;
-        let mut parts = time.split(':').map(|p| p.parse::<i64>().ok());
-        let h = parts.next()??;
-        let m = parts.next()??;
-        let s = parts.next().unwrap_or(Some(0))?;
-        if parts.next().is_some() || h > 23 || m > 59 || s > 60 {
-            return None;
-        }
-        h * 3600 + m * 60 + s
-    };
-    Some(day.unix_midnight() + secs)
 }
 
 /// A JSON string value trimmed, `None` when absent or blank (fields of ERP answers).
@@ -558,6 +382,7 @@ impl<C> std::fmt::Debug for Credentials<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErpErrorKind;
 
     fn retryable(ra: Option<Duration>, committed: bool) -> ErpError {
         ErpError::Retryable {
@@ -592,23 +417,6 @@ mod tests {
         for a in 1..10 {
             assert!(p.backoff(a) <= Duration::from_millis(100));
             assert!(p.backoff(a) >= Duration::from_millis(5));
-        }
-    }
-
-    #[test]
-    fn utc_times_round_trip() {
-        assert_eq!(format_utc(1_788_523_200, 'T'), "2026-09-04T12:00:00");
-        assert_eq!(parse_utc("2026-09-04T12:00:00Z"), Some(1_788_523_200));
-        assert_eq!(parse_utc("2026-09-04 12:00:00.123"), Some(1_788_523_200));
-        assert_eq!(parse_utc("2026-09-04"), Some(1_788_480_000));
-        for bad in [
-            "",
-            "2026-09-04T25:00:00",
-            "2026-13-01",
-            "2026-09-04X12:00",
-            "yesterday",
-        ] {
-            assert_eq!(parse_utc(bad), None, "{bad}");
         }
     }
 

@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod commands;
 pub mod connector;
+pub mod error;
 pub mod fields;
 pub mod kind;
 
@@ -16,14 +17,16 @@ pub use commands::{
 };
 pub use connector::{
     post_command, with_retry, Credentials, ErpConnector, ErpCustomerMatch, ErpCustomerRecord,
-    ErpError, ErpErrorKind, PostOutcome, RetryPolicy,
+    PostOutcome, RetryPolicy,
 };
+pub use error::{ErpError, ErpErrorKind};
 
 pub mod epicor;
 pub(crate) mod http;
 pub mod sage500;
 pub mod sagepro;
 pub mod settings;
+pub mod time;
 
 pub use fields::{CustomerFieldMap, FieldTarget, FieldsOutcome};
 pub use kind::{ErpKind, UnknownErpKind};

@@ -8,8 +8,9 @@
 //! ```
 
 use crate::commands::{CustomerUpsert, ErpCommand, ExternalRef};
-use crate::connector::{Credentials, ErpConnector, ErpError};
+use crate::connector::{Credentials, ErpConnector};
 use crate::epicor::{EpicorAuth, EpicorConfig, EpicorConnector, EpicorCredentials};
+use crate::error::ErpError;
 use crate::kind::ErpKind;
 use crate::sage500::{Sage500Config, Sage500Connector, Sage500Credentials};
 use crate::sagepro::{SageProConfig, SageProConnector, SageProCredentials};
@@ -271,7 +272,7 @@ impl ErpConnector for AnyConnector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connector::ErpErrorKind;
+    use crate::error::ErpErrorKind;
 
     fn parse(s: &str) -> Result<ErpSettings, ErpError> {
         ErpSettings::from_json(&Secret::new(s.to_owned()))

@@ -7,10 +7,12 @@ use super::mapping::{self, StagedCommand, ERP};
 use super::retry::check_outcome;
 use crate::commands::{CustomerUpsert, ErpCommand, ExternalRef};
 use crate::connector::{
-    collect_changed, format_utc, normalize_email, single_email_match, Credentials, ErpConnector,
-    ErpCustomerMatch, ErpCustomerRecord, ErpError,
+    collect_changed, normalize_email, single_email_match, Credentials, ErpConnector,
+    ErpCustomerMatch, ErpCustomerRecord,
 };
+use crate::error::ErpError;
 use crate::fields::{self, FieldsOutcome};
+use crate::time::format_utc;
 use ledgerbridge_core::ids::ErpDocumentId;
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -3,7 +3,8 @@
 use super::config::Sage500EmailLookup;
 use super::mapping::ERP;
 use super::retry::classify;
-use crate::connector::{Credentials, ErpError};
+use crate::connector::Credentials;
+use crate::error::ErpError;
 use crate::http;
 use ledgerbridge_core::secrets::Secret;
 use serde::Deserialize;

@@ -5,7 +5,7 @@
 use super::config::{Sage500Config, Sage500DocSpec};
 use super::db::{SqlValue, StagingRow};
 use crate::commands::{Application, CustomerUpsert, DocumentLine, ErpCommand, ExternalRef, Side};
-use crate::connector::ErpError;
+use crate::error::ErpError;
 
 pub const ERP: &str = crate::kind::ErpKind::Sage500.as_str();
 
@@ -275,7 +275,7 @@ pub fn changed_customer(
     let customer_id = t(&cfg.customer_email.customer_id_column)
         .ok_or_else(|| ErpError::permanent(ERP, "changed customer row without a customer code"))?;
     let changed_at = t(&cfg.customer_changed_column)
-        .and_then(|v| crate::connector::parse_utc(&v))
+        .and_then(|v| crate::time::parse_utc(&v))
         .ok_or_else(|| {
             ErpError::permanent(
                 ERP,

@@ -3,7 +3,7 @@
 
 use super::db::BatchOutcome;
 use super::mapping::ERP;
-use crate::connector::ErpError;
+use crate::error::ErpError;
 use crate::http::{classify_status, clip};
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
@@ -66,7 +66,7 @@ pub fn check_outcome(procedure: &str, o: &BatchOutcome) -> Result<(), ErpError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connector::ErpErrorKind;
+    use crate::error::ErpErrorKind;
 
     fn outcome(rc: i64, st: &[i64], log: &[&str]) -> BatchOutcome {
         BatchOutcome {

@@ -12,7 +12,7 @@ use super::db::{
     SqlValue, StagingRow,
 };
 use super::mapping::ERP;
-use crate::connector::ErpError;
+use crate::error::ErpError;
 use crate::http::clip;
 use ledgerbridge_core::secrets::Secret;
 use std::time::Duration;
