@@ -30,8 +30,8 @@ impl Sage500Db for Sage500Backend {
     async fn run_batch(
         &self,
         procedure: &str,
-        rows: &[super::db::StagingRow],
-    ) -> Result<super::db::BatchOutcome, ErpError> {
+        rows: &[super::mapping::StagingRow],
+    ) -> Result<super::mapping::BatchOutcome, ErpError> {
         match self {
             Sage500Backend::Http(d) => d.run_batch(procedure, rows).await,
             #[cfg(feature = "sqlserver")]
@@ -118,7 +118,7 @@ impl Sage500Connector<Sage500Backend> {
             .into_iter()
             .chain(spec.line_table.as_ref())
             {
-                super::db::check_identifier(name)?;
+                check_identifier(name)?;
             }
         }
         let timeout = Duration::from_millis(cfg.timeout_ms);
@@ -177,7 +177,7 @@ impl<D: Sage500Db> Sage500Connector<D> {
         &self.cfg
     }
 
-    async fn run(&self, staged: &StagedCommand) -> Result<super::db::BatchOutcome, ErpError> {
+    async fn run(&self, staged: &StagedCommand) -> Result<super::mapping::BatchOutcome, ErpError> {
         let outcome = self.db.run_batch(&staged.procedure, &staged.rows).await?;
         check_outcome(&staged.procedure, &outcome)?;
         Ok(outcome)

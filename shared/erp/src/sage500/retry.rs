@@ -1,8 +1,7 @@
 //! The one place Sage 500 answers are classified: HTTP facade statuses, and procedure outcomes
 //! (return code, `ProcessStatus`, migration log).
 
-use super::db::BatchOutcome;
-use super::mapping::ERP;
+use super::mapping::{BatchOutcome, ERP};
 use crate::error::ErpError;
 use crate::http::{classify_status, clip};
 use reqwest::header::HeaderMap;
