@@ -7,13 +7,13 @@ use crate::pipeline::{epicor, rig, sage500, sagepro, sandbox, seeded_fake};
 use crate::support::fixtures::event_body;
 use ledgerbridge_core::ids::StripeObjectId;
 use ledgerbridge_erp::{AnyConnector, DocKind, ErpConnector, ExternalRef};
-use ledgerbridge_erp_sandbox::{Erp, SandboxHandle, Seed};
+use ledgerbridge_erp_sandbox::{ErpKind, SandboxHandle, Seed};
 
 fn r(id: &str, kind: DocKind) -> ExternalRef {
     ExternalRef::new(&StripeObjectId::new(id), kind).unwrap()
 }
 
-async fn billing_and_disputes(erp: Erp, make: fn(&SandboxHandle) -> AnyConnector) {
+async fn billing_and_disputes(erp: ErpKind, make: fn(&SandboxHandle) -> AnyConnector) {
     let sb = sandbox(erp).await;
     // The invoice and dispute sections' items and accounts (docs/mapping.md).
     sb.seed(&Seed {
@@ -74,9 +74,9 @@ async fn billing_and_disputes(erp: Erp, make: fn(&SandboxHandle) -> AnyConnector
         .is_none());
     // Each document once, although every event came twice.
     let (invoices, receipts, journals) = match erp {
-        Erp::Epicor => ("ARInvoices", "CashRecs", "GLJournalEntries"),
-        Erp::Sagepro => ("invoices", "cashreceipts", "journalentries"),
-        Erp::Sage500 => ("tarInvoice", "tarCustPmt", "tglTransaction"),
+        ErpKind::Epicor => ("ARInvoices", "CashRecs", "GLJournalEntries"),
+        ErpKind::SagePro => ("invoices", "cashreceipts", "journalentries"),
+        ErpKind::Sage500 => ("tarInvoice", "tarCustPmt", "tglTransaction"),
     };
     let audit = sb.audit(Some(erp)).unwrap();
     let created = |entity: &str| -> Vec<String> {
@@ -118,15 +118,15 @@ async fn billing_and_disputes(erp: Erp, make: fn(&SandboxHandle) -> AnyConnector
 
 #[tokio::test]
 async fn billing_and_disputes_epicor() {
-    billing_and_disputes(Erp::Epicor, epicor).await;
+    billing_and_disputes(ErpKind::Epicor, epicor).await;
 }
 
 #[tokio::test]
 async fn billing_and_disputes_sagepro() {
-    billing_and_disputes(Erp::Sagepro, sagepro).await;
+    billing_and_disputes(ErpKind::SagePro, sagepro).await;
 }
 
 #[tokio::test]
 async fn billing_and_disputes_sage500() {
-    billing_and_disputes(Erp::Sage500, sage500).await;
+    billing_and_disputes(ErpKind::Sage500, sage500).await;
 }

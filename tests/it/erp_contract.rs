@@ -144,7 +144,7 @@ pub async fn email_lookup_contract<C: ErpConnector>(c: &C, sb: &SandboxHandle) {
 pub async fn customer_fields_contract<C: ErpConnector>(
     c: &C,
     sb: &SandboxHandle,
-    erp: ledgerbridge_erp_sandbox::Erp,
+    erp: ledgerbridge_erp_sandbox::ErpKind,
     entity: &str,
     expected: &ledgerbridge_erp::CustomerFieldMap,
 ) {
@@ -229,7 +229,7 @@ pub async fn customer_fields_contract<C: ErpConnector>(
 pub async fn changed_customers_contract<C: ErpConnector>(
     c: &C,
     sb: &SandboxHandle,
-    erp: ledgerbridge_erp_sandbox::Erp,
+    erp: ledgerbridge_erp_sandbox::ErpKind,
     name_field: &str,
 ) {
     let start = std::time::SystemTime::now()

@@ -14,7 +14,7 @@ use ledgerbridge_core::secrets::Secret;
 use ledgerbridge_core::webhook::{sign_header, Verifier};
 use ledgerbridge_core::SystemClock;
 use ledgerbridge_erp::{post_command, AnyConnector, DocKind, ExternalRef, RetryPolicy};
-use ledgerbridge_erp_sandbox::{Erp, SandboxHandle};
+use ledgerbridge_erp_sandbox::{ErpKind, SandboxHandle};
 use ledgerbridge_pipeline::erp_sync::{handle_erp_event, ErpPoll, ErpSyncStage, SyncReport};
 use serde_json::{json, Value};
 
@@ -44,7 +44,7 @@ fn customer_updated(id: &str, created: i64, name: &str, previous: Value) -> Vec<
 }
 
 fn updates(sb: &ledgerbridge_erp_sandbox::SandboxHandle) -> usize {
-    sb.audit(Some(Erp::Epicor))
+    sb.audit(Some(ErpKind::Epicor))
         .unwrap()
         .iter()
         .filter(|a| a.action == "update")
@@ -53,7 +53,7 @@ fn updates(sb: &ledgerbridge_erp_sandbox::SandboxHandle) -> usize {
 
 #[tokio::test]
 async fn an_erp_customer_edit_reaches_stripe_exactly_once_without_echo() {
-    let sb = sandbox(Erp::Epicor).await;
+    let sb = sandbox(ErpKind::Epicor).await;
     let fake = seeded_fake();
     let base = fake.serve().await;
     let rig = rig::<Embedded, _>(epicor(&sb), &base, NOW).await;
@@ -188,7 +188,7 @@ async fn an_erp_customer_edit_reaches_stripe_exactly_once_without_echo() {
 /// sends nothing to Stripe; an edit made in the ERP reaches Stripe exactly once, also when the
 /// next poll reads it again; an ERP-only customer is left alone; a customer ledgerbridge created
 /// before the reverse cross-reference existed is relinked through its reference field.
-async fn scheduled_poll(erp: Erp, make: fn(&SandboxHandle) -> AnyConnector) {
+async fn scheduled_poll(erp: ErpKind, make: fn(&SandboxHandle) -> AnyConnector) {
     let sb = sandbox(erp).await;
     let fake = seeded_fake();
     let base = fake.serve().await;
@@ -251,9 +251,9 @@ async fn scheduled_poll(erp: Erp, make: fn(&SandboxHandle) -> AnyConnector) {
 
     // 2. A user renames the customer in the ERP: one Stripe update with the new name.
     let field = match erp {
-        Erp::Epicor => "Name",
-        Erp::Sagepro => "name",
-        Erp::Sage500 => "CustName",
+        ErpKind::Epicor => "Name",
+        ErpKind::SagePro => "name",
+        ErpKind::Sage500 => "CustName",
     };
     let mut patch = serde_json::Map::new();
     patch.insert(field.into(), json!("Northwind Traders (ERP)"));
@@ -323,15 +323,15 @@ async fn scheduled_poll(erp: Erp, make: fn(&SandboxHandle) -> AnyConnector) {
 
 #[tokio::test]
 async fn scheduled_poll_epicor() {
-    scheduled_poll(Erp::Epicor, epicor).await;
+    scheduled_poll(ErpKind::Epicor, epicor).await;
 }
 
 #[tokio::test]
 async fn scheduled_poll_sagepro() {
-    scheduled_poll(Erp::Sagepro, crate::pipeline::sagepro).await;
+    scheduled_poll(ErpKind::SagePro, crate::pipeline::sagepro).await;
 }
 
 #[tokio::test]
 async fn scheduled_poll_sage500() {
-    scheduled_poll(Erp::Sage500, crate::pipeline::sage500).await;
+    scheduled_poll(ErpKind::Sage500, crate::pipeline::sage500).await;
 }

@@ -17,7 +17,7 @@ use ledgerbridge_core::message::SQS_MAX_MESSAGE_BYTES;
 use ledgerbridge_core::secrets::Secret;
 use ledgerbridge_core::FixedClock;
 use ledgerbridge_erp::{ErpCommand, JournalEntry, Side};
-use ledgerbridge_erp_sandbox::{Erp, SandboxConfig, Seed};
+use ledgerbridge_erp_sandbox::{ErpKind, SandboxConfig, Seed};
 use ledgerbridge_pipeline::messages::{CommandMessage, ErpCommandV1};
 use ledgerbridge_recon::report_store::{ReportStatus, ReportStore};
 use ledgerbridge_recon::service::config::{Posting, ReconFile, Sweep};
@@ -513,20 +513,24 @@ fn coded_mapping() -> ReconMapping {
     m
 }
 
-fn erp_settings(sb: &ledgerbridge_erp_sandbox::SandboxHandle, erp: Erp) -> Value {
+fn erp_settings(sb: &ledgerbridge_erp_sandbox::SandboxHandle, erp: ErpKind) -> Value {
     let keys = sb.keys();
     match erp {
-        Erp::Epicor => {
+        ErpKind::Epicor => {
             json!({"kind": "epicor", "base_url": format!("{}/KineticTest", sb.base_url()),
             "company": "EPIC06", "invoice_group_id": "STRIPE", "cash_group_id": "STRIPECR",
             "journal": {"book_id": "MAIN", "journal_code": "GJ", "group_id": "STRIPEGL"},
             "timeout_ms": 2000, "api_key": keys.epicor_api_key, "user": keys.epicor_user,
             "password": keys.epicor_password})
         }
-        Erp::Sagepro => json!({"kind": "sagepro", "base_url": sb.base_url(), "timeout_ms": 2000,
-            "api_key": keys.sagepro_api_key}),
-        Erp::Sage500 => json!({"kind": "sage500", "transport": "http", "base_url": sb.base_url(),
-            "company": "EPIC06", "timeout_ms": 2000, "api_key": keys.sage500_api_key}),
+        ErpKind::SagePro => {
+            json!({"kind": "sagepro", "base_url": sb.base_url(), "timeout_ms": 2000,
+            "api_key": keys.sagepro_api_key})
+        }
+        ErpKind::Sage500 => {
+            json!({"kind": "sage500", "transport": "http", "base_url": sb.base_url(),
+            "company": "EPIC06", "timeout_ms": 2000, "api_key": keys.sage500_api_key})
+        }
     }
 }
 
@@ -582,7 +586,7 @@ async fn the_queued_journal_posts_once_and_balances_in_each_erp() {
         other => panic!("unexpected {other:?}"),
     };
 
-    for erp in [Erp::Epicor, Erp::Sagepro, Erp::Sage500] {
+    for erp in [ErpKind::Epicor, ErpKind::SagePro, ErpKind::Sage500] {
         let (_, sb) = ledgerbridge_erp_sandbox::spawn(SandboxConfig::default())
             .await
             .unwrap();

@@ -16,7 +16,7 @@ use ledgerbridge_erp::{
     post_command, AnyConnector, DocKind, ErpCommand, ErpConnector, ErpSettings, ExternalRef,
     RetryPolicy,
 };
-use ledgerbridge_erp_sandbox::{spawn, Erp, Faults, SandboxConfig, SandboxHandle, Seed};
+use ledgerbridge_erp_sandbox::{spawn, ErpKind, Faults, SandboxConfig, SandboxHandle, Seed};
 use ledgerbridge_intake::handle_webhook;
 use ledgerbridge_pipeline::mapping::{Mapping, EXAMPLE};
 use ledgerbridge_pipeline::post::{Poster, StateStore};
@@ -36,7 +36,7 @@ fn policy() -> RetryPolicy {
     }
 }
 
-pub(crate) async fn sandbox(erp: Erp) -> SandboxHandle {
+pub(crate) async fn sandbox(erp: ErpKind) -> SandboxHandle {
     let sb = spawn(SandboxConfig::default()).await.unwrap().1;
     let m = Mapping::from_toml(EXAMPLE).unwrap();
     let mut items: Vec<String> = m.products.values().cloned().collect();
@@ -228,7 +228,7 @@ fn r(id: &str, kind: DocKind) -> ExternalRef {
     ExternalRef::new(&StripeObjectId::new(id), kind).unwrap()
 }
 
-fn creates(sb: &SandboxHandle, erp: Erp) -> usize {
+fn creates(sb: &SandboxHandle, erp: ErpKind) -> usize {
     sb.audit(Some(erp))
         .unwrap()
         .iter()
@@ -238,7 +238,7 @@ fn creates(sb: &SandboxHandle, erp: Erp) -> usize {
 
 async fn assert_each_once<C: ErpConnector>(
     sb: &SandboxHandle,
-    erp: Erp,
+    erp: ErpKind,
     c: &C,
     expected: &[ExternalRef],
 ) {
@@ -259,7 +259,10 @@ async fn assert_each_once<C: ErpConnector>(
 /// and tables THEN each Stripe object becomes exactly its ERP documents, once, and the ERP ids
 /// are written back to Stripe; one payment reported by two events and one refund reported by
 /// two events are booked once.
-async fn samples_through_the_pipeline<C: ErpConnector>(erp: Erp, make: fn(&SandboxHandle) -> C) {
+async fn samples_through_the_pipeline<C: ErpConnector>(
+    erp: ErpKind,
+    make: fn(&SandboxHandle) -> C,
+) {
     let sb = sandbox(erp).await;
     let fake = seeded_fake();
     let base = fake.serve().await;
@@ -346,17 +349,17 @@ async fn samples_through_the_pipeline<C: ErpConnector>(erp: Erp, make: fn(&Sandb
 
 #[tokio::test]
 async fn samples_through_the_pipeline_epicor() {
-    samples_through_the_pipeline(Erp::Epicor, epicor).await;
+    samples_through_the_pipeline(ErpKind::Epicor, epicor).await;
 }
 
 #[tokio::test]
 async fn samples_through_the_pipeline_sagepro() {
-    samples_through_the_pipeline(Erp::Sagepro, sagepro).await;
+    samples_through_the_pipeline(ErpKind::SagePro, sagepro).await;
 }
 
 #[tokio::test]
 async fn samples_through_the_pipeline_sage500() {
-    samples_through_the_pipeline(Erp::Sage500, sage500).await;
+    samples_through_the_pipeline(ErpKind::Sage500, sage500).await;
 }
 
 /// Synthetic stream: `n` customers, each with a payment (reported by both payment events) and
@@ -443,16 +446,16 @@ async fn thousand_events_with_duplicates_post_each_document_once() {
     let (events, expected, fake) = synthetic(300);
     assert!(events.len() >= 1_000, "{} events", events.len());
     let base = fake.serve().await;
-    let sb = sandbox(Erp::Sagepro).await;
+    let sb = sandbox(ErpKind::SagePro).await;
     let rig = rig::<Embedded, _>(sagepro(&sb), &base, 1_786_000_000).await;
     let deliveries = deliver_with_duplicates(&rig, &events).await;
     assert!(deliveries >= 1_300);
     rig.run(8).await;
     let parked = rig.parked().await;
     assert!(parked.is_empty(), "parked: {parked:?}");
-    assert_each_once(&sb, Erp::Sagepro, &sagepro(&sb), &expected).await;
+    assert_each_once(&sb, ErpKind::SagePro, &sagepro(&sb), &expected).await;
     let bodies: String = sb
-        .audit(Some(Erp::Sagepro))
+        .audit(Some(ErpKind::SagePro))
         .unwrap()
         .iter()
         .map(|a| a.body.to_string())
@@ -472,7 +475,7 @@ async fn thousand_events_with_duplicates_post_each_document_once() {
 async fn lost_responses_after_commit_create_no_duplicates() {
     let (events, expected, fake) = synthetic(120);
     let base = fake.serve().await;
-    let sb = sandbox(Erp::Epicor).await;
+    let sb = sandbox(ErpKind::Epicor).await;
     let rig = rig::<Embedded, _>(epicor(&sb), &base, 1_786_000_000).await;
     for body in &events {
         rig.deliver(body).await;
@@ -526,7 +529,7 @@ async fn lost_responses_after_commit_create_no_duplicates() {
     rig.run(4).await;
     let parked = rig.parked().await;
     assert!(parked.is_empty(), "parked: {parked:?}");
-    assert_each_once(&sb, Erp::Epicor, &epicor(&sb), &expected).await;
+    assert_each_once(&sb, ErpKind::Epicor, &epicor(&sb), &expected).await;
 }
 
 /// GIVEN the same events in order and shuffled THEN the ERP holds the same documents.
@@ -536,7 +539,7 @@ async fn shuffled_delivery_reaches_the_same_end_state() {
     let base = fake.serve().await;
     let mut states = Vec::new();
     for shuffled in [false, true] {
-        let sb = sandbox(Erp::Sagepro).await;
+        let sb = sandbox(ErpKind::SagePro).await;
         let rig = rig::<Embedded, _>(sagepro(&sb), &base, 1_786_000_000).await;
         let mut order: Vec<&Vec<u8>> = events.iter().collect();
         if shuffled {
@@ -558,7 +561,7 @@ async fn shuffled_delivery_reaches_the_same_end_state() {
         let parked = rig.parked().await;
         assert!(parked.is_empty(), "parked: {parked:?}");
         let c = sagepro(&sb);
-        assert_each_once(&sb, Erp::Sagepro, &c, &expected).await;
+        assert_each_once(&sb, ErpKind::SagePro, &c, &expected).await;
         let mut state = BTreeSet::new();
         for reference in &expected {
             state.insert((
@@ -567,7 +570,7 @@ async fn shuffled_delivery_reaches_the_same_end_state() {
             ));
         }
         let amounts: BTreeSet<String> = sb
-            .audit(Some(Erp::Sagepro))
+            .audit(Some(ErpKind::SagePro))
             .unwrap()
             .iter()
             .filter(|a| a.action == "create")
@@ -594,7 +597,7 @@ async fn shuffled_delivery_reaches_the_same_end_state() {
 /// to the existing ERP customer: its payment is posted to it, no customer is created and the
 /// ERP's record is not updated.
 async fn email_match_links_the_existing_customer<C: ErpConnector>(
-    erp: Erp,
+    erp: ErpKind,
     make: fn(&SandboxHandle) -> C,
     customer_of: fn(&Value) -> Option<String>,
 ) {
@@ -652,7 +655,7 @@ async fn email_match_links_the_existing_customer<C: ErpConnector>(
 
 #[tokio::test]
 async fn email_match_links_the_existing_customer_epicor() {
-    email_match_links_the_existing_customer(Erp::Epicor, epicor, |b| {
+    email_match_links_the_existing_customer(ErpKind::Epicor, epicor, |b| {
         b.get("CustNum").map(|v| v.to_string())
     })
     .await;
@@ -660,7 +663,7 @@ async fn email_match_links_the_existing_customer_epicor() {
 
 #[tokio::test]
 async fn email_match_links_the_existing_customer_sagepro() {
-    email_match_links_the_existing_customer(Erp::Sagepro, sagepro, |b| {
+    email_match_links_the_existing_customer(ErpKind::SagePro, sagepro, |b| {
         b.get("customerId")
             .and_then(Value::as_str)
             .map(str::to_owned)
@@ -670,7 +673,7 @@ async fn email_match_links_the_existing_customer_sagepro() {
 
 #[tokio::test]
 async fn email_match_links_the_existing_customer_sage500() {
-    email_match_links_the_existing_customer(Erp::Sage500, sage500, |b| {
+    email_match_links_the_existing_customer(ErpKind::Sage500, sage500, |b| {
         b.get("CustID").and_then(Value::as_str).map(str::to_owned)
     })
     .await;

@@ -18,7 +18,7 @@ use ledgerbridge_core::{FixedClock, SystemClock};
 use ledgerbridge_erp::{
     AnyConnector, DocKind, ErpConnector, ErpSettings, ExternalRef, RetryPolicy,
 };
-use ledgerbridge_erp_sandbox::{spawn, Erp, SandboxConfig, Seed};
+use ledgerbridge_erp_sandbox::{spawn, ErpKind, SandboxConfig, Seed};
 use ledgerbridge_intake::{handle_webhook, Deps, RotatingVerifier, SecretsBackend};
 use ledgerbridge_pipeline::mapping::EXAMPLE;
 use ledgerbridge_pipeline::post::Poster;
@@ -106,7 +106,7 @@ async fn pipeline_runs_on_the_resources_the_template_creates() {
     let mut items: Vec<String> = m.products.values().cloned().collect();
     items.extend([m.payments.item.clone(), m.refunds.item.clone()]);
     sb.seed(&Seed {
-        erp: Some(Erp::Sagepro),
+        erp: Some(ErpKind::SagePro),
         items,
         gl_accounts: vec![],
         closed_periods: vec![],
@@ -270,7 +270,7 @@ async fn pipeline_runs_on_the_resources_the_template_creates() {
         );
     }
     let creates = sb
-        .audit(Some(Erp::Sagepro))
+        .audit(Some(ErpKind::SagePro))
         .unwrap()
         .iter()
         .filter(|a| a.action == "create")

@@ -8,31 +8,31 @@ use crate::intake::Aws;
 use crate::pipeline::{epicor, rig, sage500, sagepro, sandbox, seeded_fake};
 use crate::support::fixtures::event_body;
 use ledgerbridge_erp::{AnyConnector, CustomerFieldMap};
-use ledgerbridge_erp_sandbox::{Erp, SandboxHandle};
+use ledgerbridge_erp_sandbox::{ErpKind, SandboxHandle};
 use serde_json::Value;
 
 const CREATED: &str = "customer.subscription.created.json";
 const UPDATED: &str = "customer.subscription.updated.json";
 const DELETED: &str = "customer.subscription.deleted.json";
 
-fn customer_entity(erp: Erp) -> &'static str {
+fn customer_entity(erp: ErpKind) -> &'static str {
     match erp {
-        Erp::Epicor => "Customers",
-        Erp::Sagepro => "customers",
-        Erp::Sage500 => "tarCustomer",
+        ErpKind::Epicor => "Customers",
+        ErpKind::SagePro => "customers",
+        ErpKind::Sage500 => "tarCustomer",
     }
 }
 
-fn field_map(erp: Erp) -> CustomerFieldMap {
+fn field_map(erp: ErpKind) -> CustomerFieldMap {
     match erp {
-        Erp::Epicor => ledgerbridge_erp::epicor::config::default_customer_fields(),
-        Erp::Sagepro => ledgerbridge_erp::sagepro::config::default_customer_fields(),
-        Erp::Sage500 => ledgerbridge_erp::sage500::config::default_customer_fields(),
+        ErpKind::Epicor => ledgerbridge_erp::epicor::config::default_customer_fields(),
+        ErpKind::SagePro => ledgerbridge_erp::sagepro::config::default_customer_fields(),
+        ErpKind::Sage500 => ledgerbridge_erp::sage500::config::default_customer_fields(),
     }
 }
 
 /// The customer's record as the ERP holds it now (its latest committed body).
-fn customer_record(sb: &SandboxHandle, erp: Erp) -> Value {
+fn customer_record(sb: &SandboxHandle, erp: ErpKind) -> Value {
     sb.audit(Some(erp))
         .unwrap()
         .into_iter()
@@ -43,7 +43,7 @@ fn customer_record(sb: &SandboxHandle, erp: Erp) -> Value {
 }
 
 /// The value of a logical field on the ERP customer (through the ERP's default field map).
-fn field(sb: &SandboxHandle, erp: Erp, logical: &str) -> Option<String> {
+fn field(sb: &SandboxHandle, erp: ErpKind, logical: &str) -> Option<String> {
     let target = field_map(erp).get(logical).cloned()?;
     customer_record(sb, erp)
         .get(&target.name)
@@ -52,7 +52,7 @@ fn field(sb: &SandboxHandle, erp: Erp, logical: &str) -> Option<String> {
 }
 
 /// How many times the ERP customer's subscription status was written.
-fn status_writes(sb: &SandboxHandle, erp: Erp) -> usize {
+fn status_writes(sb: &SandboxHandle, erp: ErpKind) -> usize {
     let name = field_map(erp)["subscription_status"].name.clone();
     let mut last = None;
     let mut n = 0;
@@ -87,7 +87,11 @@ async fn seed_linked_customer(c: &AnyConnector) {
         .unwrap();
 }
 
-async fn lifecycle(erp: Erp, make: fn(&SandboxHandle) -> AnyConnector, order: [&str; 3]) -> usize {
+async fn lifecycle(
+    erp: ErpKind,
+    make: fn(&SandboxHandle) -> AnyConnector,
+    order: [&str; 3],
+) -> usize {
     let sb = sandbox(erp).await;
     let fake = seeded_fake();
     let base = fake.serve().await;
@@ -133,7 +137,7 @@ async fn lifecycle(erp: Erp, make: fn(&SandboxHandle) -> AnyConnector, order: [&
     writes
 }
 
-async fn subscription_lifecycle(erp: Erp, make: fn(&SandboxHandle) -> AnyConnector) {
+async fn subscription_lifecycle(erp: ErpKind, make: fn(&SandboxHandle) -> AnyConnector) {
     // In order: each state is written (ACTIVE, then CANCELLED).
     let in_order = lifecycle(erp, make, [CREATED, UPDATED, DELETED]).await;
     assert_eq!(in_order, 2, "{erp:?}: ACTIVE then CANCELLED");
@@ -144,15 +148,15 @@ async fn subscription_lifecycle(erp: Erp, make: fn(&SandboxHandle) -> AnyConnect
 
 #[tokio::test]
 async fn subscription_lifecycle_epicor() {
-    subscription_lifecycle(Erp::Epicor, epicor).await;
+    subscription_lifecycle(ErpKind::Epicor, epicor).await;
 }
 
 #[tokio::test]
 async fn subscription_lifecycle_sagepro() {
-    subscription_lifecycle(Erp::Sagepro, sagepro).await;
+    subscription_lifecycle(ErpKind::SagePro, sagepro).await;
 }
 
 #[tokio::test]
 async fn subscription_lifecycle_sage500() {
-    subscription_lifecycle(Erp::Sage500, sage500).await;
+    subscription_lifecycle(ErpKind::Sage500, sage500).await;
 }

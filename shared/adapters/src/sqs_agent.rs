@@ -10,7 +10,7 @@
 //! failures themselves should return `Ok` for them.
 
 use aws_sdk_sqs::Client;
-use ledgerbridge_erp::connector::ErpError;
+use ledgerbridge_erp::ErpError;
 use std::future::Future;
 use std::time::Duration;
 

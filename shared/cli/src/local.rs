@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
+use clap::builder::TypedValueParser as _;
 use ledgerbridge_adapters::embedded::SqliteReportStore;
 use ledgerbridge_adapters::embedded::{
     MemoryQueue, QueuedMessage, SqliteStore, DEFAULT_MAX_MESSAGE_BYTES,
@@ -20,8 +21,8 @@ use ledgerbridge_app::erp_poll::{self, PollSettings};
 use ledgerbridge_app::DEFAULTS;
 use ledgerbridge_core::secrets::{CachedSecrets, EnvSecrets, Secret};
 use ledgerbridge_core::SystemClock;
-use ledgerbridge_erp::{AnyConnector, ErpSettings, RetryPolicy};
-use ledgerbridge_erp_sandbox::{Erp, SandboxConfig, SandboxHandle, Seed};
+use ledgerbridge_erp::{AnyConnector, ErpKind, ErpSettings, RetryPolicy};
+use ledgerbridge_erp_sandbox::{SandboxConfig, SandboxHandle, Seed};
 use ledgerbridge_intake::{handle_webhook, Deps, RotatingVerifier, SecretsBackend};
 use ledgerbridge_pipeline::erp_sync::{handle_erp_event, ErpPoll, ErpSyncStage, SIGNATURE_HEADER};
 use ledgerbridge_pipeline::mapping::Mapping;
@@ -51,14 +52,20 @@ pub const REPORTS_FILE: &str = "payout-reports.sqlite";
 /// locally); the sweep reconsiders the payout later.
 const RECON_ATTEMPTS: u32 = 20;
 
+/// `--erp` takes the [`ErpKind`] names, listed in `--help`.
+pub(crate) fn erp_kind_parser() -> impl clap::builder::TypedValueParser<Value = ErpKind> {
+    clap::builder::PossibleValuesParser::new(ErpKind::ALL.map(ErpKind::as_str))
+        .try_map(|name| name.parse::<ErpKind>())
+}
+
 #[derive(clap::Args, Clone)]
 pub struct LocalArgs {
     /// Port of the webhook endpoint on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 8787)]
     pub port: u16,
     /// Which ERP the sandbox plays.
-    #[arg(long, value_enum, default_value_t = Erp::Epicor)]
-    pub erp: Erp,
+    #[arg(long, value_parser = erp_kind_parser(), default_value_t = ErpKind::Epicor)]
+    pub erp: ErpKind,
     /// Directory for the local SQLite files (state store and ERP sandbox).
     #[arg(long, default_value = ".local")]
     pub data_dir: PathBuf,
@@ -126,7 +133,7 @@ type Recon =
 pub struct Running {
     pub addr: std::net::SocketAddr,
     pub sandbox: SandboxHandle,
-    pub erp: Erp,
+    pub erp: ErpKind,
     pub stripe_writes: Option<SampleStripe>,
     events: MemoryQueue,
     commands: MemoryQueue,
@@ -168,19 +175,19 @@ fn custom_secret() -> bool {
         .is_some()
 }
 
-fn settings_for(erp: Erp, sb: &SandboxHandle) -> serde_json::Value {
+fn settings_for(erp: ErpKind, sb: &SandboxHandle) -> serde_json::Value {
     let keys = sb.keys();
     match erp {
-        Erp::Epicor => serde_json::json!({
+        ErpKind::Epicor => serde_json::json!({
             "kind": "epicor", "base_url": format!("{}/KineticLocal", sb.base_url()), "company": "EPIC06",
             "invoice_group_id": "STRIPE", "cash_group_id": "STRIPECR",
             "journal": {"book_id": "MAIN", "journal_code": "GJ", "group_id": "STRIPEGL"},
             "api_key": keys.epicor_api_key, "user": keys.epicor_user, "password": keys.epicor_password
         }),
-        Erp::Sagepro => {
+        ErpKind::SagePro => {
             serde_json::json!({"kind": "sagepro", "base_url": sb.base_url(), "api_key": keys.sagepro_api_key})
         }
-        Erp::Sage500 => {
+        ErpKind::Sage500 => {
             serde_json::json!({"kind": "sage500", "company": "SOA", "base_url": sb.base_url(),
             "api_key": keys.sage500_api_key})
         }

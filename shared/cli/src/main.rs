@@ -40,8 +40,9 @@ enum Command {
 #[derive(clap::Args)]
 struct DemoArgs {
     /// Which ERP the sandbox plays.
-    #[arg(long, value_enum, default_value_t = ledgerbridge_erp_sandbox::Erp::Epicor)]
-    erp: ledgerbridge_erp_sandbox::Erp,
+    #[arg(long, value_parser = local::erp_kind_parser(),
+          default_value_t = ledgerbridge_erp::ErpKind::Epicor)]
+    erp: ledgerbridge_erp::ErpKind,
     /// A directory of Stripe event JSON files.
     #[arg(long, default_value = "tests/fixtures/stripe/events")]
     events: std::path::PathBuf,

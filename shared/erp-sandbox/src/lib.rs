@@ -36,24 +36,9 @@ use tokio::sync::oneshot;
 
 pub use store::{AuditEntry, StoreError};
 
-/// Which dialects the server answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Erp {
-    Epicor,
-    Sagepro,
-    Sage500,
-}
-
-impl Erp {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Erp::Epicor => "epicor",
-            Erp::Sagepro => "sagepro",
-            Erp::Sage500 => "sage500",
-        }
-    }
-}
+/// Which dialects the server answers: one per [`ErpKind`], re-exported so callers of the sandbox
+/// need no second import.
+pub use ledgerbridge_erp::ErpKind;
 
 /// Credentials the sandbox accepts (test values, never real ones).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -85,7 +70,7 @@ pub struct SandboxConfig {
     /// SQLite file; `None` keeps everything in memory.
     pub db: Option<PathBuf>,
     /// Dialects served; empty means all three.
-    pub erps: Vec<Erp>,
+    pub erps: Vec<ErpKind>,
     pub keys: SandboxKeys,
     /// The Epicor company (path segment) and Sage 500 company id the sandbox holds.
     pub company: String,
@@ -127,7 +112,7 @@ pub struct Faults {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Seed {
-    pub erp: Option<Erp>,
+    pub erp: Option<ErpKind>,
     pub items: Vec<String>,
     pub gl_accounts: Vec<String>,
     /// Closed fiscal periods `YYYY-MM`.
@@ -188,28 +173,28 @@ impl SandboxHandle {
         store.seed(seed)
     }
     /// Every committed document, oldest first (optionally of one ERP).
-    pub fn audit(&self, erp: Option<Erp>) -> Result<Vec<AuditEntry>, StoreError> {
+    pub fn audit(&self, erp: Option<ErpKind>) -> Result<Vec<AuditEntry>, StoreError> {
         let store = self.shared.store.lock().map_err(|_| StoreError::Poisoned)?;
-        store.audit(erp.map(Erp::as_str))
+        store.audit(erp.map(ErpKind::as_str))
     }
     /// Edit a customer as an ERP user would (the change is audited and listed as changed):
     /// `patch` fields are merged into the customer whose code is `customer_code`.
     pub fn edit_customer(
         &self,
-        erp: Erp,
+        erp: ErpKind,
         customer_code: &str,
         patch: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<bool, StoreError> {
         let (entity, field) = match erp {
-            Erp::Epicor => ("Customers", "CustID"),
-            Erp::Sagepro => ("customers", "customerId"),
-            Erp::Sage500 => ("tarCustomer", "CustID"),
+            ErpKind::Epicor => ("Customers", "CustID"),
+            ErpKind::SagePro => ("customers", "customerId"),
+            ErpKind::Sage500 => ("tarCustomer", "CustID"),
         };
         let store = self.shared.store.lock().map_err(|_| StoreError::Poisoned)?;
         store.edit_where(erp.as_str(), entity, field, customer_code, patch)
     }
     /// Count of committed documents of an entity (e.g. `SalesOrders`, `salesorders`, `tsoSalesOrder`).
-    pub fn count(&self, erp: Erp, entity: &str) -> Result<i64, StoreError> {
+    pub fn count(&self, erp: ErpKind, entity: &str) -> Result<i64, StoreError> {
         let store = self.shared.store.lock().map_err(|_| StoreError::Poisoned)?;
         store.count(erp.as_str(), entity)
     }
@@ -238,7 +223,7 @@ pub enum SandboxError {
 pub async fn spawn(cfg: SandboxConfig) -> Result<(SocketAddr, SandboxHandle), SandboxError> {
     let store = store::Store::open(cfg.db.as_deref())?;
     if cfg.seed_demo {
-        for erp in [Erp::Epicor, Erp::Sagepro, Erp::Sage500] {
+        for erp in ErpKind::ALL {
             store.seed(&Seed {
                 erp: Some(erp),
                 items: ["WIDGET-01", "SHIP", "SUBSCR"].map(String::from).to_vec(),
@@ -280,7 +265,7 @@ pub async fn spawn(cfg: SandboxConfig) -> Result<(SocketAddr, SandboxHandle), Sa
     ))
 }
 
-fn serves(s: &Shared, erp: Erp) -> bool {
+fn serves(s: &Shared, erp: ErpKind) -> bool {
     s.cfg.erps.is_empty() || s.cfg.erps.contains(&erp)
 }
 
@@ -291,7 +276,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/_admin/keys", post(set_keys))
         .route("/_admin/audit", get(audit))
         .route("/_admin/health", get(|| async { "ok" }));
-    if serves(&state, Erp::Epicor) {
+    if serves(&state, ErpKind::Epicor) {
         r = r.route(
             "/{instance}/api/v2/odata/{company}/{service}/{set}",
             get(dialects::epicor::get)
@@ -299,7 +284,7 @@ pub(crate) fn router(state: AppState) -> Router {
                 .patch(dialects::epicor::patch),
         );
     }
-    if serves(&state, Erp::Sagepro) {
+    if serves(&state, ErpKind::SagePro) {
         r = r
             .route(
                 "/api/v1/{resource}",
@@ -310,7 +295,7 @@ pub(crate) fn router(state: AppState) -> Router {
                 get(dialects::sagepro::get_one).put(dialects::sagepro::update),
             );
     }
-    if serves(&state, Erp::Sage500) {
+    if serves(&state, ErpKind::Sage500) {
         r = r
             .route("/sage500/{company}/batches", post(dialects::sage500::batch))
             .route("/sage500/{company}/lookup", get(dialects::sage500::lookup))
@@ -368,7 +353,7 @@ async fn seed(State(s): State<AppState>, Json(seed): Json<Seed>) -> Response {
 
 #[derive(Deserialize)]
 struct AuditQuery {
-    erp: Option<Erp>,
+    erp: Option<ErpKind>,
 }
 
 async fn audit(State(s): State<AppState>, Query(q): Query<AuditQuery>) -> Response {
@@ -376,7 +361,7 @@ async fn audit(State(s): State<AppState>, Query(q): Query<AuditQuery>) -> Respon
         .store
         .lock()
         .map_err(|_| StoreError::Poisoned)
-        .and_then(|st| st.audit(q.erp.map(Erp::as_str)));
+        .and_then(|st| st.audit(q.erp.map(ErpKind::as_str)));
     match r {
         Ok(v) => Json(v).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
@@ -391,7 +376,7 @@ pub(crate) enum Gate {
 
 /// Apply latency, 429 and 5xx knobs. `creating` requests may be chosen to be dropped after
 /// commit.
-pub(crate) async fn gate(s: &Shared, creating: bool, erp: Erp) -> Gate {
+pub(crate) async fn gate(s: &Shared, creating: bool, erp: ErpKind) -> Gate {
     enum Decision {
         RateLimit(u64),
         Fail,

@@ -1,7 +1,8 @@
 //! `erp-sandbox`: run the ERP sandbox as a standalone server.
 
+use clap::builder::TypedValueParser as _;
 use clap::Parser;
-use ledgerbridge_erp_sandbox::{spawn, Erp, SandboxConfig};
+use ledgerbridge_erp_sandbox::{spawn, ErpKind, SandboxConfig};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
@@ -21,14 +22,20 @@ struct Args {
     #[arg(long, env = "ERP_SANDBOX_DB")]
     db: Option<PathBuf>,
     /// Dialects to serve (repeatable); all when omitted.
-    #[arg(long = "erp", value_enum)]
-    erps: Vec<Erp>,
+    #[arg(long = "erp", value_parser = erp_kind_parser())]
+    erps: Vec<ErpKind>,
     /// Company (Epicor path segment, Sage 500 CompanyID).
     #[arg(long, default_value = "EPIC06")]
     company: String,
     /// Do not seed demo items and GL accounts.
     #[arg(long)]
     no_seed: bool,
+}
+
+/// `--erp` takes the [`ErpKind`] names, listed in `--help`.
+fn erp_kind_parser() -> impl clap::builder::TypedValueParser<Value = ErpKind> {
+    clap::builder::PossibleValuesParser::new(ErpKind::ALL.map(ErpKind::as_str))
+        .try_map(|name| name.parse::<ErpKind>())
 }
 
 #[tokio::main]

@@ -2,7 +2,7 @@
 //! `json_extract`), master data, closed periods, Sage 500 staging rows and migration log, and
 //! the audit log of every committed document.
 
-use crate::Seed;
+use crate::{ErpKind, Seed};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::Value;
@@ -83,7 +83,7 @@ impl Store {
     pub fn seed(&self, seed: &Seed) -> Result<(), StoreError> {
         let erps: Vec<&str> = match seed.erp {
             Some(e) => vec![e.as_str()],
-            None => vec!["epicor", "sagepro", "sage500"],
+            None => ErpKind::ALL.map(ErpKind::as_str).to_vec(),
         };
         for erp in erps {
             for i in &seed.items {

@@ -176,61 +176,24 @@ impl ErpDate {
                 s.chars().take(32).collect::<String>()
             ),
         };
-        let b = s.as_bytes();
-        if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-            return Err(invalid());
-        }
-        let num = |r: std::ops::Range<usize>| -> Option<u32> { s.get(r)?.parse().ok() };
-        let (y, m, d) = match (num(0..4), num(5..7), num(8..10)) {
-            (Some(y), Some(m), Some(d)) => (y, m, d),
-            _ => return Err(invalid()),
-        };
-        let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-        let days = match m {
-            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-            4 | 6 | 9 | 11 => 30,
-            2 if leap => 29,
-            2 => 28,
-            _ => return Err(invalid()),
-        };
-        if y < 1900 || d == 0 || d > days {
-            return Err(invalid());
-        }
+        crate::time::parse_ymd(s).ok_or_else(invalid)?;
         Ok(ErpDate(s.to_owned()))
     }
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
-    /// The UTC calendar date of a Unix time (proleptic Gregorian, Howard Hinnant's
-    /// civil-from-days).
+    /// The UTC calendar date of a Unix time (see [`crate::time`]).
     pub fn from_unix(unix_secs: i64) -> Result<Self, CommandError> {
-        let z = unix_secs.div_euclid(86_400) + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let d = doy - (153 * mp + 2) / 5 + 1;
-        let m = if mp < 10 { mp + 3 } else { mp - 9 };
-        let y = yoe + era * 400 + i64::from(m <= 2);
-        ErpDate::parse(&format!("{y:04}-{m:02}-{d:02}"))
+        ErpDate::parse(&crate::time::ymd_of_unix(unix_secs))
     }
 
-    /// The Unix time of the date's midnight UTC (days-from-civil, the inverse of
-    /// [`ErpDate::from_unix`]).
+    /// The Unix time of the date's midnight UTC (the inverse of [`ErpDate::from_unix`]).
     pub fn unix_midnight(&self) -> i64 {
         let num = |r: std::ops::Range<usize>| -> i64 {
             self.0.get(r).and_then(|v| v.parse().ok()).unwrap_or(0)
         };
-        let (y, m, d) = (num(0..4), num(5..7), num(8..10));
-        let y = if m <= 2 { y - 1 } else { y };
-        let era = y.div_euclid(400);
-        let yoe = y - era * 400;
-        let mp = if m > 2 { m - 3 } else { m + 9 };
-        let doy = (153 * mp + 2) / 5 + d - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        (era * 146_097 + doe - 719_468) * 86_400
+        crate::time::unix_midnight(num(0..4), num(5..7), num(8..10))
     }
 
     /// `YYYY-MM` — the fiscal period key the sandbox uses for closed periods.

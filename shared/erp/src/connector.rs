@@ -1,171 +1,15 @@
-//! The `ErpConnector` port, the one error type every connector returns, and the shared
-//! retry/backoff and post-once helpers.
+//! The `ErpConnector` port and the helpers connectors share (credentials, e-mail lookups,
+//! changed-customer paging). The one error type every connector returns is in
+//! [`crate::error`]; retrying and posting a command once are in [`crate::posting`].
 
-use crate::commands::{CommandError, CustomerUpsert, ErpCommand, ExternalRef};
+use crate::commands::{CustomerUpsert, ErpCommand, ExternalRef};
+use crate::error::ErpError;
 use crate::fields::FieldsOutcome;
 use ledgerbridge_core::ids::ErpDocumentId;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
-
-/// How a failure should be handled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErpErrorKind {
-    /// Timeouts, connection errors, 5xx, 429: try again (after `retry_after` when given).
-    Retryable,
-    /// The ERP rejected the document (validation, unknown customer, closed period, unbalanced
-    /// journal) or the command itself is invalid: retrying cannot help.
-    Permanent,
-    /// 401/403 after one credential refresh: an operator must fix the credentials.
-    Authentication,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ErpError {
-    #[error("{erp}: transient failure{}: {message}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default())]
-    Retryable {
-        erp: &'static str,
-        status: Option<u16>,
-        message: String,
-        /// The server's `Retry-After`, when it sent one.
-        retry_after: Option<Duration>,
-        /// The request may have been applied before the failure (timeout or dropped connection
-        /// after sending, 5xx): the document must be searched for by reference before retrying.
-        may_have_committed: bool,
-    },
-    #[error("{erp} rejected the request{}: {message}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default())]
-    Permanent {
-        erp: &'static str,
-        status: Option<u16>,
-        /// The ERP's own message.
-        message: String,
-    },
-    #[error("{erp}: authentication failed{}: {message}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default())]
-    Authentication {
-        erp: &'static str,
-        status: Option<u16>,
-        message: String,
-    },
-    #[error("invalid command: {0}")]
-    InvalidCommand(#[from] CommandError),
-    #[error("{erp}: configuration error: {message}")]
-    Config { erp: &'static str, message: String },
-}
-
-impl ErpError {
-    pub fn kind(&self) -> ErpErrorKind {
-        match self {
-            ErpError::Retryable { .. } => ErpErrorKind::Retryable,
-            ErpError::Permanent { .. } | ErpError::InvalidCommand(_) | ErpError::Config { .. } => {
-                ErpErrorKind::Permanent
-            }
-            ErpError::Authentication { .. } => ErpErrorKind::Authentication,
-        }
-    }
-
-    pub fn is_retriable(&self) -> bool {
-        self.kind() == ErpErrorKind::Retryable
-    }
-
-    pub fn is_auth(&self) -> bool {
-        self.kind() == ErpErrorKind::Authentication
-    }
-
-    pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            ErpError::Retryable { retry_after, .. } => *retry_after,
-            _ => None,
-        }
-    }
-
-    pub fn may_have_committed(&self) -> bool {
-        matches!(
-            self,
-            ErpError::Retryable {
-                may_have_committed: true,
-                ..
-            }
-        )
-    }
-
-    /// A permanent error raised by the connector itself (an unreadable success response, a
-    /// value the ERP cannot hold).
-    pub fn permanent(erp: &'static str, message: impl Into<String>) -> Self {
-        ErpError::Permanent {
-            erp,
-            status: None,
-            message: message.into(),
-        }
-    }
-}
-
-/// Classify a transport-level failure of an HTTP call (no HTTP status was received).
-/// `sent` is whether the request may have reached the server (anything but a failed connect).
-pub fn classify_transport(erp: &'static str, err: &reqwest::Error) -> ErpError {
-    let may_have_committed = !err.is_connect() && !err.is_builder();
-    if err.is_builder() {
-        return ErpError::Config {
-            erp,
-            message: format!("request could not be built: {err}"),
-        };
-    }
-    let what = if err.is_timeout() {
-        "timeout"
-    } else if err.is_connect() {
-        "connection failed"
-    } else if err.is_body() || err.is_decode() {
-        "response body lost"
-    } else {
-        "transport error"
-    };
-    ErpError::Retryable {
-        erp,
-        status: None,
-        message: format!("{what}: {}", without_url(err)),
-        retry_after: None,
-        may_have_committed,
-    }
-}
-
-/// reqwest errors print the URL; keep only the error chain (URLs carry no secrets here, but
-/// query strings might carry references we do not need in every log line).
-fn without_url(err: &reqwest::Error) -> String {
-    let mut s = String::new();
-    let mut cur: Option<&dyn std::error::Error> = std::error::Error::source(err);
-    while let Some(e) = cur {
-        if !s.is_empty() {
-            s.push_str(": ");
-        }
-        s.push_str(&e.to_string());
-        cur = e.source();
-    }
-    if s.is_empty() {
-        s = "request failed".into();
-    }
-    s
-}
-
-/// Parse an HTTP `Retry-After` header given in whole seconds (RFC 9110 delay-seconds); the
-/// HTTP-date form and absurd values are treated as absent.
-pub fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    let secs: u64 = v.trim().parse().ok()?;
-    (secs < 86_400).then(|| Duration::from_secs(secs))
-}
-
-/// What posting one command did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PostOutcome {
-    pub erp_id: ErpDocumentId,
-    /// `false` when the document already existed (found by reference) and was not created again.
-    pub created: bool,
-    /// An existing customer was updated.
-    pub updated: bool,
-    /// Number of attempts made (1 when the first try succeeded).
-    pub attempts: u32,
-}
 
 /// One ERP customer found by e-mail address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,7 +67,7 @@ pub fn single_email_match(
 }
 
 /// The port every ERP connector implements. Implementations do no retrying of their own except
-/// the single credential refresh on 401/403; retries are the caller's (see [`post_command`]).
+/// the single credential refresh on 401/403; retries are the caller's (see [`post_command`](crate::posting::post_command)).
 pub trait ErpConnector: Send + Sync {
     /// `epicor`, `sage500` or `sagepro` (the value stored in cross-reference records).
     fn erp(&self) -> &'static str;
@@ -234,7 +78,7 @@ pub trait ErpConnector: Send + Sync {
         reference: &ExternalRef,
     ) -> impl Future<Output = Result<Option<ErpDocumentId>, ErpError>> + Send;
 
-    /// Create the document. Does not search first; see [`post_command`].
+    /// Create the document. Does not search first; see [`post_command`](crate::posting::post_command).
     fn create(
         &self,
         command: &ErpCommand,
@@ -290,38 +134,6 @@ pub struct ErpCustomerRecord {
     pub reference: Option<String>,
 }
 
-/// `YYYY-MM-DD{sep}HH:MM:SS` of a Unix time, in UTC.
-pub fn format_utc(unix_secs: i64, sep: char) -> String {
-    let day = crate::commands::ErpDate::from_unix(unix_secs)
-        .map(|d| d.as_str().to_owned())
-        .unwrap_or_else(|_| "1970-01-01".into());
-    let s = unix_secs.rem_euclid(86_400);
-    format!("{day}{sep}{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
-}
-
-/// A UTC date-time `YYYY-MM-DD[T| ]HH:MM[:SS[.fff]][Z]` (or a bare date) as Unix seconds;
-/// fractions are dropped.
-pub fn parse_utc(text: &str) -> Option<i64> {
-    let t = text.trim().trim_end_matches('Z');
-    let day = crate::commands::ErpDate::parse(t.get(..10)?).ok()?;
-    let rest = t.get(10..).unwrap_or("");
-    let secs = if rest.is_empty() {
-        0
-    } else {
-        let time = rest.strip_prefix(['T', ' '])?;
-        let time = time.split(['.', '+']).next()?;
-        let mut parts = time.split(':').map(|p| p.parse::<i64>().ok());
-        let h = parts.next()??;
-        let m = parts.next()??;
-        let s = parts.next().unwrap_or(Some(0))?;
-        if parts.next().is_some() || h > 23 || m > 59 || s > 60 {
-            return None;
-        }
-        h * 3600 + m * 60 + s
-    };
-    Some(day.unix_midnight() + secs)
-}
-
 /// A JSON string value trimmed, `None` when absent or blank (fields of ERP answers).
 pub(crate) fn trimmed_text(v: Option<&serde_json::Value>) -> Option<String> {
     v.and_then(serde_json::Value::as_str)
@@ -361,141 +173,6 @@ pub fn changed_records(mut v: Vec<ErpCustomerRecord>, since: i64) -> Vec<ErpCust
     v.retain(|r| r.changed_at >= since);
     v.sort_by(|a, b| (a.changed_at, &a.customer_id).cmp(&(b.changed_at, &b.customer_id)));
     v
-}
-
-/// Backoff settings.
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    /// Total attempts, including the first.
-    pub max_attempts: u32,
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-    /// A `Retry-After` longer than this is not waited for in-process: the error is returned so
-    /// the queue can redeliver later.
-    pub max_retry_after: Duration,
-    /// After a failure that may have committed, wait at least this long before searching by
-    /// reference, so an ERP whose search index lags behind its commits is not asked too early.
-    pub settle_after_ambiguous: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 4,
-            base_delay: Duration::from_millis(200),
-            max_delay: Duration::from_secs(5),
-            max_retry_after: Duration::from_secs(30),
-            settle_after_ambiguous: Duration::from_secs(2),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// No retries at all.
-    pub fn none() -> Self {
-        RetryPolicy {
-            max_attempts: 1,
-            ..RetryPolicy::default()
-        }
-    }
-
-    /// Exponential backoff with "equal jitter": half fixed, half random, capped at `max_delay`.
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .base_delay
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
-        let capped = exp.min(self.max_delay);
-        let half = capped / 2;
-        let jitter_ms = half.as_millis() as u64;
-        let r = if jitter_ms == 0 {
-            0
-        } else {
-            (uuid::Uuid::new_v4().as_u128() % u128::from(jitter_ms + 1)) as u64
-        };
-        half + Duration::from_millis(r)
-    }
-
-    /// How long to wait before the next attempt after `err`, or `None` to give up.
-    pub fn delay_after(&self, attempt: u32, err: &ErpError) -> Option<Duration> {
-        if !err.is_retriable() || attempt >= self.max_attempts {
-            return None;
-        }
-        let mut delay = self.backoff(attempt);
-        if let Some(ra) = err.retry_after() {
-            if ra > self.max_retry_after {
-                return None;
-            }
-            delay = delay.max(ra);
-        }
-        if err.may_have_committed() {
-            delay = delay.max(self.settle_after_ambiguous);
-        }
-        Some(delay)
-    }
-}
-
-/// Run `op` until it succeeds, fails with a non-retryable error, or attempts run out. `op`
-/// receives the 1-based attempt number.
-pub async fn with_retry<T, F, Fut>(policy: &RetryPolicy, mut op: F) -> Result<T, ErpError>
-where
-    F: FnMut(u32) -> Fut,
-    Fut: Future<Output = Result<T, ErpError>>,
-{
-    let mut attempt = 1;
-    loop {
-        match op(attempt).await {
-            Ok(v) => return Ok(v),
-            Err(e) => match policy.delay_after(attempt, &e) {
-                Some(d) => {
-                    tracing::warn!(attempt, delay_ms = d.as_millis() as u64, error = %e, "ERP call failed; retrying");
-                    tokio::time::sleep(d).await;
-                    attempt += 1;
-                }
-                None => return Err(e),
-            },
-        }
-    }
-}
-
-/// Post one command effectively once: validate, search by reference, create only when absent
-/// (update when it is a customer that exists), and on every retry search again first — so a
-/// create whose response was lost is found rather than duplicated.
-///
-/// This is the unit of work the posting function and the on-premises agent call; intent
-/// records and cross-references around it belong to the caller.
-pub async fn post_command<C: ErpConnector>(
-    connector: &C,
-    command: &ErpCommand,
-    policy: &RetryPolicy,
-) -> Result<PostOutcome, ErpError> {
-    command.validate()?;
-    let reference = command.reference();
-    with_retry(policy, |attempt| async move {
-        if let Some(existing) = connector.find_by_reference(reference).await? {
-            let updated = if let ErpCommand::UpsertCustomer(c) = command {
-                connector.update_customer(&existing, c).await?;
-                true
-            } else {
-                false
-            };
-            tracing::info!(erp = connector.erp(), reference = %reference, erp_id = %existing, attempt, "document already in the ERP");
-            return Ok(PostOutcome {
-                erp_id: existing,
-                created: false,
-                updated,
-                attempts: attempt,
-            });
-        }
-        let erp_id = connector.create(command).await?;
-        tracing::info!(erp = connector.erp(), reference = %reference, erp_id = %erp_id, attempt, "document created");
-        Ok(PostOutcome {
-            erp_id,
-            created: true,
-            updated: false,
-            attempts: attempt,
-        })
-    })
-    .await
 }
 
 type RefreshFuture<C> = Pin<Box<dyn Future<Output = Result<C, ErpError>> + Send>>;
@@ -558,59 +235,7 @@ impl<C> std::fmt::Debug for Credentials<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn retryable(ra: Option<Duration>, committed: bool) -> ErpError {
-        ErpError::Retryable {
-            erp: "x",
-            status: Some(503),
-            message: "down".into(),
-            retry_after: ra,
-            may_have_committed: committed,
-        }
-    }
-
-    #[test]
-    fn delays_honour_retry_after_and_limits() {
-        let p = RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(10),
-            max_delay: Duration::from_millis(100),
-            max_retry_after: Duration::from_secs(5),
-            settle_after_ambiguous: Duration::from_millis(50),
-        };
-        let d = p
-            .delay_after(1, &retryable(Some(Duration::from_secs(2)), false))
-            .unwrap();
-        assert_eq!(d, Duration::from_secs(2));
-        assert!(p
-            .delay_after(1, &retryable(Some(Duration::from_secs(60)), false))
-            .is_none());
-        assert!(p.delay_after(3, &retryable(None, false)).is_none());
-        assert!(p.delay_after(1, &retryable(None, true)).unwrap() >= Duration::from_millis(50));
-        let perm = ErpError::permanent("x", "Customer not found");
-        assert!(p.delay_after(1, &perm).is_none());
-        for a in 1..10 {
-            assert!(p.backoff(a) <= Duration::from_millis(100));
-            assert!(p.backoff(a) >= Duration::from_millis(5));
-        }
-    }
-
-    #[test]
-    fn utc_times_round_trip() {
-        assert_eq!(format_utc(1_788_523_200, 'T'), "2026-09-04T12:00:00");
-        assert_eq!(parse_utc("2026-09-04T12:00:00Z"), Some(1_788_523_200));
-        assert_eq!(parse_utc("2026-09-04 12:00:00.123"), Some(1_788_523_200));
-        assert_eq!(parse_utc("2026-09-04"), Some(1_788_480_000));
-        for bad in [
-            "",
-            "2026-09-04T25:00:00",
-            "2026-13-01",
-            "2026-09-04X12:00",
-            "yesterday",
-        ] {
-            assert_eq!(parse_utc(bad), None, "{bad}");
-        }
-    }
+    use crate::error::ErpErrorKind;
 
     #[test]
     fn emails_are_validated_and_compared_case_insensitively() {
@@ -644,30 +269,6 @@ mod tests {
         let err = single_email_match("x", vec![m("1"), m("2")]).unwrap_err();
         assert_eq!(err.kind(), ErpErrorKind::Permanent);
         assert!(err.to_string().contains("several"));
-    }
-
-    #[tokio::test]
-    async fn with_retry_stops_on_permanent() {
-        let p = RetryPolicy {
-            base_delay: Duration::from_millis(1),
-            settle_after_ambiguous: Duration::ZERO,
-            ..RetryPolicy::default()
-        };
-        let mut calls = 0;
-        let r: Result<(), _> = with_retry(&p, |_| {
-            calls += 1;
-            let n = calls;
-            async move {
-                if n == 1 {
-                    Err(retryable(None, false))
-                } else {
-                    Err(ErpError::permanent("x", "closed period"))
-                }
-            }
-        })
-        .await;
-        assert_eq!(calls, 2);
-        assert_eq!(r.unwrap_err().kind(), ErpErrorKind::Permanent);
     }
 
     #[tokio::test]

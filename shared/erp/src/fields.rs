@@ -4,7 +4,7 @@
 //! Values are named logically (`subscription_status`, …) by the pipeline; each connector's
 //! settings say which ERP field holds each one (`customer_fields`) and how long it may be.
 
-use crate::connector::ErpError;
+use crate::error::ErpError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

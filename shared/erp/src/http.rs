@@ -2,7 +2,8 @@
 //! send a request, refresh credentials once on 401/403, read the body, and hand any non-2xx
 //! answer to the connector's own classifier.
 
-use crate::connector::{classify_transport, Credentials, ErpError};
+use crate::connector::Credentials;
+use crate::error::{classify_transport, ErpError};
 use reqwest::header::HeaderMap;
 use reqwest::{RequestBuilder, StatusCode};
 
@@ -89,14 +90,14 @@ pub(crate) fn classify_status(
             erp,
             status: Some(code),
             message,
-            retry_after: crate::connector::parse_retry_after(headers),
+            retry_after: crate::error::parse_retry_after(headers),
             may_have_committed: false,
         },
         500..=599 => ErpError::Retryable {
             erp,
             status: Some(code),
             message,
-            retry_after: crate::connector::parse_retry_after(headers),
+            retry_after: crate::error::parse_retry_after(headers),
             may_have_committed: code != 503,
         },
         _ => ErpError::Permanent {

@@ -1,27 +1,32 @@
-//! ERP side of ledgerbridge: an ERP-neutral command model ([`commands`]), the [`ErpConnector`]
-//! port with one error classification ([`connector`]), and connectors for Epicor Kinetic
-//! ([`epicor`]), Sage Pro ([`sagepro`]) and Sage 500 ([`sage500`]), selected at run time through
-//! [`AnyConnector`].
+//! ERP side of ledgerbridge: the list of ERPs ([`ErpKind`]), an ERP-neutral command model
+//! ([`commands`]) with its date conversions ([`time`]), the [`ErpConnector`] port
+//! ([`connector`]) with one error classification ([`error`]), posting a command once under a
+//! retry policy ([`posting`]), and connectors for Epicor Kinetic ([`epicor`]), Sage Pro
+//! ([`sagepro`]) and Sage 500 ([`sage500`]), selected at run time through [`AnyConnector`].
 
 pub mod commands;
 pub mod connector;
+pub mod error;
 pub mod fields;
+pub mod kind;
+pub mod posting;
 
 pub use commands::{
     Address, Application, CashReceipt, CommandError, CreditMemo, CustomerUpsert, DocKind,
     DocumentLine, ErpCommand, ErpDate, ExternalRef, Invoice, JournalEntry, JournalLine, SalesOrder,
     Side,
 };
-pub use connector::{
-    post_command, with_retry, Credentials, ErpConnector, ErpCustomerMatch, ErpCustomerRecord,
-    ErpError, ErpErrorKind, PostOutcome, RetryPolicy,
-};
+pub use connector::{Credentials, ErpConnector, ErpCustomerMatch, ErpCustomerRecord};
+pub use error::{ErpError, ErpErrorKind};
+pub use posting::{post_command, with_retry, PostOutcome, RetryPolicy};
 
 pub mod epicor;
 pub(crate) mod http;
 pub mod sage500;
 pub mod sagepro;
 pub mod settings;
+pub mod time;
 
 pub use fields::{CustomerFieldMap, FieldTarget, FieldsOutcome};
+pub use kind::{ErpKind, UnknownErpKind};
 pub use settings::{AnyConnector, ErpSettings};

@@ -8,8 +8,10 @@
 //! ```
 
 use crate::commands::{CustomerUpsert, ErpCommand, ExternalRef};
-use crate::connector::{Credentials, ErpConnector, ErpError};
+use crate::connector::{Credentials, ErpConnector};
 use crate::epicor::{EpicorAuth, EpicorConfig, EpicorConnector, EpicorCredentials};
+use crate::error::ErpError;
+use crate::kind::ErpKind;
 use crate::sage500::{Sage500Config, Sage500Connector, Sage500Credentials};
 use crate::sagepro::{SageProConfig, SageProConnector, SageProCredentials};
 use ledgerbridge_core::ids::ErpDocumentId;
@@ -88,12 +90,12 @@ impl ErpSettings {
         })
     }
 
-    /// `epicor`, `sagepro` or `sage500`.
-    pub fn kind(&self) -> &'static str {
+    /// Which ERP the settings are for (the `kind` field).
+    pub fn kind(&self) -> ErpKind {
         match self {
-            ErpSettings::Epicor(_) => "epicor",
-            ErpSettings::Sagepro(_) => "sagepro",
-            ErpSettings::Sage500(_) => "sage500",
+            ErpSettings::Epicor(_) => ErpKind::Epicor,
+            ErpSettings::Sagepro(_) => ErpKind::SagePro,
+            ErpSettings::Sage500(_) => ErpKind::Sage500,
         }
     }
 }
@@ -140,6 +142,15 @@ pub enum AnyConnector {
 }
 
 impl AnyConnector {
+    /// Which ERP this connector speaks to.
+    pub fn kind(&self) -> ErpKind {
+        match self {
+            AnyConnector::Epicor(_) => ErpKind::Epicor,
+            AnyConnector::SagePro(_) => ErpKind::SagePro,
+            AnyConnector::Sage500(_) => ErpKind::Sage500,
+        }
+    }
+
     /// Build the connector the settings name. Credentials are fixed (no refresher): a rotated
     /// secret is picked up by building a new connector from freshly fetched settings.
     pub fn from_settings(settings: ErpSettings) -> Result<AnyConnector, ErpError> {
@@ -150,7 +161,7 @@ impl AnyConnector {
                     (None, None, Some(token)) => EpicorAuth::Bearer(token),
                     _ => {
                         return Err(config_err(
-                            "epicor",
+                            ErpKind::Epicor.as_str(),
                             "give either \"user\" and \"password\" or \"bearer_token\"",
                         ))
                     }
@@ -261,7 +272,7 @@ impl ErpConnector for AnyConnector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connector::ErpErrorKind;
+    use crate::error::ErpErrorKind;
 
     fn parse(s: &str) -> Result<ErpSettings, ErpError> {
         ErpSettings::from_json(&Secret::new(s.to_owned()))
@@ -275,7 +286,8 @@ mod tests {
     #[test]
     fn epicor_settings_build_a_connector_and_never_print_secrets() {
         let s = parse(EPICOR).unwrap();
-        assert_eq!(s.kind(), "epicor");
+        assert_eq!(s.kind(), ErpKind::Epicor);
+        assert_eq!(s.kind().as_str(), "epicor");
         let dbg = format!("{s:?}");
         assert!(!dbg.contains("very-secret"), "{dbg}");
         let ErpSettings::Epicor(e) = &s else {
@@ -285,6 +297,7 @@ mod tests {
         assert_eq!(e.config.timeout_ms, 10_000);
         let c = AnyConnector::from_settings(s).unwrap();
         assert_eq!(c.erp(), "epicor");
+        assert_eq!(c.kind(), ErpKind::Epicor);
         assert!(!format!("{c:?}").contains("very-secret"));
     }
 

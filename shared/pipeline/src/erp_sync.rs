@@ -26,8 +26,6 @@ pub const SIGNATURE_HEADER: &str = "X-Ledgerbridge-Signature";
 /// Cross-reference kind of the ERP customer → Stripe customer link.
 pub const REVERSE_KIND: &str = "stripe_customer";
 
-const ERPS: [&str; 3] = ["epicor", "sage500", "sagepro"];
-
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Address {
@@ -97,7 +95,7 @@ fn check_text(what: &str, v: &Option<String>, max: usize) -> Result<(), String> 
 
 /// Checks an ERP event before anything is queued or sent to Stripe.
 pub fn validate(c: &ErpCustomerChangedV1) -> Result<(), String> {
-    if !ERPS.contains(&c.erp.as_str()) {
+    if c.erp.parse::<ledgerbridge_erp::ErpKind>().is_err() {
         return Err(format!("unknown ERP {:?}", c.erp));
     }
     let code = c.customer_code.trim();

@@ -8,7 +8,7 @@ use ledgerbridge_erp::commands::*;
 use ledgerbridge_erp::epicor::config::EpicorJournalConfig;
 use ledgerbridge_erp::epicor::{EpicorAuth, EpicorConfig, EpicorConnector, EpicorCredentials};
 use ledgerbridge_erp::{post_command, Credentials, ErpConnector, ErpErrorKind};
-use ledgerbridge_erp_sandbox::{Erp, Faults, SandboxHandle, SandboxKeys, Seed};
+use ledgerbridge_erp_sandbox::{ErpKind, Faults, SandboxHandle, SandboxKeys, Seed};
 
 fn config(sb: &SandboxHandle) -> EpicorConfig {
     EpicorConfig {
@@ -74,7 +74,7 @@ async fn erp_epicor_posts_every_document_kind_and_finds_it_by_reference() {
     }
     // Posting everything again creates nothing new (customer is updated instead).
     let before = sb
-        .audit(Some(Erp::Epicor))
+        .audit(Some(ErpKind::Epicor))
         .unwrap()
         .iter()
         .filter(|a| a.action == "create")
@@ -83,7 +83,7 @@ async fn erp_epicor_posts_every_document_kind_and_finds_it_by_reference() {
         let out = post_command(&c, cmd, &policy()).await.unwrap();
         assert!(!out.created);
     }
-    let after = sb.audit(Some(Erp::Epicor)).unwrap();
+    let after = sb.audit(Some(ErpKind::Epicor)).unwrap();
     assert_eq!(
         after.iter().filter(|a| a.action == "create").count(),
         before
@@ -116,7 +116,7 @@ async fn erp_epicor_lost_response_after_commit_is_found_on_retry() {
     let err = c.create(&order).await.unwrap_err();
     assert_eq!(err.kind(), ErpErrorKind::Retryable);
     assert!(err.may_have_committed(), "{err}");
-    assert_eq!(sb.count(Erp::Epicor, "SalesOrders").unwrap(), 1);
+    assert_eq!(sb.count(ErpKind::Epicor, "SalesOrders").unwrap(), 1);
     // A retry through post_command finds it instead of creating a duplicate.
     let journal = by_kind(&cmds, DocKind::JournalEntry);
     sb.set_faults(Faults {
@@ -130,10 +130,10 @@ async fn erp_epicor_lost_response_after_commit_is_found_on_retry() {
         "the lost journal must be found, not re-created"
     );
     assert_eq!(out.attempts, 2);
-    assert_eq!(sb.count(Erp::Epicor, "GLJournalEntries").unwrap(), 1);
+    assert_eq!(sb.count(ErpKind::Epicor, "GLJournalEntries").unwrap(), 1);
     let again = post_command(&c, &order, &policy()).await.unwrap();
     assert!(!again.created);
-    assert_eq!(sb.count(Erp::Epicor, "SalesOrders").unwrap(), 1);
+    assert_eq!(sb.count(ErpKind::Epicor, "SalesOrders").unwrap(), 1);
     sb.shutdown().await;
 }
 
@@ -163,7 +163,7 @@ async fn erp_epicor_validation_errors_are_permanent_with_epicor_message() {
     );
     // Closed period.
     sb.seed(&Seed {
-        erp: Some(Erp::Epicor),
+        erp: Some(ErpKind::Epicor),
         closed_periods: vec!["2024-05".into()],
         ..Seed::default()
     })
@@ -215,7 +215,7 @@ async fn erp_epicor_sandbox_rejects_unbalanced_journals_and_float_amounts() {
     .unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("Edm.Decimal"));
-    assert_eq!(sb.count(Erp::Epicor, "GLJournalEntries").unwrap(), 0);
+    assert_eq!(sb.count(ErpKind::Epicor, "GLJournalEntries").unwrap(), 0);
     sb.shutdown().await;
 }
 
@@ -294,7 +294,7 @@ async fn erp_epicor_honours_retry_after_and_retries_5xx() {
     let out = post_command(&c, &cmd2, &policy()).await.unwrap();
     assert!(out.created);
     assert_eq!(out.attempts, 3);
-    assert_eq!(sb.count(Erp::Epicor, "Customers").unwrap(), 2);
+    assert_eq!(sb.count(ErpKind::Epicor, "Customers").unwrap(), 2);
     sb.shutdown().await;
 }
 
@@ -313,7 +313,7 @@ async fn erp_epicor_writes_customer_fields() {
     customer_fields_contract(
         &c,
         &sb,
-        ledgerbridge_erp_sandbox::Erp::Epicor,
+        ledgerbridge_erp_sandbox::ErpKind::Epicor,
         "Customers",
         &ledgerbridge_erp::epicor::config::default_customer_fields(),
     )
@@ -325,6 +325,6 @@ async fn erp_epicor_writes_customer_fields() {
 async fn erp_epicor_lists_changed_customers() {
     let sb = sandbox().await;
     let c = connector(&sb);
-    changed_customers_contract(&c, &sb, ledgerbridge_erp_sandbox::Erp::Epicor, "Name").await;
+    changed_customers_contract(&c, &sb, ledgerbridge_erp_sandbox::ErpKind::Epicor, "Name").await;
     sb.shutdown().await;
 }

@@ -10,7 +10,7 @@ use ledgerbridge_erp::sage500::{
 use ledgerbridge_erp::{
     post_command, AnyConnector, Credentials, ErpConnector, ErpError, ErpErrorKind, ErpSettings,
 };
-use ledgerbridge_erp_sandbox::{Erp, Faults, SandboxHandle};
+use ledgerbridge_erp_sandbox::{ErpKind, Faults, SandboxHandle};
 use std::time::Duration;
 
 const COMPANY: &str = "EPIC06";
@@ -37,7 +37,7 @@ fn connector(sb: &SandboxHandle) -> Sage500Connector {
 }
 
 fn creates(sb: &SandboxHandle, entity: Option<&str>) -> usize {
-    sb.audit(Some(Erp::Sage500))
+    sb.audit(Some(ErpKind::Sage500))
         .unwrap()
         .iter()
         .filter(|a| a.action == "create" && entity.is_none_or(|e| a.entity == e))
@@ -86,7 +86,7 @@ async fn erp_sage500_posts_every_document_kind_and_finds_it_by_reference() {
         ("tarCustPmt", 1),
         ("tglTransaction", 1),
     ] {
-        assert_eq!(sb.count(Erp::Sage500, entity).unwrap(), n, "{entity}");
+        assert_eq!(sb.count(ErpKind::Sage500, entity).unwrap(), n, "{entity}");
     }
     // Re-posting creates nothing; the customer is updated in place (Action 2).
     for cmd in &cmds {
@@ -96,7 +96,7 @@ async fn erp_sage500_posts_every_document_kind_and_finds_it_by_reference() {
     }
     assert_eq!(creates(&sb, None), 6);
     let updates = sb
-        .audit(Some(Erp::Sage500))
+        .audit(Some(ErpKind::Sage500))
         .unwrap()
         .into_iter()
         .filter(|a| a.action == "update")
@@ -104,7 +104,7 @@ async fn erp_sage500_posts_every_document_kind_and_finds_it_by_reference() {
     // The customer was posted three times (masters, first round, second round): two updates.
     assert_eq!(updates.len(), 2);
     assert!(updates.iter().all(|u| u.entity == "tarCustomer"));
-    assert_eq!(sb.count(Erp::Sage500, "tarCustomer").unwrap(), 1);
+    assert_eq!(sb.count(ErpKind::Sage500, "tarCustomer").unwrap(), 1);
     sb.shutdown().await;
 }
 
@@ -125,13 +125,13 @@ async fn erp_sage500_lost_response_after_commit_is_found_on_retry() {
         .await
         .unwrap_err();
     assert!(err.is_retriable() && err.may_have_committed(), "{err}");
-    assert_eq!(sb.count(Erp::Sage500, "tarCustPmt").unwrap(), 1);
+    assert_eq!(sb.count(ErpKind::Sage500, "tarCustPmt").unwrap(), 1);
     // The redelivery (after the queue's visibility timeout, here longer than the search lag)
     // searches first and finds the committed receipt.
     tokio::time::sleep(Duration::from_millis(60)).await;
     let out = post_command(&c, &receipt, &policy()).await.unwrap();
     assert!(!out.created);
-    assert_eq!(sb.count(Erp::Sage500, "tarCustPmt").unwrap(), 1);
+    assert_eq!(sb.count(ErpKind::Sage500, "tarCustPmt").unwrap(), 1);
 
     // And within one post: the create's answer is lost, the retry finds the document.
     let order = by_kind(&cmds, DocKind::SalesOrder);
@@ -143,7 +143,7 @@ async fn erp_sage500_lost_response_after_commit_is_found_on_retry() {
     let out = post_command(&c, &order, &policy()).await.unwrap();
     assert!(!out.created);
     assert_eq!(out.attempts, 2);
-    assert_eq!(sb.count(Erp::Sage500, "tsoSalesOrder").unwrap(), 1);
+    assert_eq!(sb.count(ErpKind::Sage500, "tsoSalesOrder").unwrap(), 1);
     assert_eq!(
         c.find_by_reference(order.reference()).await.unwrap(),
         Some(out.erp_id)
@@ -178,7 +178,7 @@ async fn erp_sage500_unknown_customer_or_item_is_permanent_with_the_logged_reaso
         err.to_string().contains("Item ID 'GHOST-99' is not valid."),
         "{err}"
     );
-    assert_eq!(sb.count(Erp::Sage500, "tsoSalesOrder").unwrap(), 0);
+    assert_eq!(sb.count(ErpKind::Sage500, "tsoSalesOrder").unwrap(), 0);
     // A receipt applied to an invoice that does not exist.
     let mut receipt = by_kind(&cmds, DocKind::CashReceipt);
     if let ErpCommand::CreateCashReceipt(r) = &mut receipt {
@@ -241,7 +241,7 @@ async fn erp_sage500_unbalanced_journal_is_rejected() {
         ledgerbridge_erp::sage500::retry::check_outcome("spglAPIPostBatchlessGLPosting", &out)
             .unwrap_err();
     assert_eq!(err.kind(), ErpErrorKind::Permanent);
-    assert_eq!(sb.count(Erp::Sage500, "tglTransaction").unwrap(), 0);
+    assert_eq!(sb.count(ErpKind::Sage500, "tglTransaction").unwrap(), 0);
     sb.shutdown().await;
 }
 
@@ -296,7 +296,7 @@ async fn erp_sage500_writes_customer_fields() {
     customer_fields_contract(
         &c,
         &sb,
-        ledgerbridge_erp_sandbox::Erp::Sage500,
+        ledgerbridge_erp_sandbox::ErpKind::Sage500,
         "tarCustomer",
         &ledgerbridge_erp::sage500::config::default_customer_fields(),
     )
@@ -308,6 +308,12 @@ async fn erp_sage500_writes_customer_fields() {
 async fn erp_sage500_lists_changed_customers() {
     let sb = sandbox().await;
     let c = connector(&sb);
-    changed_customers_contract(&c, &sb, ledgerbridge_erp_sandbox::Erp::Sage500, "CustName").await;
+    changed_customers_contract(
+        &c,
+        &sb,
+        ledgerbridge_erp_sandbox::ErpKind::Sage500,
+        "CustName",
+    )
+    .await;
     sb.shutdown().await;
 }

@@ -6,7 +6,7 @@ use ledgerbridge_core::secrets::Secret;
 use ledgerbridge_erp::commands::*;
 use ledgerbridge_erp::sagepro::{SageProConfig, SageProConnector, SageProCredentials};
 use ledgerbridge_erp::{post_command, Credentials, ErpConnector, ErpErrorKind};
-use ledgerbridge_erp_sandbox::{Erp, Faults, SandboxHandle};
+use ledgerbridge_erp_sandbox::{ErpKind, Faults, SandboxHandle};
 
 fn connector_with_key(sb: &SandboxHandle, key: &str) -> SageProConnector {
     let mut cfg = SageProConfig::new(sb.base_url());
@@ -56,7 +56,7 @@ async fn erp_sagepro_posts_every_document_kind_and_finds_it_by_reference() {
         );
     }
     let creates = |sb: &SandboxHandle| {
-        sb.audit(Some(Erp::Sagepro))
+        sb.audit(Some(ErpKind::SagePro))
             .unwrap()
             .iter()
             .filter(|a| a.action == "create")
@@ -89,7 +89,7 @@ async fn erp_sagepro_lost_response_after_commit_is_found_on_retry() {
         "the committed receipt must be found, not re-created"
     );
     assert_eq!(out.attempts, 2);
-    assert_eq!(sb.count(Erp::Sagepro, "cashreceipts").unwrap(), 1);
+    assert_eq!(sb.count(ErpKind::SagePro, "cashreceipts").unwrap(), 1);
     sb.shutdown().await;
 }
 
@@ -113,7 +113,7 @@ async fn erp_sagepro_errors_are_classified() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErpErrorKind::Authentication);
-    assert_eq!(sb.count(Erp::Sagepro, "customers").unwrap(), 0);
+    assert_eq!(sb.count(ErpKind::SagePro, "customers").unwrap(), 0);
     sb.shutdown().await;
 }
 
@@ -132,7 +132,7 @@ async fn erp_sagepro_writes_customer_fields() {
     customer_fields_contract(
         &c,
         &sb,
-        ledgerbridge_erp_sandbox::Erp::Sagepro,
+        ledgerbridge_erp_sandbox::ErpKind::SagePro,
         "customers",
         &ledgerbridge_erp::sagepro::config::default_customer_fields(),
     )
@@ -144,6 +144,6 @@ async fn erp_sagepro_writes_customer_fields() {
 async fn erp_sagepro_lists_changed_customers() {
     let sb = sandbox().await;
     let c = connector(&sb);
-    changed_customers_contract(&c, &sb, ledgerbridge_erp_sandbox::Erp::Sagepro, "name").await;
+    changed_customers_contract(&c, &sb, ledgerbridge_erp_sandbox::ErpKind::SagePro, "name").await;
     sb.shutdown().await;
 }

@@ -2,7 +2,7 @@
 
 use super::{bad, decimal, error, safe_field, text, Reject};
 use crate::store::{FilterValue, Store};
-use crate::{dropped_response, gate, header, AppState, Erp, Gate};
+use crate::{dropped_response, gate, header, AppState, ErpKind, Gate};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
-const ERP: &str = "epicor";
+const ERP: &str = ErpKind::Epicor.as_str();
 
 fn service_of(set: &str) -> Option<&'static str> {
     Some(match set {
@@ -27,7 +27,7 @@ fn service_of(set: &str) -> Option<&'static str> {
 }
 
 fn unauthorized(msg: &str) -> Response {
-    error(Erp::Epicor, StatusCode::UNAUTHORIZED, "auth", msg)
+    error(ErpKind::Epicor, StatusCode::UNAUTHORIZED, "auth", msg)
 }
 
 /// `x-api-key` is required on every call, plus Basic or Bearer identity.
@@ -61,7 +61,7 @@ fn route_check(s: &AppState, company: &str, service: &str, set: &str) -> Result<
     let base = set.split('(').next().unwrap_or(set);
     if service_of(base) != Some(service) {
         return Err(error(
-            Erp::Epicor,
+            ErpKind::Epicor,
             StatusCode::NOT_FOUND,
             "404",
             &format!("Resource not found for the segment '{service}/{set}'."),
@@ -69,7 +69,7 @@ fn route_check(s: &AppState, company: &str, service: &str, set: &str) -> Result<
     }
     if company != s.cfg.company {
         return Err(error(
-            Erp::Epicor,
+            ErpKind::Epicor,
             StatusCode::BAD_REQUEST,
             "company",
             &format!("Invalid company: {company}."),
@@ -113,7 +113,7 @@ pub async fn get(
     if let Err(r) = authenticate(&s, &h).and_then(|_| route_check(&s, &company, &service, &set)) {
         return r;
     }
-    if let Gate::Respond(r) = gate(&s, false, Erp::Epicor).await {
+    if let Gate::Respond(r) = gate(&s, false, ErpKind::Epicor).await {
         return r;
     }
     if set == "Customers" {
@@ -126,7 +126,7 @@ pub async fn get(
     }
     let mut filters = match q.get("$filter").map(|f| parse_filter(f)).transpose() {
         Ok(f) => f.unwrap_or_default(),
-        Err(m) => return error(Erp::Epicor, StatusCode::BAD_REQUEST, "filter", &m),
+        Err(m) => return error(ErpKind::Epicor, StatusCode::BAD_REQUEST, "filter", &m),
     };
     // The database's default collation compares customer e-mail addresses case-insensitively.
     if set == "Customers" {
@@ -145,7 +145,7 @@ pub async fn get(
         Ok(v) => v,
         Err(e) => {
             return error(
-                Erp::Epicor,
+                ErpKind::Epicor,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "db",
                 &e.to_string(),
@@ -185,7 +185,7 @@ fn changed_customers(
         Ok(Some(ms)) => ms,
         _ => {
             return error(
-                Erp::Epicor,
+                ErpKind::Epicor,
                 StatusCode::BAD_REQUEST,
                 "filter",
                 &format!("Syntax error: unrecognized literal '{literal}'."),
@@ -196,7 +196,7 @@ fn changed_customers(
         Ok(r) => r,
         Err(e) => {
             return error(
-                Erp::Epicor,
+                ErpKind::Epicor,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "db",
                 &e.to_string(),
@@ -240,13 +240,13 @@ pub async fn post(
     if let Err(r) = authenticate(&s, &h).and_then(|_| route_check(&s, &company, &service, &set)) {
         return r;
     }
-    let drop = match gate(&s, true, Erp::Epicor).await {
+    let drop = match gate(&s, true, ErpKind::Epicor).await {
         Gate::Respond(r) => return r,
         Gate::Proceed { drop_after_commit } => drop_after_commit,
     };
     let Ok(Value::Object(mut entity)) = serde_json::from_slice::<Value>(&body) else {
         return error(
-            Erp::Epicor,
+            ErpKind::Epicor,
             StatusCode::BAD_REQUEST,
             "body",
             "The request body is not a valid JSON object.",
@@ -260,7 +260,7 @@ pub async fn post(
     match result {
         Ok(()) if drop => dropped_response(),
         Ok(()) => (StatusCode::CREATED, Json(Value::Object(entity))).into_response(),
-        Err((status, msg)) => error(Erp::Epicor, status, "validation", &msg),
+        Err((status, msg)) => error(ErpKind::Epicor, status, "validation", &msg),
     }
 }
 
@@ -470,7 +470,7 @@ pub async fn patch(
     if let Err(r) = authenticate(&s, &h).and_then(|_| route_check(&s, &company, &service, &set)) {
         return r;
     }
-    if let Gate::Respond(r) = gate(&s, false, Erp::Epicor).await {
+    if let Gate::Respond(r) = gate(&s, false, ErpKind::Epicor).await {
         return r;
     }
     let key = set
@@ -480,7 +480,7 @@ pub async fn patch(
         .and_then(|n| n.trim().parse::<i64>().ok());
     let Some(n) = key else {
         return error(
-            Erp::Epicor,
+            ErpKind::Epicor,
             StatusCode::BAD_REQUEST,
             "key",
             "Only Customers('{Company}',{CustNum}) can be updated here.",
@@ -488,7 +488,7 @@ pub async fn patch(
     };
     let Ok(Value::Object(patch)) = serde_json::from_slice::<Value>(&body) else {
         return error(
-            Erp::Epicor,
+            ErpKind::Epicor,
             StatusCode::BAD_REQUEST,
             "body",
             "The request body is not a valid JSON object.",
@@ -514,11 +514,11 @@ pub async fn patch(
     match r {
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
         Ok(false) => error(
-            Erp::Epicor,
+            ErpKind::Epicor,
             StatusCode::NOT_FOUND,
             "404",
             &format!("Customer {n} not found."),
         ),
-        Err((status, m)) => error(Erp::Epicor, status, "validation", &m),
+        Err((status, m)) => error(ErpKind::Epicor, status, "validation", &m),
     }
 }

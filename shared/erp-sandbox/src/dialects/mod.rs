@@ -4,7 +4,7 @@ pub mod epicor;
 pub mod sage500;
 pub mod sagepro;
 
-use crate::Erp;
+use crate::ErpKind;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -13,17 +13,17 @@ use serde_json::{json, Value};
 use std::str::FromStr;
 
 /// An error answer in the ERP's own style.
-pub fn error(erp: Erp, status: StatusCode, code: &str, message: &str) -> Response {
+pub fn error(erp: ErpKind, status: StatusCode, code: &str, message: &str) -> Response {
     let body = match erp {
-        Erp::Epicor => json!({
+        ErpKind::Epicor => json!({
             "HttpStatus": status.as_u16(),
             "ReasonPhrase": if status == StatusCode::UNAUTHORIZED { "Unauthorized" } else { "REST API Exception" },
             "ErrorMessage": message,
             "ErrorType": if status.is_client_error() { "Ice.BLException" } else { "Ice.Common.ServiceUnavailable" },
             "CorrelationId": code,
         }),
-        Erp::Sagepro => json!({"error": {"code": code, "message": message}}),
-        Erp::Sage500 => json!({"error": message, "code": code}),
+        ErpKind::SagePro => json!({"error": {"code": code, "message": message}}),
+        ErpKind::Sage500 => json!({"error": message, "code": code}),
     };
     (status, Json(body)).into_response()
 }

@@ -9,7 +9,7 @@
 
 use super::{decimal, error, safe_field};
 use crate::store::{FilterValue, Store};
-use crate::{dropped_response, gate, header, AppState, Erp, Gate};
+use crate::{dropped_response, gate, header, AppState, ErpKind, Gate};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -18,7 +18,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-const ERP: &str = "sage500";
+const ERP: &str = ErpKind::Sage500.as_str();
 
 #[derive(Deserialize)]
 pub struct Row {
@@ -86,7 +86,7 @@ fn authenticate(s: &AppState, h: &HeaderMap) -> Result<(), Response> {
     match header(h, "x-api-key") {
         Some(k) if k == key => Ok(()),
         _ => Err(error(
-            Erp::Sage500,
+            ErpKind::Sage500,
             StatusCode::UNAUTHORIZED,
             "login_failed",
             "Login failed for user 'ledgerbridge'.",
@@ -103,7 +103,7 @@ pub async fn batch(
     if let Err(r) = authenticate(&s, &h) {
         return r;
     }
-    let drop = match gate(&s, true, Erp::Sage500).await {
+    let drop = match gate(&s, true, ErpKind::Sage500).await {
         Gate::Respond(r) => return r,
         Gate::Proceed { drop_after_commit } => drop_after_commit,
     };
@@ -116,7 +116,7 @@ pub async fn batch(
         Ok(_) if drop => dropped_response(),
         Ok(v) => Json(v).into_response(),
         Err(e) => error(
-            Erp::Sage500,
+            ErpKind::Sage500,
             StatusCode::INTERNAL_SERVER_ERROR,
             "sql",
             &e.to_string(),
@@ -417,12 +417,12 @@ pub async fn lookup(
     if let Err(r) = authenticate(&s, &h) {
         return r;
     }
-    if let Gate::Respond(r) = gate(&s, false, Erp::Sage500).await {
+    if let Gate::Respond(r) = gate(&s, false, ErpKind::Sage500).await {
         return r;
     }
     if ![&q.table, &q.column, &q.key].iter().all(|f| safe_field(f)) {
         return error(
-            Erp::Sage500,
+            ErpKind::Sage500,
             StatusCode::BAD_REQUEST,
             "sql",
             "Invalid object name.",
@@ -445,7 +445,7 @@ pub async fn lookup(
             Json(json!({"key": key})).into_response()
         }
         Err(e) => error(
-            Erp::Sage500,
+            ErpKind::Sage500,
             StatusCode::INTERNAL_SERVER_ERROR,
             "sql",
             &e.to_string(),
@@ -470,7 +470,7 @@ pub async fn customer_email(
     if let Err(r) = authenticate(&s, &h) {
         return r;
     }
-    if let Gate::Respond(r) = gate(&s, false, Erp::Sage500).await {
+    if let Gate::Respond(r) = gate(&s, false, ErpKind::Sage500).await {
         return r;
     }
     let filters = [
@@ -490,7 +490,7 @@ pub async fn customer_email(
             Json(json!({ "customers": customers })).into_response()
         }
         Err(e) => error(
-            Erp::Sage500,
+            ErpKind::Sage500,
             StatusCode::INTERNAL_SERVER_ERROR,
             "sql",
             &e.to_string(),
@@ -523,7 +523,7 @@ pub async fn customers_changed(
     if let Err(r) = authenticate(&s, &h) {
         return r;
     }
-    if let Gate::Respond(r) = gate(&s, false, Erp::Sage500).await {
+    if let Gate::Respond(r) = gate(&s, false, ErpKind::Sage500).await {
         return r;
     }
     let Ok(st) = s.store.lock() else {
@@ -531,7 +531,7 @@ pub async fn customers_changed(
     };
     let Ok(Some(since_ms)) = st.parse_time_ms(&q.since) else {
         return error(
-            Erp::Sage500,
+            ErpKind::Sage500,
             StatusCode::BAD_REQUEST,
             "sql",
             "Conversion failed when converting date and/or time from character string.",
@@ -554,7 +554,7 @@ pub async fn customers_changed(
             Json(json!({ "customers": customers })).into_response()
         }
         Err(e) => error(
-            Erp::Sage500,
+            ErpKind::Sage500,
             StatusCode::INTERNAL_SERVER_ERROR,
             "sql",
             &e.to_string(),
@@ -588,6 +588,6 @@ pub async fn staging(
             "log": log,
         }))
         .into_response(),
-        Err(e) => error(Erp::Sage500, StatusCode::INTERNAL_SERVER_ERROR, "sql", &e.to_string()),
+        Err(e) => error(ErpKind::Sage500, StatusCode::INTERNAL_SERVER_ERROR, "sql", &e.to_string()),
     }
 }

@@ -2,7 +2,7 @@
 
 use super::{decimal, error, safe_field, text, Reject};
 use crate::store::{FilterValue, Store};
-use crate::{dropped_response, gate, header, AppState, Erp, Gate};
+use crate::{dropped_response, gate, header, AppState, ErpKind, Gate};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
-const ERP: &str = "sagepro";
+const ERP: &str = ErpKind::SagePro.as_str();
 const RESOURCES: [&str; 6] = [
     "customers",
     "salesorders",
@@ -49,7 +49,7 @@ fn authenticate(s: &AppState, h: &HeaderMap) -> Result<(), Response> {
     match header(h, "x-api-key") {
         Some(k) if k == key => Ok(()),
         _ => Err(error(
-            Erp::Sagepro,
+            ErpKind::SagePro,
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "Invalid or missing API key",
@@ -62,7 +62,7 @@ fn check_resource(r: &str) -> Result<(), Response> {
         Ok(())
     } else {
         Err(error(
-            Erp::Sagepro,
+            ErpKind::SagePro,
             StatusCode::NOT_FOUND,
             "not_found",
             &format!("Unknown resource {r}"),
@@ -79,7 +79,7 @@ pub async fn search(
     if let Err(r) = authenticate(&s, &h).and_then(|_| check_resource(&resource)) {
         return r;
     }
-    if let Gate::Respond(r) = gate(&s, false, Erp::Sagepro).await {
+    if let Gate::Respond(r) = gate(&s, false, ErpKind::SagePro).await {
         return r;
     }
     if resource == "customers" {
@@ -91,7 +91,7 @@ pub async fn search(
     for (k, v) in q {
         if !safe_field(&k) {
             return error(
-                Erp::Sagepro,
+                ErpKind::SagePro,
                 StatusCode::BAD_REQUEST,
                 "invalid_filter",
                 &format!("Unknown filter {k}"),
@@ -111,7 +111,7 @@ pub async fn search(
     match found {
         Ok(v) => Json(json!({"data": v})).into_response(),
         Err(e) => error(
-            Erp::Sagepro,
+            ErpKind::SagePro,
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             &e.to_string(),
@@ -127,7 +127,7 @@ fn changed_customers(s: &AppState, since: &str, q: &HashMap<String, String>) -> 
     };
     let Ok(Some(since_ms)) = st.parse_time_ms(since) else {
         return error(
-            Erp::Sagepro,
+            ErpKind::SagePro,
             StatusCode::BAD_REQUEST,
             "invalid_filter",
             "updatedSince must be an RFC 3339 time",
@@ -151,7 +151,7 @@ fn changed_customers(s: &AppState, since: &str, q: &HashMap<String, String>) -> 
             Json(json!({"data": data})).into_response()
         }
         Err(e) => error(
-            Erp::Sagepro,
+            ErpKind::SagePro,
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             &e.to_string(),
@@ -174,13 +174,13 @@ pub async fn get_one(
     match found {
         Ok(Some(v)) => Json(v).into_response(),
         Ok(None) => error(
-            Erp::Sagepro,
+            ErpKind::SagePro,
             StatusCode::NOT_FOUND,
             "not_found",
             &format!("Record {id} not found"),
         ),
         Err(e) => error(
-            Erp::Sagepro,
+            ErpKind::SagePro,
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             &e.to_string(),
@@ -197,13 +197,13 @@ pub async fn create(
     if let Err(r) = authenticate(&s, &h).and_then(|_| check_resource(&resource)) {
         return r;
     }
-    let drop = match gate(&s, true, Erp::Sagepro).await {
+    let drop = match gate(&s, true, ErpKind::SagePro).await {
         Gate::Respond(r) => return r,
         Gate::Proceed { drop_after_commit } => drop_after_commit,
     };
     let Ok(Value::Object(mut doc)) = serde_json::from_slice::<Value>(&body) else {
         return error(
-            Erp::Sagepro,
+            ErpKind::SagePro,
             StatusCode::BAD_REQUEST,
             "invalid_json",
             "Request body must be a JSON object",
@@ -217,7 +217,7 @@ pub async fn create(
     match r {
         Ok(()) if drop => dropped_response(),
         Ok(()) => (StatusCode::CREATED, Json(Value::Object(doc))).into_response(),
-        Err((st, code, m)) => error(Erp::Sagepro, st, &code, &m),
+        Err((st, code, m)) => error(ErpKind::SagePro, st, &code, &m),
     }
 }
 
@@ -404,18 +404,18 @@ pub async fn update(
     }
     if resource != "customers" {
         return error(
-            Erp::Sagepro,
+            ErpKind::SagePro,
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             "Only customers can be updated",
         );
     }
-    if let Gate::Respond(r) = gate(&s, false, Erp::Sagepro).await {
+    if let Gate::Respond(r) = gate(&s, false, ErpKind::SagePro).await {
         return r;
     }
     let Ok(Value::Object(patch)) = serde_json::from_slice::<Value>(&body) else {
         return error(
-            Erp::Sagepro,
+            ErpKind::SagePro,
             StatusCode::BAD_REQUEST,
             "invalid_json",
             "Request body must be a JSON object",
@@ -441,11 +441,11 @@ pub async fn update(
     match r {
         Ok(true) => Json(json!({"id": id})).into_response(),
         Ok(false) => error(
-            Erp::Sagepro,
+            ErpKind::SagePro,
             StatusCode::NOT_FOUND,
             "not_found",
             &format!("Customer {id} does not exist"),
         ),
-        Err((st, m)) => error(Erp::Sagepro, st, "internal", &m),
+        Err((st, m)) => error(ErpKind::SagePro, st, "internal", &m),
     }
 }

@@ -7,8 +7,9 @@ use super::retry::classify;
 use crate::commands::{CustomerUpsert, DocKind, ErpCommand, ExternalRef};
 use crate::connector::{
     collect_changed, normalize_email, single_email_match, Credentials, ErpConnector,
-    ErpCustomerMatch, ErpCustomerRecord, ErpError,
+    ErpCustomerMatch, ErpCustomerRecord,
 };
+use crate::error::ErpError;
 use crate::fields::{self, FieldsOutcome};
 use crate::http;
 use base64::Engine;

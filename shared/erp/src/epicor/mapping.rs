@@ -9,11 +9,13 @@ use crate::commands::{
     Address, Application, CashReceipt, CreditMemo, CustomerUpsert, DocKind, DocumentLine,
     ErpCommand, ErpDate, ExternalRef, Invoice, JournalEntry, SalesOrder, Side,
 };
-use crate::connector::{email_matches, parse_utc, ErpCustomerMatch, ErpCustomerRecord, ErpError};
+use crate::connector::{email_matches, ErpCustomerMatch, ErpCustomerRecord};
+use crate::error::ErpError;
+use crate::time::parse_utc;
 use ledgerbridge_core::ids::ErpDocumentId;
 use serde_json::{json, Map, Value};
 
-pub const ERP: &str = "epicor";
+pub const ERP: &str = crate::kind::ErpKind::Epicor.as_str();
 
 /// Entity set of each document kind (service / set, relative to the company root).
 pub fn entity_set(kind: DocKind) -> &'static str {

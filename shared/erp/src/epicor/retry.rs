@@ -1,6 +1,6 @@
 //! The one place Epicor answers are classified.
 
-use crate::connector::ErpError;
+use crate::error::ErpError;
 use crate::http::{classify_status, clip};
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
@@ -30,7 +30,7 @@ pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ErpErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connector::ErpErrorKind;
+    use crate::error::ErpErrorKind;
     use reqwest::header::{HeaderValue, RETRY_AFTER};
 
     #[test]

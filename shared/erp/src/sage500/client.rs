@@ -7,10 +7,12 @@ use super::mapping::{self, StagedCommand, ERP};
 use super::retry::check_outcome;
 use crate::commands::{CustomerUpsert, ErpCommand, ExternalRef};
 use crate::connector::{
-    collect_changed, format_utc, normalize_email, single_email_match, Credentials, ErpConnector,
-    ErpCustomerMatch, ErpCustomerRecord, ErpError,
+    collect_changed, normalize_email, single_email_match, Credentials, ErpConnector,
+    ErpCustomerMatch, ErpCustomerRecord,
 };
+use crate::error::ErpError;
 use crate::fields::{self, FieldsOutcome};
+use crate::time::format_utc;
 use ledgerbridge_core::ids::ErpDocumentId;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -28,8 +30,8 @@ impl Sage500Db for Sage500Backend {
     async fn run_batch(
         &self,
         procedure: &str,
-        rows: &[super::db::StagingRow],
-    ) -> Result<super::db::BatchOutcome, ErpError> {
+        rows: &[super::mapping::StagingRow],
+    ) -> Result<super::mapping::BatchOutcome, ErpError> {
         match self {
             Sage500Backend::Http(d) => d.run_batch(procedure, rows).await,
             #[cfg(feature = "sqlserver")]
@@ -116,7 +118,7 @@ impl Sage500Connector<Sage500Backend> {
             .into_iter()
             .chain(spec.line_table.as_ref())
             {
-                super::db::check_identifier(name)?;
+                check_identifier(name)?;
             }
         }
         let timeout = Duration::from_millis(cfg.timeout_ms);
@@ -175,7 +177,7 @@ impl<D: Sage500Db> Sage500Connector<D> {
         &self.cfg
     }
 
-    async fn run(&self, staged: &StagedCommand) -> Result<super::db::BatchOutcome, ErpError> {
+    async fn run(&self, staged: &StagedCommand) -> Result<super::mapping::BatchOutcome, ErpError> {
         let outcome = self.db.run_batch(&staged.procedure, &staged.rows).await?;
         check_outcome(&staged.procedure, &outcome)?;
         Ok(outcome)

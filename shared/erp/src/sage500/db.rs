@@ -1,56 +1,16 @@
 //! The staging-table contract behind a small trait, and its HTTP adapter.
 
 use super::config::Sage500EmailLookup;
-use super::mapping::ERP;
+use super::mapping::{BatchOutcome, StagingRow, ERP};
 use super::retry::classify;
-use crate::connector::{Credentials, ErpError};
+use crate::connector::Credentials;
+use crate::error::ErpError;
 use crate::http;
 use ledgerbridge_core::secrets::Secret;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::future::Future;
 use std::time::Duration;
-
-/// A value for one staging column. Decimals are carried as exact decimal strings (the HTTP
-/// facade takes strings, SQL Server converts them to the column's `decimal` type).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SqlValue {
-    Text(String),
-    Decimal(String),
-    Int(i64),
-}
-
-impl SqlValue {
-    pub fn to_json(&self) -> Value {
-        match self {
-            SqlValue::Text(s) | SqlValue::Decimal(s) => json!(s),
-            SqlValue::Int(i) => json!(i),
-        }
-    }
-}
-
-/// One row to insert into a staging table (`SessionKey`, `ProcessStatus` = 0 and `CompanyID`
-/// are added by the adapter).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StagingRow {
-    pub table: String,
-    pub columns: Vec<(String, SqlValue)>,
-}
-
-/// What running an API procedure over one session's staging rows did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BatchOutcome {
-    /// The procedure's return code: 0 unknown error, 1 success, 2 failure, 3 parameter error.
-    pub return_code: i64,
-    /// `ProcessStatus` of every staging row of the session (0 not processed, 1 processed,
-    /// 2 error).
-    pub process_status: Vec<i64>,
-    /// Migration-log messages of the session.
-    pub log: Vec<String>,
-    /// The created document's columns when the adapter can return them (the HTTP facade does);
-    /// otherwise the connector looks the document up by reference.
-    pub document: Option<Map<String, Value>>,
-}
 
 /// Staging rows in, outcome out; and a lookup of a migrated document by reference column.
 pub trait Sage500Db: Send + Sync {
@@ -110,7 +70,7 @@ pub struct CustomerTable<'a> {
 }
 
 impl CustomerTable<'_> {
-    pub(crate) fn check(&self) -> Result<(), ErpError> {
+    pub(super) fn check(&self) -> Result<(), ErpError> {
         let l = self.lookup;
         for n in [
             self.table,
@@ -136,13 +96,13 @@ fn key_text(v: Option<&Value>) -> Option<String> {
 }
 
 /// A fresh session key (positive, fits SQL Server `int`).
-pub(crate) fn new_session_key() -> i64 {
+pub(super) fn new_session_key() -> i64 {
     i64::from((uuid::Uuid::new_v4().as_u128() % (i32::MAX as u128 - 1)) as i32 + 1)
 }
 
 /// Table and column names come from configuration, never from commands; they are still
 /// restricted so they can be placed in a URL or a bracket-quoted SQL identifier.
-pub(crate) fn check_identifier(name: &str) -> Result<(), ErpError> {
+pub(super) fn check_identifier(name: &str) -> Result<(), ErpError> {
     let body = name.strip_prefix('#').unwrap_or(name);
     let ok = !body.is_empty()
         && name.len() <= 128

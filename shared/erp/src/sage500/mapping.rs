@@ -3,11 +3,52 @@
 //! < 0 credit).
 
 use super::config::{Sage500Config, Sage500DocSpec};
-use super::db::{SqlValue, StagingRow};
 use crate::commands::{Application, CustomerUpsert, DocumentLine, ErpCommand, ExternalRef, Side};
-use crate::connector::ErpError;
+use crate::error::ErpError;
+use serde_json::{json, Map, Value};
 
-pub const ERP: &str = "sage500";
+pub const ERP: &str = crate::kind::ErpKind::Sage500.as_str();
+
+/// A value for one staging column. Decimals are carried as exact decimal strings (the HTTP
+/// facade takes strings, SQL Server converts them to the column's `decimal` type).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlValue {
+    Text(String),
+    Decimal(String),
+    Int(i64),
+}
+
+impl SqlValue {
+    pub fn to_json(&self) -> Value {
+        match self {
+            SqlValue::Text(s) | SqlValue::Decimal(s) => json!(s),
+            SqlValue::Int(i) => json!(i),
+        }
+    }
+}
+
+/// One row to insert into a staging table (`SessionKey`, `ProcessStatus` = 0 and `CompanyID`
+/// are added by the adapter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagingRow {
+    pub table: String,
+    pub columns: Vec<(String, SqlValue)>,
+}
+
+/// What running an API procedure over one session's staging rows did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// The procedure's return code: 0 unknown error, 1 success, 2 failure, 3 parameter error.
+    pub return_code: i64,
+    /// `ProcessStatus` of every staging row of the session (0 not processed, 1 processed,
+    /// 2 error).
+    pub process_status: Vec<i64>,
+    /// Migration-log messages of the session.
+    pub log: Vec<String>,
+    /// The created document's columns when the adapter can return them (the HTTP facade does);
+    /// otherwise the connector looks the document up by reference.
+    pub document: Option<Map<String, Value>>,
+}
 
 /// `Action` column values of the staging tables.
 pub const ACTION_INSERT: i64 = 1;
@@ -275,7 +316,7 @@ pub fn changed_customer(
     let customer_id = t(&cfg.customer_email.customer_id_column)
         .ok_or_else(|| ErpError::permanent(ERP, "changed customer row without a customer code"))?;
     let changed_at = t(&cfg.customer_changed_column)
-        .and_then(|v| crate::connector::parse_utc(&v))
+        .and_then(|v| crate::time::parse_utc(&v))
         .ok_or_else(|| {
             ErpError::permanent(
                 ERP,

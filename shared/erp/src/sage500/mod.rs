@@ -17,4 +17,5 @@ pub use client::Sage500Connector;
 pub use config::{
     Sage500Config, Sage500Credentials, Sage500DocSpec, Sage500Docs, Sage500Transport,
 };
-pub use db::{BatchOutcome, HttpDb, Sage500Db, SqlValue, StagingRow};
+pub use db::{HttpDb, Sage500Db};
+pub use mapping::{BatchOutcome, SqlValue, StagingRow};

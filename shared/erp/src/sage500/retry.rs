@@ -1,9 +1,8 @@
 //! The one place Sage 500 answers are classified: HTTP facade statuses, and procedure outcomes
 //! (return code, `ProcessStatus`, migration log).
 
-use super::db::BatchOutcome;
-use super::mapping::ERP;
-use crate::connector::ErpError;
+use super::mapping::{BatchOutcome, ERP};
+use crate::error::ErpError;
 use crate::http::{classify_status, clip};
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
@@ -66,7 +65,7 @@ pub fn check_outcome(procedure: &str, o: &BatchOutcome) -> Result<(), ErpError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connector::ErpErrorKind;
+    use crate::error::ErpErrorKind;
 
     fn outcome(rc: i64, st: &[i64], log: &[&str]) -> BatchOutcome {
         BatchOutcome {

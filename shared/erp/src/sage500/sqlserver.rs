@@ -7,12 +7,9 @@
 //! by [`check_identifier`] and bracket-quoted.
 
 use super::config::Sage500SqlConfig;
-use super::db::{
-    check_identifier, new_session_key, BatchOutcome, ChangedCustomers, CustomerTable, Sage500Db,
-    SqlValue, StagingRow,
-};
-use super::mapping::ERP;
-use crate::connector::ErpError;
+use super::db::{check_identifier, new_session_key, ChangedCustomers, CustomerTable, Sage500Db};
+use super::mapping::{BatchOutcome, SqlValue, StagingRow, ERP};
+use crate::error::ErpError;
 use crate::http::clip;
 use ledgerbridge_core::secrets::Secret;
 use std::time::Duration;

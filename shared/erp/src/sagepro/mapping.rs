@@ -3,11 +3,12 @@
 
 use super::config::SageProConfig;
 use crate::commands::{Application, DocKind, DocumentLine, ErpCommand, ExternalRef, Side};
-use crate::connector::{email_matches, ErpCustomerMatch, ErpError};
+use crate::connector::{email_matches, ErpCustomerMatch};
+use crate::error::ErpError;
 use ledgerbridge_core::ids::ErpDocumentId;
 use serde_json::{json, Map, Value};
 
-pub const ERP: &str = "sagepro";
+pub const ERP: &str = crate::kind::ErpKind::SagePro.as_str();
 
 pub fn resource(kind: DocKind) -> &'static str {
     match kind {
@@ -202,7 +203,7 @@ pub fn changed_customers_request(since: i64, offset: usize, limit: usize) -> Sag
         query: vec![
             (
                 "updatedSince".into(),
-                format!("{}Z", crate::connector::format_utc(since, 'T')),
+                format!("{}Z", crate::time::format_utc(since, 'T')),
             ),
             ("offset".into(), offset.to_string()),
             ("limit".into(), limit.to_string()),
@@ -226,7 +227,7 @@ pub fn changed_customers_of(
             let id = t("customerId")
                 .ok_or_else(|| ErpError::permanent(ERP, "changed customer without customerId"))?;
             let changed_at = t("updatedAt")
-                .and_then(|u| crate::connector::parse_utc(&u))
+                .and_then(|u| crate::time::parse_utc(&u))
                 .ok_or_else(|| {
                     ErpError::permanent(ERP, format!("customer {id} has no readable updatedAt"))
                 })?;

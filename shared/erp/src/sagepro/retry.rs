@@ -1,7 +1,7 @@
 //! The one place Sage Pro answers are classified.
 
 use super::mapping::ERP;
-use crate::connector::ErpError;
+use crate::error::ErpError;
 use crate::http::{classify_status, clip};
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
@@ -26,7 +26,7 @@ pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ErpErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connector::ErpErrorKind;
+    use crate::error::ErpErrorKind;
 
     #[test]
     fn classification_table() {

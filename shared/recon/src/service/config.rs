@@ -227,7 +227,7 @@ impl ReconConfig {
             "Secrets Manager id of the Stripe API key",
         );
         let erp_kind = env.required("ERP_KIND", "epicor, sage500 or sagepro");
-        if !erp_kind.is_empty() && !["epicor", "sage500", "sagepro"].contains(&erp_kind.as_str()) {
+        if !erp_kind.is_empty() && erp_kind.parse::<ledgerbridge_erp::ErpKind>().is_err() {
             env.problem(format!(
                 "{PREFIX}ERP_KIND={erp_kind:?} must be epicor, sage500 or sagepro"
             ));
