@@ -225,8 +225,7 @@ pub async fn failed_payout(
     mapping: &ReconMapping,
 ) -> Result<ReconOutcome, ReconError> {
     let failure_id = payout
-        .failure_balance_transaction
-        .as_deref()
+        .failure_balance_transaction_id()
         .ok_or_else(|| ReconError::MissingFailureTransaction(payout.id.clone()))?;
     let failure = client.retrieve_balance_transaction(failure_id).await?;
     failed_payout_from(payout, &failure, mapping)
