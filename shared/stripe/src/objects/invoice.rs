@@ -364,22 +364,27 @@ impl StripeLineItem {
         }
     }
 
-    /// The price: `pricing.price_details.price` (current), else `price.id` (older).
+    /// The price: `pricing.price_details.price` when the line has `price_details` (current
+    /// versions), else `price.id` (older versions).
     pub fn price_id(&self) -> Option<&str> {
-        self.pricing
-            .as_ref()
-            .and_then(|p| p.price_details.as_ref())
-            .and_then(|d| expandable_id(&d.price))
-            .or_else(|| self.price.as_ref().map(|p| p.id()))
-            .filter(|id| !id.is_empty())
+        match self.price_details() {
+            Some(d) => expandable_id(&d.price),
+            None => self.price.as_ref().map(|p| p.id()),
+        }
+        .filter(|id| !id.is_empty())
     }
 
-    /// The product: `pricing.price_details.product` (current), else `price.product` (older).
+    /// The product: `pricing.price_details.product` when the line has `price_details`
+    /// (current versions), else `price.product` (older versions).
     pub fn product_id(&self) -> Option<&str> {
-        match self.pricing.as_ref().and_then(|p| p.price_details.as_ref()) {
+        match self.price_details() {
             Some(d) => d.product.as_deref().filter(|p| !p.is_empty()),
             None => self.price.as_ref().and_then(StripePrice::product_id),
         }
+    }
+
+    fn price_details(&self) -> Option<&StripePriceDetails> {
+        self.pricing.as_ref().and_then(|p| p.price_details.as_ref())
     }
 
     /// The subscription of a subscription line: `parent` (current), else `subscription`.
