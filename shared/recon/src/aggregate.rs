@@ -1,8 +1,8 @@
 //! Streaming aggregation: one balance transaction at a time, constant memory in summary mode.
 
+use crate::error::ReconError;
 use crate::journal::{CategorySummary, JournalKind, JournalLine, LineKind, PayoutJournal};
 use crate::mapping::{DetailLevel, ReconMapping};
-use crate::reconcile::ReconError;
 use crate::report::{Discrepancy, DiscrepancyKind, DiscrepancyReport};
 use ledgerbridge_core::currency::Currency;
 use ledgerbridge_core::ids::PayoutId;

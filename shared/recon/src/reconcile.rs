@@ -1,65 +1,20 @@
 //! Driving the aggregation from Stripe, and the other payout shapes (failed, manual).
 
 use crate::aggregate::{FxRateLookup, PayoutAggregator};
-use crate::journal::{JournalError, JournalKind, JournalLine, LineKind, PayoutJournal};
-use crate::mapping::{FailedPayoutPolicy, ManualPayoutPolicy, MappingError, ReconMapping};
+use crate::journal::{JournalKind, JournalLine, LineKind, PayoutJournal};
+use crate::mapping::{FailedPayoutPolicy, ManualPayoutPolicy, ReconMapping};
 use crate::report::{Discrepancy, DiscrepancyKind, DiscrepancyReport};
-use ledgerbridge_core::currency::Currency;
 use ledgerbridge_core::ids::{IdempotencyKey, PayoutId, StripeObjectId};
-use ledgerbridge_core::money::MoneyError;
 use ledgerbridge_core::ports::{StoreError, XrefStore};
 use ledgerbridge_stripe::{
-    StripeBalanceTransaction, StripeClient, StripeError, StripePayout, StripeReportingCategory,
+    BalanceTransactionPages, BalanceTransactionQuery, StripeApi, StripeBalanceTransaction,
+    StripePayout, StripeReportingCategory,
 };
 use std::collections::BTreeMap;
 use std::future::Future;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ReconError {
-    #[error(transparent)]
-    Stripe(Box<StripeError>),
-    #[error(transparent)]
-    Journal(#[from] JournalError),
-    #[error(transparent)]
-    Money(#[from] MoneyError),
-    #[error(transparent)]
-    Mapping(#[from] MappingError),
-    #[error("sync check failed: {0}")]
-    SyncCheck(#[from] StoreError),
-    #[error("{transaction} is in {found}, the payout settles in {expected}")]
-    CurrencyMismatch {
-        transaction: String,
-        expected: Currency,
-        found: Currency,
-    },
-    /// The payout is not paid yet, or Stripe has not finished reconciling it.
-    #[error("payout {payout} not ready: status {status}, reconciliation {reconciliation}")]
-    NotReady {
-        payout: String,
-        status: String,
-        reconciliation: String,
-    },
-    #[error("payout {0} failed but has no failure balance transaction")]
-    MissingFailureTransaction(String),
-}
-
-impl From<StripeError> for ReconError {
-    fn from(e: StripeError) -> Self {
-        ReconError::Stripe(Box::new(e))
-    }
-}
-
-impl ReconError {
-    /// Retry later: Stripe transient errors, store outages, a payout not yet reconciled.
-    pub fn is_retriable(&self) -> bool {
-        match self {
-            ReconError::Stripe(e) => e.is_retriable(),
-            ReconError::SyncCheck(e) => e.is_retriable(),
-            ReconError::NotReady { .. } => true,
-            _ => false,
-        }
-    }
-}
+/// The reconciliation's error, defined below the aggregation (which raises it too).
+pub use crate::error::ReconError;
 
 /// The key under which a payout's journal is claimed and posted exactly once, whatever
 /// triggered it (`payout.paid`, `payout.reconciliation_completed`, the sweep schedule).
@@ -135,19 +90,20 @@ impl SyncCheck for NoSyncCheck {
 }
 
 /// Reconcile one payout: a journal for a paid automatic payout (streamed page by page), a
-/// reversal or flag for a failed one, a review flag for a manual one.
-pub async fn reconcile<C: SyncCheck>(
-    client: &StripeClient,
+/// reversal or flag for a failed one, a review flag for a manual one. Stripe is read through
+/// `stripe` (the client, or a test double).
+pub async fn reconcile<A: StripeApi, C: SyncCheck>(
+    stripe: &A,
     payout: &StripePayout,
     mapping: &ReconMapping,
     fx_rates: &dyn FxRateLookup,
     sync: &C,
 ) -> Result<ReconOutcome, ReconError> {
     mapping.validate()?;
-    let start_calls = client.calls();
+    let start_calls = stripe.calls();
     let id = PayoutId::new(payout.id.clone());
     let mut outcome = match payout.status.as_str() {
-        "failed" => failed_payout(client, payout, mapping).await?,
+        "failed" => failed_payout(stripe, payout, mapping).await?,
         "paid" if !payout.automatic => manual_payout(payout, mapping, None, fx_rates, sync).await?,
         "paid" => {
             if payout
@@ -157,7 +113,8 @@ pub async fn reconcile<C: SyncCheck>(
             {
                 return Err(not_ready(payout));
             }
-            let mut pages = client.payout_balance_transactions(&id);
+            let mut pages =
+                BalanceTransactionPages::new(stripe, BalanceTransactionQuery::payout(id.clone()));
             let mut agg = PayoutAggregator::new(mapping, fx_rates, id.clone(), payout.currency);
             while let Some(page) = pages.next_page().await? {
                 fold_page(&mut agg, &page, sync).await?;
@@ -176,7 +133,7 @@ pub async fn reconcile<C: SyncCheck>(
         }
         _ => return Err(not_ready(payout)),
     };
-    outcome.stripe_calls = client.calls().saturating_sub(start_calls);
+    outcome.stripe_calls = stripe.calls().saturating_sub(start_calls);
     outcome.report.log();
     Ok(outcome)
 }
@@ -219,16 +176,15 @@ pub async fn fold_page<C: SyncCheck>(
 /// A failed payout: per policy, a journal moving the amount from the bank back to the Stripe
 /// balance (`failed_payout_account`), or a flag. The amount comes from the failure balance
 /// transaction.
-pub async fn failed_payout(
-    client: &StripeClient,
+pub async fn failed_payout<A: StripeApi>(
+    stripe: &A,
     payout: &StripePayout,
     mapping: &ReconMapping,
 ) -> Result<ReconOutcome, ReconError> {
     let failure_id = payout
-        .failure_balance_transaction
-        .as_deref()
+        .failure_balance_transaction_id()
         .ok_or_else(|| ReconError::MissingFailureTransaction(payout.id.clone()))?;
-    let failure = client.retrieve_balance_transaction(failure_id).await?;
+    let failure = stripe.retrieve_balance_transaction(failure_id).await?;
     failed_payout_from(payout, &failure, mapping)
 }
 
@@ -321,7 +277,8 @@ pub fn failed_payout_from(
 
 /// A manual payout. Stripe cannot list its transactions: per policy it is flagged for
 /// review, or — when the caller supplies the balance transactions of the date window it
-/// covers (see `StripeClient::balance_transactions_created_between`) — reconstructed from
+/// covers (`StripeApi::list_balance_transactions` with `BalanceTransactionQuery::created_between`)
+/// — reconstructed from
 /// them, with a variance line for whatever the window does not explain.
 pub async fn manual_payout<C: SyncCheck>(
     payout: &StripePayout,
@@ -383,5 +340,162 @@ pub async fn manual_payout<C: SyncCheck>(
                 stripe_calls: 0,
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The reconciliation against an in-memory Stripe (the port's fake) fed with the
+    //! repository's sample payouts and balance transactions.
+
+    use super::*;
+    use crate::aggregate::NoBookedRates;
+    use crate::journal::Side;
+    use crate::mapping::DetailLevel;
+    use ledgerbridge_core::money::{Money, Rounding};
+    use ledgerbridge_stripe::fake::FakeStripe;
+    use ledgerbridge_stripe::{StripeError, StripeList};
+
+    const PAID: &str =
+        include_str!("../../../tests/fixtures/stripe/api/payout_po_1AlsD8Nq7LbKx2RzLQZWGamE.json");
+    const PAID_LISTING: &str = include_str!(
+        "../../../tests/fixtures/stripe/api/balance_transactions.payout_po_1AlsD8Nq7LbKx2RzLQZWGamE.json"
+    );
+    const FAILED: &str =
+        include_str!("../../../tests/fixtures/stripe/api/payout_po_1czXvONq7LbKx2RzEcobW8uu.json");
+    const FAILURE_TXN: &str = include_str!(
+        "../../../tests/fixtures/stripe/api/balance_transaction_txn_12xMwdNq7LbKx2RzBq6kDB5I.json"
+    );
+
+    fn mapping() -> ReconMapping {
+        let fees = "fees";
+        let cats = [
+            ("charge", "clearing"),
+            ("refund", "refunds"),
+            ("dispute", "chargebacks"),
+            ("dispute_reversal", "chargebacks"),
+            ("fee", fees),
+            ("other_adjustment", "other_income"),
+            ("payout_reversal", "receivable"),
+        ];
+        ReconMapping {
+            bank_account: "bank".into(),
+            category_accounts: cats
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            fee_accounts: BTreeMap::from([("stripe_fee".into(), fees.into())]),
+            default_fee_account: fees.into(),
+            suspense_account: "suspense".into(),
+            variance_account: "variance".into(),
+            fx_account: "fx".into(),
+            failed_payout_account: "receivable".into(),
+            rounding: Rounding::HalfEven,
+            detail: DetailLevel::Summary,
+            failed_payout: FailedPayoutPolicy::Reverse,
+            manual_payout: Default::default(),
+        }
+    }
+
+    fn paid_stripe(page_size: usize) -> (FakeStripe, StripePayout) {
+        let payout: StripePayout = serde_json::from_str(PAID).unwrap();
+        let listing: StripeList<StripeBalanceTransaction> =
+            serde_json::from_str(PAID_LISTING).unwrap();
+        let fake = FakeStripe::new()
+            .with_page_size(page_size)
+            .with_payout_transactions(&payout.id, listing.data)
+            .with_payout(payout.clone());
+        (fake, payout)
+    }
+
+    fn bank_debit(j: &PayoutJournal) -> Money {
+        j.lines()
+            .iter()
+            .find(|l| l.kind == LineKind::Bank)
+            .map(|l| {
+                assert_eq!(l.side, Side::Debit);
+                l.amount
+            })
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_paid_payout_is_read_page_by_page_through_the_port() {
+        let (stripe, payout) = paid_stripe(4);
+        let out = reconcile(&stripe, &payout, &mapping(), &NoBookedRates, &NoSyncCheck)
+            .await
+            .unwrap();
+        assert_eq!(out.status, ReconStatus::Journal);
+        let j = out.journal.unwrap();
+        assert_eq!(j.kind, JournalKind::Payout);
+        assert_eq!(j.total_debits().unwrap(), j.total_credits().unwrap());
+        assert_eq!(bank_debit(&j), payout.amount_money());
+        assert_eq!(
+            j.transaction_count, 10,
+            "the payout's own entry is not a transaction"
+        );
+        assert_eq!(out.stripe_calls, 3, "11 entries in pages of 4");
+        assert!(out.report.is_clean(), "{:?}", out.report);
+    }
+
+    #[tokio::test]
+    async fn a_failed_payout_reads_its_failure_transaction() {
+        let payout: StripePayout = serde_json::from_str(FAILED).unwrap();
+        let failure: StripeBalanceTransaction = serde_json::from_str(FAILURE_TXN).unwrap();
+        let stripe = FakeStripe::new().with_balance_transaction(failure);
+        let out = reconcile(&stripe, &payout, &mapping(), &NoBookedRates, &NoSyncCheck)
+            .await
+            .unwrap();
+        let j = out.journal.unwrap();
+        assert_eq!(j.kind, JournalKind::FailedPayoutReversal);
+        assert_eq!(j.total_debits().unwrap(), payout.amount_money());
+        assert_eq!(out.stripe_calls, 1);
+    }
+
+    #[tokio::test]
+    async fn stripe_failures_keep_their_retry_class() {
+        let (stripe, payout) = paid_stripe(4);
+        stripe.fail_next(StripeError::RateLimited { retry_after: None });
+        let err = reconcile(&stripe, &payout, &mapping(), &NoBookedRates, &NoSyncCheck)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, ReconError::Stripe(_)) && err.is_retriable(),
+            "{err}"
+        );
+
+        let failed: StripePayout = serde_json::from_str(FAILED).unwrap();
+        let err = reconcile(
+            &FakeStripe::new(),
+            &failed,
+            &mapping(),
+            &NoBookedRates,
+            &NoSyncCheck,
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            !err.is_retriable(),
+            "a missing failure transaction is permanent: {err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn unfinished_and_manual_payouts_make_no_listing_call() {
+        let (stripe, mut payout) = paid_stripe(4);
+        payout.reconciliation_status = Some("in_progress".into());
+        let err = reconcile(&stripe, &payout, &mapping(), &NoBookedRates, &NoSyncCheck)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ReconError::NotReady { .. }) && err.is_retriable());
+
+        payout.reconciliation_status = None;
+        payout.automatic = false;
+        let out = reconcile(&stripe, &payout, &mapping(), &NoBookedRates, &NoSyncCheck)
+            .await
+            .unwrap();
+        assert_eq!(out.status, ReconStatus::NeedsReview);
+        assert_eq!(out.stripe_calls, 0);
+        assert_eq!(stripe.calls(), 0);
     }
 }

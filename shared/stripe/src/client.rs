@@ -1,13 +1,14 @@
 //! HTTP I/O with Stripe: retries, rate limiting, call counting. No domain logic.
 
+use crate::api::{BalanceTransactionFilter, BalanceTransactionQuery, PayoutListQuery};
 use crate::config::StripeClientConfig;
 use crate::error::{StripeApiError, StripeError};
 use crate::limiter::RateLimiter;
-use crate::types::{
-    StripeBalanceTransaction, StripeCharge, StripeCustomer, StripeInvoice, StripeInvoicePayment,
-    StripeList, StripePayout, StripeRefund,
+use crate::objects::{
+    StripeBalanceTransaction, StripeCharge, StripeCreditNote, StripeCustomer, StripeDispute,
+    StripeInvoice, StripeInvoicePayment, StripeList, StripePaymentIntent, StripePayout,
+    StripeRefund, StripeSubscription,
 };
-use futures::Stream;
 use ledgerbridge_core::event::Event;
 use ledgerbridge_core::ids::{IdempotencyKey, PayoutId, StripeEventId};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
@@ -16,6 +17,8 @@ use serde::de::DeserializeOwned;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use crate::api::BalanceTransactionPages;
 
 /// Stripe's metadata limits.
 pub const METADATA_MAX_KEYS: usize = 50;
@@ -48,7 +51,26 @@ impl StripeObjectKind {
             StripeObjectKind::CreditNote => "credit_notes",
         }
     }
+
+    /// The kind whose collection path is `path` (`"customers"`, `"payment_intents"`, …).
+    pub fn from_path(path: &str) -> Option<Self> {
+        [
+            StripeObjectKind::Customer,
+            StripeObjectKind::Charge,
+            StripeObjectKind::Refund,
+            StripeObjectKind::Invoice,
+            StripeObjectKind::Payout,
+            StripeObjectKind::PaymentIntent,
+            StripeObjectKind::Subscription,
+            StripeObjectKind::CreditNote,
+        ]
+        .into_iter()
+        .find(|k| k.path() == path)
+    }
 }
+
+/// The most entries Stripe returns in one page.
+const MAX_PAGE: &str = "100";
 
 /// A Stripe API client. Cheap to clone (shared connection pool, limiter and call counter).
 #[derive(Clone)]
@@ -164,17 +186,64 @@ impl StripeClient {
         self.retrieve("payouts", id.as_str()).await
     }
 
-    /// `GET /v1/invoice_payments?invoice={id}` (first page of up to `page_limit` entries; an
-    /// invoice rarely has more than a handful of payments).
+    /// `GET /v1/payment_intents/{id}`.
+    pub async fn retrieve_payment_intent(
+        &self,
+        id: &str,
+    ) -> Result<StripePaymentIntent, StripeError> {
+        self.retrieve("payment_intents", id).await
+    }
+    /// `GET /v1/credit_notes/{id}`.
+    pub async fn retrieve_credit_note(&self, id: &str) -> Result<StripeCreditNote, StripeError> {
+        self.retrieve("credit_notes", id).await
+    }
+    /// `GET /v1/disputes/{id}`.
+    pub async fn retrieve_dispute(&self, id: &str) -> Result<StripeDispute, StripeError> {
+        self.retrieve("disputes", id).await
+    }
+    /// `GET /v1/subscriptions/{id}`.
+    pub async fn retrieve_subscription(&self, id: &str) -> Result<StripeSubscription, StripeError> {
+        self.retrieve("subscriptions", id).await
+    }
+
+    /// `GET /v1/refunds?charge={id}&limit=100`: the refunds of a charge, one page of the most
+    /// Stripe returns (a charge rarely has more; `has_more` says so).
+    pub async fn list_refunds_of_charge(
+        &self,
+        charge: &str,
+    ) -> Result<StripeList<StripeRefund>, StripeError> {
+        check_id(charge)?;
+        self.get_json("v1/refunds", &[("charge", charge), ("limit", MAX_PAGE)])
+            .await
+    }
+
+    /// `GET /v1/invoice_payments?invoice={id}&limit=100`: one page of the most Stripe returns
+    /// (an invoice rarely has more than a handful of payments; `has_more` says so).
     pub async fn list_invoice_payments(
         &self,
         invoice: &str,
     ) -> Result<StripeList<StripeInvoicePayment>, StripeError> {
         check_id(invoice)?;
-        let limit = self.inner.cfg.page_limit.clamp(1, 100).to_string();
         self.get_json(
             "v1/invoice_payments",
-            &[("invoice", invoice), ("limit", &limit)],
+            &[("invoice", invoice), ("limit", MAX_PAGE)],
+        )
+        .await
+    }
+
+    /// `GET /v1/invoice_payments?payment[type]=payment_intent&payment[payment_intent]={id}&limit=1`.
+    pub async fn invoice_payments_of_payment_intent(
+        &self,
+        payment_intent: &str,
+    ) -> Result<StripeList<StripeInvoicePayment>, StripeError> {
+        check_id(payment_intent)?;
+        self.get_json(
+            "v1/invoice_payments",
+            &[
+                ("payment[type]", "payment_intent"),
+                ("payment[payment_intent]", payment_intent),
+                ("limit", "1"),
+            ],
         )
         .await
     }
@@ -209,7 +278,10 @@ impl StripeClient {
     /// The balance transactions of an automatic payout, newest first, including the payout's
     /// own entry: `GET /v1/balance_transactions?payout=…&limit=…[&starting_after=…]`.
     pub fn payout_balance_transactions(&self, payout: &PayoutId) -> BalanceTransactionPages {
-        BalanceTransactionPages::new(self.clone(), vec![("payout".into(), payout.to_string())])
+        BalanceTransactionPages::new(
+            self.clone(),
+            BalanceTransactionQuery::payout(payout.clone()),
+        )
     }
 
     /// Balance transactions created in `[from, to)` (Unix seconds), for reconstructing a
@@ -221,11 +293,63 @@ impl StripeClient {
     ) -> BalanceTransactionPages {
         BalanceTransactionPages::new(
             self.clone(),
-            vec![
-                ("created[gte]".into(), from.to_string()),
-                ("created[lt]".into(), to.to_string()),
-            ],
+            BalanceTransactionQuery::created_between(from, to),
         )
+    }
+
+    /// One page of `GET /v1/balance_transactions?{filter}&limit={page_limit}
+    /// [&expand[]=data.source][&starting_after={id}]`.
+    pub async fn list_balance_transactions(
+        &self,
+        query: &BalanceTransactionQuery,
+        starting_after: Option<&str>,
+    ) -> Result<StripeList<StripeBalanceTransaction>, StripeError> {
+        let mut filter: Vec<(&str, String)> = match &query.filter {
+            BalanceTransactionFilter::Payout(p) => vec![("payout", p.to_string())],
+            BalanceTransactionFilter::CreatedBetween { from, to } => vec![
+                ("created[gte]", from.to_string()),
+                ("created[lt]", to.to_string()),
+            ],
+        };
+        filter.push(("limit", self.page_limit()));
+        if query.expand_source {
+            filter.push(("expand[]", "data.source".to_owned()));
+        }
+        if let Some(after) = starting_after {
+            filter.push(("starting_after", after.to_owned()));
+        }
+        let pairs: Vec<(&str, &str)> = filter.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.get_json("v1/balance_transactions", &pairs).await
+    }
+
+    /// One page of `GET /v1/payouts?[status=…][&arrival_date[gte]=…]&limit=…
+    /// [&starting_after={id}]`.
+    pub async fn list_payouts(
+        &self,
+        query: &PayoutListQuery,
+        starting_after: Option<&str>,
+    ) -> Result<StripeList<StripePayout>, StripeError> {
+        let mut pairs: Vec<(&str, String)> = Vec::new();
+        if let Some(status) = &query.status {
+            pairs.push(("status", status.clone()));
+        }
+        if let Some(since) = query.arrival_date_gte {
+            pairs.push(("arrival_date[gte]", since.to_string()));
+        }
+        let limit = match query.limit {
+            Some(l) => l.clamp(1, 100).to_string(),
+            None => self.page_limit(),
+        };
+        pairs.push(("limit", limit));
+        if let Some(after) = starting_after {
+            pairs.push(("starting_after", after.to_owned()));
+        }
+        let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.get_json("v1/payouts", &pairs).await
+    }
+
+    fn page_limit(&self) -> String {
+        self.inner.cfg.page_limit.clamp(1, 100).to_string()
     }
 
     // ---- writes ----------------------------------------------------------------------------
@@ -260,6 +384,22 @@ impl StripeClient {
             what: kind.path().to_owned(),
             message: e.to_string(),
         })
+    }
+
+    /// [`update_metadata`](Self::update_metadata) of one key with a deterministic
+    /// `Idempotency-Key` (`ledgerbridge-{path}-{id}-{key}-{value}`): a retried write-back of
+    /// the same value is one write in Stripe.
+    pub async fn set_metadata(
+        &self,
+        kind: StripeObjectKind,
+        id: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<(), StripeError> {
+        let idem = IdempotencyKey::new(format!("ledgerbridge-{}-{id}-{key}-{value}", kind.path()));
+        self.update_metadata(kind, id, &[(key, value)], &idem)
+            .await
+            .map(drop)
     }
 
     /// `POST /v1/customers/{id}` with form fields (`name`, `email`, `address[line1]`,
@@ -497,95 +637,6 @@ fn check_metadata(metadata: &[(&str, &str)]) -> Result<(), StripeError> {
         }
     }
     Ok(())
-}
-
-/// Pages of balance transactions: `starting_after` the last id while `has_more`.
-pub struct BalanceTransactionPages {
-    client: StripeClient,
-    filter: Vec<(String, String)>,
-    expand_source: bool,
-    starting_after: Option<String>,
-    done: bool,
-    pages: u64,
-}
-
-impl BalanceTransactionPages {
-    fn new(client: StripeClient, filter: Vec<(String, String)>) -> Self {
-        BalanceTransactionPages {
-            client,
-            filter,
-            expand_source: false,
-            starting_after: None,
-            done: false,
-            pages: 0,
-        }
-    }
-
-    /// Ask for `expand[]=data.source`, so a foreign-currency charge's presentment currency
-    /// and amount are known (needed for FX lines; makes pages larger).
-    pub fn expand_source(mut self, yes: bool) -> Self {
-        self.expand_source = yes;
-        self
-    }
-
-    /// Pages fetched so far.
-    pub fn pages(&self) -> u64 {
-        self.pages
-    }
-
-    /// The next page, or `None` after the last. A failed page can be retried by calling again.
-    pub async fn next_page(
-        &mut self,
-    ) -> Result<Option<Vec<StripeBalanceTransaction>>, StripeError> {
-        if self.done {
-            return Ok(None);
-        }
-        let limit = self.client.inner.cfg.page_limit.clamp(1, 100).to_string();
-        let mut query: Vec<(&str, &str)> = self
-            .filter
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        query.push(("limit", &limit));
-        if self.expand_source {
-            query.push(("expand[]", "data.source"));
-        }
-        if let Some(after) = &self.starting_after {
-            query.push(("starting_after", after));
-        }
-        let page: StripeList<StripeBalanceTransaction> = self
-            .client
-            .get_json("v1/balance_transactions", &query)
-            .await?;
-        self.pages += 1;
-        match page.data.last() {
-            Some(last) => self.starting_after = Some(last.id.clone()),
-            None if page.has_more => {
-                return Err(StripeError::Decode {
-                    what: "balance_transactions".into(),
-                    message: "has_more with an empty page".into(),
-                })
-            }
-            None => {}
-        }
-        self.done = !page.has_more;
-        Ok(Some(page.data))
-    }
-
-    /// The transactions one by one, fetched a page at a time.
-    pub fn into_stream(
-        self,
-    ) -> impl Stream<Item = Result<StripeBalanceTransaction, StripeError>> + Send {
-        use futures::StreamExt;
-        futures::stream::try_unfold(self, |mut pages| async move {
-            Ok(pages.next_page().await?.map(|page| (page, pages)))
-        })
-        .map(|page: Result<Vec<_>, StripeError>| match page {
-            Ok(items) => futures::stream::iter(items.into_iter().map(Ok)).left_stream(),
-            Err(e) => futures::stream::iter([Err(e)]).right_stream(),
-        })
-        .flatten()
-    }
 }
 
 #[cfg(test)]

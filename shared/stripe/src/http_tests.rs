@@ -117,9 +117,18 @@ async fn post_charge(
         .into_response()
 }
 
+/// Records `path?query` of a list call and answers an empty page.
+async fn list_any(State(fake): State<Arc<Fake>>, uri: axum::http::Uri) -> Response {
+    fake.seen.lock().unwrap().push(uri.to_string());
+    axum::Json(serde_json::json!({"object": "list", "data": [], "has_more": false})).into_response()
+}
+
 async fn start(fake: Arc<Fake>) -> String {
     let app = Router::new()
         .route("/v1/balance_transactions", get(list_bts))
+        .route("/v1/refunds", get(list_any))
+        .route("/v1/invoice_payments", get(list_any))
+        .route("/v1/payouts", get(list_any))
         .route("/v1/charges/{id}", get(get_charge).post(post_charge))
         .with_state(fake);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -276,4 +285,80 @@ async fn rate_limiter_spaces_calls() {
         "{:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test]
+async fn the_port_builds_the_pipeline_queries_of_today() {
+    use crate::api::{PayoutListQuery, StripeApi};
+    let fake = Arc::new(Fake::default());
+    let c = client(&start(fake.clone()).await);
+    let port = &c;
+    assert!(StripeApi::list_refunds_of_charge(port, "ch_1")
+        .await
+        .unwrap()
+        .data
+        .is_empty());
+    StripeApi::list_invoice_payments(port, "in_1")
+        .await
+        .unwrap();
+    StripeApi::invoice_payments_of_payment_intent(port, "pi_1")
+        .await
+        .unwrap();
+    let q = PayoutListQuery {
+        status: Some("paid".into()),
+        arrival_date_gte: Some(1_700_000_000),
+        limit: Some(100),
+    };
+    StripeApi::list_payouts(port, &q, Some("po_9"))
+        .await
+        .unwrap();
+    StripeApi::list_payouts(port, &PayoutListQuery::default(), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        *fake.seen.lock().unwrap(),
+        [
+            "/v1/refunds?charge=ch_1&limit=100",
+            "/v1/invoice_payments?invoice=in_1&limit=100",
+            "/v1/invoice_payments?payment%5Btype%5D=payment_intent&payment%5Bpayment_intent%5D=pi_1&limit=1",
+            "/v1/payouts?status=paid&arrival_date%5Bgte%5D=1700000000&limit=100&starting_after=po_9",
+            "/v1/payouts?limit=2",
+        ]
+    );
+    assert_eq!(StripeApi::calls(port), 5);
+    assert!(StripeApi::list_refunds_of_charge(port, "ch_1&x=1")
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn the_port_pages_through_a_borrowed_client_and_writes_metadata_idempotently() {
+    use crate::api::{BalanceTransactionPages, BalanceTransactionQuery, StripeApi};
+    let fake = Arc::new(Fake::default());
+    let c = client(&start(fake.clone()).await);
+    let mut pages =
+        BalanceTransactionPages::new(&c, BalanceTransactionQuery::payout(PayoutId::new("po_1")));
+    let mut ids = Vec::new();
+    while let Some(page) = pages.next_page().await.unwrap() {
+        ids.extend(page.into_iter().map(|t| t.id));
+    }
+    assert_eq!(ids.len(), 5);
+    assert_eq!(pages.pages(), 3);
+
+    let kind = StripeObjectKind::from_path("charges").unwrap();
+    StripeApi::set_metadata(&c, kind, "ch_1", "ledgerbridge_cash_receipt", "CR-1")
+        .await
+        .unwrap();
+    let posts = fake.posts.lock().unwrap();
+    assert_eq!(
+        posts[0].1.as_deref(),
+        Some("ledgerbridge-charges-ch_1-ledgerbridge_cash_receipt-CR-1"),
+        "the pipeline's deterministic key"
+    );
+    assert_eq!(posts[0].2, "metadata%5Bledgerbridge_cash_receipt%5D=CR-1");
+    assert_eq!(
+        StripeObjectKind::from_path("payment_intents"),
+        Some(StripeObjectKind::PaymentIntent)
+    );
+    assert_eq!(StripeObjectKind::from_path("widgets"), None);
 }

@@ -50,8 +50,7 @@ pub fn reference_object(
             Ok(StripeObjectId::new(payout.id.clone()))
         }
         JournalKind::FailedPayoutReversal => payout
-            .failure_balance_transaction
-            .as_deref()
+            .failure_balance_transaction_id()
             .map(StripeObjectId::new)
             .ok_or_else(|| BuildError::NoFailureTransaction(payout.id.clone())),
     }
