@@ -13,7 +13,8 @@ use ledgerbridge_core::config::{IntakeConfig, SecretLocation};
 use ledgerbridge_core::ports::XrefStore;
 use ledgerbridge_core::webhook::sign_header;
 use ledgerbridge_core::{Clock, SystemClock};
-use ledgerbridge_pipeline::erp_sync::{reverse_xref, ErpMessage, SIGNATURE_HEADER};
+use ledgerbridge_pipeline::customer::reverse_xref;
+use ledgerbridge_pipeline::to_stripe::sync::{ErpMessage, SIGNATURE_HEADER};
 use serde_json::{json, Value};
 use webhook_intake::routes::{aws::build, handle_request, ErpRouteConfig, ERP_CUSTOMERS_PATH};
 

@@ -82,7 +82,7 @@ impl<Q: TestQueue> TestQueue for Flaky<Q> {
 
 pub trait Backend {
     type Q: TestQueue + 'static;
-    type S: ledgerbridge_pipeline::post::StateStore + Clone + 'static;
+    type S: ledgerbridge_pipeline::posting::StateStore + Clone + 'static;
     fn fresh(max_bytes: usize) -> impl Future<Output = (Self::Q, Self::S)>;
 }
 

@@ -563,7 +563,7 @@ fn audit_sides(v: &Value, key: &str, dr: &mut Decimal, cr: &mut Decimal) {
 #[tokio::test]
 async fn the_queued_journal_posts_once_and_balances_in_each_erp() {
     use ledgerbridge_erp::{AnyConnector, ErpSettings, RetryPolicy};
-    use ledgerbridge_pipeline::post::Poster;
+    use ledgerbridge_pipeline::posting::Poster;
     use ledgerbridge_pipeline::stages::PostStage;
     use std::time::Duration;
 

@@ -16,7 +16,7 @@ use ledgerbridge_erp::{
 };
 use ledgerbridge_erp_sandbox::{spawn, Erp, Faults, SandboxConfig, SandboxHandle, Seed};
 use ledgerbridge_pipeline::mapping::{Mapping, EXAMPLE};
-use ledgerbridge_pipeline::post::{Poster, StateStore};
+use ledgerbridge_pipeline::posting::{Poster, StateStore};
 use ledgerbridge_pipeline::sqs::RecordOutcome;
 use ledgerbridge_pipeline::stages::{PostStage, TransformStage};
 use ledgerbridge_stripe::{StripeClient, StripeClientConfig};

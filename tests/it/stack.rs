@@ -17,7 +17,7 @@ use ledgerbridge_erp::{
 };
 use ledgerbridge_erp_sandbox::{spawn, Erp, SandboxConfig, Seed};
 use ledgerbridge_pipeline::mapping::EXAMPLE;
-use ledgerbridge_pipeline::post::Poster;
+use ledgerbridge_pipeline::posting::Poster;
 use ledgerbridge_pipeline::sqs::RecordOutcome;
 use ledgerbridge_pipeline::stages::{PostStage, TransformStage};
 use ledgerbridge_stripe::{StripeClient, StripeClientConfig};
@@ -282,7 +282,7 @@ async fn pipeline_runs_on_the_resources_the_template_creates() {
         .erp_events_queue_url
         .clone()
         .expect("erp-post is given the ERP events queue");
-    let poll = ledgerbridge_pipeline::erp_sync::ErpPoll {
+    let poll = ledgerbridge_pipeline::to_stripe::poll::ErpPoll {
         connector: AnyConnector::from_settings(
             ErpSettings::from_json(&secrets.fetch(&pcfg.erp_secret_id).await.unwrap()).unwrap(),
         )

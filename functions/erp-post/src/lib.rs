@@ -1,5 +1,5 @@
 //! erp-post function configuration and trigger; the posting itself is
-//! `ledgerbridge_pipeline::post`, the scheduled ERP poll `ledgerbridge_pipeline::erp_sync::ErpPoll`
+//! `ledgerbridge_pipeline::posting`, the scheduled ERP poll `ledgerbridge_pipeline::to_stripe::poll::ErpPoll`
 //! (run here because this function is the one that reaches the ERP).
 
 use aws_lambda_events::event::sqs::SqsEvent;

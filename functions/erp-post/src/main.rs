@@ -9,11 +9,11 @@ use ledgerbridge_core::config::Env;
 use ledgerbridge_core::secrets::SecretSource;
 use ledgerbridge_core::SystemClock;
 use ledgerbridge_erp::{AnyConnector, ErpSettings, RetryPolicy};
-use ledgerbridge_pipeline::erp_sync::ErpPoll;
 use ledgerbridge_pipeline::mapping::Mapping;
-use ledgerbridge_pipeline::post::Poster;
+use ledgerbridge_pipeline::posting::Poster;
 use ledgerbridge_pipeline::sqs::process_batch;
 use ledgerbridge_pipeline::stages::PostStage;
+use ledgerbridge_pipeline::to_stripe::poll::ErpPoll;
 use ledgerbridge_stripe::{StripeClient, StripeClientConfig};
 
 #[tokio::main]

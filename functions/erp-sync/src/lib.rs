@@ -13,10 +13,10 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use ledgerbridge_core::config::{ConfigError, Env};
 use ledgerbridge_core::ports::EventQueue;
 use ledgerbridge_core::Clock;
-use ledgerbridge_pipeline::erp_sync::ErpSyncStage;
-use ledgerbridge_pipeline::post::StateStore;
+use ledgerbridge_pipeline::posting::StateStore;
 use ledgerbridge_pipeline::sqs::{process_batch, UnidentifiedFailure};
 use ledgerbridge_pipeline::stripe_api::StripeApi;
+use ledgerbridge_pipeline::to_stripe::sync::ErpSyncStage;
 use serde_json::Value;
 
 /// Settings of the erp-sync function.
@@ -140,7 +140,7 @@ pub mod aws {
     use ledgerbridge_core::aws::{DynamoStore, SecretsManagerSource, SqsQueue};
     use ledgerbridge_core::secrets::SecretSource;
     use ledgerbridge_core::SystemClock;
-    use ledgerbridge_pipeline::erp_sync::ErpSyncStage;
+    use ledgerbridge_pipeline::to_stripe::sync::ErpSyncStage;
     use ledgerbridge_stripe::{StripeClient, StripeClientConfig};
 
     pub type AwsDeps = Deps<DynamoStore, StripeClient, SystemClock, SqsQueue>;
@@ -182,7 +182,7 @@ mod tests {
     use ledgerbridge_core::embedded::{MemoryQueue, SqliteStore};
     use ledgerbridge_core::ports::XrefStore;
     use ledgerbridge_core::FixedClock;
-    use ledgerbridge_pipeline::erp_sync::reverse_xref;
+    use ledgerbridge_pipeline::customer::reverse_xref;
     use ledgerbridge_stripe::StripeError;
     use serde_json::json;
     use std::sync::atomic::{AtomicBool, Ordering};

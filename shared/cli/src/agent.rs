@@ -8,11 +8,11 @@ use ledgerbridge_core::secrets::Secret;
 use ledgerbridge_core::SystemClock;
 use ledgerbridge_erp::agent::{run as run_agent, AgentConfig};
 use ledgerbridge_erp::{AnyConnector, ErpError, ErpSettings, RetryPolicy};
-use ledgerbridge_pipeline::erp_sync::ErpPoll;
 use ledgerbridge_pipeline::mapping::Mapping;
-use ledgerbridge_pipeline::post::Poster;
+use ledgerbridge_pipeline::posting::Poster;
 use ledgerbridge_pipeline::sqs::RecordOutcome;
 use ledgerbridge_pipeline::stages::PostStage;
+use ledgerbridge_pipeline::to_stripe::poll::ErpPoll;
 use ledgerbridge_stripe::{StripeClient, StripeClientConfig};
 use std::path::PathBuf;
 

@@ -10,10 +10,10 @@
 //! Since API version 2025-03-31 the current period is on each subscription item
 //! (`items.data[].current_period_start/end`), not on the subscription.
 
-use crate::billing::{id_of, int, permanent, s};
+use crate::convert::{date_of, i as int, id_of, s};
 use crate::mapping::Mapping;
 use crate::messages::{CustomerFieldsV1, CustomerHint, Source};
-use crate::transform::{date_of, Outcome, TransformError};
+use crate::outcome::{permanent, Outcome, TransformError};
 use ledgerbridge_core::event::Event;
 use ledgerbridge_core::ports::{StoreError, VersionStore};
 use ledgerbridge_erp::ErpDate;
@@ -231,11 +231,11 @@ mod tests {
     use ledgerbridge_core::embedded::SqliteStore;
 
     const CREATED: &str =
-        include_str!("../../../tests/fixtures/stripe/events/customer.subscription.created.json");
+        include_str!("../../../../tests/fixtures/stripe/events/customer.subscription.created.json");
     const UPDATED: &str =
-        include_str!("../../../tests/fixtures/stripe/events/customer.subscription.updated.json");
+        include_str!("../../../../tests/fixtures/stripe/events/customer.subscription.updated.json");
     const DELETED: &str =
-        include_str!("../../../tests/fixtures/stripe/events/customer.subscription.deleted.json");
+        include_str!("../../../../tests/fixtures/stripe/events/customer.subscription.deleted.json");
 
     fn state(text: &str) -> SubscriptionState {
         let mut m = Mapping::from_toml(EXAMPLE).unwrap();

@@ -1,0 +1,306 @@
+//! The poster: claim → cross-reference short-circuit → dependencies → post once → record the
+//! cross-reference → write back.
+
+use super::customers::Resolved;
+use super::{erp_error, FieldsResult, PostError, PostResult};
+use crate::mapping::Mapping;
+use crate::messages::{CustomerFieldsV1, ErpCommandV1};
+use crate::store::StateStore;
+use crate::stripe_api::StripeApi;
+use ledgerbridge_core::ids::{ErpDocumentId, IdempotencyKey, StripeObjectId};
+use ledgerbridge_core::ports::{Claim, ClaimRequest, RecordStatus, StoreError, XrefRecord};
+use ledgerbridge_core::Clock;
+use ledgerbridge_erp::{
+    post_command, with_retry, Application, DocKind, ErpCommand, ErpConnector, ExternalRef,
+    RetryPolicy,
+};
+
+/// Everything erp-post needs, built once per container.
+pub struct Poster<C, S, A, K> {
+    pub connector: C,
+    pub store: S,
+    /// `None` disables write-back and Stripe lookups (e.g. no Stripe key configured locally).
+    pub stripe: Option<A>,
+    pub mapping: Mapping,
+    pub policy: RetryPolicy,
+    pub clock: K,
+    /// How long an intent may stay in progress before another worker may take it over.
+    pub lease_ms: i64,
+    /// How long intent records count (they are a lock, the cross-reference is the record).
+    pub intent_days: i64,
+}
+
+impl<C, S, A, K> Poster<C, S, A, K>
+where
+    C: ErpConnector,
+    S: StateStore,
+    A: StripeApi,
+    K: Clock,
+{
+    pub async fn handle(&self, msg: &ErpCommandV1) -> Result<PostResult, PostError> {
+        let reference = msg.command.reference().clone();
+        let kind = msg.command.kind();
+        let is_customer = kind == DocKind::Customer;
+        if !is_customer {
+            if let Some(x) = self
+                .store
+                .get_xref(reference.stripe_id(), kind.as_str())
+                .await?
+            {
+                self.write_back(msg, &x.erp_id).await?;
+                return Ok(PostResult::AlreadyPosted { erp_id: x.erp_id });
+            }
+        }
+        let mut parent = None;
+        for dep in &msg.depends_on {
+            match self
+                .store
+                .get_xref(dep.stripe_id(), dep.kind().as_str())
+                .await?
+            {
+                Some(x) => parent = Some((dep.kind(), x.erp_id)),
+                None => return Err(self.waiting_for(dep).await?),
+            }
+        }
+        let key = if is_customer {
+            IdempotencyKey::new(format!(
+                "post#{}#{}#{}",
+                self.connector.erp(),
+                reference,
+                msg.source.event_id
+            ))
+        } else {
+            IdempotencyKey::new(format!("post#{}#{}", self.connector.erp(), reference))
+        };
+        match self.claim(&key).await? {
+            Claim::Acquired => {}
+            Claim::Existing(rec) => {
+                return match rec.status {
+                    RecordStatus::Completed | RecordStatus::Ignored => match rec.result {
+                        Some(id) => Ok(PostResult::AlreadyPosted {
+                            erp_id: ErpDocumentId::new(id),
+                        }),
+                        None => Ok(PostResult::Stale),
+                    },
+                    RecordStatus::InProgress => Err(PostError::Deferred(format!(
+                        "{reference} is being posted by another worker"
+                    ))),
+                    RecordStatus::Parked => Err(PostError::Parked(rec.result.unwrap_or_default())),
+                };
+            }
+        }
+        let outcome = self.post_claimed(msg, parent).await;
+        match &outcome {
+            Ok(PostResult::Posted { erp_id, .. } | PostResult::AlreadyPosted { erp_id }) => {
+                self.store
+                    .complete(&key, RecordStatus::Completed, Some(erp_id.to_string()))
+                    .await?;
+            }
+            Ok(PostResult::Stale) => {
+                self.store
+                    .complete(&key, RecordStatus::Completed, None)
+                    .await?
+            }
+            Err(PostError::Parked(reason)) => {
+                self.store
+                    .complete(&key, RecordStatus::Parked, Some(reason.clone()))
+                    .await?;
+            }
+            Err(_) => {
+                if let Err(e) = self.store.release(&key).await {
+                    tracing::warn!(error = %e, "Intent not released; it lapses with its lease");
+                }
+            }
+        }
+        let result = outcome?;
+        if let PostResult::Posted { erp_id, .. } = &result {
+            self.write_back(msg, erp_id).await?;
+        }
+        Ok(result)
+    }
+
+    /// Write the values of a `customer_fields.v1` message to the ERP customer's user-defined
+    /// fields. Per Stripe object, one worker at a time (a lease claim, released after) checks
+    /// the version and writes, so an older state never lands after a newer one: the version is
+    /// advanced before the write, and a failed write is retried under the same version, which
+    /// is still accepted.
+    pub async fn handle_fields(&self, msg: &CustomerFieldsV1) -> Result<FieldsResult, PostError> {
+        let resolved = self.resolve_customer(&msg.customer).await?;
+        let erp = self.connector.erp();
+        let lock = IdempotencyKey::new(format!("fields#{erp}#{}#lock", msg.object_id));
+        if let Claim::Existing(_) = self.claim(&lock).await? {
+            return Err(PostError::Deferred(format!(
+                "fields of {} are being written by another worker",
+                msg.object_id
+            )));
+        }
+        let result = self.write_fields(msg, &resolved).await;
+        if let Err(e) = self.store.release(&lock).await {
+            tracing::warn!(error = %e, "Field lock not released; it lapses with its lease");
+        }
+        result
+    }
+
+    async fn write_fields(
+        &self,
+        msg: &CustomerFieldsV1,
+        customer: &Resolved,
+    ) -> Result<FieldsResult, PostError> {
+        let vkey = format!("subscription#{}#{}", self.connector.erp(), msg.object_id);
+        if !self.store.advance_version(&vkey, msg.version).await? {
+            tracing::info!(object = %msg.object_id, "Older customer field values skipped");
+            return Ok(FieldsResult::Stale);
+        }
+        let out = with_retry(&self.policy, |_| {
+            self.connector
+                .set_customer_fields(&customer.code, &msg.values)
+        })
+        .await
+        .map_err(erp_error)?;
+        if !out.unmapped.is_empty() {
+            tracing::warn!(alarm = "customer_field_unmapped", unmapped = ?out.unmapped, "Values with no ERP field in the ERP settings (customer_fields) were not written");
+        }
+        Ok(FieldsResult::Written {
+            erp_id: customer.erp_id.clone(),
+            customer_code: customer.code.clone(),
+            written: out.written,
+            unmapped: out.unmapped,
+        })
+    }
+
+    pub(super) async fn claim(&self, key: &IdempotencyKey) -> Result<Claim, StoreError> {
+        let now_ms = self.clock.now_millis();
+        self.store
+            .claim(&ClaimRequest {
+                key: key.clone(),
+                payload_hash: String::new(),
+                now_ms,
+                lease_ms: self.lease_ms,
+                expiration: now_ms / 1000 + self.intent_days * 86_400,
+            })
+            .await
+    }
+
+    pub(super) async fn post_claimed(
+        &self,
+        msg: &ErpCommandV1,
+        parent: Option<(DocKind, ErpDocumentId)>,
+    ) -> Result<PostResult, PostError> {
+        let mut command = msg.command.clone();
+        if let (Some(v), ErpCommand::UpsertCustomer(c)) = (msg.version, &command) {
+            let vkey = format!(
+                "customer#{}#{}",
+                self.connector.erp(),
+                c.reference.stripe_id()
+            );
+            if !self.store.advance_version(&vkey, v).await? {
+                tracing::info!(reference = %c.reference, "Older customer update skipped");
+                return Ok(PostResult::Stale);
+            }
+        }
+        let resolved = match &msg.customer {
+            Some(hint) => Some(self.resolve_customer(hint).await?),
+            None => None,
+        };
+        if let ErpCommand::UpsertCustomer(upsert) = &command {
+            let r = resolved
+                .ok_or_else(|| PostError::Parked("customer upsert without customer hint".into()))?;
+            if r.created_now {
+                return Ok(PostResult::Posted {
+                    erp_id: r.erp_id,
+                    created: true,
+                });
+            }
+            if r.linked {
+                tracing::info!(reference = %upsert.reference, "Customer linked to an existing ERP customer; its master data is left to the ERP");
+                return Ok(PostResult::AlreadyPosted { erp_id: r.erp_id });
+            }
+            let mut upsert = upsert.clone();
+            upsert.customer_id = r.code.clone();
+            with_retry(&self.policy, |_| {
+                self.connector.update_customer(&r.erp_id, &upsert)
+            })
+            .await
+            .map_err(erp_error)?;
+            return Ok(PostResult::Posted {
+                erp_id: r.erp_id,
+                created: false,
+            });
+        }
+        apply_resolution(
+            &mut command,
+            resolved.as_ref().map(|r| r.code.as_str()),
+            parent.as_ref().map(|(k, id)| (*k, id)),
+        );
+        let out = post_command(&self.connector, &command, &self.policy)
+            .await
+            .map_err(erp_error)?;
+        let reference = command.reference();
+        self.record_xref(reference.stripe_id(), command.kind().as_str(), &out.erp_id)
+            .await?;
+        Ok(PostResult::Posted {
+            erp_id: out.erp_id,
+            created: out.created,
+        })
+    }
+
+    pub(super) async fn record_xref(
+        &self,
+        stripe_id: &StripeObjectId,
+        kind: &str,
+        erp_id: &ErpDocumentId,
+    ) -> Result<(), PostError> {
+        let rec = XrefRecord {
+            stripe_id: stripe_id.clone(),
+            doc_kind: kind.to_owned(),
+            erp: self.connector.erp().to_owned(),
+            erp_id: erp_id.clone(),
+            created_at_ms: self.clock.now_millis(),
+        };
+        if let Some(existing) = self.store.put_xref_if_absent(&rec).await? {
+            if &existing.erp_id != erp_id {
+                tracing::error!(alarm = "xref_conflict", stripe_id = %stripe_id, kind, "Cross-reference already points at another ERP document");
+            }
+        }
+        Ok(())
+    }
+
+    /// A parent that was parked will not appear by waiting: park the dependent too, with the
+    /// reason, so both are replayed together once it is fixed.
+    async fn waiting_for(&self, dep: &ExternalRef) -> Result<PostError, PostError> {
+        let dep_key = IdempotencyKey::new(format!("post#{}#{}", self.connector.erp(), dep));
+        if let Some(rec) = self.store.get(&dep_key).await? {
+            if rec.status == RecordStatus::Parked {
+                return Ok(PostError::Parked(format!(
+                    "depends on {dep}, which is parked: {}",
+                    rec.result.unwrap_or_default()
+                )));
+            }
+        }
+        Ok(PostError::Deferred(format!("waiting for {dep}")))
+    }
+}
+
+/// Fill what only posting time knows: the resolved customer, and what a receipt applies to.
+pub fn apply_resolution(
+    command: &mut ErpCommand,
+    customer_id: Option<&str>,
+    parent: Option<(DocKind, &ledgerbridge_core::ids::ErpDocumentId)>,
+) {
+    if let Some(c) = customer_id {
+        match command {
+            ErpCommand::CreateSalesOrder(x) => x.customer_id = c.to_owned(),
+            ErpCommand::CreateInvoice(x) => x.customer_id = c.to_owned(),
+            ErpCommand::CreateCashReceipt(x) => x.customer_id = c.to_owned(),
+            ErpCommand::CreateCreditMemo(x) => x.customer_id = c.to_owned(),
+            ErpCommand::UpsertCustomer(_) | ErpCommand::PostJournalEntry(_) => {}
+        }
+    }
+    if let (ErpCommand::CreateCashReceipt(r), Some((kind, id))) = (command, parent) {
+        r.applies_to = match kind {
+            DocKind::SalesOrder => Some(Application::SalesOrder(id.clone())),
+            DocKind::Invoice => Some(Application::Invoice(id.clone())),
+            _ => None,
+        };
+    }
+}

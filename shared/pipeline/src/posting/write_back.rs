@@ -1,0 +1,46 @@
+//! Write-back: the ERP id into the Stripe object's metadata, once.
+
+use super::poster::Poster;
+use super::PostError;
+use crate::messages::ErpCommandV1;
+use crate::store::StateStore;
+use crate::stripe_api::StripeApi;
+use ledgerbridge_core::ids::{ErpDocumentId, StripeObjectId};
+use ledgerbridge_core::Clock;
+use ledgerbridge_erp::ErpConnector;
+
+impl<C, S, A, K> Poster<C, S, A, K>
+where
+    C: ErpConnector,
+    S: StateStore,
+    A: StripeApi,
+    K: Clock,
+{
+    /// Write the ERP id into the Stripe object's metadata once (`ledgerbridge_*` keys, which
+    /// the transform recognises so the resulting `*.updated` event is not booked again).
+    pub(super) async fn write_back(
+        &self,
+        msg: &ErpCommandV1,
+        erp_id: &ErpDocumentId,
+    ) -> Result<(), PostError> {
+        let (Some(wb), Some(stripe)) = (&msg.write_back, &self.stripe) else {
+            return Ok(());
+        };
+        let done_kind = format!("writeback#{}", wb.key);
+        let obj = StripeObjectId::new(&wb.object_id);
+        if self.store.get_xref(&obj, &done_kind).await?.is_some() {
+            return Ok(());
+        }
+        match stripe
+            .set_metadata(&wb.object_path, &wb.object_id, &wb.key, erp_id.as_str())
+            .await
+        {
+            Ok(()) => self.record_xref(&obj, &done_kind, erp_id).await,
+            Err(e) if e.is_retriable() => Err(PostError::Retryable(format!("write-back: {e}"))),
+            Err(e) => {
+                tracing::warn!(error = %e, object = %wb.object_id, "Write-back to Stripe rejected; the cross-reference holds the link");
+                Ok(())
+            }
+        }
+    }
+}
