@@ -9,7 +9,7 @@ use crate::support::fixtures::{event_body, SAMPLE_SECRET};
 use crate::support::moto;
 use erp_sync::ErpSyncConfig;
 use ledgerbridge_core::aws::DynamoStore;
-use ledgerbridge_core::config::{IntakeConfig, SecretLocation};
+use ledgerbridge_core::config::SecretLocation;
 use ledgerbridge_core::ports::XrefStore;
 use ledgerbridge_core::webhook::sign_header;
 use ledgerbridge_core::{Clock, SystemClock};
@@ -101,7 +101,8 @@ async fn erp_events_reach_stripe_once_through_the_stack_resources() {
         .to_owned();
 
     // webhook-intake, configured only from the stack's environment, built as main builds it.
-    let intake_cfg = IntakeConfig::from_env(env_of(&handoff, "webhook-intake", &[])).unwrap();
+    let intake_cfg =
+        webhook_intake::config_from_env(env_of(&handoff, "webhook-intake", &[])).unwrap();
     let erp_cfg = ErpRouteConfig::from_env(env_of(&handoff, "webhook-intake", &[]))
         .unwrap()
         .expect("the template configures the ERP route");

@@ -131,9 +131,8 @@ pub fn deps<Q: EventQueue, S: IdempotencyStore>(
         store,
         verifier: RotatingVerifier::fixed(&[SAMPLE_SECRET]),
         clock,
-        handled: ledgerbridge_core::event::DEFAULT_HANDLED_TYPES
-            .iter()
-            .map(|s| (*s).to_owned())
+        handled: webhook_intake::default_handled_event_types()
+            .into_iter()
             .collect(),
         dedupe_for_secs: 35 * 86_400,
         lease_ms: 15_000,

@@ -7,7 +7,7 @@ use crate::support::fixtures::{event_body, SAMPLE_SECRET};
 use crate::support::moto::{self, repo_root};
 use erp_post::PostConfig;
 use ledgerbridge_core::aws::{DynamoStore, SecretsManagerSource, SqsQueue};
-use ledgerbridge_core::config::{Env, IntakeConfig, SecretLocation};
+use ledgerbridge_core::config::{Env, SecretLocation};
 use ledgerbridge_core::ids::StripeObjectId;
 use ledgerbridge_core::secrets::{CachedSecrets, SecretSource};
 use ledgerbridge_core::webhook::sign_header;
@@ -125,7 +125,8 @@ async fn pipeline_runs_on_the_resources_the_template_creates() {
     let secrets = SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&conf));
 
     // webhook-intake, configured only from the stack's environment.
-    let intake_cfg = IntakeConfig::from_env(env_of(&handoff, "webhook-intake", &[])).unwrap();
+    let intake_cfg =
+        webhook_intake::config_from_env(env_of(&handoff, "webhook-intake", &[])).unwrap();
     let SecretLocation::SecretsManager(secret_id) = &intake_cfg.webhook_secrets else {
         panic!("intake secret")
     };

@@ -357,7 +357,7 @@ mod tests {
     }
 
     fn intake_cfg() -> IntakeConfig {
-        IntakeConfig::from_env(env(&[
+        crate::config_from_env(env(&[
             ("LEDGERBRIDGE_EVENTS_QUEUE_URL", "memory"),
             ("LEDGERBRIDGE_STATE_TABLE", "memory"),
             ("LEDGERBRIDGE_WEBHOOK_SECRETS", STRIPE_SECRET),

@@ -279,9 +279,8 @@ pub async fn start(args: &LocalArgs) -> Result<Running, LocalError> {
             ledgerbridge_core::webhook::DEFAULT_TOLERANCE_SECS,
         ),
         clock: SystemClock,
-        handled: ledgerbridge_core::event::DEFAULT_HANDLED_TYPES
-            .iter()
-            .map(|s| (*s).to_owned())
+        handled: webhook_intake::default_handled_event_types()
+            .into_iter()
             .collect(),
         dedupe_for_secs: 35 * 86_400,
         lease_ms: 15_000,

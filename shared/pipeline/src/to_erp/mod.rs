@@ -20,6 +20,8 @@ mod refunds;
 pub mod subscriptions;
 
 #[cfg(test)]
+mod table_tests;
+#[cfg(test)]
 mod tests;
 
 use crate::convert::s;
@@ -48,6 +50,10 @@ pub enum Handler {
 }
 
 /// Every event type ledgerbridge acts on, with its handler.
+///
+/// `customer.deleted` is deliberately absent: the ERP keeps customer master data and history,
+/// and a deletion in Stripe must neither delete nor block the ERP customer, so the intake does
+/// not accept it.
 pub const EVENT_TABLE: &[(&str, Handler)] = &[
     ("customer.created", Handler::Customers),
     ("customer.updated", Handler::Customers),
@@ -58,6 +64,8 @@ pub const EVENT_TABLE: &[(&str, Handler)] = &[
     ("refund.updated", Handler::Refunds),
     ("charge.refund.updated", Handler::Refunds),
     ("charge.refunded", Handler::Refunds),
+    // Parked with the ERP document to reverse (the money is back in the Stripe balance).
+    ("refund.failed", Handler::Refunds),
     ("invoice.finalized", Handler::Invoices),
     ("invoice.paid", Handler::Invoices),
     ("invoice.payment_failed", Handler::Invoices),

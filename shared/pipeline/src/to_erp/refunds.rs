@@ -13,7 +13,8 @@ use ledgerbridge_core::Money;
 use ledgerbridge_erp::{CreditMemo, DocKind, ErpCommand};
 use serde_json::Value;
 
-/// `refund.created`, `refund.updated`, `charge.refund.updated`, `charge.refunded`.
+/// `refund.created`, `refund.updated`, `charge.refund.updated`, `charge.refunded`,
+/// `refund.failed`.
 pub(super) async fn handle<A: StripeApi>(
     mapping: &Mapping,
     stripe: &A,
@@ -63,6 +64,7 @@ pub(super) async fn handle<A: StripeApi>(
                 Outcome::Commands(cmds)
             })
         }
+        "refund.failed" => Err(permanent(failed_refund_reason(object)?)),
         other => Ok(Outcome::Skipped(format!(
             "{other} is not booked by this version"
         ))),
@@ -138,4 +140,94 @@ async fn refund_commands<A: StripeApi>(
         }),
         source: source.clone(),
     }])
+}
+
+/// Why a failed refund is parked. A refund fails after it succeeded (the card could not take
+/// it back): the money is back in the Stripe balance while the credit memo ledgerbridge booked
+/// for it stands in the ERP, and only a person can reverse that document there.
+fn failed_refund_reason(refund: &Value) -> Result<String, TransformError> {
+    let id = s(refund, "id").ok_or_else(|| permanent("refund without id"))?;
+    let charge = id_of(refund, "charge").unwrap_or("?");
+    let amount = match (i(refund, "amount"), currency(refund)) {
+        (Some(minor), Ok(cur)) => Money::new(minor, cur).to_string(),
+        _ => "amount unknown".to_owned(),
+    };
+    let document = reference(id, DocKind::CreditMemo)?;
+    let erp_id = refund
+        .get("metadata")
+        .and_then(|m| s(m, &format!("{METADATA_PREFIX}credit_memo")))
+        .map(|e| format!(", ERP id {e}"))
+        .unwrap_or_default();
+    Ok(format!(
+        "refund {id} of charge {charge} ({amount}) failed at Stripe after it was booked; reverse ERP document {document}{erp_id}"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::EXAMPLE;
+
+    #[tokio::test]
+    async fn a_failed_refund_is_parked_with_what_to_reverse() {
+        let m = Mapping::from_toml(EXAMPLE).unwrap();
+        let event: Event = serde_json::from_value(serde_json::json!({
+            "id": "evt_1", "object": "event", "type": "refund.failed", "created": 1_784_538_764,
+            "data": {"object": {
+                "id": "re_1", "object": "refund", "amount": 1200, "currency": "usd",
+                "charge": "ch_1", "status": "failed",
+                "metadata": {"ledgerbridge_credit_memo": "CM-42"}
+            }}
+        }))
+        .unwrap();
+        let err = handle(
+            &m,
+            &NoStripe,
+            &event,
+            super::super::common::source_of(&event),
+        )
+        .await
+        .unwrap_err();
+        assert!(!err.is_retriable());
+        assert_eq!(
+            err.to_string(),
+            "refund re_1 of charge ch_1 (12.00 USD) failed at Stripe after it was booked; reverse ERP document LB-re_1-CM, ERP id CM-42"
+        );
+    }
+
+    /// The failed refund is decided from the event alone.
+    struct NoStripe;
+
+    impl StripeApi for NoStripe {
+        async fn get(
+            &self,
+            path: &str,
+            _: &[(&str, &str)],
+        ) -> Result<Value, ledgerbridge_stripe::StripeError> {
+            panic!("unexpected Stripe read {path}")
+        }
+
+        async fn set_metadata(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+            _: &str,
+        ) -> Result<(), ledgerbridge_stripe::StripeError> {
+            Ok(())
+        }
+
+        async fn update_customer(
+            &self,
+            _: &str,
+            _: &[(String, String)],
+            _: &str,
+        ) -> Result<(), ledgerbridge_stripe::StripeError> {
+            Ok(())
+        }
+
+        fn calls(&self) -> u64 {
+            0
+        }
+    }
 }
