@@ -80,7 +80,7 @@ pub enum HandlerError {
     #[error("unrecognised invocation payload (not an SQS batch)")]
     UnknownPayload,
     #[error("SQS batch: {0}")]
-    Sqs(String),
+    Sqs(#[source] serde_json::Error),
     #[error(transparent)]
     Unidentified(#[from] UnidentifiedFailure),
 }
@@ -90,7 +90,7 @@ pub fn parse_trigger(payload: Value) -> Result<Trigger, HandlerError> {
     if payload.get("Records").is_some_and(Value::is_array) {
         return serde_json::from_value(payload)
             .map(Trigger::Sqs)
-            .map_err(|e| HandlerError::Sqs(e.to_string()));
+            .map_err(HandlerError::Sqs);
     }
     Err(HandlerError::UnknownPayload)
 }
@@ -114,7 +114,7 @@ where
         match parse_trigger(payload)? {
             Trigger::Sqs(event) => {
                 let response = self.process_batch(event).await?;
-                serde_json::to_value(response).map_err(|e| HandlerError::Sqs(e.to_string()))
+                serde_json::to_value(response).map_err(HandlerError::Sqs)
             }
         }
     }

@@ -1,7 +1,7 @@
 //! Conversions from Stripe data to ERP values shared by every stage: field readers, the ERP
 //! date of a Stripe time, external references, currencies, names and e-mail addresses.
 
-use crate::outcome::{permanent, TransformError};
+use crate::outcome::{permanent, StageError};
 use ledgerbridge_core::ids::StripeObjectId;
 use ledgerbridge_core::Currency;
 use ledgerbridge_erp::{DocKind, ErpDate, ExternalRef};
@@ -34,15 +34,15 @@ pub(crate) fn id_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 }
 
 /// A Unix timestamp as the UTC calendar date.
-pub fn date_of(unix_secs: i64) -> Result<ErpDate, TransformError> {
+pub fn date_of(unix_secs: i64) -> Result<ErpDate, StageError> {
     ErpDate::from_unix(unix_secs).map_err(|e| permanent(e.to_string()))
 }
 
-pub(crate) fn reference(id: &str, kind: DocKind) -> Result<ExternalRef, TransformError> {
+pub(crate) fn reference(id: &str, kind: DocKind) -> Result<ExternalRef, StageError> {
     ExternalRef::new(&StripeObjectId::new(id), kind).map_err(|e| permanent(e.to_string()))
 }
 
-pub(crate) fn currency(v: &Value) -> Result<Currency, TransformError> {
+pub(crate) fn currency(v: &Value) -> Result<Currency, StageError> {
     let code = s(v, "currency").ok_or_else(|| permanent("object has no currency"))?;
     Currency::parse(code).map_err(|e| permanent(e.to_string()))
 }

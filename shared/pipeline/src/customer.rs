@@ -5,7 +5,7 @@
 use crate::convert::{normalise_email, normalise_name, reference, s};
 use crate::mapping::Mapping;
 use crate::messages::CustomerHint;
-use crate::outcome::{permanent, TransformError};
+use crate::outcome::{permanent, StageError};
 use ledgerbridge_core::ids::{ErpDocumentId, StripeObjectId};
 use ledgerbridge_core::ports::XrefRecord;
 use ledgerbridge_core::Currency;
@@ -13,10 +13,7 @@ use ledgerbridge_erp::{Address, CustomerUpsert, DocKind};
 use serde_json::Value;
 
 /// The customer upsert for a Stripe customer object.
-pub fn customer_upsert(
-    mapping: &Mapping,
-    customer: &Value,
-) -> Result<CustomerUpsert, TransformError> {
+pub fn customer_upsert(mapping: &Mapping, customer: &Value) -> Result<CustomerUpsert, StageError> {
     let id = s(customer, "id").ok_or_else(|| permanent("customer without id"))?;
     let erp_no = customer
         .get("metadata")
@@ -55,7 +52,7 @@ pub fn customer_upsert(
 pub(crate) fn hint_for_customer(
     mapping: &Mapping,
     customer: &Value,
-) -> Result<CustomerHint, TransformError> {
+) -> Result<CustomerHint, StageError> {
     let create = customer_upsert(mapping, customer)?;
     Ok(CustomerHint {
         stripe_customer: create.reference.stripe_id().to_string(),

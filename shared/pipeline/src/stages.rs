@@ -3,8 +3,8 @@
 
 use crate::mapping::Mapping;
 use crate::messages::{CommandMessage, CustomerFieldsV1, ErpCommandV1};
-use crate::outcome::{park, Outcome, TransformError};
-use crate::posting::{FieldsResult, PostError, PostResult, Poster};
+use crate::outcome::{park, Outcome};
+use crate::posting::{FieldsResult, PostResult, Poster};
 use crate::sqs::RecordOutcome;
 use crate::store::StateStore;
 use crate::stripe_api::StripeApi;
@@ -117,8 +117,7 @@ impl<Q: EventQueue, R: EventQueue, P: EventQueue, A: StripeApi> TransformStage<Q
                 tracing::info!(event_id = %event.id, event_type = %event.event_type, reason = %reason, "Event not booked");
                 RecordOutcome::Done
             }
-            Err(TransformError::Retryable(e)) => RecordOutcome::Retry(e),
-            Err(TransformError::Permanent(e)) => park(&self.parked, "transform", e, body).await,
+            Err(e) => e.settle(&self.parked, "transform", body).await,
         }
     }
 }
@@ -168,10 +167,7 @@ impl<C: ErpConnector, S: StateStore, A: StripeApi, K: Clock, P: EventQueue>
         };
         match result {
             Ok(posted) => (RecordOutcome::Done, Some(posted)),
-            Err(PostError::Parked(reason)) => {
-                (park(&self.parked, "erp-post", reason, body).await, None)
-            }
-            Err(e) => (RecordOutcome::Retry(e.to_string()), None),
+            Err(e) => (e.settle(&self.parked, "erp-post", body).await, None),
         }
     }
 }

@@ -3,9 +3,10 @@
 //! sync.
 
 use super::poster::Poster;
-use super::{erp_error, stripe_error, PostError};
+use super::{erp_error, stripe_error};
 use crate::customer::customer_upsert;
 use crate::messages::CustomerHint;
+use crate::outcome::StageError;
 use crate::store::StateStore;
 use crate::stripe_api::StripeApi;
 use ledgerbridge_core::ids::{ErpDocumentId, IdempotencyKey, StripeObjectId};
@@ -38,7 +39,7 @@ where
     pub(super) async fn resolve_customer(
         &self,
         hint: &CustomerHint,
-    ) -> Result<Resolved, PostError> {
+    ) -> Result<Resolved, StageError> {
         let cus = StripeObjectId::new(&hint.stripe_customer);
         if let Some(r) = self.known_customer(&cus).await? {
             return Ok(r);
@@ -47,7 +48,7 @@ where
             (no, Some(c)) => (no.clone(), c.clone()),
             (_, None) => {
                 let stripe = self.stripe.as_ref().ok_or_else(|| {
-                    PostError::Parked(format!(
+                    StageError::park(format!(
                         "customer {cus} is not in the ERP yet and no Stripe key is configured to read it"
                     ))
                 })?;
@@ -55,8 +56,7 @@ where
                     .get(&format!("customers/{cus}"), &[])
                     .await
                     .map_err(stripe_error)?;
-                let upsert = customer_upsert(&self.mapping, &obj)
-                    .map_err(|e| PostError::Parked(e.to_string()))?;
+                let upsert = customer_upsert(&self.mapping, &obj)?;
                 let no = obj
                     .get("metadata")
                     .and_then(|m| m.get("erp_customer_no"))
@@ -77,7 +77,7 @@ where
                 if let Some(r) = self.known_customer(&cus).await? {
                     return Ok(r);
                 }
-                return Err(PostError::Deferred(format!(
+                return Err(StageError::pending(format!(
                     "customer {cus} is being resolved by another worker"
                 )));
             }
@@ -138,7 +138,7 @@ where
             }
             Err(err) => {
                 match &err {
-                    PostError::Parked(reason) => {
+                    StageError::Park { reason, .. } => {
                         self.store
                             .complete(&key, RecordStatus::Parked, Some(reason.clone()))
                             .await?
@@ -159,7 +159,7 @@ where
         cus: &StripeObjectId,
         hint_email: &Option<String>,
         create: &CustomerUpsert,
-    ) -> Result<Option<ErpCustomerMatch>, PostError> {
+    ) -> Result<Option<ErpCustomerMatch>, StageError> {
         let Some(email) = hint_email.as_deref().or(create.email.as_deref()) else {
             return Ok(None);
         };
@@ -187,7 +187,7 @@ where
         Ok(Some(m))
     }
 
-    async fn known_customer(&self, cus: &StripeObjectId) -> Result<Option<Resolved>, PostError> {
+    async fn known_customer(&self, cus: &StripeObjectId) -> Result<Option<Resolved>, StageError> {
         if let (Some(code), Some(id)) = (
             self.store.get_xref(cus, "customer_code").await?,
             self.store.get_xref(cus, DocKind::Customer.as_str()).await?,

@@ -13,8 +13,8 @@ mod write_back;
 pub use crate::store::StateStore;
 pub use poster::{apply_resolution, Poster};
 
+use crate::outcome::StageError;
 use ledgerbridge_core::ids::ErpDocumentId;
-use ledgerbridge_core::ports::StoreError;
 use ledgerbridge_erp::ErpError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,48 +44,24 @@ pub enum FieldsResult {
     Stale,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PostError {
-    /// A prerequisite (parent document, a concurrent claim) is not there yet: retry later.
-    #[error("deferred: {0}")]
-    Deferred(String),
-    /// A transient failure (ERP, store or Stripe unavailable): retry later.
-    #[error("retryable: {0}")]
-    Retryable(String),
-    /// A permanent failure (validation, master data, mapping): parked with the ERP's message,
-    /// replayable once fixed.
-    #[error("parked: {0}")]
-    Parked(String),
-}
-
-impl PostError {
-    pub fn is_retriable(&self) -> bool {
-        !matches!(self, PostError::Parked(_))
-    }
-}
-
-impl From<StoreError> for PostError {
-    fn from(e: StoreError) -> Self {
-        PostError::Retryable(e.to_string())
-    }
-}
-
-fn erp_error(e: ErpError) -> PostError {
+/// An ERP failure: retried when transient (and on rejected credentials, with an alarm), else
+/// parked with the ERP's message.
+fn erp_error(e: ErpError) -> StageError {
     if e.is_auth() {
         tracing::error!(alarm = "erp_auth_failed", error = %e, "ERP rejected the credentials after a refresh");
-        return PostError::Retryable(e.to_string());
+        return StageError::retry(e);
     }
     if e.is_retriable() {
-        PostError::Retryable(e.to_string())
+        StageError::retry(e)
     } else {
-        PostError::Parked(e.to_string())
+        StageError::park_with(e.to_string(), e)
     }
 }
 
-fn stripe_error(e: ledgerbridge_stripe::StripeError) -> PostError {
+fn stripe_error(e: ledgerbridge_stripe::StripeError) -> StageError {
     if e.is_retriable() {
-        PostError::Retryable(e.to_string())
+        StageError::retry(e)
     } else {
-        PostError::Parked(format!("Stripe: {e}"))
+        StageError::park_with(format!("Stripe: {e}"), e)
     }
 }

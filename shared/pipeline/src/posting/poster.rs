@@ -2,9 +2,10 @@
 //! cross-reference → write back.
 
 use super::customers::Resolved;
-use super::{erp_error, FieldsResult, PostError, PostResult};
+use super::{erp_error, FieldsResult, PostResult};
 use crate::mapping::Mapping;
 use crate::messages::{CustomerFieldsV1, ErpCommandV1};
+use crate::outcome::StageError;
 use crate::store::StateStore;
 use crate::stripe_api::StripeApi;
 use ledgerbridge_core::ids::{ErpDocumentId, IdempotencyKey, StripeObjectId};
@@ -37,7 +38,7 @@ where
     A: StripeApi,
     K: Clock,
 {
-    pub async fn handle(&self, msg: &ErpCommandV1) -> Result<PostResult, PostError> {
+    pub async fn handle(&self, msg: &ErpCommandV1) -> Result<PostResult, StageError> {
         let reference = msg.command.reference().clone();
         let kind = msg.command.kind();
         let is_customer = kind == DocKind::Customer;
@@ -82,10 +83,10 @@ where
                         }),
                         None => Ok(PostResult::Stale),
                     },
-                    RecordStatus::InProgress => Err(PostError::Deferred(format!(
+                    RecordStatus::InProgress => Err(StageError::pending(format!(
                         "{reference} is being posted by another worker"
                     ))),
-                    RecordStatus::Parked => Err(PostError::Parked(rec.result.unwrap_or_default())),
+                    RecordStatus::Parked => Err(StageError::park(rec.result.unwrap_or_default())),
                 };
             }
         }
@@ -101,7 +102,7 @@ where
                     .complete(&key, RecordStatus::Completed, None)
                     .await?
             }
-            Err(PostError::Parked(reason)) => {
+            Err(StageError::Park { reason, .. }) => {
                 self.store
                     .complete(&key, RecordStatus::Parked, Some(reason.clone()))
                     .await?;
@@ -124,12 +125,12 @@ where
     /// the version and writes, so an older state never lands after a newer one: the version is
     /// advanced before the write, and a failed write is retried under the same version, which
     /// is still accepted.
-    pub async fn handle_fields(&self, msg: &CustomerFieldsV1) -> Result<FieldsResult, PostError> {
+    pub async fn handle_fields(&self, msg: &CustomerFieldsV1) -> Result<FieldsResult, StageError> {
         let resolved = self.resolve_customer(&msg.customer).await?;
         let erp = self.connector.erp();
         let lock = IdempotencyKey::new(format!("fields#{erp}#{}#lock", msg.object_id));
         if let Claim::Existing(_) = self.claim(&lock).await? {
-            return Err(PostError::Deferred(format!(
+            return Err(StageError::pending(format!(
                 "fields of {} are being written by another worker",
                 msg.object_id
             )));
@@ -145,7 +146,7 @@ where
         &self,
         msg: &CustomerFieldsV1,
         customer: &Resolved,
-    ) -> Result<FieldsResult, PostError> {
+    ) -> Result<FieldsResult, StageError> {
         let vkey = format!("subscription#{}#{}", self.connector.erp(), msg.object_id);
         if !self.store.advance_version(&vkey, msg.version).await? {
             tracing::info!(object = %msg.object_id, "Older customer field values skipped");
@@ -185,7 +186,7 @@ where
         &self,
         msg: &ErpCommandV1,
         parent: Option<(DocKind, ErpDocumentId)>,
-    ) -> Result<PostResult, PostError> {
+    ) -> Result<PostResult, StageError> {
         let mut command = msg.command.clone();
         if let (Some(v), ErpCommand::UpsertCustomer(c)) = (msg.version, &command) {
             let vkey = format!(
@@ -204,7 +205,7 @@ where
         };
         if let ErpCommand::UpsertCustomer(upsert) = &command {
             let r = resolved
-                .ok_or_else(|| PostError::Parked("customer upsert without customer hint".into()))?;
+                .ok_or_else(|| StageError::park("customer upsert without customer hint"))?;
             if r.created_now {
                 return Ok(PostResult::Posted {
                     erp_id: r.erp_id,
@@ -249,7 +250,7 @@ where
         stripe_id: &StripeObjectId,
         kind: &str,
         erp_id: &ErpDocumentId,
-    ) -> Result<(), PostError> {
+    ) -> Result<(), StageError> {
         let rec = XrefRecord {
             stripe_id: stripe_id.clone(),
             doc_kind: kind.to_owned(),
@@ -267,17 +268,17 @@ where
 
     /// A parent that was parked will not appear by waiting: park the dependent too, with the
     /// reason, so both are replayed together once it is fixed.
-    async fn waiting_for(&self, dep: &ExternalRef) -> Result<PostError, PostError> {
+    async fn waiting_for(&self, dep: &ExternalRef) -> Result<StageError, StageError> {
         let dep_key = IdempotencyKey::new(format!("post#{}#{}", self.connector.erp(), dep));
         if let Some(rec) = self.store.get(&dep_key).await? {
             if rec.status == RecordStatus::Parked {
-                return Ok(PostError::Parked(format!(
+                return Ok(StageError::park(format!(
                     "depends on {dep}, which is parked: {}",
                     rec.result.unwrap_or_default()
                 )));
             }
         }
-        Ok(PostError::Deferred(format!("waiting for {dep}")))
+        Ok(StageError::pending(format!("waiting for {dep}")))
     }
 }
 

@@ -1,8 +1,8 @@
 //! Write-back: the ERP id into the Stripe object's metadata, once.
 
 use super::poster::Poster;
-use super::PostError;
 use crate::messages::ErpCommandV1;
+use crate::outcome::StageError;
 use crate::store::StateStore;
 use crate::stripe_api::StripeApi;
 use ledgerbridge_core::ids::{ErpDocumentId, StripeObjectId};
@@ -22,7 +22,7 @@ where
         &self,
         msg: &ErpCommandV1,
         erp_id: &ErpDocumentId,
-    ) -> Result<(), PostError> {
+    ) -> Result<(), StageError> {
         let (Some(wb), Some(stripe)) = (&msg.write_back, &self.stripe) else {
             return Ok(());
         };
@@ -36,7 +36,7 @@ where
             .await
         {
             Ok(()) => self.record_xref(&obj, &done_kind, erp_id).await,
-            Err(e) if e.is_retriable() => Err(PostError::Retryable(format!("write-back: {e}"))),
+            Err(e) if e.is_retriable() => Err(StageError::retry(e)),
             Err(e) => {
                 tracing::warn!(error = %e, object = %wb.object_id, "Write-back to Stripe rejected; the cross-reference holds the link");
                 Ok(())

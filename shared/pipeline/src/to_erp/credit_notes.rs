@@ -8,7 +8,7 @@ use crate::convert::{
 use crate::customer::hint_by_id;
 use crate::mapping::{Invoices, Mapping};
 use crate::messages::{ErpCommandV1, Source, WriteBack};
-use crate::outcome::{permanent, Outcome, TransformError};
+use crate::outcome::{permanent, Outcome, StageError};
 use ledgerbridge_core::event::Event;
 use ledgerbridge_core::{Currency, Money};
 use ledgerbridge_erp::{CreditMemo, DocKind, DocumentLine, ErpCommand, Invoice};
@@ -20,7 +20,7 @@ pub(super) fn handle(
     mapping: &Mapping,
     event: &Event,
     source: Source,
-) -> Result<Outcome, TransformError> {
+) -> Result<Outcome, StageError> {
     let Some(cfg) = &mapping.invoices else {
         return Ok(Outcome::Skipped(
             "no [invoices] section in the mapping: invoices and credit notes are not booked (their payments are booked as payments)".into(),
@@ -73,7 +73,7 @@ fn credit_note_lines(
     cfg: &Invoices,
     note: &Value,
     cur: Currency,
-) -> Result<Option<Vec<DocumentLine>>, TransformError> {
+) -> Result<Option<Vec<DocumentLine>>, StageError> {
     let id = s(note, "id").unwrap_or("?");
     let total = int(note, "total").ok_or_else(|| permanent("credit note without total"))?;
     let refunded = note
@@ -112,7 +112,7 @@ fn credit_note_created(
     cfg: &Invoices,
     note: &Value,
     source: &Source,
-) -> Result<Outcome, TransformError> {
+) -> Result<Outcome, StageError> {
     let id = s(note, "id").ok_or_else(|| permanent("credit note without id"))?;
     let cur = currency_of(note)?;
     let Some(lines) = credit_note_lines(mapping, cfg, note, cur)? else {

@@ -5,7 +5,7 @@ use crate::convert::{ERP_SYNC_KEY, METADATA_PREFIX};
 use crate::customer::hint_for_customer;
 use crate::mapping::Mapping;
 use crate::messages::{ErpCommandV1, Source, WriteBack};
-use crate::outcome::{permanent, Outcome, TransformError};
+use crate::outcome::{permanent, Outcome, StageError};
 use ledgerbridge_core::event::Event;
 use ledgerbridge_erp::ErpCommand;
 use serde_json::Value;
@@ -38,7 +38,7 @@ pub(super) fn handle(
     mapping: &Mapping,
     event: &Event,
     source: Source,
-) -> Result<Outcome, TransformError> {
+) -> Result<Outcome, StageError> {
     let object = &event.data.object;
     if event.event_type == "customer.updated"
         && is_own_echo(event.data.previous_attributes.as_ref())

@@ -23,7 +23,7 @@
 use crate::convert::{date_of, reference, s};
 use crate::mapping::{Disputes, Mapping};
 use crate::messages::{ErpCommandV1, Source};
-use crate::outcome::{permanent, Outcome, TransformError};
+use crate::outcome::{permanent, Outcome, StageError};
 use ledgerbridge_core::event::Event;
 use ledgerbridge_core::{Currency, Money};
 use ledgerbridge_erp::{DocKind, ErpCommand, JournalEntry, JournalLine, Side};
@@ -35,7 +35,7 @@ pub(super) fn handle(
     mapping: &Mapping,
     event: &Event,
     source: Source,
-) -> Result<Outcome, TransformError> {
+) -> Result<Outcome, StageError> {
     let Some(accounts) = &mapping.disputes else {
         return Ok(Outcome::Skipped(
             "no [disputes] section in the mapping: disputes are not booked".into(),
@@ -107,7 +107,7 @@ pub(super) fn handle(
     })
 }
 
-fn int(v: &Value, key: &str) -> Result<i64, TransformError> {
+fn int(v: &Value, key: &str) -> Result<i64, StageError> {
     v.get(key)
         .and_then(Value::as_i64)
         .ok_or_else(|| permanent(format!("dispute balance transaction without {key}")))
@@ -120,7 +120,7 @@ fn journal_for(
     charge: &str,
     status: &str,
     txn: &Value,
-) -> Result<Option<JournalEntry>, TransformError> {
+) -> Result<Option<JournalEntry>, StageError> {
     let txn_id = s(txn, "id").ok_or_else(|| permanent("dispute balance transaction without id"))?;
     let cur = Currency::parse(s(txn, "currency").unwrap_or(""))
         .map_err(|e| permanent(format!("balance transaction {txn_id}: {e}")))?;
@@ -154,7 +154,7 @@ fn journal_for(
     };
     let memo = Some(format!("{txn_id} {category}"));
     let mut lines = Vec::new();
-    let mut push = |account: &str, signed_debit: i64| -> Result<(), TransformError> {
+    let mut push = |account: &str, signed_debit: i64| -> Result<(), StageError> {
         if signed_debit == 0 {
             return Ok(());
         }
@@ -217,7 +217,7 @@ mod tests {
     const CLOSED: &str =
         include_str!("../../../../tests/fixtures/stripe/events/charge.dispute.closed.json");
 
-    fn dispute_event(mapping: &Mapping, event: &Event) -> Result<Outcome, TransformError> {
+    fn dispute_event(mapping: &Mapping, event: &Event) -> Result<Outcome, StageError> {
         handle(mapping, event, crate::to_erp::common::source_of(event))
     }
 
@@ -354,7 +354,7 @@ mod tests {
         bad.data.object["balance_transactions"][0]["net"] = (-3400).into();
         assert!(matches!(
             dispute_event(&m, &bad),
-            Err(TransformError::Permanent(_))
+            Err(StageError::Park { .. })
         ));
         let mut no_section = m.clone();
         no_section.disputes = None;

@@ -4,7 +4,7 @@
 use crate::convert::{i as int, id_of, s, METADATA_PREFIX};
 use crate::mapping::{Invoices, Mapping};
 use crate::messages::Source;
-use crate::outcome::{permanent, TransformError};
+use crate::outcome::{permanent, StageError};
 use ledgerbridge_core::ids::ErpDocumentId;
 use ledgerbridge_core::{Currency, Money};
 use ledgerbridge_erp::{commands::lines_total, DocumentLine};
@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-pub(super) fn sum_amounts(list: Option<&Value>) -> Result<i64, TransformError> {
+pub(super) fn sum_amounts(list: Option<&Value>) -> Result<i64, StageError> {
     list.and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -22,7 +22,7 @@ pub(super) fn sum_amounts(list: Option<&Value>) -> Result<i64, TransformError> {
 }
 
 /// Discounts and other pre-tax credits of an invoice or credit note line.
-pub(super) fn line_credits(line: &Value) -> Result<i64, TransformError> {
+pub(super) fn line_credits(line: &Value) -> Result<i64, StageError> {
     match line.get("pretax_credit_amounts") {
         Some(Value::Array(a)) if !a.is_empty() => sum_amounts(line.get("pretax_credit_amounts")),
         _ => match line.get("discount_amounts") {
@@ -51,7 +51,7 @@ pub(super) fn item_of(mapping: &Mapping, cfg: &Invoices, line: &Value) -> String
         .unwrap_or_else(|| cfg.item.clone())
 }
 
-pub(super) fn quantity_of(line: &Value) -> Result<Decimal, TransformError> {
+pub(super) fn quantity_of(line: &Value) -> Result<Decimal, StageError> {
     if let Some(q) = s(line, "quantity_decimal") {
         return q
             .parse::<Decimal>()
@@ -70,7 +70,7 @@ pub(super) fn document_lines(
     cfg: &Invoices,
     doc: &Value,
     cur: Currency,
-) -> Result<Vec<DocumentLine>, TransformError> {
+) -> Result<Vec<DocumentLine>, StageError> {
     let doc_id = s(doc, "id").unwrap_or("?");
     let lines = doc
         .get("lines")
@@ -178,7 +178,7 @@ pub(super) fn document_lines(
     Ok(out)
 }
 
-pub(super) fn customer_of(doc: &Value) -> Result<&str, TransformError> {
+pub(super) fn customer_of(doc: &Value) -> Result<&str, StageError> {
     id_of(doc, "customer").ok_or_else(|| permanent("invoice or credit note without customer"))
 }
 

@@ -38,7 +38,7 @@ use crate::convert::{
 use crate::customer::hint_by_id;
 use crate::mapping::{Invoices, Mapping};
 use crate::messages::{ErpCommandV1, Source, WriteBack};
-use crate::outcome::{permanent, stripe_err, Outcome, TransformError};
+use crate::outcome::{permanent, stripe_err, Outcome, StageError};
 use crate::stripe_api::StripeApi;
 use ledgerbridge_core::event::Event;
 use ledgerbridge_core::ids::ErpDocumentId;
@@ -52,7 +52,7 @@ fn invoice_command(
     cfg: &Invoices,
     invoice: &Value,
     source: &Source,
-) -> Result<ErpCommandV1, TransformError> {
+) -> Result<ErpCommandV1, StageError> {
     let id = s(invoice, "id").ok_or_else(|| permanent("invoice without id"))?;
     let cur = currency_of(invoice)?;
     let lines = document_lines(mapping, cfg, invoice, cur)?;
@@ -91,7 +91,7 @@ pub(super) async fn handle<A: StripeApi>(
     stripe: &A,
     event: &Event,
     source: Source,
-) -> Result<Outcome, TransformError> {
+) -> Result<Outcome, StageError> {
     let Some(cfg) = &mapping.invoices else {
         return Ok(Outcome::Skipped(
             "no [invoices] section in the mapping: invoices and credit notes are not booked (their payments are booked as payments)".into(),
@@ -180,7 +180,7 @@ fn credit_memo(
     erp_invoice: ErpDocumentId,
     source: &Source,
     date: i64,
-) -> Result<ErpCommandV1, TransformError> {
+) -> Result<ErpCommandV1, StageError> {
     Ok(ErpCommandV1 {
         command: ErpCommand::CreateCreditMemo(CreditMemo {
             reference: reference(invoice_id, DocKind::CreditMemo)?,
@@ -205,7 +205,7 @@ async fn invoice_paid<A: StripeApi>(
     stripe: &A,
     invoice: &Value,
     source: &Source,
-) -> Result<Outcome, TransformError> {
+) -> Result<Outcome, StageError> {
     let id = s(invoice, "id").ok_or_else(|| permanent("invoice without id"))?;
     if int(invoice, "total").unwrap_or(0) == 0 {
         return Ok(Outcome::Skipped(format!("invoice {id} has a zero total")));

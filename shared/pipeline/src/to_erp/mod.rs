@@ -26,7 +26,7 @@ mod tests;
 
 use crate::convert::s;
 use crate::mapping::Mapping;
-use crate::outcome::{Outcome, TransformError};
+use crate::outcome::{Outcome, StageError};
 use crate::stripe_api::StripeApi;
 use common::source_of;
 use ledgerbridge_core::event::Event;
@@ -104,7 +104,7 @@ pub async fn transform<A: StripeApi>(
     mapping: &Mapping,
     stripe: &A,
     event: &Event,
-) -> Result<Outcome, TransformError> {
+) -> Result<Outcome, StageError> {
     let object = &event.data.object;
     let source = source_of(event);
     let metadata = object.get("metadata").cloned().unwrap_or(Value::Null);

@@ -7,7 +7,7 @@ use crate::convert::{currency, date_of, i, id_of, reference, s, METADATA_PREFIX}
 use crate::customer::hint_by_id;
 use crate::mapping::{Effective, Mapping, PaymentMode};
 use crate::messages::{ErpCommandV1, Source, WriteBack};
-use crate::outcome::{permanent, stripe_err, Outcome, TransformError};
+use crate::outcome::{permanent, stripe_err, Outcome, StageError};
 use crate::stripe_api::StripeApi;
 use ledgerbridge_core::event::Event;
 use ledgerbridge_core::Money;
@@ -21,7 +21,7 @@ pub(super) async fn handle<A: StripeApi>(
     event: &Event,
     source: Source,
     eff: &Effective,
-) -> Result<Outcome, TransformError> {
+) -> Result<Outcome, StageError> {
     let object = &event.data.object;
     match event.event_type.as_str() {
         "payment_intent.succeeded" => {
@@ -57,7 +57,7 @@ fn payment(
     source: Source,
     eff: &Effective,
     is_intent: bool,
-) -> Result<Outcome, TransformError> {
+) -> Result<Outcome, StageError> {
     // The payment's key is its PaymentIntent (both events name it), else the charge.
     let (key, path) = if is_intent {
         (
@@ -206,7 +206,7 @@ pub async fn invoice_of_payment<A: StripeApi>(
     stripe: &A,
     object: &Value,
     is_intent: bool,
-) -> Result<Option<String>, TransformError> {
+) -> Result<Option<String>, StageError> {
     if mapping.invoices.is_none() {
         return Ok(None);
     }

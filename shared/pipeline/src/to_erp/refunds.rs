@@ -6,7 +6,7 @@ use crate::convert::{currency, date_of, i, id_of, reference, s, METADATA_PREFIX}
 use crate::customer::hint_by_id;
 use crate::mapping::Mapping;
 use crate::messages::{ErpCommandV1, Source, WriteBack};
-use crate::outcome::{permanent, stripe_err, Outcome, TransformError};
+use crate::outcome::{permanent, stripe_err, Outcome, StageError};
 use crate::stripe_api::StripeApi;
 use ledgerbridge_core::event::Event;
 use ledgerbridge_core::Money;
@@ -20,7 +20,7 @@ pub(super) async fn handle<A: StripeApi>(
     stripe: &A,
     event: &Event,
     source: Source,
-) -> Result<Outcome, TransformError> {
+) -> Result<Outcome, StageError> {
     let object = &event.data.object;
     match event.event_type.as_str() {
         "refund.created" | "refund.updated" | "charge.refund.updated" => {
@@ -76,7 +76,7 @@ async fn refund_commands<A: StripeApi>(
     stripe: &A,
     refund: &Value,
     source: &Source,
-) -> Result<Vec<ErpCommandV1>, TransformError> {
+) -> Result<Vec<ErpCommandV1>, StageError> {
     if s(refund, "status") != Some("succeeded") {
         // pending: booked when it succeeds; failed / canceled: nothing was refunded.
         return Ok(Vec::new());
@@ -145,7 +145,7 @@ async fn refund_commands<A: StripeApi>(
 /// Why a failed refund is parked. A refund fails after it succeeded (the card could not take
 /// it back): the money is back in the Stripe balance while the credit memo ledgerbridge booked
 /// for it stands in the ERP, and only a person can reverse that document there.
-fn failed_refund_reason(refund: &Value) -> Result<String, TransformError> {
+fn failed_refund_reason(refund: &Value) -> Result<String, StageError> {
     let id = s(refund, "id").ok_or_else(|| permanent("refund without id"))?;
     let charge = id_of(refund, "charge").unwrap_or("?");
     let amount = match (i(refund, "amount"), currency(refund)) {

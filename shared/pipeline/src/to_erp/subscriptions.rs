@@ -13,7 +13,7 @@
 use crate::convert::{date_of, i as int, id_of, s};
 use crate::mapping::Mapping;
 use crate::messages::{CustomerFieldsV1, CustomerHint, Source};
-use crate::outcome::{permanent, Outcome, TransformError};
+use crate::outcome::{permanent, Outcome, StageError};
 use ledgerbridge_core::event::Event;
 use ledgerbridge_core::ports::{StoreError, VersionStore};
 use ledgerbridge_erp::ErpDate;
@@ -64,7 +64,7 @@ impl SubscriptionState {
 pub fn subscription_state(
     mapping: &Mapping,
     event: &Event,
-) -> Result<SubscriptionState, TransformError> {
+) -> Result<SubscriptionState, StageError> {
     let sub = &event.data.object;
     let id = s(sub, "id").ok_or_else(|| permanent("subscription without id"))?;
     let customer =
@@ -189,7 +189,7 @@ impl SubscriptionState {
 /// `customer.subscription.created|updated|deleted` → the configured values for the ERP
 /// customer's user-defined fields, versioned by the event's `created` (the poster applies
 /// [`accept_if_newer`] with the key `subscription#{erp}#{sub}`).
-pub fn subscription_event(mapping: &Mapping, event: &Event) -> Result<Outcome, TransformError> {
+pub fn subscription_event(mapping: &Mapping, event: &Event) -> Result<Outcome, StageError> {
     let Some(cfg) = &mapping.subscriptions else {
         return Ok(Outcome::Skipped(
             "no [subscriptions] section in the mapping: subscriptions are not evaluated".into(),

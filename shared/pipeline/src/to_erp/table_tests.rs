@@ -44,7 +44,7 @@ fn event(event_type: &str) -> Event {
     .unwrap()
 }
 
-fn not_booked(outcome: &Result<Outcome, crate::outcome::TransformError>) -> bool {
+fn not_booked(outcome: &Result<Outcome, crate::outcome::StageError>) -> bool {
     matches!(outcome, Ok(Outcome::Skipped(why)) if why.ends_with("is not booked by this version"))
 }
 

@@ -4,7 +4,7 @@ use super::{credit_notes, invoices};
 use crate::convert::reference;
 use crate::mapping::{Mapping, EXAMPLE};
 use crate::messages::ErpCommandV1;
-use crate::outcome::{Outcome, TransformError};
+use crate::outcome::{Outcome, StageError};
 use crate::posting::apply_resolution;
 use crate::stripe_api::StripeApi;
 use crate::to_erp::common::source_of;
@@ -179,7 +179,7 @@ async fn a_total_mismatch_is_permanent() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, TransformError::Permanent(ref e) if e.contains("68.21")),
+        matches!(err, StageError::Park { ref reason, .. } if reason.contains("68.21")),
         "{err}"
     );
     // a negative (proration credit) line is refused, not booked as something else
@@ -187,7 +187,7 @@ async fn a_total_mismatch_is_permanent() {
     ev.data.object["lines"]["data"][1]["amount"] = (-2500).into();
     assert!(matches!(
         billing_event(&m, &FixtureStripe::default(), &ev).await,
-        Err(TransformError::Permanent(_))
+        Err(StageError::Park { .. })
     ));
 }
 
@@ -371,7 +371,7 @@ async fn billing_event<A: StripeApi>(
     mapping: &Mapping,
     stripe: &A,
     event: &Event,
-) -> Result<Outcome, TransformError> {
+) -> Result<Outcome, StageError> {
     if event.event_type.starts_with("credit_note.") {
         credit_notes::handle(mapping, event, source_of(event))
     } else {

@@ -10,7 +10,7 @@
 
 use crate::convert::ERP_SYNC_KEY;
 use crate::customer::{reverse_xref_id, REVERSE_KIND};
-use crate::outcome::park;
+use crate::outcome::{park, StageError};
 use crate::sqs::RecordOutcome;
 use crate::store::StateStore;
 use crate::stripe_api::StripeApi;
@@ -312,21 +312,18 @@ impl<S: StateStore, A: StripeApi, K: Clock, P: EventQueue> ErpSyncStage<S, A, K,
         };
         match self.apply(&c).await {
             Ok(r) => r,
-            Err(Failure::Retry(e)) => SyncReport::Outcome(RecordOutcome::Retry(e)),
-            Err(Failure::Park(reason)) => {
-                SyncReport::Outcome(park(&self.parked, "erp-sync", reason, body).await)
-            }
+            Err(e) => SyncReport::Outcome(e.settle(&self.parked, "erp-sync", body).await),
         }
     }
 
-    async fn apply(&self, c: &ErpCustomerChangedV1) -> Result<SyncReport, Failure> {
+    async fn apply(&self, c: &ErpCustomerChangedV1) -> Result<SyncReport, StageError> {
         let xref = self
             .store
             .get_xref(&reverse_xref_id(&c.erp, &c.customer_code), REVERSE_KIND)
             .await
             .map_err(store)?;
         let Some(xref) = xref else {
-            return Err(Failure::Park(format!(
+            return Err(StageError::park(format!(
                 "{} customer {} has no Stripe customer cross-reference",
                 c.erp, c.customer_code
             )));
@@ -363,10 +360,10 @@ impl<S: StateStore, A: StripeApi, K: Clock, P: EventQueue> ErpSyncStage<S, A, K,
             .map_err(store)?;
         if let Claim::Existing(rec) = claim {
             return match rec.status {
-                RecordStatus::InProgress => Err(Failure::Retry(
-                    "ERP customer change is being applied by another worker".into(),
+                RecordStatus::InProgress => Err(StageError::pending(
+                    "ERP customer change is being applied by another worker",
                 )),
-                RecordStatus::Parked => Err(Failure::Park(rec.result.unwrap_or_default())),
+                RecordStatus::Parked => Err(StageError::park(rec.result.unwrap_or_default())),
                 RecordStatus::Completed | RecordStatus::Ignored => Ok(SyncReport::Duplicate),
             };
         }
@@ -378,7 +375,7 @@ impl<S: StateStore, A: StripeApi, K: Clock, P: EventQueue> ErpSyncStage<S, A, K,
                 if let Err(e) = self.store.release(&key).await {
                     tracing::warn!(error = %e, "Claim not released; it lapses with its lease");
                 }
-                return Err(Failure::Retry(format!("Stripe: {e}")));
+                return Err(StageError::retry(e));
             }
             Err(e) => {
                 let reason = format!("Stripe customer {cus} cannot be read: {e}");
@@ -386,7 +383,7 @@ impl<S: StateStore, A: StripeApi, K: Clock, P: EventQueue> ErpSyncStage<S, A, K,
                     .complete(&key, RecordStatus::Parked, Some(reason.clone()))
                     .await
                     .map_err(store)?;
-                return Err(Failure::Park(reason));
+                return Err(StageError::park_with(reason, e));
             }
         };
         if current.get("deleted").and_then(serde_json::Value::as_bool) == Some(true) {
@@ -395,7 +392,7 @@ impl<S: StateStore, A: StripeApi, K: Clock, P: EventQueue> ErpSyncStage<S, A, K,
                 .complete(&key, RecordStatus::Parked, Some(reason.clone()))
                 .await
                 .map_err(store)?;
-            return Err(Failure::Park(reason));
+            return Err(StageError::park(reason));
         }
         let fields = changed_fields(c, &current);
         if fields.len() <= 1 {
@@ -427,7 +424,7 @@ impl<S: StateStore, A: StripeApi, K: Clock, P: EventQueue> ErpSyncStage<S, A, K,
                 if let Err(e) = self.store.release(&key).await {
                     tracing::warn!(error = %e, "Claim not released; it lapses with its lease");
                 }
-                Err(Failure::Retry(format!("Stripe: {e}")))
+                Err(StageError::retry(e))
             }
             Err(e) => {
                 let reason = format!("Stripe rejected the customer update: {e}");
@@ -435,22 +432,18 @@ impl<S: StateStore, A: StripeApi, K: Clock, P: EventQueue> ErpSyncStage<S, A, K,
                     .complete(&key, RecordStatus::Parked, Some(reason.clone()))
                     .await
                     .map_err(store)?;
-                Err(Failure::Park(reason))
+                Err(StageError::park_with(reason, e))
             }
         }
     }
 }
 
-enum Failure {
-    Retry(String),
-    Park(String),
-}
-
-fn store(e: ledgerbridge_core::ports::StoreError) -> Failure {
+/// A store failure of the sync: retried when transient, else parked (an unreadable record).
+fn store(e: ledgerbridge_core::ports::StoreError) -> StageError {
     if e.is_retriable() {
-        Failure::Retry(e.to_string())
+        StageError::retry(e)
     } else {
-        Failure::Park(e.to_string())
+        StageError::park_with(e.to_string(), e)
     }
 }
 
