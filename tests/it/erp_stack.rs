@@ -10,10 +10,10 @@ use crate::support::moto;
 use erp_sync::ErpSyncConfig;
 use ledgerbridge_core::aws::DynamoStore;
 use ledgerbridge_core::config::SecretLocation;
-use ledgerbridge_core::ports::XrefStore;
+use ledgerbridge_core::ids::StripeObjectId;
+use ledgerbridge_core::ports::{ReverseLink, ReverseLinkStore};
 use ledgerbridge_core::webhook::sign_header;
 use ledgerbridge_core::{Clock, SystemClock};
-use ledgerbridge_pipeline::customer::reverse_xref;
 use ledgerbridge_pipeline::to_stripe::sync::{ErpMessage, SIGNATURE_HEADER};
 use serde_json::{json, Value};
 use webhook_intake::routes::{aws::build, handle_request, ErpRouteConfig, ERP_CUSTOMERS_PATH};
@@ -188,12 +188,12 @@ async fn erp_events_reach_stripe_once_through_the_stack_resources() {
     let sync = erp_sync::aws::build(&conf, &sync_cfg).await.unwrap();
     // The reverse cross-reference erp-post records when it resolves the customer.
     DynamoStore::new(aws_sdk_dynamodb::Client::new(&conf), &sync_cfg.state_table)
-        .put_xref_if_absent(&reverse_xref(
-            "epicor",
-            "C042",
-            CUS,
-            SystemClock.now_millis(),
-        ))
+        .put_reverse_link_if_absent(&ReverseLink {
+            erp: "epicor".into(),
+            customer_code: "C042".into(),
+            stripe_customer: StripeObjectId::new(CUS),
+            created_at_ms: SystemClock.now_millis(),
+        })
         .await
         .unwrap();
 

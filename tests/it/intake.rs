@@ -274,7 +274,9 @@ async fn unhandled_types_are_recorded_as_ignored<B: Backend>() {
         .unwrap()
         .to_owned();
     let rec = s
-        .get(&IdempotencyKey::new(format!("intake#{id}")))
+        .get(&IdempotencyKey::from(
+            ledgerbridge_core::keys::IntakeKey::event(id),
+        ))
         .await
         .unwrap()
         .unwrap();
@@ -342,7 +344,7 @@ async fn crashed_claims_are_recovered_after_the_lease<B: Backend>() {
         .unwrap()
         .to_owned();
     let crashed = ClaimRequest {
-        key: IdempotencyKey::new(format!("intake#{id}")),
+        key: IdempotencyKey::from(ledgerbridge_core::keys::IntakeKey::event(id)),
         payload_hash: "x".into(),
         now_ms: T0 * 1000,
         lease_ms: 10_000,

@@ -19,7 +19,9 @@ use ledgerbridge_pipeline::messages::{CommandMessage, ErpCommandV1};
 use ledgerbridge_pipeline::sqs::RecordOutcome;
 use ledgerbridge_recon::{FailedPayoutPolicy, ReconMapping};
 use payout_reconciliation::config::{Posting, ReconFile, Sweep};
-use payout_reconciliation::report_store::{DynamoReportStore, ReportStatus, ReportStore};
+use payout_reconciliation::report_store::{
+    DynamoReportStore, ReportRecord, ReportStatus, ReportStore,
+};
 use payout_reconciliation::{Deps, SweepSummary};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -239,7 +241,7 @@ async fn payout_paid_event_queues_one_journal_equal_to_the_sample() {
     let rec = e
         .deps
         .reports
-        .get_report(&format!("report#{SAMPLE_PAYOUT}"))
+        .get_report(&ReportRecord::key_for(SAMPLE_PAYOUT, false))
         .await
         .unwrap()
         .unwrap();
@@ -375,7 +377,7 @@ async fn failed_payout_is_reversed_or_flagged_per_configuration() {
     let rec = e
         .deps
         .reports
-        .get_report(&format!("report#{FAILED_PAYOUT}#failed"))
+        .get_report(&ReportRecord::key_for(FAILED_PAYOUT, true))
         .await
         .unwrap()
         .unwrap();
@@ -389,7 +391,7 @@ async fn failed_payout_is_reversed_or_flagged_per_configuration() {
     let rec = e
         .deps
         .reports
-        .get_report(&format!("report#{FAILED_PAYOUT}#failed"))
+        .get_report(&ReportRecord::key_for(FAILED_PAYOUT, true))
         .await
         .unwrap()
         .unwrap();
@@ -418,7 +420,7 @@ async fn a_payout_stripe_has_not_reconciled_is_retried_and_never_journaled_early
     assert!(e
         .deps
         .reports
-        .get_report(&format!("report#{SAMPLE_PAYOUT}"))
+        .get_report(&ReportRecord::key_for(SAMPLE_PAYOUT, false))
         .await
         .unwrap()
         .is_none());

@@ -180,9 +180,9 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use ledgerbridge_core::embedded::{MemoryQueue, SqliteStore};
-    use ledgerbridge_core::ports::XrefStore;
+    use ledgerbridge_core::ids::StripeObjectId;
+    use ledgerbridge_core::ports::{ReverseLink, ReverseLinkStore};
     use ledgerbridge_core::FixedClock;
-    use ledgerbridge_pipeline::customer::reverse_xref;
     use ledgerbridge_stripe::StripeError;
     use serde_json::json;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -232,7 +232,12 @@ mod tests {
     async fn deps() -> Deps<SqliteStore, FakeStripe, FixedClock, MemoryQueue> {
         let store = SqliteStore::in_memory().unwrap();
         store
-            .put_xref_if_absent(&reverse_xref("epicor", "C042", "cus_sync_1", NOW_MS))
+            .put_reverse_link_if_absent(&ReverseLink {
+                erp: "epicor".into(),
+                customer_code: "C042".into(),
+                stripe_customer: StripeObjectId::new("cus_sync_1"),
+                created_at_ms: NOW_MS,
+            })
             .await
             .unwrap();
         Deps {

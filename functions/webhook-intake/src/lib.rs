@@ -11,6 +11,7 @@ pub mod routes;
 use ledgerbridge_core::config::{ConfigError, Env, IntakeConfig};
 use ledgerbridge_core::event::EnvelopeHead;
 use ledgerbridge_core::ids::{IdempotencyKey, StripeEventId};
+use ledgerbridge_core::keys::IntakeKey;
 use ledgerbridge_core::message::{encode_event_v1, IntakeMessage, RefReason, StripeEventRefV1};
 use ledgerbridge_core::ports::{Claim, ClaimRequest, EventQueue, IdempotencyStore, RecordStatus};
 use ledgerbridge_core::secrets::{
@@ -237,7 +238,7 @@ where
         .emit();
         return IntakeResponse::bad_request("invalid event id");
     };
-    let key = IdempotencyKey::new(format!("intake#{event_id}"));
+    let key = IdempotencyKey::from(IntakeKey::event(&event_id));
     let hash = payload_hash(body);
     let handled = deps.handled.contains(head.event_type.as_ref());
 

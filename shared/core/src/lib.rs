@@ -8,6 +8,7 @@ pub mod currency;
 pub mod embedded;
 pub mod event;
 pub mod ids;
+pub mod keys;
 pub mod message;
 pub mod money;
 pub mod ports;

@@ -1,13 +1,11 @@
 //! The Stripe customer as an ERP customer: the upsert built from a Stripe customer object, the
 //! hints commands carry to name their customer, and the reverse link (ERP customer → Stripe
-//! customer) the ERP → Stripe sync follows.
+//! customer) ...
 
 use crate::convert::{normalise_email, normalise_name, reference, s};
 use crate::mapping::Mapping;
 use crate::messages::CustomerHint;
 use crate::outcome::{permanent, StageError};
-use ledgerbridge_core::ids::{ErpDocumentId, StripeObjectId};
-use ledgerbridge_core::ports::XrefRecord;
 use ledgerbridge_core::Currency;
 use ledgerbridge_erp::{Address, CustomerUpsert, DocKind};
 use serde_json::Value;
@@ -73,29 +71,5 @@ pub(crate) fn hint_by_id(stripe_customer: &str) -> CustomerHint {
         erp_customer_no: None,
         email: None,
         create: None,
-    }
-}
-
-/// Cross-reference kind of the ERP customer → Stripe customer link.
-pub const REVERSE_KIND: &str = "stripe_customer";
-
-/// Where the reverse cross-reference of an ERP customer is stored.
-pub fn reverse_xref_id(erp: &str, customer_code: &str) -> StripeObjectId {
-    StripeObjectId::new(format!("erp_{erp}_{customer_code}"))
-}
-
-/// The reverse cross-reference record (ERP customer code → `cus_…`).
-pub fn reverse_xref(
-    erp: &str,
-    customer_code: &str,
-    stripe_customer: &str,
-    now_ms: i64,
-) -> XrefRecord {
-    XrefRecord {
-        stripe_id: reverse_xref_id(erp, customer_code),
-        doc_kind: REVERSE_KIND.to_owned(),
-        erp: erp.to_owned(),
-        erp_id: ErpDocumentId::new(stripe_customer),
-        created_at_ms: now_ms,
     }
 }

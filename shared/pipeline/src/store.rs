@@ -1,7 +1,8 @@
 //! The state the stages keep.
 
-use ledgerbridge_core::ports::{IdempotencyStore, VersionStore, XrefStore};
+use ledgerbridge_core::ports::{IdempotencyStore, ReverseLinkStore, VersionStore, XrefStore};
 
-/// The state the poster keeps: idempotency (intent) records, cross-references, versions.
-pub trait StateStore: IdempotencyStore + XrefStore + VersionStore {}
-impl<T: IdempotencyStore + XrefStore + VersionStore> StateStore for T {}
+/// The state the stages keep: idempotency (intent) records, cross-references, versions and
+/// the ERP customer → Stripe customer links.
+pub trait StateStore: IdempotencyStore + XrefStore + VersionStore + ReverseLinkStore {}
+impl<T: IdempotencyStore + XrefStore + VersionStore + ReverseLinkStore> StateStore for T {}

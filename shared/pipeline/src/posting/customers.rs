@@ -9,8 +9,9 @@ use crate::messages::CustomerHint;
 use crate::outcome::StageError;
 use crate::store::StateStore;
 use crate::stripe_api::StripeApi;
-use ledgerbridge_core::ids::{ErpDocumentId, IdempotencyKey, StripeObjectId};
-use ledgerbridge_core::ports::{Claim, RecordStatus};
+use ledgerbridge_core::ids::{ErpDocumentId, StripeObjectId};
+use ledgerbridge_core::keys::IntentKey;
+use ledgerbridge_core::ports::{Claim, RecordStatus, ReverseLink};
 use ledgerbridge_core::Clock;
 use ledgerbridge_erp::{
     post_command, with_retry, CustomerUpsert, DocKind, ErpCommand, ErpConnector, ErpCustomerMatch,
@@ -65,11 +66,7 @@ where
                 (no, upsert)
             }
         };
-        let key = IdempotencyKey::new(format!(
-            "post#{}#{}#resolve",
-            self.connector.erp(),
-            create.reference
-        ));
+        let key = IntentKey::resolve(self.connector.erp(), &create.reference).into();
         match self.claim(&key).await? {
             Claim::Acquired => {}
             Claim::Existing(_) => {
@@ -113,14 +110,14 @@ where
                 self.record_xref(&cus, "customer_code", &ErpDocumentId::new(&code))
                     .await?;
                 // ERP customer code → Stripe customer, for changes made in the ERP.
-                let reverse = crate::customer::reverse_xref(
-                    self.connector.erp(),
-                    &code,
-                    cus.as_str(),
-                    self.clock.now_millis(),
-                );
-                if let Some(existing) = self.store.put_xref_if_absent(&reverse).await? {
-                    if existing.erp_id.as_str() != cus.as_str() {
+                let reverse = ReverseLink {
+                    erp: self.connector.erp().to_owned(),
+                    customer_code: code.clone(),
+                    stripe_customer: cus.clone(),
+                    created_at_ms: self.clock.now_millis(),
+                };
+                if let Some(existing) = self.store.put_reverse_link_if_absent(&reverse).await? {
+                    if existing.stripe_customer != cus {
                         tracing::error!(alarm = "xref_conflict", customer = %cus, "ERP customer already linked to another Stripe customer");
                     }
                 }

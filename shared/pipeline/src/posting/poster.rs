@@ -9,6 +9,7 @@ use crate::outcome::StageError;
 use crate::store::StateStore;
 use crate::stripe_api::StripeApi;
 use ledgerbridge_core::ids::{ErpDocumentId, IdempotencyKey, StripeObjectId};
+use ledgerbridge_core::keys::{IntentKey, LockKey, VersionKey};
 use ledgerbridge_core::ports::{Claim, ClaimRequest, RecordStatus, StoreError, XrefRecord};
 use ledgerbridge_core::Clock;
 use ledgerbridge_erp::{
@@ -63,15 +64,11 @@ where
                 None => return Err(self.waiting_for(dep).await?),
             }
         }
-        let key = if is_customer {
-            IdempotencyKey::new(format!(
-                "post#{}#{}#{}",
-                self.connector.erp(),
-                reference,
-                msg.source.event_id
-            ))
+        let erp = self.connector.erp();
+        let key: IdempotencyKey = if is_customer {
+            IntentKey::post_for_event(erp, &reference, &msg.source.event_id).into()
         } else {
-            IdempotencyKey::new(format!("post#{}#{}", self.connector.erp(), reference))
+            IntentKey::post(erp, &reference).into()
         };
         match self.claim(&key).await? {
             Claim::Acquired => {}
@@ -128,7 +125,7 @@ where
     pub async fn handle_fields(&self, msg: &CustomerFieldsV1) -> Result<FieldsResult, StageError> {
         let resolved = self.resolve_customer(&msg.customer).await?;
         let erp = self.connector.erp();
-        let lock = IdempotencyKey::new(format!("fields#{erp}#{}#lock", msg.object_id));
+        let lock: IdempotencyKey = LockKey::customer_fields(erp, &msg.object_id).into();
         if let Claim::Existing(_) = self.claim(&lock).await? {
             return Err(StageError::pending(format!(
                 "fields of {} are being written by another worker",
@@ -147,8 +144,12 @@ where
         msg: &CustomerFieldsV1,
         customer: &Resolved,
     ) -> Result<FieldsResult, StageError> {
-        let vkey = format!("subscription#{}#{}", self.connector.erp(), msg.object_id);
-        if !self.store.advance_version(&vkey, msg.version).await? {
+        let vkey = VersionKey::subscription_fields(self.connector.erp(), &msg.object_id);
+        if !self
+            .store
+            .advance_version(vkey.as_str(), msg.version)
+            .await?
+        {
             tracing::info!(object = %msg.object_id, "Older customer field values skipped");
             return Ok(FieldsResult::Stale);
         }
@@ -189,12 +190,8 @@ where
     ) -> Result<PostResult, StageError> {
         let mut command = msg.command.clone();
         if let (Some(v), ErpCommand::UpsertCustomer(c)) = (msg.version, &command) {
-            let vkey = format!(
-                "customer#{}#{}",
-                self.connector.erp(),
-                c.reference.stripe_id()
-            );
-            if !self.store.advance_version(&vkey, v).await? {
+            let vkey = VersionKey::customer(self.connector.erp(), c.reference.stripe_id());
+            if !self.store.advance_version(vkey.as_str(), v).await? {
                 tracing::info!(reference = %c.reference, "Older customer update skipped");
                 return Ok(PostResult::Stale);
             }
@@ -269,7 +266,7 @@ where
     /// A parent that was parked will not appear by waiting: park the dependent too, with the
     /// reason, so both are replayed together once it is fixed.
     async fn waiting_for(&self, dep: &ExternalRef) -> Result<StageError, StageError> {
-        let dep_key = IdempotencyKey::new(format!("post#{}#{}", self.connector.erp(), dep));
+        let dep_key: IdempotencyKey = IntentKey::post(self.connector.erp(), dep).into();
         if let Some(rec) = self.store.get(&dep_key).await? {
             if rec.status == RecordStatus::Parked {
                 return Ok(StageError::park(format!(

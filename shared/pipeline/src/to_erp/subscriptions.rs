@@ -15,6 +15,7 @@ use crate::mapping::Mapping;
 use crate::messages::{CustomerFieldsV1, CustomerHint, Source};
 use crate::outcome::{permanent, Outcome, StageError};
 use ledgerbridge_core::event::Event;
+use ledgerbridge_core::keys::VersionKey;
 use ledgerbridge_core::ports::{StoreError, VersionStore};
 use ledgerbridge_erp::ErpDate;
 use serde::{Deserialize, Serialize};
@@ -55,8 +56,8 @@ impl SubscriptionState {
     }
 
     /// The key under which the poster keeps this subscription's last applied version.
-    pub fn version_key(&self) -> String {
-        format!("subscription#{}", self.subscription)
+    pub fn version_key(&self) -> VersionKey {
+        VersionKey::subscription(&self.subscription)
     }
 }
 
@@ -140,7 +141,7 @@ pub async fn accept_if_newer<V: VersionStore>(
     state: &SubscriptionState,
 ) -> Result<bool, StoreError> {
     store
-        .advance_version(&state.version_key(), state.version)
+        .advance_version(state.version_key().as_str(), state.version)
         .await
 }
 

@@ -1,9 +1,10 @@
 //! The scheduled ERP → Stripe sync.
 
 use super::sync::{validate, Address, ErpCustomerChangedV1, ErpMessage};
-use crate::customer::{reverse_xref, reverse_xref_id, REVERSE_KIND};
 use crate::store::StateStore;
-use ledgerbridge_core::ports::EventQueue;
+use ledgerbridge_core::ids::StripeObjectId;
+use ledgerbridge_core::keys::CursorKey;
+use ledgerbridge_core::ports::{EventQueue, ReverseLink};
 
 /// The scheduled ERP → Stripe sync: lists the ERP customers changed since the last run and
 /// queues an `erp_customer_changed.v1` for each one linked to a Stripe customer (through the
@@ -47,8 +48,8 @@ pub fn stripe_customer_of_reference(reference: &str) -> Option<&str> {
 }
 
 impl<C: ledgerbridge_erp::ErpConnector, S: StateStore, Q: EventQueue> ErpPoll<C, S, Q> {
-    pub fn cursor_key(&self) -> String {
-        format!("erp_poll#{}", self.connector.erp())
+    pub fn cursor_key(&self) -> CursorKey {
+        CursorKey::erp_poll(self.connector.erp())
     }
 
     pub async fn poll(&self, now_secs: i64) -> Result<PollReport, String> {
@@ -56,7 +57,7 @@ impl<C: ledgerbridge_erp::ErpConnector, S: StateStore, Q: EventQueue> ErpPoll<C,
         let key = self.cursor_key();
         let cursor = self
             .store
-            .current_version(&key)
+            .current_version(key.as_str())
             .await
             .map_err(|e| e.to_string())?
             .unwrap_or(now_secs - self.first_run_secs);
@@ -72,10 +73,9 @@ impl<C: ledgerbridge_erp::ErpConnector, S: StateStore, Q: EventQueue> ErpPoll<C,
         for r in records {
             report.listed += 1;
             report.cursor = report.cursor.max(r.changed_at);
-            let reverse_id = reverse_xref_id(erp, &r.customer_id);
             let linked = self
                 .store
-                .get_xref(&reverse_id, REVERSE_KIND)
+                .get_reverse_link(erp, &r.customer_id)
                 .await
                 .map_err(|e| e.to_string())?;
             if linked.is_none() {
@@ -85,9 +85,14 @@ impl<C: ledgerbridge_erp::ErpConnector, S: StateStore, Q: EventQueue> ErpPoll<C,
                     .and_then(stripe_customer_of_reference)
                 {
                     Some(cus) => {
-                        let rec = reverse_xref(erp, &r.customer_id, cus, now_secs * 1000);
+                        let link = ReverseLink {
+                            erp: erp.to_owned(),
+                            customer_code: r.customer_id.clone(),
+                            stripe_customer: StripeObjectId::new(cus),
+                            created_at_ms: now_secs * 1000,
+                        };
                         self.store
-                            .put_xref_if_absent(&rec)
+                            .put_reverse_link_if_absent(&link)
                             .await
                             .map_err(|e| e.to_string())?;
                         report.relinked += 1;
@@ -139,7 +144,7 @@ impl<C: ledgerbridge_erp::ErpConnector, S: StateStore, Q: EventQueue> ErpPoll<C,
         }
         // Advanced only after everything listed is queued: a failed run is read again.
         self.store
-            .advance_version(&key, report.cursor)
+            .advance_version(key.as_str(), report.cursor)
             .await
             .map_err(|e| e.to_string())?;
         tracing::info!(

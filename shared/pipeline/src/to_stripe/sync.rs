@@ -9,12 +9,12 @@
 //! `previous_attributes.metadata` names that key, so the change does not go back to the ERP.
 
 use crate::convert::ERP_SYNC_KEY;
-use crate::customer::{reverse_xref_id, REVERSE_KIND};
 use crate::outcome::{park, StageError};
 use crate::sqs::RecordOutcome;
 use crate::store::StateStore;
 use crate::stripe_api::StripeApi;
 use ledgerbridge_core::ids::IdempotencyKey;
+use ledgerbridge_core::keys::{ChangeKey, VersionKey};
 use ledgerbridge_core::ports::{Claim, ClaimRequest, EventQueue, RecordStatus};
 use ledgerbridge_core::webhook::Verifier;
 use ledgerbridge_core::Clock;
@@ -317,35 +317,31 @@ impl<S: StateStore, A: StripeApi, K: Clock, P: EventQueue> ErpSyncStage<S, A, K,
     }
 
     async fn apply(&self, c: &ErpCustomerChangedV1) -> Result<SyncReport, StageError> {
-        let xref = self
+        let link = self
             .store
-            .get_xref(&reverse_xref_id(&c.erp, &c.customer_code), REVERSE_KIND)
+            .get_reverse_link(&c.erp, &c.customer_code)
             .await
             .map_err(store)?;
-        let Some(xref) = xref else {
+        let Some(link) = link else {
             return Err(StageError::park(format!(
                 "{} customer {} has no Stripe customer cross-reference",
                 c.erp, c.customer_code
             )));
         };
-        let cus = xref.erp_id.into_inner();
-        let vkey = format!("erp_customer#{}#{}", c.erp, c.customer_code);
+        let cus = link.stripe_customer.as_str().to_owned();
+        let vkey = VersionKey::erp_customer(&c.erp, &c.customer_code);
         if !self
             .store
-            .advance_version(&vkey, c.changed_at)
+            .advance_version(vkey.as_str(), c.changed_at)
             .await
             .map_err(store)?
         {
             tracing::info!(erp = %c.erp, changed_at = c.changed_at, "Older ERP customer change skipped");
             return Ok(SyncReport::Stale);
         }
-        let key = IdempotencyKey::new(format!(
-            "erp_sync#{}#{}#{}#{}",
-            c.erp,
-            c.customer_code,
-            c.changed_at,
-            change_digest(c)
-        ));
+        let key: IdempotencyKey =
+            ChangeKey::erp_customer(&c.erp, &c.customer_code, c.changed_at, &change_digest(c))
+                .into();
         let now_ms = self.clock.now_millis();
         let claim = self
             .store
