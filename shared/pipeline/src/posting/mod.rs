@@ -65,3 +65,6 @@ fn stripe_error(e: ledgerbridge_stripe::StripeError) -> StageError {
         StageError::park_with(format!("Stripe: {e}"), e)
     }
 }
+
+#[cfg(test)]
+mod tests;
