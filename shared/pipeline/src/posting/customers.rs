@@ -2,7 +2,7 @@
 //! an e-mail match in the ERP, or a new ERP customer; and the reverse link for the ERP → Stripe
 //! sync.
 
-use super::poster::Poster;
+use super::Poster;
 use super::{erp_error, stripe_error};
 use crate::customer::customer_upsert;
 use crate::messages::CustomerHint;

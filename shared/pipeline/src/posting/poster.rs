@@ -2,35 +2,18 @@
 //! cross-reference → write back.
 
 use super::customers::Resolved;
-use super::{erp_error, FieldsResult, PostResult};
-use crate::mapping::Mapping;
+use super::{erp_error, FieldsResult, PostResult, Poster};
 use crate::messages::{CustomerFieldsV1, ErpCommandV1};
 use crate::outcome::StageError;
 use crate::store::StateStore;
 use crate::stripe_api::StripeApi;
-use ledgerbridge_core::ids::{ErpDocumentId, IdempotencyKey, StripeObjectId};
+use ledgerbridge_core::ids::{ErpDocumentId, IdempotencyKey};
 use ledgerbridge_core::keys::{IntentKey, LockKey, VersionKey};
-use ledgerbridge_core::ports::{Claim, ClaimRequest, RecordStatus, StoreError, XrefRecord};
+use ledgerbridge_core::ports::{Claim, RecordStatus};
 use ledgerbridge_core::Clock;
 use ledgerbridge_erp::{
     post_command, with_retry, Application, DocKind, ErpCommand, ErpConnector, ExternalRef,
-    RetryPolicy,
 };
-
-/// Everything erp-post needs, built once per container.
-pub struct Poster<C, S, A, K> {
-    pub connector: C,
-    pub store: S,
-    /// `None` disables write-back and Stripe lookups (e.g. no Stripe key configured locally).
-    pub stripe: Option<A>,
-    pub mapping: Mapping,
-    pub policy: RetryPolicy,
-    pub clock: K,
-    /// How long an intent may stay in progress before another worker may take it over.
-    pub lease_ms: i64,
-    /// How long intent records count (they are a lock, the cross-reference is the record).
-    pub intent_days: i64,
-}
 
 impl<C, S, A, K> Poster<C, S, A, K>
 where
@@ -170,19 +153,6 @@ where
         })
     }
 
-    pub(super) async fn claim(&self, key: &IdempotencyKey) -> Result<Claim, StoreError> {
-        let now_ms = self.clock.now_millis();
-        self.store
-            .claim(&ClaimRequest {
-                key: key.clone(),
-                payload_hash: String::new(),
-                now_ms,
-                lease_ms: self.lease_ms,
-                expiration: now_ms / 1000 + self.intent_days * 86_400,
-            })
-            .await
-    }
-
     pub(super) async fn post_claimed(
         &self,
         msg: &ErpCommandV1,
@@ -240,27 +210,6 @@ where
             erp_id: out.erp_id,
             created: out.created,
         })
-    }
-
-    pub(super) async fn record_xref(
-        &self,
-        stripe_id: &StripeObjectId,
-        kind: &str,
-        erp_id: &ErpDocumentId,
-    ) -> Result<(), StageError> {
-        let rec = XrefRecord {
-            stripe_id: stripe_id.clone(),
-            doc_kind: kind.to_owned(),
-            erp: self.connector.erp().to_owned(),
-            erp_id: erp_id.clone(),
-            created_at_ms: self.clock.now_millis(),
-        };
-        if let Some(existing) = self.store.put_xref_if_absent(&rec).await? {
-            if &existing.erp_id != erp_id {
-                tracing::error!(alarm = "xref_conflict", stripe_id = %stripe_id, kind, "Cross-reference already points at another ERP document");
-            }
-        }
-        Ok(())
     }
 
     /// A parent that was parked will not appear by waiting: park the dependent too, with the

@@ -1,6 +1,6 @@
 //! Write-back: the ERP id into the Stripe object's metadata, once.
 
-use super::poster::Poster;
+use super::Poster;
 use crate::messages::ErpCommandV1;
 use crate::outcome::StageError;
 use crate::store::StateStore;

@@ -103,30 +103,12 @@ impl<C: ledgerbridge_erp::ErpConnector, S: StateStore, Q: EventQueue> ErpPoll<C,
                     }
                 }
             }
-            let a = &r.address;
-            let has_address = [
-                &a.line1,
-                &a.line2,
-                &a.city,
-                &a.state,
-                &a.postal_code,
-                &a.country,
-            ]
-            .iter()
-            .any(|v| v.is_some());
             let change = ErpCustomerChangedV1 {
                 erp: erp.to_owned(),
                 customer_code: r.customer_id.clone(),
                 name: r.name.clone(),
                 email: r.email.clone(),
-                address: has_address.then(|| Address {
-                    line1: a.line1.clone(),
-                    line2: a.line2.clone(),
-                    city: a.city.clone(),
-                    state: a.state.clone(),
-                    postal_code: a.postal_code.clone(),
-                    country: a.country.clone(),
-                }),
+                address: Address::from_erp(&r.address),
                 changed_at: r.changed_at,
             };
             if let Err(e) = validate(&change) {

@@ -38,6 +38,21 @@ pub struct Address {
     pub country: Option<String>,
 }
 
+impl Address {
+    /// The address an ERP customer record holds; `None` when it has no address field at all.
+    pub fn from_erp(a: &ledgerbridge_erp::Address) -> Option<Self> {
+        let address = Address {
+            line1: a.line1.clone(),
+            line2: a.line2.clone(),
+            city: a.city.clone(),
+            state: a.state.clone(),
+            postal_code: a.postal_code.clone(),
+            country: a.country.clone(),
+        };
+        (address != Address::default()).then_some(address)
+    }
+}
+
 /// A customer changed in the ERP. Absent fields are left as they are in Stripe.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -507,5 +522,26 @@ mod tests {
         other.name = Some("Another Name".into());
         assert_ne!(a, idempotency_key(&other, "cus_1"));
         assert!(a.len() <= 255);
+    }
+
+    #[test]
+    fn an_erp_address_maps_field_by_field_and_empty_is_none() {
+        let erp = ledgerbridge_erp::Address {
+            city: Some("Leeds".into()),
+            country: Some("GB".into()),
+            ..ledgerbridge_erp::Address::default()
+        };
+        assert_eq!(
+            Address::from_erp(&erp),
+            Some(Address {
+                city: Some("Leeds".into()),
+                country: Some("GB".into()),
+                ..Address::default()
+            })
+        );
+        assert_eq!(
+            Address::from_erp(&ledgerbridge_erp::Address::default()),
+            None
+        );
     }
 }
