@@ -9,12 +9,13 @@ use crate::support::fixtures::{event_body, SAMPLE_SECRET};
 use crate::support::moto;
 use ledgerbridge_adapters::aws::DynamoStore;
 use ledgerbridge_app::erp_sync::ErpSyncConfig;
-use ledgerbridge_core::config::{IntakeConfig, SecretLocation};
-use ledgerbridge_core::ports::XrefStore;
+use ledgerbridge_core::config::SecretLocation;
+use ledgerbridge_core::ids::StripeObjectId;
+use ledgerbridge_core::ports::{ReverseLink, ReverseLinkStore};
 use ledgerbridge_core::webhook::sign_header;
 use ledgerbridge_core::{Clock, SystemClock};
 use ledgerbridge_intake::routes::{aws::build, handle_request, ErpRouteConfig, ERP_CUSTOMERS_PATH};
-use ledgerbridge_pipeline::erp_sync::{reverse_xref, ErpMessage, SIGNATURE_HEADER};
+use ledgerbridge_pipeline::to_stripe::sync::{ErpMessage, SIGNATURE_HEADER};
 use serde_json::{json, Value};
 
 const ERP_SECRET: &str = "lbsec_stack_erp_events_new";
@@ -100,7 +101,8 @@ async fn erp_events_reach_stripe_once_through_the_stack_resources() {
         .to_owned();
 
     // webhook-intake, configured only from the stack's environment, built as main builds it.
-    let intake_cfg = IntakeConfig::from_env(env_of(&handoff, "webhook-intake", &[])).unwrap();
+    let intake_cfg =
+        ledgerbridge_intake::config_from_env(env_of(&handoff, "webhook-intake", &[])).unwrap();
     let erp_cfg = ErpRouteConfig::from_env(env_of(&handoff, "webhook-intake", &[]))
         .unwrap()
         .expect("the template configures the ERP route");
@@ -188,12 +190,12 @@ async fn erp_events_reach_stripe_once_through_the_stack_resources() {
         .unwrap();
     // The reverse cross-reference erp-post records when it resolves the customer.
     DynamoStore::new(aws_sdk_dynamodb::Client::new(&conf), &sync_cfg.state_table)
-        .put_xref_if_absent(&reverse_xref(
-            "epicor",
-            "C042",
-            CUS,
-            SystemClock.now_millis(),
-        ))
+        .put_reverse_link_if_absent(&ReverseLink {
+            erp: "epicor".into(),
+            customer_code: "C042".into(),
+            stripe_customer: StripeObjectId::new(CUS),
+            created_at_ms: SystemClock.now_millis(),
+        })
         .await
         .unwrap();
 

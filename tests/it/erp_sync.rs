@@ -15,7 +15,8 @@ use ledgerbridge_core::webhook::{sign_header, Verifier};
 use ledgerbridge_core::SystemClock;
 use ledgerbridge_erp::{post_command, AnyConnector, DocKind, ExternalRef, RetryPolicy};
 use ledgerbridge_erp_sandbox::{ErpKind, SandboxHandle};
-use ledgerbridge_pipeline::erp_sync::{handle_erp_event, ErpPoll, ErpSyncStage, SyncReport};
+use ledgerbridge_pipeline::to_stripe::poll::ErpPoll;
+use ledgerbridge_pipeline::to_stripe::sync::{handle_erp_event, ErpSyncStage, SyncReport};
 use serde_json::{json, Value};
 
 const ERP_SECRET: &str = "lbsec_test_erp_events_0000";

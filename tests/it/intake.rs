@@ -83,7 +83,7 @@ impl<Q: TestQueue> TestQueue for Flaky<Q> {
 
 pub trait Backend {
     type Q: TestQueue + 'static;
-    type S: ledgerbridge_pipeline::post::StateStore + Clone + 'static;
+    type S: ledgerbridge_pipeline::posting::StateStore + Clone + 'static;
     fn fresh(max_bytes: usize) -> impl Future<Output = (Self::Q, Self::S)>;
 }
 
@@ -132,9 +132,8 @@ pub fn deps<Q: EventQueue, S: IdempotencyStore>(
         store,
         verifier: RotatingVerifier::fixed(&[SAMPLE_SECRET]),
         clock,
-        handled: ledgerbridge_core::event::DEFAULT_HANDLED_TYPES
-            .iter()
-            .map(|s| (*s).to_owned())
+        handled: ledgerbridge_intake::default_handled_event_types()
+            .into_iter()
             .collect(),
         dedupe_for_secs: 35 * 86_400,
         lease_ms: 15_000,
@@ -276,7 +275,9 @@ async fn unhandled_types_are_recorded_as_ignored<B: Backend>() {
         .unwrap()
         .to_owned();
     let rec = s
-        .get(&IdempotencyKey::new(format!("intake#{id}")))
+        .get(&IdempotencyKey::from(
+            ledgerbridge_core::keys::IntakeKey::event(id),
+        ))
         .await
         .unwrap()
         .unwrap();
@@ -344,7 +345,7 @@ async fn crashed_claims_are_recovered_after_the_lease<B: Backend>() {
         .unwrap()
         .to_owned();
     let crashed = ClaimRequest {
-        key: IdempotencyKey::new(format!("intake#{id}")),
+        key: IdempotencyKey::from(ledgerbridge_core::keys::IntakeKey::event(id)),
         payload_hash: "x".into(),
         now_ms: T0 * 1000,
         lease_ms: 10_000,

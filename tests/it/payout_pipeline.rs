@@ -19,7 +19,7 @@ use ledgerbridge_core::FixedClock;
 use ledgerbridge_erp::{ErpCommand, JournalEntry, Side};
 use ledgerbridge_erp_sandbox::{ErpKind, SandboxConfig, Seed};
 use ledgerbridge_pipeline::messages::{CommandMessage, ErpCommandV1};
-use ledgerbridge_recon::report_store::{ReportStatus, ReportStore};
+use ledgerbridge_recon::report_store::{ReportRecord, ReportStatus, ReportStore};
 use ledgerbridge_recon::service::config::{Posting, ReconFile, Sweep};
 use ledgerbridge_recon::service::{Deps, SweepSummary};
 use ledgerbridge_recon::{FailedPayoutPolicy, ReconMapping};
@@ -245,7 +245,7 @@ async fn payout_paid_event_queues_one_journal_equal_to_the_sample() {
     let rec = e
         .deps
         .reports
-        .get_report(&format!("report#{SAMPLE_PAYOUT}"))
+        .get_report(&ReportRecord::key_for(SAMPLE_PAYOUT, false))
         .await
         .unwrap()
         .unwrap();
@@ -381,7 +381,7 @@ async fn failed_payout_is_reversed_or_flagged_per_configuration() {
     let rec = e
         .deps
         .reports
-        .get_report(&format!("report#{FAILED_PAYOUT}#failed"))
+        .get_report(&ReportRecord::key_for(FAILED_PAYOUT, true))
         .await
         .unwrap()
         .unwrap();
@@ -395,7 +395,7 @@ async fn failed_payout_is_reversed_or_flagged_per_configuration() {
     let rec = e
         .deps
         .reports
-        .get_report(&format!("report#{FAILED_PAYOUT}#failed"))
+        .get_report(&ReportRecord::key_for(FAILED_PAYOUT, true))
         .await
         .unwrap()
         .unwrap();
@@ -424,7 +424,7 @@ async fn a_payout_stripe_has_not_reconciled_is_retried_and_never_journaled_early
     assert!(e
         .deps
         .reports
-        .get_report(&format!("report#{SAMPLE_PAYOUT}"))
+        .get_report(&ReportRecord::key_for(SAMPLE_PAYOUT, false))
         .await
         .unwrap()
         .is_none());
@@ -573,7 +573,7 @@ fn audit_sides(v: &Value, key: &str, dr: &mut Decimal, cr: &mut Decimal) {
 #[tokio::test]
 async fn the_queued_journal_posts_once_and_balances_in_each_erp() {
     use ledgerbridge_erp::{AnyConnector, ErpSettings, RetryPolicy};
-    use ledgerbridge_pipeline::post::Poster;
+    use ledgerbridge_pipeline::posting::Poster;
     use ledgerbridge_pipeline::stages::PostStage;
     use std::time::Duration;
 

@@ -19,7 +19,7 @@ use ledgerbridge_erp::{
 use ledgerbridge_erp_sandbox::{spawn, ErpKind, Faults, SandboxConfig, SandboxHandle, Seed};
 use ledgerbridge_intake::handle_webhook;
 use ledgerbridge_pipeline::mapping::{Mapping, EXAMPLE};
-use ledgerbridge_pipeline::post::{Poster, StateStore};
+use ledgerbridge_pipeline::posting::{Poster, StateStore};
 use ledgerbridge_pipeline::stages::{PostStage, TransformStage};
 use ledgerbridge_stripe::{StripeClient, StripeClientConfig};
 use serde_json::{json, Value};

@@ -9,7 +9,7 @@ use ledgerbridge_adapters::aws::{DynamoStore, SecretsManagerSource, SqsQueue};
 use ledgerbridge_adapters::lambda::RecordOutcome;
 use ledgerbridge_app::erp_post::PostConfig;
 use ledgerbridge_app::transform::TransformConfig;
-use ledgerbridge_core::config::{Env, IntakeConfig, SecretLocation};
+use ledgerbridge_core::config::{Env, SecretLocation};
 use ledgerbridge_core::ids::StripeObjectId;
 use ledgerbridge_core::message::SQS_MAX_MESSAGE_BYTES;
 use ledgerbridge_core::secrets::{CachedSecrets, SecretSource};
@@ -21,7 +21,7 @@ use ledgerbridge_erp::{
 use ledgerbridge_erp_sandbox::{spawn, ErpKind, SandboxConfig, Seed};
 use ledgerbridge_intake::{handle_webhook, Deps, RotatingVerifier, SecretsBackend};
 use ledgerbridge_pipeline::mapping::EXAMPLE;
-use ledgerbridge_pipeline::post::Poster;
+use ledgerbridge_pipeline::posting::Poster;
 use ledgerbridge_pipeline::stages::{PostStage, TransformStage};
 use ledgerbridge_stripe::{StripeClient, StripeClientConfig};
 use serde_json::{json, Value};
@@ -126,7 +126,8 @@ async fn pipeline_runs_on_the_resources_the_template_creates() {
     let secrets = SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&conf));
 
     // webhook-intake, configured only from the stack's environment.
-    let intake_cfg = IntakeConfig::from_env(env_of(&handoff, "webhook-intake", &[])).unwrap();
+    let intake_cfg =
+        ledgerbridge_intake::config_from_env(env_of(&handoff, "webhook-intake", &[])).unwrap();
     let SecretLocation::SecretsManager(secret_id) = &intake_cfg.webhook_secrets else {
         panic!("intake secret")
     };
@@ -283,7 +284,7 @@ async fn pipeline_runs_on_the_resources_the_template_creates() {
         .erp_events_queue_url
         .clone()
         .expect("erp-post is given the ERP events queue");
-    let poll = ledgerbridge_pipeline::erp_sync::ErpPoll {
+    let poll = ledgerbridge_pipeline::to_stripe::poll::ErpPoll {
         connector: AnyConnector::from_settings(
             ErpSettings::from_json(&secrets.fetch(&pcfg.erp_secret_id).await.unwrap()).unwrap(),
         )

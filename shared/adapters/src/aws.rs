@@ -426,3 +426,30 @@ impl SecretSource for SecretsManagerSource {
         }
     }
 }
+
+/// Reverse customer links, kept in the state table as cross-reference items.
+impl ledgerbridge_core::ports::ReverseLinkStore for DynamoStore {
+    async fn get_reverse_link(
+        &self,
+        erp: &str,
+        customer_code: &str,
+    ) -> Result<Option<ledgerbridge_core::ports::ReverseLink>, StoreError> {
+        use ledgerbridge_core::ports::{ReverseLink, XrefStore};
+        let id = ReverseLink::xref_id(erp, customer_code);
+        Ok(self
+            .get_xref(&id, ReverseLink::XREF_KIND)
+            .await?
+            .map(|r| ReverseLink::from_xref(customer_code, r)))
+    }
+
+    async fn put_reverse_link_if_absent(
+        &self,
+        link: &ledgerbridge_core::ports::ReverseLink,
+    ) -> Result<Option<ledgerbridge_core::ports::ReverseLink>, StoreError> {
+        use ledgerbridge_core::ports::{ReverseLink, XrefStore};
+        Ok(self
+            .put_xref_if_absent(&link.to_xref())
+            .await?
+            .map(|r| ReverseLink::from_xref(&link.customer_code, r)))
+    }
+}

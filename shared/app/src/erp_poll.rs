@@ -3,7 +3,7 @@
 //! runner.
 
 use crate::DEFAULTS;
-use ledgerbridge_pipeline::erp_sync::ErpPoll;
+use ledgerbridge_pipeline::to_stripe::poll::ErpPoll;
 
 /// How far the poll reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 //! erp-post function configuration and trigger; the posting itself is
-//! `ledgerbridge_pipeline::post`, the scheduled ERP poll `ledgerbridge_pipeline::erp_sync::ErpPoll`
+//! `ledgerbridge_pipeline::posting`, the scheduled ERP poll `ledgerbridge_pipeline::to_stripe::poll::ErpPoll`
 //! (run here because this function is the one that reaches the ERP).
 
 use crate::{erp_poll, secrets_manager, stripe_client, Error, DEFAULTS};
@@ -10,10 +10,10 @@ use ledgerbridge_core::config::{ConfigError, Env};
 use ledgerbridge_core::secrets::SecretSource;
 use ledgerbridge_core::{Clock, SystemClock};
 use ledgerbridge_erp::{AnyConnector, ErpSettings, RetryPolicy};
-use ledgerbridge_pipeline::erp_sync::ErpPoll;
 use ledgerbridge_pipeline::mapping::Mapping;
-use ledgerbridge_pipeline::post::Poster;
+use ledgerbridge_pipeline::posting::Poster;
 use ledgerbridge_pipeline::stages::PostStage;
+use ledgerbridge_pipeline::to_stripe::poll::ErpPoll;
 use ledgerbridge_stripe::StripeClient;
 use serde_json::Value;
 

@@ -16,9 +16,9 @@ use ledgerbridge_core::config::{ConfigError, Env};
 use ledgerbridge_core::message::SQS_MAX_MESSAGE_BYTES;
 use ledgerbridge_core::ports::EventQueue;
 use ledgerbridge_core::Clock;
-use ledgerbridge_pipeline::erp_sync::ErpSyncStage;
-use ledgerbridge_pipeline::post::StateStore;
+use ledgerbridge_pipeline::posting::StateStore;
 use ledgerbridge_pipeline::stripe_api::StripeApi;
+use ledgerbridge_pipeline::to_stripe::sync::ErpSyncStage;
 use serde_json::Value;
 
 /// Settings of the erp-sync function.
@@ -88,7 +88,7 @@ pub enum HandlerError {
     #[error("unrecognised invocation payload (not an SQS batch)")]
     UnknownPayload,
     #[error("SQS batch: {0}")]
-    Sqs(String),
+    Sqs(#[source] serde_json::Error),
     #[error(transparent)]
     Unidentified(#[from] UnidentifiedFailure),
 }
@@ -98,7 +98,7 @@ pub fn parse_trigger(payload: Value) -> Result<Trigger, HandlerError> {
     if payload.get("Records").is_some_and(Value::is_array) {
         return serde_json::from_value(payload)
             .map(Trigger::Sqs)
-            .map_err(|e| HandlerError::Sqs(e.to_string()));
+            .map_err(HandlerError::Sqs);
     }
     Err(HandlerError::UnknownPayload)
 }
@@ -124,7 +124,7 @@ where
         match parse_trigger(payload)? {
             Trigger::Sqs(event) => {
                 let response = self.process_batch(event).await?;
-                serde_json::to_value(response).map_err(|e| HandlerError::Sqs(e.to_string()))
+                serde_json::to_value(response).map_err(HandlerError::Sqs)
             }
         }
     }
@@ -148,7 +148,7 @@ pub mod aws {
     use super::{Deps, ErpSyncConfig};
     use ledgerbridge_adapters::aws::{DynamoStore, SqsQueue};
     use ledgerbridge_core::SystemClock;
-    use ledgerbridge_pipeline::erp_sync::ErpSyncStage;
+    use ledgerbridge_pipeline::to_stripe::sync::ErpSyncStage;
     use ledgerbridge_stripe::StripeClient;
 
     pub type AwsDeps = Deps<DynamoStore, StripeClient, SystemClock, SqsQueue>;
@@ -187,9 +187,9 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use ledgerbridge_adapters::embedded::{MemoryQueue, SqliteStore};
-    use ledgerbridge_core::ports::XrefStore;
+    use ledgerbridge_core::ids::StripeObjectId;
+    use ledgerbridge_core::ports::{ReverseLink, ReverseLinkStore};
     use ledgerbridge_core::FixedClock;
-    use ledgerbridge_pipeline::erp_sync::reverse_xref;
     use ledgerbridge_stripe::StripeError;
     use serde_json::json;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -239,7 +239,12 @@ mod tests {
     async fn deps() -> Deps<SqliteStore, FakeStripe, FixedClock, MemoryQueue> {
         let store = SqliteStore::in_memory().unwrap();
         store
-            .put_xref_if_absent(&reverse_xref("epicor", "C042", "cus_sync_1", NOW_MS))
+            .put_reverse_link_if_absent(&ReverseLink {
+                erp: "epicor".into(),
+                customer_code: "C042".into(),
+                stripe_customer: StripeObjectId::new("cus_sync_1"),
+                created_at_ms: NOW_MS,
+            })
             .await
             .unwrap();
         Deps {

@@ -18,7 +18,7 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Result<Self, Error> {
-        let intake = IntakeConfig::from_env(Env::from_process())?;
+        let intake = ledgerbridge_intake::config_from_env(Env::from_process())?;
         let erp = ErpRouteConfig::from_env(Env::from_process())?;
         if erp.is_none() {
             tracing::info!("ERP events route not configured: POST /erp/customers answers 404");

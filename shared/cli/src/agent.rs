@@ -12,7 +12,7 @@ use ledgerbridge_core::secrets::Secret;
 use ledgerbridge_core::SystemClock;
 use ledgerbridge_erp::{AnyConnector, ErpError, ErpSettings, RetryPolicy};
 use ledgerbridge_pipeline::mapping::Mapping;
-use ledgerbridge_pipeline::post::Poster;
+use ledgerbridge_pipeline::posting::Poster;
 use ledgerbridge_pipeline::stages::PostStage;
 use ledgerbridge_stripe::{StripeClient, StripeClientConfig};
 use std::path::PathBuf;

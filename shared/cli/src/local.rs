@@ -24,10 +24,11 @@ use ledgerbridge_core::SystemClock;
 use ledgerbridge_erp::{AnyConnector, ErpKind, ErpSettings, RetryPolicy};
 use ledgerbridge_erp_sandbox::{SandboxConfig, SandboxHandle, Seed};
 use ledgerbridge_intake::{handle_webhook, Deps, RotatingVerifier, SecretsBackend};
-use ledgerbridge_pipeline::erp_sync::{handle_erp_event, ErpPoll, ErpSyncStage, SIGNATURE_HEADER};
 use ledgerbridge_pipeline::mapping::Mapping;
-use ledgerbridge_pipeline::post::{FieldsResult, PostResult, Poster};
+use ledgerbridge_pipeline::posting::{FieldsResult, PostResult, Poster};
 use ledgerbridge_pipeline::stages::{PostStage, Posted, TransformStage};
+use ledgerbridge_pipeline::to_stripe::poll::ErpPoll;
+use ledgerbridge_pipeline::to_stripe::sync::{handle_erp_event, ErpSyncStage, SIGNATURE_HEADER};
 use ledgerbridge_recon::service::config::ReconFile;
 use ledgerbridge_recon::service::PayoutResult;
 use ledgerbridge_stripe::{StripeClient, StripeClientConfig};
@@ -289,9 +290,8 @@ pub async fn start(args: &LocalArgs) -> Result<Running, LocalError> {
             ledgerbridge_core::webhook::DEFAULT_TOLERANCE_SECS,
         ),
         clock: SystemClock,
-        handled: ledgerbridge_core::event::DEFAULT_HANDLED_TYPES
-            .iter()
-            .map(|s| (*s).to_owned())
+        handled: ledgerbridge_intake::default_handled_event_types()
+            .into_iter()
             .collect(),
         dedupe_for_secs: DEFAULTS.intake_dedupe_secs,
         lease_ms: DEFAULTS.local_intake_lease_ms,
@@ -471,12 +471,16 @@ pub async fn start(args: &LocalArgs) -> Result<Running, LocalError> {
             async move {
                 let report = st.process_detailed(&m).await;
                 match report {
-                    ledgerbridge_pipeline::erp_sync::SyncReport::Outcome(o) => o,
-                    ledgerbridge_pipeline::erp_sync::SyncReport::Updated { stripe_customer } => {
+                    ledgerbridge_pipeline::to_stripe::sync::SyncReport::Outcome(o) => o,
+                    ledgerbridge_pipeline::to_stripe::sync::SyncReport::Updated {
+                        stripe_customer,
+                    } => {
                         println!("stripe  customer {stripe_customer} updated from the ERP");
                         RecordOutcome::Done
                     }
-                    ledgerbridge_pipeline::erp_sync::SyncReport::Unchanged { stripe_customer } => {
+                    ledgerbridge_pipeline::to_stripe::sync::SyncReport::Unchanged {
+                        stripe_customer,
+                    } => {
                         println!(
                             "stripe  customer {stripe_customer} already shows the ERP's values"
                         );
@@ -620,7 +624,7 @@ async fn reconciled(
 pub(crate) async fn erp_poll_timer<C, S, Q>(poll: Arc<ErpPoll<C, S, Q>>, period: Duration)
 where
     C: ledgerbridge_erp::ErpConnector,
-    S: ledgerbridge_pipeline::post::StateStore,
+    S: ledgerbridge_pipeline::posting::StateStore,
     Q: ledgerbridge_core::ports::EventQueue,
 {
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);

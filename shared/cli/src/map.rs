@@ -5,7 +5,8 @@ use crate::sample_stripe::SampleStripe;
 use ledgerbridge_core::event::Event;
 use ledgerbridge_core::secrets::Secret;
 use ledgerbridge_pipeline::mapping::Mapping;
-use ledgerbridge_pipeline::transform::{transform, Outcome};
+use ledgerbridge_pipeline::outcome::Outcome;
+use ledgerbridge_pipeline::to_erp::transform;
 use ledgerbridge_stripe::{StripeClient, StripeClientConfig};
 use std::path::PathBuf;
 

@@ -125,7 +125,12 @@ pub struct IntakeConfig {
 }
 
 impl IntakeConfig {
-    pub fn from_env(mut env: Env) -> Result<Self, ConfigError> {
+    /// `default_handled_event_types` applies unless `LEDGERBRIDGE_HANDLED_EVENT_TYPES` is set
+    /// (the intake passes the event types the pipeline's event table handles).
+    pub fn from_env(
+        mut env: Env,
+        default_handled_event_types: Vec<String>,
+    ) -> Result<Self, ConfigError> {
         let queue_url = env.required("EVENTS_QUEUE_URL", "URL of the SQS queue events go to");
         let state_table = env.required("STATE_TABLE", "DynamoDB table for idempotency records");
         let webhook_secrets = match env.optional("WEBHOOK_SECRET_ID") {
@@ -138,12 +143,9 @@ impl IntakeConfig {
                 SecretLocation::Environment
             }
         };
-        let handled_event_types = env.list("HANDLED_EVENT_TYPES").unwrap_or_else(|| {
-            crate::event::DEFAULT_HANDLED_TYPES
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect()
-        });
+        let handled_event_types = env
+            .list("HANDLED_EVENT_TYPES")
+            .unwrap_or(default_handled_event_types);
         let tolerance_secs = env.number("SIGNATURE_TOLERANCE_SECS", 300, 1, 3600);
         let max_message_bytes = env.number(
             "MAX_MESSAGE_BYTES",
@@ -185,8 +187,11 @@ mod tests {
 
     #[test]
     fn lists_every_missing_setting() {
-        let err = IntakeConfig::from_env(env(&[("LEDGERBRIDGE_SIGNATURE_TOLERANCE_SECS", "x")]))
-            .unwrap_err();
+        let err = IntakeConfig::from_env(
+            env(&[("LEDGERBRIDGE_SIGNATURE_TOLERANCE_SECS", "x")]),
+            Vec::new(),
+        )
+        .unwrap_err();
         let text = err.to_string();
         assert_eq!(err.problems.len(), 4, "{text}");
         assert!(text.contains("EVENTS_QUEUE_URL"));
@@ -197,15 +202,18 @@ mod tests {
 
     #[test]
     fn valid_config_loads_with_defaults() {
-        let cfg = IntakeConfig::from_env(env(&[
-            ("LEDGERBRIDGE_EVENTS_QUEUE_URL", "http://q"),
-            ("LEDGERBRIDGE_STATE_TABLE", "t"),
-            ("LEDGERBRIDGE_WEBHOOK_SECRET_ID", "arn:secret"),
-            (
-                "LEDGERBRIDGE_HANDLED_EVENT_TYPES",
-                "charge.succeeded, payout.paid",
-            ),
-        ]))
+        let cfg = IntakeConfig::from_env(
+            env(&[
+                ("LEDGERBRIDGE_EVENTS_QUEUE_URL", "http://q"),
+                ("LEDGERBRIDGE_STATE_TABLE", "t"),
+                ("LEDGERBRIDGE_WEBHOOK_SECRET_ID", "arn:secret"),
+                (
+                    "LEDGERBRIDGE_HANDLED_EVENT_TYPES",
+                    "charge.succeeded, payout.paid",
+                ),
+            ]),
+            vec!["customer.created".to_owned()],
+        )
         .unwrap();
         assert_eq!(cfg.tolerance_secs, 300);
         assert_eq!(

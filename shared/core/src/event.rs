@@ -88,39 +88,6 @@ pub struct EventData {
     pub previous_attributes: Option<serde_json::Value>,
 }
 
-/// The event types ledgerbridge acts on by default (docs.stripe.com/api/events/types).
-pub const DEFAULT_HANDLED_TYPES: &[&str] = &[
-    "charge.succeeded",
-    "charge.captured",
-    "charge.refunded",
-    "charge.refund.updated",
-    "charge.dispute.created",
-    "charge.dispute.updated",
-    "charge.dispute.funds_withdrawn",
-    "charge.dispute.funds_reinstated",
-    "charge.dispute.closed",
-    "payment_intent.succeeded",
-    "refund.created",
-    "refund.updated",
-    "refund.failed",
-    "customer.created",
-    "customer.updated",
-    "customer.deleted",
-    "customer.subscription.created",
-    "customer.subscription.updated",
-    "customer.subscription.deleted",
-    "invoice.finalized",
-    "invoice.paid",
-    "invoice.payment_failed",
-    "invoice.voided",
-    "invoice.marked_uncollectible",
-    "credit_note.created",
-    "credit_note.voided",
-    "payout.paid",
-    "payout.failed",
-    "payout.reconciliation_completed",
-];
-
 #[cfg(test)]
 mod tests {
     use super::*;

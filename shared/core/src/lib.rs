@@ -7,6 +7,7 @@ pub mod config;
 pub mod currency;
 pub mod event;
 pub mod ids;
+pub mod keys;
 pub mod message;
 pub mod money;
 pub mod ports;

@@ -191,3 +191,61 @@ pub enum RecordOutcome {
     /// Redeliver later (the queue's visibility timeout and redrive policy apply).
     Retry(String),
 }
+
+/// The link from an ERP customer to its Stripe customer, which ERP → Stripe changes follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReverseLink {
+    /// Which ERP (`epicor`, `sage500`, `sagepro`).
+    pub erp: String,
+    /// The ERP's customer code.
+    pub customer_code: String,
+    pub stripe_customer: StripeObjectId,
+    pub created_at_ms: i64,
+}
+
+impl ReverseLink {
+    /// The cross-reference kind the link is stored under.
+    pub const XREF_KIND: &'static str = "stripe_customer";
+
+    /// The cross-reference id the link is stored under (`erp_{erp}_{customer_code}`).
+    pub fn xref_id(erp: &str, customer_code: &str) -> StripeObjectId {
+        StripeObjectId::new(format!("erp_{erp}_{customer_code}"))
+    }
+
+    /// The stored layout: a cross-reference record whose ERP id field holds the Stripe
+    /// customer (the layout links have always had, so stored links stay readable).
+    pub fn to_xref(&self) -> XrefRecord {
+        XrefRecord {
+            stripe_id: Self::xref_id(&self.erp, &self.customer_code),
+            doc_kind: Self::XREF_KIND.to_owned(),
+            erp: self.erp.clone(),
+            erp_id: ErpDocumentId::new(self.stripe_customer.as_str()),
+            created_at_ms: self.created_at_ms,
+        }
+    }
+
+    /// The link read back from its cross-reference record.
+    pub fn from_xref(customer_code: &str, record: XrefRecord) -> Self {
+        ReverseLink {
+            erp: record.erp,
+            customer_code: customer_code.to_owned(),
+            stripe_customer: StripeObjectId::new(record.erp_id.as_str()),
+            created_at_ms: record.created_at_ms,
+        }
+    }
+}
+
+/// ERP customer → Stripe customer links.
+pub trait ReverseLinkStore: Send + Sync {
+    fn get_reverse_link(
+        &self,
+        erp: &str,
+        customer_code: &str,
+    ) -> impl Future<Output = Result<Option<ReverseLink>, StoreError>> + Send;
+
+    /// Write the link unless one exists; returns the existing one when it does.
+    fn put_reverse_link_if_absent(
+        &self,
+        link: &ReverseLink,
+    ) -> impl Future<Output = Result<Option<ReverseLink>, StoreError>> + Send;
+}

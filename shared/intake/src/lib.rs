@@ -8,9 +8,10 @@
 
 pub mod routes;
 
-use ledgerbridge_core::config::IntakeConfig;
+use ledgerbridge_core::config::{ConfigError, Env, IntakeConfig};
 use ledgerbridge_core::event::EnvelopeHead;
 use ledgerbridge_core::ids::{IdempotencyKey, StripeEventId};
+use ledgerbridge_core::keys::IntakeKey;
 use ledgerbridge_core::message::{encode_event_v1, IntakeMessage, RefReason, StripeEventRefV1};
 use ledgerbridge_core::ports::{Claim, ClaimRequest, EventQueue, IdempotencyStore, RecordStatus};
 use ledgerbridge_core::secrets::{
@@ -25,6 +26,18 @@ use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// The event types the intake accepts unless `LEDGERBRIDGE_HANDLED_EVENT_TYPES` says otherwise:
+/// those of the pipeline's event table, so the intake never queues an event the transform has no
+/// handler for.
+pub fn default_handled_event_types() -> Vec<String> {
+    ledgerbridge_pipeline::to_erp::handled_event_types()
+}
+
+/// The intake's settings, with [`default_handled_event_types`] as the default list.
+pub fn config_from_env(env: Env) -> Result<IntakeConfig, ConfigError> {
+    IntakeConfig::from_env(env, default_handled_event_types())
+}
 
 /// What the intake answers. Bodies are fixed strings: nothing internal leaks to the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,7 +238,7 @@ where
         .emit();
         return IntakeResponse::bad_request("invalid event id");
     };
-    let key = IdempotencyKey::new(format!("intake#{event_id}"));
+    let key = IdempotencyKey::from(IntakeKey::event(&event_id));
     let hash = payload_hash(body);
     let handled = deps.handled.contains(head.event_type.as_ref());
 
@@ -469,4 +482,58 @@ pub fn to_http(out: IntakeResponse) -> lambda_http::Response<lambda_http::Body> 
         );
     }
     resp
+}
+
+#[cfg(test)]
+mod handled_types_tests {
+    use super::*;
+    use ledgerbridge_pipeline::to_erp::{handler_of, EVENT_TABLE};
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        Env::from_map(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+
+    const REQUIRED: [(&str, &str); 3] = [
+        ("LEDGERBRIDGE_EVENTS_QUEUE_URL", "memory"),
+        ("LEDGERBRIDGE_STATE_TABLE", "memory"),
+        ("LEDGERBRIDGE_WEBHOOK_SECRETS", "whsec_x"),
+    ];
+
+    #[test]
+    fn the_default_list_is_what_the_dispatcher_handles() {
+        let cfg = config_from_env(env(&REQUIRED)).unwrap();
+        // Every accepted type dispatches to a handler…
+        for t in &cfg.handled_event_types {
+            assert!(
+                handler_of(t).is_some(),
+                "{t} is accepted but has no handler"
+            );
+        }
+        // …and nothing the dispatcher handles is missing from the list.
+        for (t, _) in EVENT_TABLE {
+            assert!(
+                cfg.handled_event_types.iter().any(|h| h == t),
+                "{t} has a handler but the intake does not accept it"
+            );
+        }
+        assert_eq!(cfg.handled_event_types.len(), EVENT_TABLE.len());
+        assert!(!cfg
+            .handled_event_types
+            .iter()
+            .any(|t| t == "customer.deleted"));
+        assert!(cfg.handled_event_types.iter().any(|t| t == "refund.failed"));
+    }
+
+    #[test]
+    fn the_setting_overrides_the_default() {
+        let mut pairs = REQUIRED.to_vec();
+        pairs.push(("LEDGERBRIDGE_HANDLED_EVENT_TYPES", "charge.succeeded"));
+        let cfg = config_from_env(env(&pairs)).unwrap();
+        assert_eq!(cfg.handled_event_types, vec!["charge.succeeded"]);
+    }
 }

@@ -3,7 +3,7 @@
 //! * `POST /webhook`: Stripe webhooks ([`crate::handle_webhook`], `Stripe-Signature`);
 //! * `POST /erp/customers`: ERP-side customer changes (`erp_customer_changed.v1`, verified with
 //!   their own signing secrets in `X-Ledgerbridge-Signature`, queued on the ERP events queue for
-//!   the erp-sync function; see `ledgerbridge_pipeline::erp_sync::handle_erp_event`).
+//!   the erp-sync function; see `ledgerbridge_pipeline::to_stripe::sync::handle_erp_event`).
 //!
 //! The ERP route is optional: without its settings it answers `404` and the Stripe route works
 //! as before.
@@ -13,7 +13,7 @@ use ledgerbridge_core::config::{ConfigError, Env, SecretLocation, PREFIX};
 use ledgerbridge_core::ports::{EventQueue, IdempotencyStore};
 use ledgerbridge_core::telemetry::IntakeFailed;
 use ledgerbridge_core::Clock;
-use ledgerbridge_pipeline::erp_sync::{handle_erp_event, SIGNATURE_HEADER};
+use ledgerbridge_pipeline::to_stripe::sync::{handle_erp_event, SIGNATURE_HEADER};
 
 /// Path of the ERP events route.
 pub const ERP_CUSTOMERS_PATH: &str = "/erp/customers";
@@ -358,7 +358,7 @@ mod tests {
     }
 
     fn intake_cfg() -> IntakeConfig {
-        IntakeConfig::from_env(env(&[
+        crate::config_from_env(env(&[
             ("LEDGERBRIDGE_EVENTS_QUEUE_URL", "memory"),
             ("LEDGERBRIDGE_STATE_TABLE", "memory"),
             ("LEDGERBRIDGE_WEBHOOK_SECRETS", STRIPE_SECRET),

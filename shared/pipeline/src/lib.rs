@@ -1,14 +1,19 @@
-//! The heart of ledgerbridge: Stripe events become ERP commands ([`transform`]) using the
+//! The heart of ledgerbridge: Stripe events become ERP commands ([`to_erp`]) using the
 //! customer's mapping configuration ([`mapping`]), travel as versioned messages
-//! ([`messages`]), and are posted effectively once ([`post`]).
+//! ([`messages`]), and are posted effectively once ([`posting`]); ERP customer changes go back
+//! to Stripe ([`to_stripe`]). [`stages`] runs one queue message through a stage.
+//!
+//! Modules depend only downwards: `stages` → `to_erp`, `posting`, `to_stripe` → `customer` →
+//! `convert` → `outcome`, `messages`, `mapping`, `store`.
 
-pub mod billing;
-pub mod disputes;
-pub mod erp_sync;
+pub mod convert;
+pub mod customer;
 pub mod mapping;
 pub mod messages;
-pub mod post;
+pub mod outcome;
+pub mod posting;
 pub mod stages;
+pub mod store;
 pub mod stripe_api;
-pub mod subscriptions;
-pub mod transform;
+pub mod to_erp;
+pub mod to_stripe;

@@ -3,46 +3,19 @@
 
 use crate::mapping::Mapping;
 use crate::messages::{CommandMessage, CustomerFieldsV1, ErpCommandV1};
-use crate::post::{FieldsResult, PostError, PostResult, Poster, StateStore};
+use crate::outcome::{park, Outcome};
+use crate::posting::{FieldsResult, PostResult, Poster};
+use crate::store::StateStore;
 use crate::stripe_api::StripeApi;
-use crate::transform::{transform, Outcome, TransformError};
+use crate::to_erp::{handler_of, transform, Handler};
 use ledgerbridge_core::event::Event;
 use ledgerbridge_core::message::IntakeMessage;
 use ledgerbridge_core::ports::EventQueue;
 use ledgerbridge_core::ports::RecordOutcome;
 use ledgerbridge_core::Clock;
 use ledgerbridge_erp::ErpConnector;
-use serde::{Deserialize, Serialize};
 
-/// A message that failed permanently, with the reason and the original body (replayable).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename = "parked.v1")]
-pub struct ParkedV1 {
-    pub stage: String,
-    pub reason: String,
-    pub body: String,
-}
-
-pub(crate) async fn park<P: EventQueue>(
-    parked: &P,
-    stage: &str,
-    reason: String,
-    body: &str,
-) -> RecordOutcome {
-    tracing::error!(stage, reason = %reason, alarm = "message_parked", "Message parked; fix and replay it");
-    let msg = ParkedV1 {
-        stage: stage.to_owned(),
-        reason,
-        body: body.to_owned(),
-    };
-    match serde_json::to_string(&msg) {
-        Ok(text) => match parked.send(text, None).await {
-            Ok(_) => RecordOutcome::Done,
-            Err(e) => RecordOutcome::Retry(format!("parked queue unavailable: {e}")),
-        },
-        Err(e) => RecordOutcome::Retry(format!("cannot encode parked message: {e}")),
-    }
-}
+pub use crate::outcome::ParkedV1;
 
 /// The transform stage's dependencies.
 pub struct TransformStage<Q, R, P, A> {
@@ -53,12 +26,6 @@ pub struct TransformStage<Q, R, P, A> {
     pub reconciliation: Option<R>,
     pub parked: P,
 }
-
-const PAYOUT_EVENTS: [&str; 3] = [
-    "payout.paid",
-    "payout.failed",
-    "payout.reconciliation_completed",
-];
 
 impl<Q: EventQueue, R: EventQueue, P: EventQueue, A: StripeApi> TransformStage<Q, R, P, A> {
     pub async fn process(&self, body: &str) -> RecordOutcome {
@@ -109,7 +76,7 @@ impl<Q: EventQueue, R: EventQueue, P: EventQueue, A: StripeApi> TransformStage<Q
             }
             Err(e) => return park(&self.parked, "transform", e.to_string(), body).await,
         };
-        if PAYOUT_EVENTS.contains(&event.event_type.as_str()) {
+        if handler_of(&event.event_type) == Some(Handler::Reconciliation) {
             if let Some(recon) = &self.reconciliation {
                 return match recon.send(body.to_owned(), None).await {
                     Ok(_) => RecordOutcome::Done,
@@ -150,8 +117,7 @@ impl<Q: EventQueue, R: EventQueue, P: EventQueue, A: StripeApi> TransformStage<Q
                 tracing::info!(event_id = %event.id, event_type = %event.event_type, reason = %reason, "Event not booked");
                 RecordOutcome::Done
             }
-            Err(TransformError::Retryable(e)) => RecordOutcome::Retry(e),
-            Err(TransformError::Permanent(e)) => park(&self.parked, "transform", e, body).await,
+            Err(e) => e.settle(&self.parked, "transform", body).await,
         }
     }
 }
@@ -201,10 +167,7 @@ impl<C: ErpConnector, S: StateStore, A: StripeApi, K: Clock, P: EventQueue>
         };
         match result {
             Ok(posted) => (RecordOutcome::Done, Some(posted)),
-            Err(PostError::Parked(reason)) => {
-                (park(&self.parked, "erp-post", reason, body).await, None)
-            }
-            Err(e) => (RecordOutcome::Retry(e.to_string()), None),
+            Err(e) => (e.settle(&self.parked, "erp-post", body).await, None),
         }
     }
 }

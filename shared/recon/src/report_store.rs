@@ -63,11 +63,7 @@ pub struct ReportRecord {
 
 impl ReportRecord {
     pub fn key_for(payout: &str, failed: bool) -> String {
-        if failed {
-            format!("report#{payout}#failed")
-        } else {
-            format!("report#{payout}")
-        }
+        ledgerbridge_core::keys::ReportKey::payout(payout, failed).to_string()
     }
 }
 

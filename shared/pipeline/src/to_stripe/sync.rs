@@ -8,13 +8,14 @@
 //! `metadata.ledgerbridge_erp_sync`, and the transform skips the `customer.updated` whose
 //! `previous_attributes.metadata` names that key, so the change does not go back to the ERP.
 
-use crate::post::StateStore;
-use crate::stages::park;
+use crate::convert::ERP_SYNC_KEY;
+use crate::outcome::{park, StageError};
+use crate::store::StateStore;
 use crate::stripe_api::StripeApi;
-use crate::transform::ERP_SYNC_KEY;
-use ledgerbridge_core::ids::{ErpDocumentId, IdempotencyKey, StripeObjectId};
+use ledgerbridge_core::ids::IdempotencyKey;
+use ledgerbridge_core::keys::{ChangeKey, VersionKey};
 use ledgerbridge_core::ports::RecordOutcome;
-use ledgerbridge_core::ports::{Claim, ClaimRequest, EventQueue, RecordStatus, XrefRecord};
+use ledgerbridge_core::ports::{Claim, ClaimRequest, EventQueue, RecordStatus};
 use ledgerbridge_core::webhook::Verifier;
 use ledgerbridge_core::Clock;
 use serde::{Deserialize, Serialize};
@@ -22,9 +23,6 @@ use serde::{Deserialize, Serialize};
 /// The header the ERP side signs its events with: `t=<unix seconds>,v1=<hex HMAC-SHA256 of
 /// "{t}.{body}">`, the same scheme as Stripe's.
 pub const SIGNATURE_HEADER: &str = "X-Ledgerbridge-Signature";
-
-/// Cross-reference kind of the ERP customer → Stripe customer link.
-pub const REVERSE_KIND: &str = "stripe_customer";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,6 +34,21 @@ pub struct Address {
     pub postal_code: Option<String>,
     /// ISO 3166-1 alpha-2.
     pub country: Option<String>,
+}
+
+impl Address {
+    /// The address an ERP customer record holds; `None` when it has no address field at all.
+    pub fn from_erp(a: &ledgerbridge_erp::Address) -> Option<Self> {
+        let address = Address {
+            line1: a.line1.clone(),
+            line2: a.line2.clone(),
+            city: a.city.clone(),
+            state: a.state.clone(),
+            postal_code: a.postal_code.clone(),
+            country: a.country.clone(),
+        };
+        (address != Address::default()).then_some(address)
+    }
 }
 
 /// A customer changed in the ERP. Absent fields are left as they are in Stripe.
@@ -131,27 +144,6 @@ pub fn validate(c: &ErpCustomerChangedV1) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// Where the reverse cross-reference of an ERP customer is stored.
-pub fn reverse_xref_id(erp: &str, customer_code: &str) -> StripeObjectId {
-    StripeObjectId::new(format!("erp_{erp}_{customer_code}"))
-}
-
-/// The reverse cross-reference record (ERP customer code → `cus_…`).
-pub fn reverse_xref(
-    erp: &str,
-    customer_code: &str,
-    stripe_customer: &str,
-    now_ms: i64,
-) -> XrefRecord {
-    XrefRecord {
-        stripe_id: reverse_xref_id(erp, customer_code),
-        doc_kind: REVERSE_KIND.to_owned(),
-        erp: erp.to_owned(),
-        erp_id: ErpDocumentId::new(stripe_customer),
-        created_at_ms: now_ms,
-    }
 }
 
 /// The Stripe form fields of the update: the changed fields and the sync marker.
@@ -333,43 +325,36 @@ impl<S: StateStore, A: StripeApi, K: Clock, P: EventQueue> ErpSyncStage<S, A, K,
         };
         match self.apply(&c).await {
             Ok(r) => r,
-            Err(Failure::Retry(e)) => SyncReport::Outcome(RecordOutcome::Retry(e)),
-            Err(Failure::Park(reason)) => {
-                SyncReport::Outcome(park(&self.parked, "erp-sync", reason, body).await)
-            }
+            Err(e) => SyncReport::Outcome(e.settle(&self.parked, "erp-sync", body).await),
         }
     }
 
-    async fn apply(&self, c: &ErpCustomerChangedV1) -> Result<SyncReport, Failure> {
-        let xref = self
+    async fn apply(&self, c: &ErpCustomerChangedV1) -> Result<SyncReport, StageError> {
+        let link = self
             .store
-            .get_xref(&reverse_xref_id(&c.erp, &c.customer_code), REVERSE_KIND)
+            .get_reverse_link(&c.erp, &c.customer_code)
             .await
             .map_err(store)?;
-        let Some(xref) = xref else {
-            return Err(Failure::Park(format!(
+        let Some(link) = link else {
+            return Err(StageError::park(format!(
                 "{} customer {} has no Stripe customer cross-reference",
                 c.erp, c.customer_code
             )));
         };
-        let cus = xref.erp_id.into_inner();
-        let vkey = format!("erp_customer#{}#{}", c.erp, c.customer_code);
+        let cus = link.stripe_customer.as_str().to_owned();
+        let vkey = VersionKey::erp_customer(&c.erp, &c.customer_code);
         if !self
             .store
-            .advance_version(&vkey, c.changed_at)
+            .advance_version(vkey.as_str(), c.changed_at)
             .await
             .map_err(store)?
         {
             tracing::info!(erp = %c.erp, changed_at = c.changed_at, "Older ERP customer change skipped");
             return Ok(SyncReport::Stale);
         }
-        let key = IdempotencyKey::new(format!(
-            "erp_sync#{}#{}#{}#{}",
-            c.erp,
-            c.customer_code,
-            c.changed_at,
-            change_digest(c)
-        ));
+        let key: IdempotencyKey =
+            ChangeKey::erp_customer(&c.erp, &c.customer_code, c.changed_at, &change_digest(c))
+                .into();
         let now_ms = self.clock.now_millis();
         let claim = self
             .store
@@ -384,10 +369,10 @@ impl<S: StateStore, A: StripeApi, K: Clock, P: EventQueue> ErpSyncStage<S, A, K,
             .map_err(store)?;
         if let Claim::Existing(rec) = claim {
             return match rec.status {
-                RecordStatus::InProgress => Err(Failure::Retry(
-                    "ERP customer change is being applied by another worker".into(),
+                RecordStatus::InProgress => Err(StageError::pending(
+                    "ERP customer change is being applied by another worker",
                 )),
-                RecordStatus::Parked => Err(Failure::Park(rec.result.unwrap_or_default())),
+                RecordStatus::Parked => Err(StageError::park(rec.result.unwrap_or_default())),
                 RecordStatus::Completed | RecordStatus::Ignored => Ok(SyncReport::Duplicate),
             };
         }
@@ -399,7 +384,7 @@ impl<S: StateStore, A: StripeApi, K: Clock, P: EventQueue> ErpSyncStage<S, A, K,
                 if let Err(e) = self.store.release(&key).await {
                     tracing::warn!(error = %e, "Claim not released; it lapses with its lease");
                 }
-                return Err(Failure::Retry(format!("Stripe: {e}")));
+                return Err(StageError::retry(e));
             }
             Err(e) => {
                 let reason = format!("Stripe customer {cus} cannot be read: {e}");
@@ -407,7 +392,7 @@ impl<S: StateStore, A: StripeApi, K: Clock, P: EventQueue> ErpSyncStage<S, A, K,
                     .complete(&key, RecordStatus::Parked, Some(reason.clone()))
                     .await
                     .map_err(store)?;
-                return Err(Failure::Park(reason));
+                return Err(StageError::park_with(reason, e));
             }
         };
         if current.get("deleted").and_then(serde_json::Value::as_bool) == Some(true) {
@@ -416,7 +401,7 @@ impl<S: StateStore, A: StripeApi, K: Clock, P: EventQueue> ErpSyncStage<S, A, K,
                 .complete(&key, RecordStatus::Parked, Some(reason.clone()))
                 .await
                 .map_err(store)?;
-            return Err(Failure::Park(reason));
+            return Err(StageError::park(reason));
         }
         let fields = changed_fields(c, &current);
         if fields.len() <= 1 {
@@ -448,7 +433,7 @@ impl<S: StateStore, A: StripeApi, K: Clock, P: EventQueue> ErpSyncStage<S, A, K,
                 if let Err(e) = self.store.release(&key).await {
                     tracing::warn!(error = %e, "Claim not released; it lapses with its lease");
                 }
-                Err(Failure::Retry(format!("Stripe: {e}")))
+                Err(StageError::retry(e))
             }
             Err(e) => {
                 let reason = format!("Stripe rejected the customer update: {e}");
@@ -456,171 +441,18 @@ impl<S: StateStore, A: StripeApi, K: Clock, P: EventQueue> ErpSyncStage<S, A, K,
                     .complete(&key, RecordStatus::Parked, Some(reason.clone()))
                     .await
                     .map_err(store)?;
-                Err(Failure::Park(reason))
+                Err(StageError::park_with(reason, e))
             }
         }
     }
 }
 
-/// The scheduled ERP → Stripe sync: lists the ERP customers changed since the last run and
-/// queues an `erp_customer_changed.v1` for each one linked to a Stripe customer (through the
-/// reverse cross-reference, or the reference ledgerbridge wrote when it created the customer).
-/// The cursor is the newest change seen, kept in the state store; each run re-reads
-/// `overlap_secs` before it, and the repeats are absorbed by the sync stage's claim per change.
-pub struct ErpPoll<C, S, Q> {
-    pub connector: C,
-    pub store: S,
-    /// The ERP events queue (the same one the inbound endpoint feeds).
-    pub queue: Q,
-    pub overlap_secs: i64,
-    /// How far back the first run looks.
-    pub first_run_secs: i64,
-    /// Most customers read per run.
-    pub limit: usize,
-}
-
-/// What one poll did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PollReport {
-    /// Changed customers the ERP listed.
-    pub listed: usize,
-    /// Changes queued for Stripe.
-    pub queued: usize,
-    /// ERP customers without a Stripe customer (left alone).
-    pub not_linked: usize,
-    /// Reverse cross-references recovered from a customer's reference field.
-    pub relinked: usize,
-    /// Changes that cannot be sent (invalid values); logged, not queued.
-    pub invalid: usize,
-    /// The cursor after the run (Unix seconds).
-    pub cursor: i64,
-}
-
-/// The Stripe customer of a reference `LB-cus_…-CU` (the unshortened form).
-pub fn stripe_customer_of_reference(reference: &str) -> Option<&str> {
-    let id = reference.strip_prefix("LB-")?.strip_suffix("-CU")?;
-    (id.starts_with("cus_") && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-        .then_some(id)
-}
-
-impl<C: ledgerbridge_erp::ErpConnector, S: StateStore, Q: EventQueue> ErpPoll<C, S, Q> {
-    pub fn cursor_key(&self) -> String {
-        format!("erp_poll#{}", self.connector.erp())
-    }
-
-    pub async fn poll(&self, now_secs: i64) -> Result<PollReport, String> {
-        let erp = self.connector.erp();
-        let key = self.cursor_key();
-        let cursor = self
-            .store
-            .current_version(&key)
-            .await
-            .map_err(|e| e.to_string())?
-            .unwrap_or(now_secs - self.first_run_secs);
-        let records = self
-            .connector
-            .customers_changed_since(cursor - self.overlap_secs, self.limit)
-            .await
-            .map_err(|e| format!("{erp}: {e}"))?;
-        let mut report = PollReport {
-            cursor,
-            ..PollReport::default()
-        };
-        for r in records {
-            report.listed += 1;
-            report.cursor = report.cursor.max(r.changed_at);
-            let reverse_id = reverse_xref_id(erp, &r.customer_id);
-            let linked = self
-                .store
-                .get_xref(&reverse_id, REVERSE_KIND)
-                .await
-                .map_err(|e| e.to_string())?;
-            if linked.is_none() {
-                match r
-                    .reference
-                    .as_deref()
-                    .and_then(stripe_customer_of_reference)
-                {
-                    Some(cus) => {
-                        let rec = reverse_xref(erp, &r.customer_id, cus, now_secs * 1000);
-                        self.store
-                            .put_xref_if_absent(&rec)
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        report.relinked += 1;
-                    }
-                    None => {
-                        report.not_linked += 1;
-                        continue;
-                    }
-                }
-            }
-            let a = &r.address;
-            let has_address = [
-                &a.line1,
-                &a.line2,
-                &a.city,
-                &a.state,
-                &a.postal_code,
-                &a.country,
-            ]
-            .iter()
-            .any(|v| v.is_some());
-            let change = ErpCustomerChangedV1 {
-                erp: erp.to_owned(),
-                customer_code: r.customer_id.clone(),
-                name: r.name.clone(),
-                email: r.email.clone(),
-                address: has_address.then(|| Address {
-                    line1: a.line1.clone(),
-                    line2: a.line2.clone(),
-                    city: a.city.clone(),
-                    state: a.state.clone(),
-                    postal_code: a.postal_code.clone(),
-                    country: a.country.clone(),
-                }),
-                changed_at: r.changed_at,
-            };
-            if let Err(e) = validate(&change) {
-                tracing::warn!(erp, reason = %e, "ERP customer change not sent to Stripe");
-                report.invalid += 1;
-                continue;
-            }
-            let msg = ErpMessage::CustomerChangedV1(change);
-            let text = msg.encode().map_err(|e| e.to_string())?;
-            self.queue
-                .send(text, Some(&msg.group()))
-                .await
-                .map_err(|e| e.to_string())?;
-            report.queued += 1;
-        }
-        // Advanced only after everything listed is queued: a failed run is read again.
-        self.store
-            .advance_version(&key, report.cursor)
-            .await
-            .map_err(|e| e.to_string())?;
-        tracing::info!(
-            erp,
-            listed = report.listed,
-            queued = report.queued,
-            not_linked = report.not_linked,
-            relinked = report.relinked,
-            "ERP customer poll"
-        );
-        Ok(report)
-    }
-}
-
-enum Failure {
-    Retry(String),
-    Park(String),
-}
-
-fn store(e: ledgerbridge_core::ports::StoreError) -> Failure {
+/// A store failure of the sync: retried when transient, else parked (an unreadable record).
+fn store(e: ledgerbridge_core::ports::StoreError) -> StageError {
     if e.is_retriable() {
-        Failure::Retry(e.to_string())
+        StageError::retry(e)
     } else {
-        Failure::Park(e.to_string())
+        StageError::park_with(e.to_string(), e)
     }
 }
 
@@ -688,5 +520,26 @@ mod tests {
         other.name = Some("Another Name".into());
         assert_ne!(a, idempotency_key(&other, "cus_1"));
         assert!(a.len() <= 255);
+    }
+
+    #[test]
+    fn an_erp_address_maps_field_by_field_and_empty_is_none() {
+        let erp = ledgerbridge_erp::Address {
+            city: Some("Leeds".into()),
+            country: Some("GB".into()),
+            ..ledgerbridge_erp::Address::default()
+        };
+        assert_eq!(
+            Address::from_erp(&erp),
+            Some(Address {
+                city: Some("Leeds".into()),
+                country: Some("GB".into()),
+                ..Address::default()
+            })
+        );
+        assert_eq!(
+            Address::from_erp(&ledgerbridge_erp::Address::default()),
+            None
+        );
     }
 }

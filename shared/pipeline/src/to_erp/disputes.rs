@@ -20,10 +20,10 @@
 //! Without `dispute_fee_account` the fee is left to the payout reconciliation and the journal
 //! carries the amount only (loss account against clearing).
 
-use crate::billing::{permanent, reference, s};
+use crate::convert::{date_of, reference, s};
 use crate::mapping::{Disputes, Mapping};
 use crate::messages::{ErpCommandV1, Source};
-use crate::transform::{date_of, Outcome, TransformError};
+use crate::outcome::{permanent, Outcome, StageError};
 use ledgerbridge_core::event::Event;
 use ledgerbridge_core::{Currency, Money};
 use ledgerbridge_erp::{DocKind, ErpCommand, JournalEntry, JournalLine, Side};
@@ -31,7 +31,11 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 
 /// `charge.dispute.*` → journals.
-pub fn dispute_event(mapping: &Mapping, event: &Event) -> Result<Outcome, TransformError> {
+pub(super) fn handle(
+    mapping: &Mapping,
+    event: &Event,
+    source: Source,
+) -> Result<Outcome, StageError> {
     let Some(accounts) = &mapping.disputes else {
         return Ok(Outcome::Skipped(
             "no [disputes] section in the mapping: disputes are not booked".into(),
@@ -81,11 +85,6 @@ pub fn dispute_event(mapping: &Mapping, event: &Event) -> Result<Outcome, Transf
         return Ok(Outcome::Skipped(why));
     }
     let charge = s(dispute, "charge").unwrap_or("?");
-    let source = Source {
-        event_id: event.id.clone(),
-        event_type: event.event_type.clone(),
-        created: event.created,
-    };
     let mut out = Vec::new();
     for txn in txns {
         if let Some(j) = journal_for(accounts, id, charge, status, txn)? {
@@ -108,7 +107,7 @@ pub fn dispute_event(mapping: &Mapping, event: &Event) -> Result<Outcome, Transf
     })
 }
 
-fn int(v: &Value, key: &str) -> Result<i64, TransformError> {
+fn int(v: &Value, key: &str) -> Result<i64, StageError> {
     v.get(key)
         .and_then(Value::as_i64)
         .ok_or_else(|| permanent(format!("dispute balance transaction without {key}")))
@@ -121,7 +120,7 @@ fn journal_for(
     charge: &str,
     status: &str,
     txn: &Value,
-) -> Result<Option<JournalEntry>, TransformError> {
+) -> Result<Option<JournalEntry>, StageError> {
     let txn_id = s(txn, "id").ok_or_else(|| permanent("dispute balance transaction without id"))?;
     let cur = Currency::parse(s(txn, "currency").unwrap_or(""))
         .map_err(|e| permanent(format!("balance transaction {txn_id}: {e}")))?;
@@ -155,7 +154,7 @@ fn journal_for(
     };
     let memo = Some(format!("{txn_id} {category}"));
     let mut lines = Vec::new();
-    let mut push = |account: &str, signed_debit: i64| -> Result<(), TransformError> {
+    let mut push = |account: &str, signed_debit: i64| -> Result<(), StageError> {
         if signed_debit == 0 {
             return Ok(());
         }
@@ -214,9 +213,13 @@ mod tests {
     use rust_decimal::Decimal;
 
     const CREATED: &str =
-        include_str!("../../../tests/fixtures/stripe/events/charge.dispute.created.json");
+        include_str!("../../../../tests/fixtures/stripe/events/charge.dispute.created.json");
     const CLOSED: &str =
-        include_str!("../../../tests/fixtures/stripe/events/charge.dispute.closed.json");
+        include_str!("../../../../tests/fixtures/stripe/events/charge.dispute.closed.json");
+
+    fn dispute_event(mapping: &Mapping, event: &Event) -> Result<Outcome, StageError> {
+        handle(mapping, event, crate::to_erp::common::source_of(event))
+    }
 
     fn event(text: &str) -> Event {
         serde_json::from_str(text).unwrap()
@@ -351,7 +354,7 @@ mod tests {
         bad.data.object["balance_transactions"][0]["net"] = (-3400).into();
         assert!(matches!(
             dispute_event(&m, &bad),
-            Err(TransformError::Permanent(_))
+            Err(StageError::Park { .. })
         ));
         let mut no_section = m.clone();
         no_section.disputes = None;

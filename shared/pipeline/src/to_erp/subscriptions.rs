@@ -10,11 +10,12 @@
 //! Since API version 2025-03-31 the current period is on each subscription item
 //! (`items.data[].current_period_start/end`), not on the subscription.
 
-use crate::billing::{id_of, int, permanent, s};
+use crate::convert::{date_of, i as int, id_of, s};
 use crate::mapping::Mapping;
 use crate::messages::{CustomerFieldsV1, CustomerHint, Source};
-use crate::transform::{date_of, Outcome, TransformError};
+use crate::outcome::{permanent, Outcome, StageError};
 use ledgerbridge_core::event::Event;
+use ledgerbridge_core::keys::VersionKey;
 use ledgerbridge_core::ports::{StoreError, VersionStore};
 use ledgerbridge_erp::ErpDate;
 use serde::{Deserialize, Serialize};
@@ -55,8 +56,8 @@ impl SubscriptionState {
     }
 
     /// The key under which the poster keeps this subscription's last applied version.
-    pub fn version_key(&self) -> String {
-        format!("subscription#{}", self.subscription)
+    pub fn version_key(&self) -> VersionKey {
+        VersionKey::subscription(&self.subscription)
     }
 }
 
@@ -64,7 +65,7 @@ impl SubscriptionState {
 pub fn subscription_state(
     mapping: &Mapping,
     event: &Event,
-) -> Result<SubscriptionState, TransformError> {
+) -> Result<SubscriptionState, StageError> {
     let sub = &event.data.object;
     let id = s(sub, "id").ok_or_else(|| permanent("subscription without id"))?;
     let customer =
@@ -140,7 +141,7 @@ pub async fn accept_if_newer<V: VersionStore>(
     state: &SubscriptionState,
 ) -> Result<bool, StoreError> {
     store
-        .advance_version(&state.version_key(), state.version)
+        .advance_version(state.version_key().as_str(), state.version)
         .await
 }
 
@@ -189,7 +190,7 @@ impl SubscriptionState {
 /// `customer.subscription.created|updated|deleted` → the configured values for the ERP
 /// customer's user-defined fields, versioned by the event's `created` (the poster applies
 /// [`accept_if_newer`] with the key `subscription#{erp}#{sub}`).
-pub fn subscription_event(mapping: &Mapping, event: &Event) -> Result<Outcome, TransformError> {
+pub fn subscription_event(mapping: &Mapping, event: &Event) -> Result<Outcome, StageError> {
     let Some(cfg) = &mapping.subscriptions else {
         return Ok(Outcome::Skipped(
             "no [subscriptions] section in the mapping: subscriptions are not evaluated".into(),
@@ -231,11 +232,11 @@ mod tests {
     use ledgerbridge_adapters::embedded::SqliteStore;
 
     const CREATED: &str =
-        include_str!("../../../tests/fixtures/stripe/events/customer.subscription.created.json");
+        include_str!("../../../../tests/fixtures/stripe/events/customer.subscription.created.json");
     const UPDATED: &str =
-        include_str!("../../../tests/fixtures/stripe/events/customer.subscription.updated.json");
+        include_str!("../../../../tests/fixtures/stripe/events/customer.subscription.updated.json");
     const DELETED: &str =
-        include_str!("../../../tests/fixtures/stripe/events/customer.subscription.deleted.json");
+        include_str!("../../../../tests/fixtures/stripe/events/customer.subscription.deleted.json");
 
     fn state(text: &str) -> SubscriptionState {
         let mut m = Mapping::from_toml(EXAMPLE).unwrap();

@@ -1,0 +1,84 @@
+//! Conversions from Stripe data to ERP values shared by every stage: field readers, the ERP
+//! date of a Stripe time, external references, currencies, names and e-mail addresses.
+
+use crate::outcome::{permanent, StageError};
+use ledgerbridge_core::ids::StripeObjectId;
+use ledgerbridge_core::Currency;
+use ledgerbridge_erp::{DocKind, ErpDate, ExternalRef};
+use serde_json::Value;
+
+/// Metadata keys ledgerbridge writes into Stripe objects start with this prefix; an update event
+/// that changes nothing else is our own echo and is skipped.
+pub const METADATA_PREFIX: &str = "ledgerbridge_";
+
+/// Metadata key the ERP → Stripe customer sync sets with each update it makes (the ERP change's
+/// time); an update that changed it came from the ERP and is not sent back there.
+pub const ERP_SYNC_KEY: &str = "ledgerbridge_erp_sync";
+
+/// The Stripe API version-independent view of the fields we read.
+pub(crate) fn s<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str).filter(|x| !x.is_empty())
+}
+
+pub(crate) fn i(v: &Value, key: &str) -> Option<i64> {
+    v.get(key).and_then(Value::as_i64)
+}
+
+/// An expandable field: either an id string or an object with an `id`.
+pub(crate) fn id_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    match v.get(key)? {
+        Value::String(s) if !s.is_empty() => Some(s),
+        Value::Object(o) => o.get("id").and_then(Value::as_str),
+        _ => None,
+    }
+}
+
+/// A Unix timestamp as the UTC calendar date.
+pub fn date_of(unix_secs: i64) -> Result<ErpDate, StageError> {
+    ErpDate::from_unix(unix_secs).map_err(|e| permanent(e.to_string()))
+}
+
+pub(crate) fn reference(id: &str, kind: DocKind) -> Result<ExternalRef, StageError> {
+    ExternalRef::new(&StripeObjectId::new(id), kind).map_err(|e| permanent(e.to_string()))
+}
+
+pub(crate) fn currency(v: &Value) -> Result<Currency, StageError> {
+    let code = s(v, "currency").ok_or_else(|| permanent("object has no currency"))?;
+    Currency::parse(code).map_err(|e| permanent(e.to_string()))
+}
+
+/// Normalise a name: trim and collapse inner whitespace.
+pub fn normalise_name(name: &str) -> String {
+    name.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+pub fn normalise_email(email: &str) -> Option<String> {
+    let e = email.trim().to_ascii_lowercase();
+    (e.contains('@') && !e.contains(char::is_whitespace)).then_some(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_utc_calendar_days() {
+        assert_eq!(date_of(0).unwrap().as_str(), "1970-01-01");
+        assert_eq!(date_of(1_784_538_764).unwrap().as_str(), "2026-07-20");
+        assert_eq!(date_of(951_782_400).unwrap().as_str(), "2000-02-29");
+        assert_eq!(date_of(1_709_251_199).unwrap().as_str(), "2024-02-29");
+    }
+
+    #[test]
+    fn names_and_emails_are_normalised() {
+        assert_eq!(
+            normalise_name("  Northwind   Traders  LLC "),
+            "Northwind Traders LLC"
+        );
+        assert_eq!(
+            normalise_email(" AP@Northwind.Example ").as_deref(),
+            Some("ap@northwind.example")
+        );
+        assert_eq!(normalise_email("not an email"), None);
+    }
+}

@@ -1,0 +1,253 @@
+//! The poster: claim → cross-reference short-circuit → dependencies → post once → record the
+//! cross-reference → write back.
+
+use super::customers::Resolved;
+use super::{erp_error, FieldsResult, PostResult, Poster};
+use crate::messages::{CustomerFieldsV1, ErpCommandV1};
+use crate::outcome::StageError;
+use crate::store::StateStore;
+use crate::stripe_api::StripeApi;
+use ledgerbridge_core::ids::{ErpDocumentId, IdempotencyKey};
+use ledgerbridge_core::keys::{IntentKey, LockKey, VersionKey};
+use ledgerbridge_core::ports::{Claim, RecordStatus};
+use ledgerbridge_core::Clock;
+use ledgerbridge_erp::{
+    post_command, with_retry, Application, DocKind, ErpCommand, ErpConnector, ExternalRef,
+};
+
+impl<C, S, A, K> Poster<C, S, A, K>
+where
+    C: ErpConnector,
+    S: StateStore,
+    A: StripeApi,
+    K: Clock,
+{
+    pub async fn handle(&self, msg: &ErpCommandV1) -> Result<PostResult, StageError> {
+        let reference = msg.command.reference().clone();
+        let kind = msg.command.kind();
+        let is_customer = kind == DocKind::Customer;
+        if !is_customer {
+            if let Some(x) = self
+                .store
+                .get_xref(reference.stripe_id(), kind.as_str())
+                .await?
+            {
+                self.write_back(msg, &x.erp_id).await?;
+                return Ok(PostResult::AlreadyPosted { erp_id: x.erp_id });
+            }
+        }
+        let mut parent = None;
+        for dep in &msg.depends_on {
+            match self
+                .store
+                .get_xref(dep.stripe_id(), dep.kind().as_str())
+                .await?
+            {
+                Some(x) => parent = Some((dep.kind(), x.erp_id)),
+                None => return Err(self.waiting_for(dep).await?),
+            }
+        }
+        let erp = self.connector.erp();
+        let key: IdempotencyKey = if is_customer {
+            IntentKey::post_for_event(erp, &reference, &msg.source.event_id).into()
+        } else {
+            IntentKey::post(erp, &reference).into()
+        };
+        match self.claim(&key).await? {
+            Claim::Acquired => {}
+            Claim::Existing(rec) => {
+                return match rec.status {
+                    RecordStatus::Completed | RecordStatus::Ignored => match rec.result {
+                        Some(id) => Ok(PostResult::AlreadyPosted {
+                            erp_id: ErpDocumentId::new(id),
+                        }),
+                        None => Ok(PostResult::Stale),
+                    },
+                    RecordStatus::InProgress => Err(StageError::pending(format!(
+                        "{reference} is being posted by another worker"
+                    ))),
+                    RecordStatus::Parked => Err(StageError::park(rec.result.unwrap_or_default())),
+                };
+            }
+        }
+        let outcome = self.post_claimed(msg, parent).await;
+        match &outcome {
+            Ok(PostResult::Posted { erp_id, .. } | PostResult::AlreadyPosted { erp_id }) => {
+                self.store
+                    .complete(&key, RecordStatus::Completed, Some(erp_id.to_string()))
+                    .await?;
+            }
+            Ok(PostResult::Stale) => {
+                self.store
+                    .complete(&key, RecordStatus::Completed, None)
+                    .await?
+            }
+            Err(StageError::Park { reason, .. }) => {
+                self.store
+                    .complete(&key, RecordStatus::Parked, Some(reason.clone()))
+                    .await?;
+            }
+            Err(_) => {
+                if let Err(e) = self.store.release(&key).await {
+                    tracing::warn!(error = %e, "Intent not released; it lapses with its lease");
+                }
+            }
+        }
+        let result = outcome?;
+        if let PostResult::Posted { erp_id, .. } = &result {
+            self.write_back(msg, erp_id).await?;
+        }
+        Ok(result)
+    }
+
+    /// Write the values of a `customer_fields.v1` message to the ERP customer's user-defined
+    /// fields. Per Stripe object, one worker at a time (a lease claim, released after) checks
+    /// the version and writes, so an older state never lands after a newer one: the version is
+    /// advanced before the write, and a failed write is retried under the same version, which
+    /// is still accepted.
+    pub async fn handle_fields(&self, msg: &CustomerFieldsV1) -> Result<FieldsResult, StageError> {
+        let resolved = self.resolve_customer(&msg.customer).await?;
+        let erp = self.connector.erp();
+        let lock: IdempotencyKey = LockKey::customer_fields(erp, &msg.object_id).into();
+        if let Claim::Existing(_) = self.claim(&lock).await? {
+            return Err(StageError::pending(format!(
+                "fields of {} are being written by another worker",
+                msg.object_id
+            )));
+        }
+        let result = self.write_fields(msg, &resolved).await;
+        if let Err(e) = self.store.release(&lock).await {
+            tracing::warn!(error = %e, "Field lock not released; it lapses with its lease");
+        }
+        result
+    }
+
+    async fn write_fields(
+        &self,
+        msg: &CustomerFieldsV1,
+        customer: &Resolved,
+    ) -> Result<FieldsResult, StageError> {
+        let vkey = VersionKey::subscription_fields(self.connector.erp(), &msg.object_id);
+        if !self
+            .store
+            .advance_version(vkey.as_str(), msg.version)
+            .await?
+        {
+            tracing::info!(object = %msg.object_id, "Older customer field values skipped");
+            return Ok(FieldsResult::Stale);
+        }
+        let out = with_retry(&self.policy, |_| {
+            self.connector
+                .set_customer_fields(&customer.code, &msg.values)
+        })
+        .await
+        .map_err(erp_error)?;
+        if !out.unmapped.is_empty() {
+            tracing::warn!(alarm = "customer_field_unmapped", unmapped = ?out.unmapped, "Values with no ERP field in the ERP settings (customer_fields) were not written");
+        }
+        Ok(FieldsResult::Written {
+            erp_id: customer.erp_id.clone(),
+            customer_code: customer.code.clone(),
+            written: out.written,
+            unmapped: out.unmapped,
+        })
+    }
+
+    pub(super) async fn post_claimed(
+        &self,
+        msg: &ErpCommandV1,
+        parent: Option<(DocKind, ErpDocumentId)>,
+    ) -> Result<PostResult, StageError> {
+        let mut command = msg.command.clone();
+        if let (Some(v), ErpCommand::UpsertCustomer(c)) = (msg.version, &command) {
+            let vkey = VersionKey::customer(self.connector.erp(), c.reference.stripe_id());
+            if !self.store.advance_version(vkey.as_str(), v).await? {
+                tracing::info!(reference = %c.reference, "Older customer update skipped");
+                return Ok(PostResult::Stale);
+            }
+        }
+        let resolved = match &msg.customer {
+            Some(hint) => Some(self.resolve_customer(hint).await?),
+            None => None,
+        };
+        if let ErpCommand::UpsertCustomer(upsert) = &command {
+            let r = resolved
+                .ok_or_else(|| StageError::park("customer upsert without customer hint"))?;
+            if r.created_now {
+                return Ok(PostResult::Posted {
+                    erp_id: r.erp_id,
+                    created: true,
+                });
+            }
+            if r.linked {
+                tracing::info!(reference = %upsert.reference, "Customer linked to an existing ERP customer; its master data is left to the ERP");
+                return Ok(PostResult::AlreadyPosted { erp_id: r.erp_id });
+            }
+            let mut upsert = upsert.clone();
+            upsert.customer_id = r.code.clone();
+            with_retry(&self.policy, |_| {
+                self.connector.update_customer(&r.erp_id, &upsert)
+            })
+            .await
+            .map_err(erp_error)?;
+            return Ok(PostResult::Posted {
+                erp_id: r.erp_id,
+                created: false,
+            });
+        }
+        apply_resolution(
+            &mut command,
+            resolved.as_ref().map(|r| r.code.as_str()),
+            parent.as_ref().map(|(k, id)| (*k, id)),
+        );
+        let out = post_command(&self.connector, &command, &self.policy)
+            .await
+            .map_err(erp_error)?;
+        let reference = command.reference();
+        self.record_xref(reference.stripe_id(), command.kind().as_str(), &out.erp_id)
+            .await?;
+        Ok(PostResult::Posted {
+            erp_id: out.erp_id,
+            created: out.created,
+        })
+    }
+
+    /// A parent that was parked will not appear by waiting: park the dependent too, with the
+    /// reason, so both are replayed together once it is fixed.
+    async fn waiting_for(&self, dep: &ExternalRef) -> Result<StageError, StageError> {
+        let dep_key: IdempotencyKey = IntentKey::post(self.connector.erp(), dep).into();
+        if let Some(rec) = self.store.get(&dep_key).await? {
+            if rec.status == RecordStatus::Parked {
+                return Ok(StageError::park(format!(
+                    "depends on {dep}, which is parked: {}",
+                    rec.result.unwrap_or_default()
+                )));
+            }
+        }
+        Ok(StageError::pending(format!("waiting for {dep}")))
+    }
+}
+
+/// Fill what only posting time knows: the resolved customer, and what a receipt applies to.
+pub fn apply_resolution(
+    command: &mut ErpCommand,
+    customer_id: Option<&str>,
+    parent: Option<(DocKind, &ledgerbridge_core::ids::ErpDocumentId)>,
+) {
+    if let Some(c) = customer_id {
+        match command {
+            ErpCommand::CreateSalesOrder(x) => x.customer_id = c.to_owned(),
+            ErpCommand::CreateInvoice(x) => x.customer_id = c.to_owned(),
+            ErpCommand::CreateCashReceipt(x) => x.customer_id = c.to_owned(),
+            ErpCommand::CreateCreditMemo(x) => x.customer_id = c.to_owned(),
+            ErpCommand::UpsertCustomer(_) | ErpCommand::PostJournalEntry(_) => {}
+        }
+    }
+    if let (ErpCommand::CreateCashReceipt(r), Some((kind, id))) = (command, parent) {
+        r.applies_to = match kind {
+            DocKind::SalesOrder => Some(Application::SalesOrder(id.clone())),
+            DocKind::Invoice => Some(Application::Invoice(id.clone())),
+            _ => None,
+        };
+    }
+}

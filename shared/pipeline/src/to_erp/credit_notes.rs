@@ -1,0 +1,157 @@
+//! Credit notes → credit memos for the part not refunded through Stripe (refunds are booked by
+//! the refund events); a voided credit note that was posted → the reversing invoice.
+
+use super::documents::{customer_of, document_lines, fmt_money, posted_id};
+use crate::convert::{
+    currency as currency_of, date_of, i as int, id_of, reference, s, METADATA_PREFIX,
+};
+use crate::customer::hint_by_id;
+use crate::mapping::{Invoices, Mapping};
+use crate::messages::{ErpCommandV1, Source, WriteBack};
+use crate::outcome::{permanent, Outcome, StageError};
+use ledgerbridge_core::event::Event;
+use ledgerbridge_core::{Currency, Money};
+use ledgerbridge_erp::{CreditMemo, DocKind, DocumentLine, ErpCommand, Invoice};
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+/// `credit_note.created`, `credit_note.voided`.
+pub(super) fn handle(
+    mapping: &Mapping,
+    event: &Event,
+    source: Source,
+) -> Result<Outcome, StageError> {
+    let Some(cfg) = &mapping.invoices else {
+        return Ok(Outcome::Skipped(
+            "no [invoices] section in the mapping: invoices and credit notes are not booked (their payments are booked as payments)".into(),
+        ));
+    };
+    let doc = &event.data.object;
+    let id = s(doc, "id").ok_or_else(|| permanent("object without id"))?;
+    match event.event_type.as_str() {
+        "credit_note.created" => credit_note_created(mapping, cfg, doc, &source),
+        "credit_note.voided" => {
+            let Some(_) = posted_id(doc, "credit_memo") else {
+                return Ok(Outcome::Skipped(format!(
+                    "credit note {id} voided before ledgerbridge posted it: nothing to reverse"
+                )));
+            };
+            let cur = currency_of(doc)?;
+            let lines = credit_note_lines(mapping, cfg, doc, cur)?;
+            let Some(lines) = lines else {
+                return Ok(Outcome::Skipped(format!(
+                    "credit note {id} was refunded through Stripe: the refund stands, nothing to reverse here"
+                )));
+            };
+            let date = int(doc, "voided_at").unwrap_or(source.created);
+            Ok(Outcome::Commands(vec![ErpCommandV1 {
+                command: ErpCommand::CreateInvoice(Invoice {
+                    reference: reference(id, DocKind::Invoice)?,
+                    customer_id: String::new(),
+                    invoice_date: date_of(date)?,
+                    due_date: None,
+                    currency: cur,
+                    lines,
+                    sales_order: None,
+                }),
+                customer: Some(hint_by_id(customer_of(doc)?)),
+                depends_on: vec![reference(id, DocKind::CreditMemo)?],
+                version: None,
+                write_back: None,
+                source,
+            }]))
+        }
+        other => Ok(Outcome::Skipped(format!(
+            "{other} is not booked by this version"
+        ))),
+    }
+}
+
+/// Lines of the part of a credit note not refunded through Stripe; `None` when all of it was.
+fn credit_note_lines(
+    mapping: &Mapping,
+    cfg: &Invoices,
+    note: &Value,
+    cur: Currency,
+) -> Result<Option<Vec<DocumentLine>>, StageError> {
+    let id = s(note, "id").unwrap_or("?");
+    let total = int(note, "total").ok_or_else(|| permanent("credit note without total"))?;
+    let refunded = note
+        .get("refunds")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| int(r, "amount_refunded"))
+        .try_fold(0i64, i64::checked_add)
+        .ok_or_else(|| permanent("amount overflow"))?
+        .max(int(note, "refund_amount").unwrap_or(0));
+    let credited = total
+        .checked_sub(refunded)
+        .ok_or_else(|| permanent("amount overflow"))?;
+    if credited <= 0 {
+        return Ok(None);
+    }
+    if refunded == 0 {
+        return document_lines(mapping, cfg, note, cur).map(Some);
+    }
+    Ok(Some(vec![DocumentLine {
+        item_id: cfg.item.clone(),
+        description: format!(
+            "Stripe credit note {id}: {} credited, {} refunded (booked with the refund)",
+            fmt_money(credited, cur),
+            fmt_money(refunded, cur)
+        ),
+        quantity: Decimal::ONE,
+        unit_price: Money::new(credited, cur),
+        gl_account: cfg.revenue_account.clone(),
+    }]))
+}
+
+fn credit_note_created(
+    mapping: &Mapping,
+    cfg: &Invoices,
+    note: &Value,
+    source: &Source,
+) -> Result<Outcome, StageError> {
+    let id = s(note, "id").ok_or_else(|| permanent("credit note without id"))?;
+    let cur = currency_of(note)?;
+    let Some(lines) = credit_note_lines(mapping, cfg, note, cur)? else {
+        return Ok(Outcome::Skipped(format!(
+            "credit note {id} is refunded in full through Stripe: booked by the refund events"
+        )));
+    };
+    let invoice = id_of(note, "invoice");
+    Ok(Outcome::Commands(vec![ErpCommandV1 {
+        command: ErpCommand::CreateCreditMemo(CreditMemo {
+            reference: reference(id, DocKind::CreditMemo)?,
+            customer_id: String::new(),
+            memo_date: date_of(
+                int(note, "effective_at")
+                    .or_else(|| int(note, "created"))
+                    .unwrap_or(source.created),
+            )?,
+            currency: cur,
+            lines,
+            reason: Some(
+                s(note, "reason")
+                    .and_then(|r| mapping.refunds.reasons.get(r).cloned())
+                    .unwrap_or_else(|| cfg.credit_note_reason.clone()),
+            ),
+            applies_to_invoice: None,
+        }),
+        customer: Some(hint_by_id(customer_of(note)?)),
+        // The invoice must be in the ERP first; erp-post waits for it.
+        depends_on: invoice
+            .map(|i| reference(i, DocKind::Invoice))
+            .transpose()?
+            .into_iter()
+            .collect(),
+        version: None,
+        write_back: Some(WriteBack {
+            object_path: "credit_notes".into(),
+            object_id: id.to_owned(),
+            key: format!("{METADATA_PREFIX}credit_memo"),
+        }),
+        source: source.clone(),
+    }]))
+}

@@ -1,0 +1,276 @@
+//! Stripe invoices and credit notes → ERP invoices, cash receipts and credit memos.
+//!
+//! * `invoice.finalized` / `invoice.payment_failed` → the invoice (one line per Stripe invoice
+//!   line, one line per tax rate); `invoice.paid` → the same invoice (same reference, booked
+//!   once by erp-post) plus one cash receipt per paid invoice payment, applied to it.
+//! * `invoice.voided` → a credit memo for the invoice when ledgerbridge had posted it (the
+//!   invoice carries the `ledgerbridge_invoice` metadata written back after posting), else
+//!   skipped; `invoice.marked_uncollectible` → a write-off credit memo when
+//!   `invoices.uncollectible_item` is set, else skipped.
+//! * `credit_note.created` (in [`super::credit_notes`]) → a credit memo for the part not refunded through Stripe (refunds are
+//!   booked by the refund events); `credit_note.voided` → the reversing invoice when the credit
+//!   memo had been posted, else skipped.
+//!
+//! **Discounts.** The ERP command model rejects negative line prices, so a discount cannot be
+//! a line of its own. Each line is booked net of its discounts (`pretax_credit_amounts`, or
+//! `discount_amounts` on older shapes); the line description names the discount. The unit price
+//! is the net amount divided by the quantity when that is exact, else the line is one unit of
+//! the net amount with the quantity in the description.
+//!
+//! **Tax.** Sales tax is one line per Stripe tax rate on `invoices.tax_item` (account
+//! `invoices.tax_account`). Tax included in a price (`tax_behavior: inclusive`) is taken out of
+//! the product line, so revenue is always net of tax.
+//!
+//! The document's lines must add up to the invoice's `total` to the minor unit; otherwise the
+//! event is parked (shipping and other amounts this module does not book end up there).
+//!
+//! **No double booking.** A payment that pays an invoice is booked by `invoice.paid` (invoice
+//! and receipt). The payment events (`payment_intent.succeeded`, `charge.succeeded`) of such a
+//! payment are recognised by [`super::payments::invoice_of_payment`]: since API version 2025-03-31 neither the
+//! PaymentIntent nor the charge names its invoice, and the link is the InvoicePayment object,
+//! so one `GET /v1/invoice_payments?payment[type]=payment_intent&payment[payment_intent]=pi_…`
+//! per payment (only when `[invoices]` is configured and the payment has a PaymentIntent).
+
+use super::documents::{customer_of, doc_date, document_lines, posted_id};
+use crate::convert::{
+    currency as currency_of, date_of, i as int, id_of, reference, s, METADATA_PREFIX,
+};
+use crate::customer::hint_by_id;
+use crate::mapping::{Invoices, Mapping};
+use crate::messages::{ErpCommandV1, Source, WriteBack};
+use crate::outcome::{permanent, stripe_err, Outcome, StageError};
+use crate::stripe_api::StripeApi;
+use ledgerbridge_core::event::Event;
+use ledgerbridge_core::ids::ErpDocumentId;
+use ledgerbridge_core::{Currency, Money};
+use ledgerbridge_erp::{CashReceipt, CreditMemo, DocKind, DocumentLine, ErpCommand, Invoice};
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+fn invoice_command(
+    mapping: &Mapping,
+    cfg: &Invoices,
+    invoice: &Value,
+    source: &Source,
+) -> Result<ErpCommandV1, StageError> {
+    let id = s(invoice, "id").ok_or_else(|| permanent("invoice without id"))?;
+    let cur = currency_of(invoice)?;
+    let lines = document_lines(mapping, cfg, invoice, cur)?;
+    let transitions = invoice.get("status_transitions");
+    let date = transitions
+        .and_then(|t| int(t, "finalized_at"))
+        .or_else(|| int(invoice, "effective_at"))
+        .or_else(|| int(invoice, "created"))
+        .unwrap_or(source.created);
+    Ok(ErpCommandV1 {
+        command: ErpCommand::CreateInvoice(Invoice {
+            reference: reference(id, DocKind::Invoice)?,
+            customer_id: String::new(),
+            invoice_date: date_of(date)?,
+            due_date: int(invoice, "due_date").map(date_of).transpose()?,
+            currency: cur,
+            lines,
+            sales_order: None,
+        }),
+        customer: Some(hint_by_id(customer_of(invoice)?)),
+        depends_on: Vec::new(),
+        version: None,
+        write_back: Some(WriteBack {
+            object_path: "invoices".into(),
+            object_id: id.to_owned(),
+            key: format!("{METADATA_PREFIX}invoice"),
+        }),
+        source: source.clone(),
+    })
+}
+
+/// `invoice.finalized`, `invoice.payment_failed`, `invoice.paid`, `invoice.voided`,
+/// `invoice.marked_uncollectible`.
+pub(super) async fn handle<A: StripeApi>(
+    mapping: &Mapping,
+    stripe: &A,
+    event: &Event,
+    source: Source,
+) -> Result<Outcome, StageError> {
+    let Some(cfg) = &mapping.invoices else {
+        return Ok(Outcome::Skipped(
+            "no [invoices] section in the mapping: invoices and credit notes are not booked (their payments are booked as payments)".into(),
+        ));
+    };
+    let doc = &event.data.object;
+    let id = s(doc, "id").ok_or_else(|| permanent("object without id"))?;
+    match event.event_type.as_str() {
+        "invoice.finalized" | "invoice.payment_failed" => {
+            if int(doc, "total").unwrap_or(0) == 0 {
+                return Ok(Outcome::Skipped(format!("invoice {id} has a zero total")));
+            }
+            Ok(Outcome::Commands(vec![invoice_command(
+                mapping, cfg, doc, &source,
+            )?]))
+        }
+        "invoice.paid" => invoice_paid(mapping, cfg, stripe, doc, &source).await,
+        "invoice.voided" => {
+            let Some(erp_id) = posted_id(doc, "invoice") else {
+                return Ok(Outcome::Skipped(format!(
+                    "invoice {id} voided before ledgerbridge posted it: nothing to reverse"
+                )));
+            };
+            let cur = currency_of(doc)?;
+            let lines = document_lines(mapping, cfg, doc, cur)?;
+            Ok(Outcome::Commands(vec![credit_memo(
+                doc,
+                id,
+                cur,
+                lines,
+                cfg.void_reason.clone(),
+                erp_id,
+                &source,
+                doc_date(doc, "voided_at", &source),
+            )?]))
+        }
+        "invoice.marked_uncollectible" => {
+            let Some(item) = &cfg.uncollectible_item else {
+                return Ok(Outcome::Skipped(format!(
+                    "invoice {id} marked uncollectible: invoices.uncollectible_item is not set, the receivable stays open in the ERP"
+                )));
+            };
+            let Some(erp_id) = posted_id(doc, "invoice") else {
+                return Ok(Outcome::Skipped(format!(
+                    "invoice {id} marked uncollectible before ledgerbridge posted it: nothing to write off"
+                )));
+            };
+            let cur = currency_of(doc)?;
+            let remaining = int(doc, "amount_remaining").unwrap_or(0);
+            if remaining <= 0 {
+                return Ok(Outcome::Skipped(format!(
+                    "invoice {id} marked uncollectible with nothing remaining"
+                )));
+            }
+            let line = DocumentLine {
+                item_id: item.clone(),
+                description: format!("Stripe invoice {id} uncollectible"),
+                quantity: Decimal::ONE,
+                unit_price: Money::new(remaining, cur),
+                gl_account: None,
+            };
+            Ok(Outcome::Commands(vec![credit_memo(
+                doc,
+                id,
+                cur,
+                vec![line],
+                cfg.uncollectible_reason.clone(),
+                erp_id,
+                &source,
+                doc_date(doc, "marked_uncollectible_at", &source),
+            )?]))
+        }
+        other => Ok(Outcome::Skipped(format!(
+            "{other} is not booked by this version"
+        ))),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn credit_memo(
+    invoice: &Value,
+    invoice_id: &str,
+    cur: Currency,
+    lines: Vec<DocumentLine>,
+    reason: String,
+    erp_invoice: ErpDocumentId,
+    source: &Source,
+    date: i64,
+) -> Result<ErpCommandV1, StageError> {
+    Ok(ErpCommandV1 {
+        command: ErpCommand::CreateCreditMemo(CreditMemo {
+            reference: reference(invoice_id, DocKind::CreditMemo)?,
+            customer_id: String::new(),
+            memo_date: date_of(date)?,
+            currency: cur,
+            lines,
+            reason: Some(reason),
+            applies_to_invoice: Some(erp_invoice),
+        }),
+        customer: Some(hint_by_id(customer_of(invoice)?)),
+        depends_on: vec![reference(invoice_id, DocKind::Invoice)?],
+        version: None,
+        write_back: None,
+        source: source.clone(),
+    })
+}
+
+async fn invoice_paid<A: StripeApi>(
+    mapping: &Mapping,
+    cfg: &Invoices,
+    stripe: &A,
+    invoice: &Value,
+    source: &Source,
+) -> Result<Outcome, StageError> {
+    let id = s(invoice, "id").ok_or_else(|| permanent("invoice without id"))?;
+    if int(invoice, "total").unwrap_or(0) == 0 {
+        return Ok(Outcome::Skipped(format!("invoice {id} has a zero total")));
+    }
+    let inv = invoice_command(mapping, cfg, invoice, source)?;
+    let inv_ref = inv.command.reference().clone();
+    let customer = inv.customer.clone();
+    let mut out = vec![inv];
+    let list = stripe
+        .get("invoice_payments", &[("invoice", id), ("limit", "100")])
+        .await
+        .map_err(stripe_err)?;
+    if list.get("has_more").and_then(Value::as_bool) == Some(true) {
+        return Err(permanent(format!(
+            "invoice {id} has more than 100 payments; not booked partially"
+        )));
+    }
+    for p in list
+        .get("data")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if s(p, "status") != Some("paid") {
+            continue;
+        }
+        let payment = p.get("payment").cloned().unwrap_or(Value::Null);
+        // The receipt's key is the payment's own object (PaymentIntent, else charge), the same
+        // key the payment events use, so one payment is one receipt whichever event books it.
+        let key = match s(&payment, "type") {
+            Some("payment_intent") => id_of(&payment, "payment_intent"),
+            Some("charge") => id_of(&payment, "charge"),
+            // Paid outside Stripe: the money did not go through the Stripe balance.
+            _ => None,
+        };
+        let Some(key) = key else {
+            tracing::info!(invoice = id, "invoice payment outside Stripe: no receipt");
+            continue;
+        };
+        let amount = Money::new(
+            int(p, "amount_paid").ok_or_else(|| permanent("invoice payment without amount"))?,
+            currency_of(p)?,
+        );
+        if amount.minor <= 0 {
+            continue;
+        }
+        let paid_at = p
+            .get("status_transitions")
+            .and_then(|t| int(t, "paid_at"))
+            .unwrap_or(source.created);
+        out.push(ErpCommandV1 {
+            command: ErpCommand::CreateCashReceipt(CashReceipt {
+                reference: reference(key, DocKind::CashReceipt)?,
+                customer_id: String::new(),
+                receipt_date: date_of(paid_at)?,
+                amount,
+                payment_method: mapping.payment_method(None),
+                applies_to: None,
+            }),
+            customer: customer.clone(),
+            depends_on: vec![inv_ref.clone()],
+            version: None,
+            write_back: None,
+            source: source.clone(),
+        });
+    }
+    Ok(Outcome::Commands(out))
+}
