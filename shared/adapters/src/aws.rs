@@ -4,6 +4,7 @@
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use ledgerbridge_core::ids::{ErpDocumentId, IdempotencyKey, MessageId, StripeObjectId};
+use ledgerbridge_core::keys;
 use ledgerbridge_core::ports::{
     Claim, ClaimRequest, EventQueue, IdempotencyRecord, IdempotencyStore, QueueError, RecordStatus,
     StoreError, VersionStore, XrefRecord, XrefStore,
@@ -127,11 +128,11 @@ impl DynamoStore {
     }
 
     fn idem_pk(key: &IdempotencyKey) -> AttributeValue {
-        AttributeValue::S(format!("idem#{key}"))
+        AttributeValue::S(keys::table::idempotency(key))
     }
 
     fn xref_pk(stripe_id: &str, doc_kind: &str) -> AttributeValue {
-        AttributeValue::S(format!("xref#{stripe_id}#{doc_kind}"))
+        AttributeValue::S(keys::table::xref(stripe_id, doc_kind))
     }
 }
 
@@ -343,7 +344,7 @@ impl VersionStore for DynamoStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", AttributeValue::S(format!("ver#{key}")))
+            .item("pk", AttributeValue::S(keys::table::version(key)))
             .item("version", AttributeValue::N(version.to_string()))
             .condition_expression("attribute_not_exists(pk) OR #v <= :v")
             .expression_attribute_names("#v", "version")
@@ -367,7 +368,7 @@ impl VersionStore for DynamoStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(format!("ver#{key}")))
+            .key("pk", AttributeValue::S(keys::table::version(key)))
             .consistent_read(true)
             .send()
             .await

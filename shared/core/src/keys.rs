@@ -12,6 +12,8 @@
 //! | [`CursorKey`] | `erp_poll#{erp}` | version |
 //! | [`ReportKey`] | `report#{payout}`, `report#{payout}#failed` | reports |
 //! | [`XrefKind`] | `writeback#{metadata_key}` | cross-reference kind |
+//! | [`PayoutJournalKey`] | `payout:{payout}:journal`, `payout:{payout}:failure-reversal` | idempotency |
+//! | [`table`] | `idem#{key}`, `xref#{stripe_id}#{kind}`, `ver#{key}` | the DynamoDB table's partition keys |
 
 use crate::ids::IdempotencyKey;
 use std::fmt;
@@ -237,5 +239,70 @@ mod tests {
         );
         let idem: IdempotencyKey = IntakeKey::event("evt_2").into();
         assert_eq!(idem, IdempotencyKey::new("intake#evt_2"));
+    }
+}
+
+key_type!(
+    /// The claim of one payout's journal (reconciliation), whatever triggered it.
+    PayoutJournalKey
+);
+idempotency_key!(PayoutJournalKey);
+
+impl PayoutJournalKey {
+    /// The journal of a paid payout (or its manual reconstruction).
+    pub fn journal(payout: impl fmt::Display) -> Self {
+        PayoutJournalKey(format!("payout:{payout}:journal"))
+    }
+
+    /// The reversal of a payout that failed after it was booked.
+    pub fn failure_reversal(payout: impl fmt::Display) -> Self {
+        PayoutJournalKey(format!("payout:{payout}:failure-reversal"))
+    }
+}
+
+/// Partition keys of the single DynamoDB state table: each store keeps its records under its own
+/// prefix, so idempotency, cross-reference and version records never collide.
+pub mod table {
+    use std::fmt;
+
+    /// An idempotency record's partition key.
+    pub fn idempotency(key: impl fmt::Display) -> String {
+        format!("idem#{key}")
+    }
+
+    /// A cross-reference record's partition key.
+    pub fn xref(stripe_id: impl fmt::Display, doc_kind: impl fmt::Display) -> String {
+        format!("xref#{stripe_id}#{doc_kind}")
+    }
+
+    /// A version record's partition key.
+    pub fn version(key: impl fmt::Display) -> String {
+        format!("ver#{key}")
+    }
+}
+
+#[cfg(test)]
+mod payout_and_table_tests {
+    use super::*;
+
+    #[test]
+    fn payout_and_table_keys_keep_their_stored_layout() {
+        assert_eq!(
+            PayoutJournalKey::journal("po_1").as_str(),
+            "payout:po_1:journal"
+        );
+        assert_eq!(
+            PayoutJournalKey::failure_reversal("po_1").as_str(),
+            "payout:po_1:failure-reversal"
+        );
+        assert_eq!(
+            table::idempotency("post#epicor#LB-x"),
+            "idem#post#epicor#LB-x"
+        );
+        assert_eq!(table::xref("ch_1", "SO"), "xref#ch_1#SO");
+        assert_eq!(
+            table::version("customer#epicor#cus_1"),
+            "ver#customer#epicor#cus_1"
+        );
     }
 }

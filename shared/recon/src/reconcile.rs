@@ -5,6 +5,7 @@ use crate::journal::{JournalKind, JournalLine, LineKind, PayoutJournal};
 use crate::mapping::{FailedPayoutPolicy, ManualPayoutPolicy, ReconMapping};
 use crate::report::{Discrepancy, DiscrepancyKind, DiscrepancyReport};
 use ledgerbridge_core::ids::{IdempotencyKey, PayoutId, StripeObjectId};
+use ledgerbridge_core::keys::PayoutJournalKey;
 use ledgerbridge_core::ports::{StoreError, XrefStore};
 use ledgerbridge_stripe::{
     BalanceTransactionPages, BalanceTransactionQuery, StripeApi, StripeBalanceTransaction,
@@ -19,11 +20,13 @@ pub use crate::error::ReconError;
 /// The key under which a payout's journal is claimed and posted exactly once, whatever
 /// triggered it (`payout.paid`, `payout.reconciliation_completed`, the sweep schedule).
 pub fn journal_idempotency_key(payout: &PayoutId, kind: &JournalKind) -> IdempotencyKey {
-    let suffix = match kind {
-        JournalKind::Payout | JournalKind::ManualPayoutReconstruction => "journal",
-        JournalKind::FailedPayoutReversal => "failure-reversal",
+    let key = match kind {
+        JournalKind::Payout | JournalKind::ManualPayoutReconstruction => {
+            PayoutJournalKey::journal(payout)
+        }
+        JournalKind::FailedPayoutReversal => PayoutJournalKey::failure_reversal(payout),
     };
-    IdempotencyKey::new(format!("payout:{payout}:{suffix}"))
+    key.into()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
