@@ -5,6 +5,8 @@ use crate::outcome::{permanent, StageError};
 use ledgerbridge_core::ids::StripeObjectId;
 use ledgerbridge_core::Currency;
 use ledgerbridge_erp::{DocKind, ErpDate, ExternalRef};
+use ledgerbridge_stripe::objects::Metadata;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// Metadata keys ledgerbridge writes into Stripe objects start with this prefix; an update event
@@ -14,6 +16,35 @@ pub const METADATA_PREFIX: &str = "ledgerbridge_";
 /// Metadata key the ERP → Stripe customer sync sets with each update it makes (the ERP change's
 /// time); an update that changed it came from the ERP and is not sent back there.
 pub const ERP_SYNC_KEY: &str = "ledgerbridge_erp_sync";
+
+/// The event's object (or an object read from Stripe) as its typed Stripe object; a payload
+/// that does not read as one is parked with the reason.
+pub(crate) fn object_of<T: DeserializeOwned>(value: &Value, what: &str) -> Result<T, StageError> {
+    T::deserialize(value).map_err(|e| permanent(format!("unreadable Stripe {what}: {e}")))
+}
+
+/// An optional text field, with an empty string read as missing (as Stripe sends unset text
+/// in some API versions).
+pub(crate) fn text(v: &Option<String>) -> Option<&str> {
+    v.as_deref().filter(|x| !x.is_empty())
+}
+
+/// A metadata value, with an empty string read as missing.
+pub(crate) fn meta<'a>(metadata: &'a Metadata, key: &str) -> Option<&'a str> {
+    metadata
+        .get(key)
+        .map(String::as_str)
+        .filter(|x| !x.is_empty())
+}
+
+/// An object's `created`, or the event's time when the object has none (`0`).
+pub(crate) fn created_or(created: i64, fallback: i64) -> i64 {
+    if created == 0 {
+        fallback
+    } else {
+        created
+    }
+}
 
 /// The Stripe API version-independent view of the fields we read.
 pub(crate) fn s<'a>(v: &'a Value, key: &str) -> Option<&'a str> {

@@ -33,17 +33,17 @@
 
 use super::documents::{customer_of, doc_date, document_lines, posted_id};
 use crate::convert::{
-    currency as currency_of, date_of, i as int, id_of, reference, s, METADATA_PREFIX,
+    currency as currency_of, date_of, i as int, reference, s, text, METADATA_PREFIX,
 };
 use crate::customer::hint_by_id;
 use crate::mapping::{Invoices, Mapping};
 use crate::messages::{ErpCommandV1, Source, WriteBack};
 use crate::outcome::{permanent, stripe_err, Outcome, StageError};
-use crate::stripe_api::StripeApi;
 use ledgerbridge_core::event::Event;
 use ledgerbridge_core::ids::ErpDocumentId;
 use ledgerbridge_core::{Currency, Money};
 use ledgerbridge_erp::{CashReceipt, CreditMemo, DocKind, DocumentLine, ErpCommand, Invoice};
+use ledgerbridge_stripe::api::StripeApi;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
@@ -214,48 +214,33 @@ async fn invoice_paid<A: StripeApi>(
     let inv_ref = inv.command.reference().clone();
     let customer = inv.customer.clone();
     let mut out = vec![inv];
-    let list = stripe
-        .get("invoice_payments", &[("invoice", id), ("limit", "100")])
-        .await
-        .map_err(stripe_err)?;
-    if list.get("has_more").and_then(Value::as_bool) == Some(true) {
+    let list = stripe.list_invoice_payments(id).await.map_err(stripe_err)?;
+    if list.has_more {
         return Err(permanent(format!(
             "invoice {id} has more than 100 payments; not booked partially"
         )));
     }
-    for p in list
-        .get("data")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if s(p, "status") != Some("paid") {
+    for p in &list.data {
+        if text(&p.status) != Some("paid") {
             continue;
         }
-        let payment = p.get("payment").cloned().unwrap_or(Value::Null);
         // The receipt's key is the payment's own object (PaymentIntent, else charge), the same
         // key the payment events use, so one payment is one receipt whichever event books it.
-        let key = match s(&payment, "type") {
-            Some("payment_intent") => id_of(&payment, "payment_intent"),
-            Some("charge") => id_of(&payment, "charge"),
-            // Paid outside Stripe: the money did not go through the Stripe balance.
-            _ => None,
-        };
-        let Some(key) = key else {
+        // Paid outside Stripe: the money did not go through the Stripe balance.
+        let Some(key) = p.payment.as_ref().and_then(|r| r.payment_id()) else {
             tracing::info!(invoice = id, "invoice payment outside Stripe: no receipt");
             continue;
         };
         let amount = Money::new(
-            int(p, "amount_paid").ok_or_else(|| permanent("invoice payment without amount"))?,
-            currency_of(p)?,
+            p.amount_paid
+                .ok_or_else(|| permanent("invoice payment without amount"))?,
+            p.currency
+                .ok_or_else(|| permanent("object has no currency"))?,
         );
         if amount.minor <= 0 {
             continue;
         }
-        let paid_at = p
-            .get("status_transitions")
-            .and_then(|t| int(t, "paid_at"))
-            .unwrap_or(source.created);
+        let paid_at = p.status_transitions.paid_at.unwrap_or(source.created);
         out.push(ErpCommandV1 {
             command: ErpCommand::CreateCashReceipt(CashReceipt {
                 reference: reference(key, DocKind::CashReceipt)?,

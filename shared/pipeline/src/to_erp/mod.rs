@@ -27,9 +27,9 @@ mod tests;
 use crate::convert::s;
 use crate::mapping::Mapping;
 use crate::outcome::{Outcome, StageError};
-use crate::stripe_api::StripeApi;
 use common::source_of;
 use ledgerbridge_core::event::Event;
+use ledgerbridge_stripe::api::StripeApi;
 use serde_json::Value;
 
 pub use payments::invoice_of_payment;
