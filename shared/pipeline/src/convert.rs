@@ -3,7 +3,6 @@
 
 use crate::outcome::{permanent, StageError};
 use ledgerbridge_core::ids::StripeObjectId;
-use ledgerbridge_core::Currency;
 use ledgerbridge_erp::{DocKind, ErpDate, ExternalRef};
 use ledgerbridge_stripe::objects::Metadata;
 use serde::de::DeserializeOwned;
@@ -71,11 +70,6 @@ pub fn date_of(unix_secs: i64) -> Result<ErpDate, StageError> {
 
 pub(crate) fn reference(id: &str, kind: DocKind) -> Result<ExternalRef, StageError> {
     ExternalRef::new(&StripeObjectId::new(id), kind).map_err(|e| permanent(e.to_string()))
-}
-
-pub(crate) fn currency(v: &Value) -> Result<Currency, StageError> {
-    let code = s(v, "currency").ok_or_else(|| permanent("object has no currency"))?;
-    Currency::parse(code).map_err(|e| permanent(e.to_string()))
 }
 
 /// Normalise a name: trim and collapse inner whitespace.
