@@ -45,24 +45,6 @@ pub(crate) fn created_or(created: i64, fallback: i64) -> i64 {
     }
 }
 
-/// The Stripe API version-independent view of the fields we read.
-pub(crate) fn s<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(Value::as_str).filter(|x| !x.is_empty())
-}
-
-pub(crate) fn i(v: &Value, key: &str) -> Option<i64> {
-    v.get(key).and_then(Value::as_i64)
-}
-
-/// An expandable field: either an id string or an object with an `id`.
-pub(crate) fn id_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    match v.get(key)? {
-        Value::String(s) if !s.is_empty() => Some(s),
-        Value::Object(o) => o.get("id").and_then(Value::as_str),
-        _ => None,
-    }
-}
-
 /// A Unix timestamp as the UTC calendar date.
 pub fn date_of(unix_secs: i64) -> Result<ErpDate, StageError> {
     ErpDate::from_unix(unix_secs).map_err(|e| permanent(e.to_string()))
