@@ -17,8 +17,8 @@ use ledgerbridge_core::message::SQS_MAX_MESSAGE_BYTES;
 use ledgerbridge_core::ports::EventQueue;
 use ledgerbridge_core::Clock;
 use ledgerbridge_pipeline::posting::StateStore;
-use ledgerbridge_pipeline::stripe_api::StripeApi;
 use ledgerbridge_pipeline::to_stripe::sync::ErpSyncStage;
+use ledgerbridge_stripe::api::StripeApi;
 use serde_json::Value;
 
 /// Settings of the erp-sync function.
@@ -190,49 +190,9 @@ mod tests {
     use ledgerbridge_core::ids::StripeObjectId;
     use ledgerbridge_core::ports::{ReverseLink, ReverseLinkStore};
     use ledgerbridge_core::FixedClock;
+    use ledgerbridge_stripe::fake::FakeStripe;
     use ledgerbridge_stripe::StripeError;
     use serde_json::json;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Mutex;
-
-    #[derive(Default)]
-    struct FakeStripe {
-        updates: Mutex<Vec<(String, String)>>,
-        unavailable: AtomicBool,
-    }
-
-    impl StripeApi for FakeStripe {
-        async fn get(&self, _: &str, _: &[(&str, &str)]) -> Result<Value, StripeError> {
-            Ok(Value::Null)
-        }
-        async fn set_metadata(
-            &self,
-            _: &str,
-            _: &str,
-            _: &str,
-            _: &str,
-        ) -> Result<(), StripeError> {
-            Ok(())
-        }
-        async fn update_customer(
-            &self,
-            id: &str,
-            _: &[(String, String)],
-            key: &str,
-        ) -> Result<(), StripeError> {
-            if self.unavailable.load(Ordering::SeqCst) {
-                return Err(StripeError::RateLimited { retry_after: None });
-            }
-            self.updates
-                .lock()
-                .unwrap()
-                .push((id.to_owned(), key.to_owned()));
-            Ok(())
-        }
-        fn calls(&self) -> u64 {
-            0
-        }
-    }
 
     const NOW_MS: i64 = 1_786_000_000_000;
 
@@ -250,7 +210,8 @@ mod tests {
         Deps {
             stage: ErpSyncStage {
                 store,
-                stripe: FakeStripe::default(),
+                stripe: FakeStripe::new()
+                    .with_customer(serde_json::from_value(json!({"id": "cus_sync_1"})).unwrap()),
                 clock: FixedClock::at_secs(NOW_MS / 1000),
                 parked: MemoryQueue::new(ledgerbridge_core::message::SQS_MAX_MESSAGE_BYTES),
                 lease_ms: 30_000,
@@ -303,7 +264,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(out["batchItemFailures"], json!([]));
-        let ups = d.stage.stripe.updates.lock().unwrap().clone();
+        let ups = d.stage.stripe.data().customer_updates.clone();
         assert_eq!(ups.len(), 1, "{ups:?}");
         assert_eq!(ups[0].0, "cus_sync_1");
         assert!(d.stage.parked.is_empty());
@@ -312,17 +273,18 @@ mod tests {
     #[tokio::test]
     async fn a_retriable_failure_is_reported_for_redelivery_and_an_unreadable_record_is_parked() {
         let d = deps().await;
-        d.stage.stripe.unavailable.store(true, Ordering::SeqCst);
+        d.stage
+            .stripe
+            .fail_next(StripeError::RateLimited { retry_after: None });
         let out = d
             .handle(batch(&[change(1_785_999_000), "not json".to_owned()]))
             .await
             .unwrap();
         assert_eq!(out["batchItemFailures"], json!([{"itemIdentifier": "m0"}]));
         assert_eq!(d.stage.parked.len(), 1);
-        // Redelivered once Stripe is back: applied.
-        d.stage.stripe.unavailable.store(false, Ordering::SeqCst);
+        // Redelivered once Stripe is back (the one failure is used up): applied.
         let out = d.handle(batch(&[change(1_785_999_000)])).await.unwrap();
         assert_eq!(out["batchItemFailures"], json!([]));
-        assert_eq!(d.stage.stripe.updates.lock().unwrap().len(), 1);
+        assert_eq!(d.stage.stripe.data().customer_updates.len(), 1);
     }
 }

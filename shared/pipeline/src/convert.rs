@@ -3,8 +3,9 @@
 
 use crate::outcome::{permanent, StageError};
 use ledgerbridge_core::ids::StripeObjectId;
-use ledgerbridge_core::Currency;
 use ledgerbridge_erp::{DocKind, ErpDate, ExternalRef};
+use ledgerbridge_stripe::objects::Metadata;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// Metadata keys ledgerbridge writes into Stripe objects start with this prefix; an update event
@@ -15,21 +16,32 @@ pub const METADATA_PREFIX: &str = "ledgerbridge_";
 /// time); an update that changed it came from the ERP and is not sent back there.
 pub const ERP_SYNC_KEY: &str = "ledgerbridge_erp_sync";
 
-/// The Stripe API version-independent view of the fields we read.
-pub(crate) fn s<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(Value::as_str).filter(|x| !x.is_empty())
+/// The event's object (or an object read from Stripe) as its typed Stripe object; a payload
+/// that does not read as one is parked with the reason.
+pub(crate) fn object_of<T: DeserializeOwned>(value: &Value, what: &str) -> Result<T, StageError> {
+    T::deserialize(value).map_err(|e| permanent(format!("unreadable Stripe {what}: {e}")))
 }
 
-pub(crate) fn i(v: &Value, key: &str) -> Option<i64> {
-    v.get(key).and_then(Value::as_i64)
+/// An optional text field, with an empty string read as missing (as Stripe sends unset text
+/// in some API versions).
+pub(crate) fn text(v: &Option<String>) -> Option<&str> {
+    v.as_deref().filter(|x| !x.is_empty())
 }
 
-/// An expandable field: either an id string or an object with an `id`.
-pub(crate) fn id_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    match v.get(key)? {
-        Value::String(s) if !s.is_empty() => Some(s),
-        Value::Object(o) => o.get("id").and_then(Value::as_str),
-        _ => None,
+/// A metadata value, with an empty string read as missing.
+pub(crate) fn meta<'a>(metadata: &'a Metadata, key: &str) -> Option<&'a str> {
+    metadata
+        .get(key)
+        .map(String::as_str)
+        .filter(|x| !x.is_empty())
+}
+
+/// An object's `created`, or the event's time when the object has none (`0`).
+pub(crate) fn created_or(created: i64, fallback: i64) -> i64 {
+    if created == 0 {
+        fallback
+    } else {
+        created
     }
 }
 
@@ -40,11 +52,6 @@ pub fn date_of(unix_secs: i64) -> Result<ErpDate, StageError> {
 
 pub(crate) fn reference(id: &str, kind: DocKind) -> Result<ExternalRef, StageError> {
     ExternalRef::new(&StripeObjectId::new(id), kind).map_err(|e| permanent(e.to_string()))
-}
-
-pub(crate) fn currency(v: &Value) -> Result<Currency, StageError> {
-    let code = s(v, "currency").ok_or_else(|| permanent("object has no currency"))?;
-    Currency::parse(code).map_err(|e| permanent(e.to_string()))
 }
 
 /// Normalise a name: trim and collapse inner whitespace.

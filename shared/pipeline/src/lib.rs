@@ -14,6 +14,5 @@ pub mod outcome;
 pub mod posting;
 pub mod stages;
 pub mod store;
-pub mod stripe_api;
 pub mod to_erp;
 pub mod to_stripe;

@@ -6,7 +6,6 @@ use crate::messages::{CommandMessage, CustomerFieldsV1, ErpCommandV1};
 use crate::outcome::{park, Outcome};
 use crate::posting::{FieldsResult, PostResult, Poster};
 use crate::store::StateStore;
-use crate::stripe_api::StripeApi;
 use crate::to_erp::{handler_of, transform, Handler};
 use ledgerbridge_core::event::Event;
 use ledgerbridge_core::message::IntakeMessage;
@@ -14,6 +13,8 @@ use ledgerbridge_core::ports::EventQueue;
 use ledgerbridge_core::ports::RecordOutcome;
 use ledgerbridge_core::Clock;
 use ledgerbridge_erp::ErpConnector;
+use ledgerbridge_stripe::api::StripeApi;
+use ledgerbridge_stripe::StripeError;
 
 pub use crate::outcome::ParkedV1;
 
@@ -45,23 +46,17 @@ impl<Q: EventQueue, R: EventQueue, P: EventQueue, A: StripeApi> TransformStage<Q
                 }
             }
             Ok(IntakeMessage::StripeEventRefV1(r)) => {
-                match self
-                    .stripe
-                    .get(&format!("events/{}", r.event_id), &[])
-                    .await
-                {
-                    Ok(v) => match serde_json::from_value::<Event>(v) {
-                        Ok(e) => e,
-                        Err(e) => {
-                            return park(
-                                &self.parked,
-                                "transform",
-                                format!("unreadable event: {e}"),
-                                body,
-                            )
-                            .await
-                        }
-                    },
+                match self.stripe.retrieve_event(&r.event_id).await {
+                    Ok(e) => e,
+                    Err(StripeError::Decode { message, .. }) => {
+                        return park(
+                            &self.parked,
+                            "transform",
+                            format!("unreadable event: {message}"),
+                            body,
+                        )
+                        .await
+                    }
                     Err(e) if e.is_retriable() => return RecordOutcome::Retry(e.to_string()),
                     Err(e) => {
                         return park(

@@ -72,7 +72,7 @@ pub struct PayoutListQuery {
 
 /// Everything ledgerbridge asks of Stripe, typed.
 ///
-/// Replacement for the pipeline's port (`ledgerbridge_pipeline::stripe_api::StripeApi`), whose
+/// Replaces the pipeline's former port (`ledgerbridge_pipeline::stripe_api`, removed), whose
 /// untyped `get(path, query)` is split into one method per call the pipeline makes:
 ///
 /// | pipeline port call | this port |

@@ -8,7 +8,6 @@ use crate::customer::customer_upsert;
 use crate::messages::CustomerHint;
 use crate::outcome::StageError;
 use crate::store::StateStore;
-use crate::stripe_api::StripeApi;
 use ledgerbridge_core::ids::{ErpDocumentId, StripeObjectId};
 use ledgerbridge_core::keys::IntentKey;
 use ledgerbridge_core::ports::{Claim, RecordStatus, ReverseLink};
@@ -16,6 +15,7 @@ use ledgerbridge_core::Clock;
 use ledgerbridge_erp::{
     post_command, with_retry, CustomerUpsert, DocKind, ErpCommand, ErpConnector, ErpCustomerMatch,
 };
+use ledgerbridge_stripe::api::StripeApi;
 
 pub(super) struct Resolved {
     pub(super) code: String,
@@ -54,15 +54,11 @@ where
                     ))
                 })?;
                 let obj = stripe
-                    .get(&format!("customers/{cus}"), &[])
+                    .retrieve_customer(cus.as_str())
                     .await
                     .map_err(stripe_error)?;
                 let upsert = customer_upsert(&self.mapping, &obj)?;
-                let no = obj
-                    .get("metadata")
-                    .and_then(|m| m.get("erp_customer_no"))
-                    .and_then(|v| v.as_str())
-                    .map(str::to_owned);
+                let no = obj.metadata.get("erp_customer_no").cloned();
                 (no, upsert)
             }
         };

@@ -15,11 +15,11 @@ pub use poster::apply_resolution;
 
 use crate::mapping::Mapping;
 use crate::outcome::StageError;
-use crate::stripe_api::StripeApi;
 use ledgerbridge_core::ids::{ErpDocumentId, IdempotencyKey, StripeObjectId};
 use ledgerbridge_core::ports::{Claim, ClaimRequest, StoreError, XrefRecord};
 use ledgerbridge_core::Clock;
 use ledgerbridge_erp::{ErpConnector, ErpError, RetryPolicy};
+use ledgerbridge_stripe::api::StripeApi;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PostResult {

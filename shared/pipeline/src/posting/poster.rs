@@ -6,7 +6,6 @@ use super::{erp_error, FieldsResult, PostResult, Poster};
 use crate::messages::{CustomerFieldsV1, ErpCommandV1};
 use crate::outcome::StageError;
 use crate::store::StateStore;
-use crate::stripe_api::StripeApi;
 use ledgerbridge_core::ids::{ErpDocumentId, IdempotencyKey};
 use ledgerbridge_core::keys::{IntentKey, LockKey, VersionKey};
 use ledgerbridge_core::ports::{Claim, RecordStatus};
@@ -14,6 +13,7 @@ use ledgerbridge_core::Clock;
 use ledgerbridge_erp::{
     post_command, with_retry, Application, DocKind, ErpCommand, ErpConnector, ExternalRef,
 };
+use ledgerbridge_stripe::api::StripeApi;
 
 impl<C, S, A, K> Poster<C, S, A, K>
 where

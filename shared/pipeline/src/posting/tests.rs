@@ -5,7 +5,6 @@ use super::{PostResult, Poster};
 use crate::mapping::{Mapping, EXAMPLE};
 use crate::messages::{CustomerHint, ErpCommandV1, Source};
 use crate::outcome::StageError;
-use crate::stripe_api::StripeApi;
 use ledgerbridge_adapters::embedded::SqliteStore;
 use ledgerbridge_core::ids::{ErpDocumentId, IdempotencyKey, StripeObjectId};
 use ledgerbridge_core::keys::IntentKey;
@@ -19,9 +18,8 @@ use ledgerbridge_erp::{
     ErpConnector, ErpCustomerMatch, ErpCustomerRecord, ErpDate, ErpError, ExternalRef, Invoice,
     RetryPolicy,
 };
-use ledgerbridge_stripe::StripeError;
+use ledgerbridge_stripe::fake::FakeStripe;
 use rust_decimal::Decimal;
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -140,35 +138,7 @@ impl ErpConnector for FakeErp {
     }
 }
 
-/// The poster never reads Stripe in these tests (no write-back configured).
-struct NoStripe;
-
-impl StripeApi for NoStripe {
-    async fn get(&self, path: &str, _: &[(&str, &str)]) -> Result<Value, StripeError> {
-        Err(StripeError::InvalidRequest(format!(
-            "unexpected read {path}"
-        )))
-    }
-
-    async fn set_metadata(&self, _: &str, _: &str, _: &str, _: &str) -> Result<(), StripeError> {
-        Ok(())
-    }
-
-    async fn update_customer(
-        &self,
-        _: &str,
-        _: &[(String, String)],
-        _: &str,
-    ) -> Result<(), StripeError> {
-        Ok(())
-    }
-
-    fn calls(&self) -> u64 {
-        0
-    }
-}
-
-fn poster(mode: CreateMode) -> Poster<FakeErp, SqliteStore, NoStripe, FixedClock> {
+fn poster(mode: CreateMode) -> Poster<FakeErp, SqliteStore, FakeStripe, FixedClock> {
     Poster {
         connector: FakeErp::new(mode),
         store: SqliteStore::in_memory().unwrap(),

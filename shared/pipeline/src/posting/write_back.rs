@@ -4,11 +4,13 @@ use super::Poster;
 use crate::messages::ErpCommandV1;
 use crate::outcome::StageError;
 use crate::store::StateStore;
-use crate::stripe_api::StripeApi;
 use ledgerbridge_core::ids::{ErpDocumentId, StripeObjectId};
 use ledgerbridge_core::keys::XrefKind;
 use ledgerbridge_core::Clock;
 use ledgerbridge_erp::ErpConnector;
+use ledgerbridge_stripe::api::StripeApi;
+use ledgerbridge_stripe::client::StripeObjectKind;
+use ledgerbridge_stripe::StripeError;
 
 impl<C, S, A, K> Poster<C, S, A, K>
 where
@@ -37,10 +39,18 @@ where
         {
             return Ok(());
         }
-        match stripe
-            .set_metadata(&wb.object_path, &wb.object_id, &wb.key, erp_id.as_str())
-            .await
-        {
+        let written = match StripeObjectKind::from_path(&wb.object_path) {
+            Some(kind) => {
+                stripe
+                    .set_metadata(kind, &wb.object_id, &wb.key, erp_id.as_str())
+                    .await
+            }
+            None => Err(StripeError::InvalidRequest(format!(
+                "no metadata write-back for {}",
+                wb.object_path
+            ))),
+        };
+        match written {
             Ok(()) => self.record_xref(&obj, done_kind.as_str(), erp_id).await,
             Err(e) if e.is_retriable() => Err(StageError::retry(e)),
             Err(e) => {

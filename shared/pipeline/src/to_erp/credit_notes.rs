@@ -2,9 +2,7 @@
 //! the refund events); a voided credit note that was posted → the reversing invoice.
 
 use super::documents::{customer_of, document_lines, fmt_money, posted_id};
-use crate::convert::{
-    currency as currency_of, date_of, i as int, id_of, reference, s, METADATA_PREFIX,
-};
+use crate::convert::{created_or, date_of, object_of, reference, text, METADATA_PREFIX};
 use crate::customer::hint_by_id;
 use crate::mapping::{Invoices, Mapping};
 use crate::messages::{ErpCommandV1, Source, WriteBack};
@@ -12,8 +10,8 @@ use crate::outcome::{permanent, Outcome, StageError};
 use ledgerbridge_core::event::Event;
 use ledgerbridge_core::{Currency, Money};
 use ledgerbridge_erp::{CreditMemo, DocKind, DocumentLine, ErpCommand, Invoice};
+use ledgerbridge_stripe::objects::StripeCreditNote;
 use rust_decimal::Decimal;
-use serde_json::Value;
 
 /// `credit_note.created`, `credit_note.voided`.
 pub(super) fn handle(
@@ -26,24 +24,27 @@ pub(super) fn handle(
             "no [invoices] section in the mapping: invoices and credit notes are not booked (their payments are booked as payments)".into(),
         ));
     };
-    let doc = &event.data.object;
-    let id = s(doc, "id").ok_or_else(|| permanent("object without id"))?;
+    let doc: StripeCreditNote = object_of(&event.data.object, "credit note")?;
+    let doc = &doc;
+    let id = Some(doc.id.as_str())
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| permanent("object without id"))?;
     match event.event_type.as_str() {
         "credit_note.created" => credit_note_created(mapping, cfg, doc, &source),
         "credit_note.voided" => {
-            let Some(_) = posted_id(doc, "credit_memo") else {
+            let Some(_) = posted_id(&doc.metadata, "credit_memo") else {
                 return Ok(Outcome::Skipped(format!(
                     "credit note {id} voided before ledgerbridge posted it: nothing to reverse"
                 )));
             };
-            let cur = currency_of(doc)?;
+            let cur = doc.currency;
             let lines = credit_note_lines(mapping, cfg, doc, cur)?;
             let Some(lines) = lines else {
                 return Ok(Outcome::Skipped(format!(
                     "credit note {id} was refunded through Stripe: the refund stands, nothing to reverse here"
                 )));
             };
-            let date = int(doc, "voided_at").unwrap_or(source.created);
+            let date = doc.voided_at.unwrap_or(source.created);
             Ok(Outcome::Commands(vec![ErpCommandV1 {
                 command: ErpCommand::CreateInvoice(Invoice {
                     reference: reference(id, DocKind::Invoice)?,
@@ -54,7 +55,7 @@ pub(super) fn handle(
                     lines,
                     sales_order: None,
                 }),
-                customer: Some(hint_by_id(customer_of(doc)?)),
+                customer: Some(hint_by_id(customer_of(&doc.customer)?)),
                 depends_on: vec![reference(id, DocKind::CreditMemo)?],
                 version: None,
                 write_back: None,
@@ -71,20 +72,18 @@ pub(super) fn handle(
 fn credit_note_lines(
     mapping: &Mapping,
     cfg: &Invoices,
-    note: &Value,
+    note: &StripeCreditNote,
     cur: Currency,
 ) -> Result<Option<Vec<DocumentLine>>, StageError> {
-    let id = s(note, "id").unwrap_or("?");
-    let total = int(note, "total").ok_or_else(|| permanent("credit note without total"))?;
+    let id = Some(note.id.as_str())
+        .filter(|id| !id.is_empty())
+        .unwrap_or("?");
+    let total = note
+        .total
+        .ok_or_else(|| permanent("credit note without total"))?;
     let refunded = note
-        .get("refunds")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|r| int(r, "amount_refunded"))
-        .try_fold(0i64, i64::checked_add)
-        .ok_or_else(|| permanent("amount overflow"))?
-        .max(int(note, "refund_amount").unwrap_or(0));
+        .refunded_amount()
+        .ok_or_else(|| permanent("amount overflow"))?;
     let credited = total
         .checked_sub(refunded)
         .ok_or_else(|| permanent("amount overflow"))?;
@@ -92,7 +91,7 @@ fn credit_note_lines(
         return Ok(None);
     }
     if refunded == 0 {
-        return document_lines(mapping, cfg, note, cur).map(Some);
+        return document_lines(mapping, cfg, &note.id, &note.lines, note.total, cur).map(Some);
     }
     Ok(Some(vec![DocumentLine {
         item_id: cfg.item.clone(),
@@ -110,36 +109,37 @@ fn credit_note_lines(
 fn credit_note_created(
     mapping: &Mapping,
     cfg: &Invoices,
-    note: &Value,
+    note: &StripeCreditNote,
     source: &Source,
 ) -> Result<Outcome, StageError> {
-    let id = s(note, "id").ok_or_else(|| permanent("credit note without id"))?;
-    let cur = currency_of(note)?;
+    let id = Some(note.id.as_str())
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| permanent("credit note without id"))?;
+    let cur = note.currency;
     let Some(lines) = credit_note_lines(mapping, cfg, note, cur)? else {
         return Ok(Outcome::Skipped(format!(
             "credit note {id} is refunded in full through Stripe: booked by the refund events"
         )));
     };
-    let invoice = id_of(note, "invoice");
+    let invoice = note.invoice_id();
     Ok(Outcome::Commands(vec![ErpCommandV1 {
         command: ErpCommand::CreateCreditMemo(CreditMemo {
             reference: reference(id, DocKind::CreditMemo)?,
             customer_id: String::new(),
             memo_date: date_of(
-                int(note, "effective_at")
-                    .or_else(|| int(note, "created"))
-                    .unwrap_or(source.created),
+                note.effective_at
+                    .unwrap_or_else(|| created_or(note.created, source.created)),
             )?,
             currency: cur,
             lines,
             reason: Some(
-                s(note, "reason")
+                text(&note.reason)
                     .and_then(|r| mapping.refunds.reasons.get(r).cloned())
                     .unwrap_or_else(|| cfg.credit_note_reason.clone()),
             ),
             applies_to_invoice: None,
         }),
-        customer: Some(hint_by_id(customer_of(note)?)),
+        customer: Some(hint_by_id(customer_of(&note.customer)?)),
         // The invoice must be in the ERP first; erp-post waits for it.
         depends_on: invoice
             .map(|i| reference(i, DocKind::Invoice))

@@ -1,13 +1,14 @@
 //! `customer.created` / `customer.updated` → the ERP customer upsert. Updates that only echo
 //! ledgerbridge's own metadata write-back, or a change that came from the ERP, are skipped.
 
-use crate::convert::{ERP_SYNC_KEY, METADATA_PREFIX};
+use crate::convert::{object_of, ERP_SYNC_KEY, METADATA_PREFIX};
 use crate::customer::hint_for_customer;
 use crate::mapping::Mapping;
 use crate::messages::{ErpCommandV1, Source, WriteBack};
 use crate::outcome::{permanent, Outcome, StageError};
 use ledgerbridge_core::event::Event;
 use ledgerbridge_erp::ErpCommand;
+use ledgerbridge_stripe::objects::StripeCustomer;
 use serde_json::Value;
 
 /// True when an update changed only metadata keys ledgerbridge writes (Stripe lists the changed
@@ -54,7 +55,8 @@ pub(super) fn handle(
             "echo of a change that came from the ERP".into(),
         ));
     }
-    let hint = hint_for_customer(mapping, object)?;
+    let customer: StripeCustomer = object_of(object, "customer")?;
+    let hint = hint_for_customer(mapping, &customer)?;
     let upsert = hint
         .create
         .clone()

@@ -20,15 +20,24 @@
 //! Without `dispute_fee_account` the fee is left to the payout reconciliation and the journal
 //! carries the amount only (loss account against clearing).
 
-use crate::convert::{date_of, reference, s};
+use crate::convert::{date_of, object_of, reference, text};
 use crate::mapping::{Disputes, Mapping};
 use crate::messages::{ErpCommandV1, Source};
 use crate::outcome::{permanent, Outcome, StageError};
 use ledgerbridge_core::event::Event;
-use ledgerbridge_core::{Currency, Money};
+use ledgerbridge_core::Money;
 use ledgerbridge_erp::{DocKind, ErpCommand, JournalEntry, JournalLine, Side};
+use ledgerbridge_stripe::objects::{Expandable, StripeBalanceTransaction, StripeDispute};
+use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeSet;
+
+/// A balance transaction of `previous_attributes.balance_transactions`: only its id is read.
+#[derive(Deserialize)]
+struct PreviousTxn {
+    #[serde(default)]
+    id: Option<String>,
+}
 
 /// `charge.dispute.*` → journals.
 pub(super) fn handle(
@@ -41,14 +50,24 @@ pub(super) fn handle(
             "no [disputes] section in the mapping: disputes are not booked".into(),
         ));
     };
-    let dispute = &event.data.object;
-    let id = s(dispute, "id").ok_or_else(|| permanent("dispute without id"))?;
-    let status = s(dispute, "status").unwrap_or("unknown");
-    let all: Vec<&Value> = dispute
+    let raw = &event.data.object;
+    let dispute: StripeDispute = object_of(raw, "dispute")?;
+    let id = Some(dispute.id.as_str())
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| permanent("dispute without id"))?;
+    let status = text(&dispute.status).unwrap_or("unknown");
+    // Each typed balance transaction with its payload, to tell a missing figure from a zero.
+    let raw_txns: &[Value] = raw
         .get("balance_transactions")
         .and_then(Value::as_array)
-        .map(|a| a.iter().collect())
+        .map(Vec::as_slice)
         .unwrap_or_default();
+    let all: Vec<(&StripeBalanceTransaction, Option<&Value>)> = dispute
+        .balance_transactions
+        .iter()
+        .enumerate()
+        .map(|(n, t)| (t, raw_txns.get(n)))
+        .collect();
     // `updated` and `closed` book only balance transactions this event added; the others
     // (created, funds_withdrawn, funds_reinstated) book every transaction they carry, which
     // erp-post deduplicates by reference.
@@ -56,17 +75,18 @@ pub(super) fn handle(
         event.event_type.as_str(),
         "charge.dispute.closed" | "charge.dispute.updated"
     );
-    let txns: Vec<&Value> = if only_new {
+    let txns: Vec<(&StripeBalanceTransaction, Option<&Value>)> = if only_new {
         let previous = event
             .data
             .previous_attributes
             .as_ref()
-            .and_then(|p| p.get("balance_transactions"));
-        match previous.and_then(Value::as_array) {
+            .and_then(|p| p.get("balance_transactions"))
+            .and_then(|b| Vec::<PreviousTxn>::deserialize(b).ok());
+        match previous {
             Some(prev) => {
-                let seen: BTreeSet<&str> = prev.iter().filter_map(|t| s(t, "id")).collect();
+                let seen: BTreeSet<&str> = prev.iter().filter_map(|t| text(&t.id)).collect();
                 all.into_iter()
-                    .filter(|t| s(t, "id").is_none_or(|x| !seen.contains(x)))
+                    .filter(|(t, _)| t.id.is_empty() || !seen.contains(t.id.as_str()))
                     .collect()
             }
             None => Vec::new(),
@@ -84,10 +104,13 @@ pub(super) fn handle(
         };
         return Ok(Outcome::Skipped(why));
     }
-    let charge = s(dispute, "charge").unwrap_or("?");
+    let charge = match &dispute.charge {
+        Some(Expandable::Id(c)) if !c.is_empty() => c.as_str(),
+        _ => "?",
+    };
     let mut out = Vec::new();
-    for txn in txns {
-        if let Some(j) = journal_for(accounts, id, charge, status, txn)? {
+    for (txn, raw_txn) in txns {
+        if let Some(j) = journal_for(accounts, id, charge, status, txn, raw_txn)? {
             out.push(ErpCommandV1 {
                 command: ErpCommand::PostJournalEntry(j),
                 customer: None,
@@ -107,10 +130,15 @@ pub(super) fn handle(
     })
 }
 
-fn int(v: &Value, key: &str) -> Result<i64, StageError> {
-    v.get(key)
-        .and_then(Value::as_i64)
-        .ok_or_else(|| permanent(format!("dispute balance transaction without {key}")))
+/// The typed balance transaction reads a missing `fee`, `net` or `created` as 0; a dispute's
+/// must carry each of them, or the event is parked (never booked with a zero figure).
+fn require(raw: Option<&Value>, key: &str) -> Result<(), StageError> {
+    match raw.and_then(|t| t.get(key)).and_then(Value::as_i64) {
+        Some(_) => Ok(()),
+        None => Err(permanent(format!(
+            "dispute balance transaction without {key}"
+        ))),
+    }
 }
 
 /// The journal of one balance transaction, `None` when it moves nothing.
@@ -119,34 +147,39 @@ fn journal_for(
     dispute: &str,
     charge: &str,
     status: &str,
-    txn: &Value,
+    txn: &StripeBalanceTransaction,
+    raw: Option<&Value>,
 ) -> Result<Option<JournalEntry>, StageError> {
-    let txn_id = s(txn, "id").ok_or_else(|| permanent("dispute balance transaction without id"))?;
-    let cur = Currency::parse(s(txn, "currency").unwrap_or(""))
-        .map_err(|e| permanent(format!("balance transaction {txn_id}: {e}")))?;
-    let amount = int(txn, "amount")?;
-    let fee = int(txn, "fee")?;
-    let net = int(txn, "net")?;
+    let txn_id = Some(txn.id.as_str())
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| permanent("dispute balance transaction without id"))?;
+    let cur = txn.currency;
+    let amount = txn.amount;
+    require(raw, "fee")?;
+    let fee = txn.fee;
+    require(raw, "net")?;
+    let net = txn.net;
     if amount.checked_sub(fee) != Some(net) {
         return Err(permanent(format!(
             "balance transaction {txn_id}: net {net} ≠ amount {amount} − fee {fee}"
         )));
     }
-    if let Some(details) = txn.get("fee_details").and_then(Value::as_array) {
-        let sum = details
-            .iter()
-            .filter_map(|d| d.get("amount").and_then(Value::as_i64))
-            .try_fold(0i64, i64::checked_add);
-        if !details.is_empty() && sum != Some(fee) {
-            return Err(permanent(format!(
-                "balance transaction {txn_id}: fee {fee} ≠ sum of its fee details"
-            )));
-        }
+    let details = &txn.fee_details;
+    let sum = details
+        .iter()
+        .map(|d| d.amount)
+        .try_fold(0i64, i64::checked_add);
+    if !details.is_empty() && sum != Some(fee) {
+        return Err(permanent(format!(
+            "balance transaction {txn_id}: fee {fee} ≠ sum of its fee details"
+        )));
     }
     if amount == 0 && fee == 0 {
         return Ok(None);
     }
-    let category = s(txn, "reporting_category").unwrap_or("dispute");
+    let category = Some(txn.reporting_category.as_str())
+        .filter(|c| !c.is_empty())
+        .unwrap_or("dispute");
     let what = if amount < 0 || (amount == 0 && fee > 0) {
         "funds withdrawn"
     } else {
@@ -195,11 +228,10 @@ fn journal_for(
     }
     Ok(Some(JournalEntry {
         reference: reference(txn_id, DocKind::JournalEntry)?,
-        posting_date: date_of(
-            txn.get("created")
-                .and_then(Value::as_i64)
-                .ok_or_else(|| permanent("dispute balance transaction without created"))?,
-        )?,
+        posting_date: date_of({
+            require(raw, "created")?;
+            txn.created
+        })?,
         currency: cur,
         description: format!("Stripe dispute {dispute} on {charge} ({status}): {what}"),
         lines,
@@ -345,6 +377,31 @@ mod tests {
         let j = &js[0];
         assert_eq!(j.lines.len(), 2);
         assert_eq!(j.totals().unwrap().0.minor, 2000);
+    }
+
+    #[test]
+    fn a_balance_transaction_without_fee_or_net_is_parked_not_booked_as_zero() {
+        let m = Mapping::from_toml(EXAMPLE).unwrap();
+        for key in ["fee", "net", "created"] {
+            let mut bad = event(CREATED);
+            bad.data.object["balance_transactions"][0]
+                .as_object_mut()
+                .unwrap()
+                .remove(key);
+            match dispute_event(&m, &bad) {
+                Err(e @ StageError::Park { .. }) => assert_eq!(
+                    e.to_string(),
+                    format!("dispute balance transaction without {key}")
+                ),
+                other => panic!("{key}: {other:?}"),
+            }
+        }
+        let mut unreadable = event(CREATED);
+        unreadable.data.object["amount"] = "lots".into();
+        assert!(matches!(
+            dispute_event(&m, &unreadable),
+            Err(StageError::Park { .. })
+        ));
     }
 
     #[test]

@@ -31,48 +31,60 @@
 //! so one `GET /v1/invoice_payments?payment[type]=payment_intent&payment[payment_intent]=pi_…`
 //! per payment (only when `[invoices]` is configured and the payment has a PaymentIntent).
 
-use super::documents::{customer_of, doc_date, document_lines, posted_id};
-use crate::convert::{
-    currency as currency_of, date_of, i as int, id_of, reference, s, METADATA_PREFIX,
-};
+use super::documents::{customer_of, document_lines, posted_id};
+use crate::convert::{created_or, date_of, object_of, reference, text, METADATA_PREFIX};
 use crate::customer::hint_by_id;
 use crate::mapping::{Invoices, Mapping};
 use crate::messages::{ErpCommandV1, Source, WriteBack};
 use crate::outcome::{permanent, stripe_err, Outcome, StageError};
-use crate::stripe_api::StripeApi;
 use ledgerbridge_core::event::Event;
 use ledgerbridge_core::ids::ErpDocumentId;
 use ledgerbridge_core::{Currency, Money};
 use ledgerbridge_erp::{CashReceipt, CreditMemo, DocKind, DocumentLine, ErpCommand, Invoice};
+use ledgerbridge_stripe::api::StripeApi;
+use ledgerbridge_stripe::objects::StripeInvoice;
 use rust_decimal::Decimal;
-use serde_json::Value;
+
+fn invoice_lines(
+    mapping: &Mapping,
+    cfg: &Invoices,
+    invoice: &StripeInvoice,
+) -> Result<Vec<DocumentLine>, StageError> {
+    document_lines(
+        mapping,
+        cfg,
+        &invoice.id,
+        &invoice.lines,
+        Some(invoice.total),
+        invoice.currency,
+    )
+}
 
 fn invoice_command(
     mapping: &Mapping,
     cfg: &Invoices,
-    invoice: &Value,
+    invoice: &StripeInvoice,
     source: &Source,
 ) -> Result<ErpCommandV1, StageError> {
-    let id = s(invoice, "id").ok_or_else(|| permanent("invoice without id"))?;
-    let cur = currency_of(invoice)?;
-    let lines = document_lines(mapping, cfg, invoice, cur)?;
-    let transitions = invoice.get("status_transitions");
-    let date = transitions
-        .and_then(|t| int(t, "finalized_at"))
-        .or_else(|| int(invoice, "effective_at"))
-        .or_else(|| int(invoice, "created"))
-        .unwrap_or(source.created);
+    let id = invoice_id(invoice)?;
+    let cur = invoice.currency;
+    let lines = invoice_lines(mapping, cfg, invoice)?;
+    let date = invoice
+        .status_transitions
+        .finalized_at
+        .or(invoice.effective_at)
+        .unwrap_or_else(|| created_or(invoice.created, source.created));
     Ok(ErpCommandV1 {
         command: ErpCommand::CreateInvoice(Invoice {
             reference: reference(id, DocKind::Invoice)?,
             customer_id: String::new(),
             invoice_date: date_of(date)?,
-            due_date: int(invoice, "due_date").map(date_of).transpose()?,
+            due_date: invoice.due_date.map(date_of).transpose()?,
             currency: cur,
             lines,
             sales_order: None,
         }),
-        customer: Some(hint_by_id(customer_of(invoice)?)),
+        customer: Some(hint_by_id(customer_of(&invoice.customer)?)),
         depends_on: Vec::new(),
         version: None,
         write_back: Some(WriteBack {
@@ -82,6 +94,12 @@ fn invoice_command(
         }),
         source: source.clone(),
     })
+}
+
+fn invoice_id(invoice: &StripeInvoice) -> Result<&str, StageError> {
+    Some(invoice.id.as_str())
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| permanent("invoice without id"))
 }
 
 /// `invoice.finalized`, `invoice.payment_failed`, `invoice.paid`, `invoice.voided`,
@@ -97,11 +115,14 @@ pub(super) async fn handle<A: StripeApi>(
             "no [invoices] section in the mapping: invoices and credit notes are not booked (their payments are booked as payments)".into(),
         ));
     };
-    let doc = &event.data.object;
-    let id = s(doc, "id").ok_or_else(|| permanent("object without id"))?;
+    let doc: StripeInvoice = object_of(&event.data.object, "invoice")?;
+    let doc = &doc;
+    let id = Some(doc.id.as_str())
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| permanent("object without id"))?;
     match event.event_type.as_str() {
         "invoice.finalized" | "invoice.payment_failed" => {
-            if int(doc, "total").unwrap_or(0) == 0 {
+            if doc.total == 0 {
                 return Ok(Outcome::Skipped(format!("invoice {id} has a zero total")));
             }
             Ok(Outcome::Commands(vec![invoice_command(
@@ -110,13 +131,13 @@ pub(super) async fn handle<A: StripeApi>(
         }
         "invoice.paid" => invoice_paid(mapping, cfg, stripe, doc, &source).await,
         "invoice.voided" => {
-            let Some(erp_id) = posted_id(doc, "invoice") else {
+            let Some(erp_id) = posted_id(&doc.metadata, "invoice") else {
                 return Ok(Outcome::Skipped(format!(
                     "invoice {id} voided before ledgerbridge posted it: nothing to reverse"
                 )));
             };
-            let cur = currency_of(doc)?;
-            let lines = document_lines(mapping, cfg, doc, cur)?;
+            let cur = doc.currency;
+            let lines = invoice_lines(mapping, cfg, doc)?;
             Ok(Outcome::Commands(vec![credit_memo(
                 doc,
                 id,
@@ -125,7 +146,7 @@ pub(super) async fn handle<A: StripeApi>(
                 cfg.void_reason.clone(),
                 erp_id,
                 &source,
-                doc_date(doc, "voided_at", &source),
+                doc.status_transitions.voided_at.unwrap_or(source.created),
             )?]))
         }
         "invoice.marked_uncollectible" => {
@@ -134,13 +155,13 @@ pub(super) async fn handle<A: StripeApi>(
                     "invoice {id} marked uncollectible: invoices.uncollectible_item is not set, the receivable stays open in the ERP"
                 )));
             };
-            let Some(erp_id) = posted_id(doc, "invoice") else {
+            let Some(erp_id) = posted_id(&doc.metadata, "invoice") else {
                 return Ok(Outcome::Skipped(format!(
                     "invoice {id} marked uncollectible before ledgerbridge posted it: nothing to write off"
                 )));
             };
-            let cur = currency_of(doc)?;
-            let remaining = int(doc, "amount_remaining").unwrap_or(0);
+            let cur = doc.currency;
+            let remaining = doc.amount_remaining.unwrap_or(0);
             if remaining <= 0 {
                 return Ok(Outcome::Skipped(format!(
                     "invoice {id} marked uncollectible with nothing remaining"
@@ -161,7 +182,9 @@ pub(super) async fn handle<A: StripeApi>(
                 cfg.uncollectible_reason.clone(),
                 erp_id,
                 &source,
-                doc_date(doc, "marked_uncollectible_at", &source),
+                doc.status_transitions
+                    .marked_uncollectible_at
+                    .unwrap_or(source.created),
             )?]))
         }
         other => Ok(Outcome::Skipped(format!(
@@ -172,7 +195,7 @@ pub(super) async fn handle<A: StripeApi>(
 
 #[allow(clippy::too_many_arguments)]
 fn credit_memo(
-    invoice: &Value,
+    invoice: &StripeInvoice,
     invoice_id: &str,
     cur: Currency,
     lines: Vec<DocumentLine>,
@@ -191,7 +214,7 @@ fn credit_memo(
             reason: Some(reason),
             applies_to_invoice: Some(erp_invoice),
         }),
-        customer: Some(hint_by_id(customer_of(invoice)?)),
+        customer: Some(hint_by_id(customer_of(&invoice.customer)?)),
         depends_on: vec![reference(invoice_id, DocKind::Invoice)?],
         version: None,
         write_back: None,
@@ -203,59 +226,44 @@ async fn invoice_paid<A: StripeApi>(
     mapping: &Mapping,
     cfg: &Invoices,
     stripe: &A,
-    invoice: &Value,
+    invoice: &StripeInvoice,
     source: &Source,
 ) -> Result<Outcome, StageError> {
-    let id = s(invoice, "id").ok_or_else(|| permanent("invoice without id"))?;
-    if int(invoice, "total").unwrap_or(0) == 0 {
+    let id = invoice_id(invoice)?;
+    if invoice.total == 0 {
         return Ok(Outcome::Skipped(format!("invoice {id} has a zero total")));
     }
     let inv = invoice_command(mapping, cfg, invoice, source)?;
     let inv_ref = inv.command.reference().clone();
     let customer = inv.customer.clone();
     let mut out = vec![inv];
-    let list = stripe
-        .get("invoice_payments", &[("invoice", id), ("limit", "100")])
-        .await
-        .map_err(stripe_err)?;
-    if list.get("has_more").and_then(Value::as_bool) == Some(true) {
+    let list = stripe.list_invoice_payments(id).await.map_err(stripe_err)?;
+    if list.has_more {
         return Err(permanent(format!(
             "invoice {id} has more than 100 payments; not booked partially"
         )));
     }
-    for p in list
-        .get("data")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if s(p, "status") != Some("paid") {
+    for p in &list.data {
+        if text(&p.status) != Some("paid") {
             continue;
         }
-        let payment = p.get("payment").cloned().unwrap_or(Value::Null);
         // The receipt's key is the payment's own object (PaymentIntent, else charge), the same
         // key the payment events use, so one payment is one receipt whichever event books it.
-        let key = match s(&payment, "type") {
-            Some("payment_intent") => id_of(&payment, "payment_intent"),
-            Some("charge") => id_of(&payment, "charge"),
-            // Paid outside Stripe: the money did not go through the Stripe balance.
-            _ => None,
-        };
-        let Some(key) = key else {
+        // Paid outside Stripe: the money did not go through the Stripe balance.
+        let Some(key) = p.payment.as_ref().and_then(|r| r.payment_id()) else {
             tracing::info!(invoice = id, "invoice payment outside Stripe: no receipt");
             continue;
         };
         let amount = Money::new(
-            int(p, "amount_paid").ok_or_else(|| permanent("invoice payment without amount"))?,
-            currency_of(p)?,
+            p.amount_paid
+                .ok_or_else(|| permanent("invoice payment without amount"))?,
+            p.currency
+                .ok_or_else(|| permanent("object has no currency"))?,
         );
         if amount.minor <= 0 {
             continue;
         }
-        let paid_at = p
-            .get("status_transitions")
-            .and_then(|t| int(t, "paid_at"))
-            .unwrap_or(source.created);
+        let paid_at = p.status_transitions.paid_at.unwrap_or(source.created);
         out.push(ErpCommandV1 {
             command: ErpCommand::CreateCashReceipt(CashReceipt {
                 reference: reference(key, DocKind::CashReceipt)?,

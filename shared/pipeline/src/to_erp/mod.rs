@@ -24,12 +24,12 @@ mod table_tests;
 #[cfg(test)]
 mod tests;
 
-use crate::convert::s;
 use crate::mapping::Mapping;
 use crate::outcome::{Outcome, StageError};
-use crate::stripe_api::StripeApi;
 use common::source_of;
 use ledgerbridge_core::event::Event;
+use ledgerbridge_stripe::api::StripeApi;
+use serde::Deserialize;
 use serde_json::Value;
 
 pub use payments::invoice_of_payment;
@@ -99,6 +99,16 @@ pub fn handled_event_types() -> Vec<String> {
     EVENT_TABLE.iter().map(|(t, _)| (*t).to_owned()).collect()
 }
 
+/// What the mapping's rules test on the object of any event, before its family is known: its
+/// `currency` (as Stripe writes it) and `metadata`.
+#[derive(Debug, Default, Deserialize)]
+struct RuleFields {
+    #[serde(default)]
+    currency: Option<String>,
+    #[serde(default)]
+    metadata: Value,
+}
+
 /// Turn one event into commands.
 pub async fn transform<A: StripeApi>(
     mapping: &Mapping,
@@ -107,8 +117,9 @@ pub async fn transform<A: StripeApi>(
 ) -> Result<Outcome, StageError> {
     let object = &event.data.object;
     let source = source_of(event);
-    let metadata = object.get("metadata").cloned().unwrap_or(Value::Null);
-    let eff = mapping.effective(&event.event_type, s(object, "currency"), &metadata);
+    let rule_fields = RuleFields::deserialize(object).unwrap_or_default();
+    let currency = rule_fields.currency.as_deref().filter(|c| !c.is_empty());
+    let eff = mapping.effective(&event.event_type, currency, &rule_fields.metadata);
     if eff.skip {
         return Ok(Outcome::Skipped(format!(
             "skipped by rule {:?}",

@@ -3,16 +3,16 @@
 //! invoice is booked by `invoice.paid` instead ([`invoice_of_payment`]).
 
 use super::common::one_line;
-use crate::convert::{currency, date_of, i, id_of, reference, s, METADATA_PREFIX};
+use crate::convert::{created_or, date_of, meta, object_of, reference, METADATA_PREFIX};
 use crate::customer::hint_by_id;
 use crate::mapping::{Effective, Mapping, PaymentMode};
 use crate::messages::{ErpCommandV1, Source, WriteBack};
 use crate::outcome::{permanent, stripe_err, Outcome, StageError};
-use crate::stripe_api::StripeApi;
 use ledgerbridge_core::event::Event;
 use ledgerbridge_core::Money;
 use ledgerbridge_erp::{CashReceipt, DocKind, ErpCommand, Invoice, SalesOrder};
-use serde_json::Value;
+use ledgerbridge_stripe::api::StripeApi;
+use ledgerbridge_stripe::objects::{Metadata, StripeCharge, StripePaymentIntent};
 
 /// `payment_intent.succeeded`, `charge.succeeded`, `charge.captured`.
 pub(super) async fn handle<A: StripeApi>(
@@ -25,25 +25,30 @@ pub(super) async fn handle<A: StripeApi>(
     let object = &event.data.object;
     match event.event_type.as_str() {
         "payment_intent.succeeded" => {
-            if let Some(inv) = invoice_of_payment(mapping, stripe, object, true).await? {
+            let intent: StripePaymentIntent = object_of(object, "payment intent")?;
+            let pi = Some(intent.id.as_str()).filter(|id| !id.is_empty());
+            if let Some(inv) = invoice_of_payment(mapping, stripe, pi).await? {
                 return Ok(Outcome::Skipped(format!(
                     "pays invoice {inv}: booked by invoice.paid (invoice and receipt)"
                 )));
             }
-            payment(mapping, object, source, eff, true)
+            payment(mapping, &Payment::Intent(&intent), source, eff)
         }
         "charge.succeeded" | "charge.captured" => {
-            if object.get("captured").and_then(Value::as_bool) == Some(false) {
+            let charge: StripeCharge = object_of(object, "charge")?;
+            if charge.captured == Some(false) {
                 return Ok(Outcome::Skipped(
                     "charge authorised but not captured".into(),
                 ));
             }
-            if let Some(inv) = invoice_of_payment(mapping, stripe, object, false).await? {
+            if let Some(inv) =
+                invoice_of_payment(mapping, stripe, charge.payment_intent_id()).await?
+            {
                 return Ok(Outcome::Skipped(format!(
                     "pays invoice {inv}: booked by invoice.paid (invoice and receipt)"
                 )));
             }
-            payment(mapping, object, source, eff, false)
+            payment(mapping, &Payment::Charge(&charge), source, eff)
         }
         other => Ok(Outcome::Skipped(format!(
             "{other} is not booked by this version"
@@ -51,37 +56,67 @@ pub(super) async fn handle<A: StripeApi>(
     }
 }
 
+/// The object a payment event reports.
+enum Payment<'a> {
+    Intent(&'a StripePaymentIntent),
+    Charge(&'a StripeCharge),
+}
+
+impl Payment<'_> {
+    fn id(&self) -> &str {
+        match self {
+            Payment::Intent(pi) => &pi.id,
+            Payment::Charge(ch) => &ch.id,
+        }
+    }
+
+    fn created(&self) -> i64 {
+        match self {
+            Payment::Intent(pi) => pi.created,
+            Payment::Charge(ch) => ch.created,
+        }
+    }
+
+    fn customer_id(&self) -> Option<&str> {
+        match self {
+            Payment::Intent(pi) => pi.customer_id(),
+            Payment::Charge(ch) => ch.customer_id(),
+        }
+    }
+
+    fn metadata(&self) -> &Metadata {
+        match self {
+            Payment::Intent(pi) => &pi.metadata,
+            Payment::Charge(ch) => &ch.metadata,
+        }
+    }
+}
+
 fn payment(
     mapping: &Mapping,
-    object: &Value,
+    object: &Payment<'_>,
     source: Source,
     eff: &Effective,
-    is_intent: bool,
 ) -> Result<Outcome, StageError> {
     // The payment's key is its PaymentIntent (both events name it), else the charge.
-    let (key, path) = if is_intent {
-        (
-            s(object, "id").ok_or_else(|| permanent("payment intent without id"))?,
+    let id = Some(object.id()).filter(|id| !id.is_empty());
+    let (key, path) = match object {
+        Payment::Intent(_) => (
+            id.ok_or_else(|| permanent("payment intent without id"))?,
             "payment_intents",
-        )
-    } else {
-        match id_of(object, "payment_intent") {
+        ),
+        Payment::Charge(ch) => match ch.payment_intent_id() {
             Some(pi) => (pi, "payment_intents"),
-            None => (
-                s(object, "id").ok_or_else(|| permanent("charge without id"))?,
-                "charges",
-            ),
-        }
+            None => (id.ok_or_else(|| permanent("charge without id"))?, "charges"),
+        },
     };
-    let cur = currency(object)?;
-    let minor = if is_intent {
-        i(object, "amount_received").or_else(|| i(object, "amount"))
-    } else {
-        i(object, "amount_captured")
-            .filter(|a| *a > 0)
-            .or_else(|| i(object, "amount"))
-    }
-    .ok_or_else(|| permanent("payment without amount"))?;
+    let (minor, cur) = match object {
+        Payment::Intent(pi) => (pi.amount_received.unwrap_or(pi.amount), pi.currency),
+        Payment::Charge(ch) => (
+            ch.amount_captured.filter(|a| *a > 0).unwrap_or(ch.amount),
+            ch.currency,
+        ),
+    };
     let amount = Money::new(minor, cur);
     amount
         .check_charge_amount()
@@ -89,23 +124,16 @@ fn payment(
     if minor <= 0 {
         return Ok(Outcome::Skipped("zero-amount payment".into()));
     }
-    let date = date_of(i(object, "created").unwrap_or(source.created))?;
-    let method_type = if is_intent {
-        object
-            .get("payment_method_types")
-            .and_then(Value::as_array)
-            .and_then(|a| a.first())
-            .and_then(Value::as_str)
-    } else {
-        object
-            .get("payment_method_details")
-            .and_then(|d| s(d, "type"))
+    let date = date_of(created_or(object.created(), source.created))?;
+    let method_type = match object {
+        Payment::Intent(pi) => pi.payment_method_type(),
+        Payment::Charge(ch) => ch.payment_method_type(),
     };
     let method = eff
         .payment_method
         .clone()
         .unwrap_or_else(|| mapping.payment_method(method_type));
-    let (customer_id, hint) = match id_of(object, "customer") {
+    let (customer_id, hint) = match object.customer_id() {
         Some(c) => (String::new(), Some(hint_by_id(c))),
         None => match &mapping.defaults.guest_customer {
             Some(g) => (g.clone(), None),
@@ -116,7 +144,7 @@ fn payment(
             }
         },
     };
-    let order_ref = object.get("metadata").and_then(|m| s(m, "order_id"));
+    let order_ref = meta(object.metadata(), "order_id");
     let description = match order_ref {
         Some(o) => format!("Stripe payment {key} (order {o})"),
         None => format!("Stripe payment {key}"),
@@ -204,35 +232,21 @@ fn payment(
 pub async fn invoice_of_payment<A: StripeApi>(
     mapping: &Mapping,
     stripe: &A,
-    object: &Value,
-    is_intent: bool,
+    payment_intent: Option<&str>,
 ) -> Result<Option<String>, StageError> {
     if mapping.invoices.is_none() {
         return Ok(None);
     }
-    let pi = if is_intent {
-        s(object, "id")
-    } else {
-        id_of(object, "payment_intent")
-    };
-    let Some(pi) = pi else {
+    let Some(pi) = payment_intent else {
         return Ok(None);
     };
     let list = stripe
-        .get(
-            "invoice_payments",
-            &[
-                ("payment[type]", "payment_intent"),
-                ("payment[payment_intent]", pi),
-                ("limit", "1"),
-            ],
-        )
+        .invoice_payments_of_payment_intent(pi)
         .await
         .map_err(stripe_err)?;
     Ok(list
-        .get("data")
-        .and_then(Value::as_array)
-        .and_then(|d| d.first())
-        .and_then(|p| id_of(p, "invoice"))
+        .data
+        .first()
+        .and_then(|p| p.invoice_id())
         .map(str::to_owned))
 }

@@ -2,16 +2,15 @@
 //! commands with the same external reference, so erp-post books it once.
 
 use super::common::one_line;
-use crate::convert::{currency, date_of, i, id_of, reference, s, METADATA_PREFIX};
+use crate::convert::{created_or, date_of, meta, object_of, reference, text, METADATA_PREFIX};
 use crate::customer::hint_by_id;
 use crate::mapping::Mapping;
 use crate::messages::{ErpCommandV1, Source, WriteBack};
 use crate::outcome::{permanent, stripe_err, Outcome, StageError};
-use crate::stripe_api::StripeApi;
 use ledgerbridge_core::event::Event;
-use ledgerbridge_core::Money;
 use ledgerbridge_erp::{CreditMemo, DocKind, ErpCommand};
-use serde_json::Value;
+use ledgerbridge_stripe::api::StripeApi;
+use ledgerbridge_stripe::objects::{Expandable, StripeCharge, StripeRefund};
 
 /// `refund.created`, `refund.updated`, `charge.refund.updated`, `charge.refunded`,
 /// `refund.failed`.
@@ -24,11 +23,12 @@ pub(super) async fn handle<A: StripeApi>(
     let object = &event.data.object;
     match event.event_type.as_str() {
         "refund.created" | "refund.updated" | "charge.refund.updated" => {
-            let cmds = refund_commands(mapping, stripe, object, &source).await?;
+            let refund: StripeRefund = object_of(object, "refund")?;
+            let cmds = refund_commands(mapping, stripe, &refund, &source).await?;
             Ok(if cmds.is_empty() {
                 Outcome::Skipped(format!(
                     "refund status {:?}: nothing to book",
-                    s(object, "status").unwrap_or("?")
+                    text(&refund.status).unwrap_or("?")
                 ))
             } else {
                 Outcome::Commands(cmds)
@@ -37,23 +37,19 @@ pub(super) async fn handle<A: StripeApi>(
         "charge.refunded" => {
             // The event carries no refund ids (since API version 2022-11-15): list the charge's
             // refunds and book each by its own id, exactly as refund.* events do.
-            let charge = s(object, "id").ok_or_else(|| permanent("charge without id"))?;
+            let charge: StripeCharge = object_of(object, "charge")?;
+            if charge.id.is_empty() {
+                return Err(permanent("charge without id"));
+            }
             let list = stripe
-                .get("refunds", &[("charge", charge), ("limit", "100")])
+                .list_refunds_of_charge(&charge.id)
                 .await
                 .map_err(stripe_err)?;
             let mut cmds = Vec::new();
-            for refund in list
-                .get("data")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let mut refund = refund.clone();
-                if refund.get("customer").is_none_or(Value::is_null) {
-                    if let (Some(o), Some(c)) = (refund.as_object_mut(), id_of(object, "customer"))
-                    {
-                        o.insert("customer".into(), Value::String(c.to_owned()));
+            for mut refund in list.data {
+                if refund.customer.is_none() {
+                    if let Some(c) = charge.customer_id() {
+                        refund.customer = Some(Expandable::Id(c.to_owned()));
                     }
                 }
                 cmds.extend(refund_commands(mapping, stripe, &refund, &source).await?);
@@ -64,7 +60,10 @@ pub(super) async fn handle<A: StripeApi>(
                 Outcome::Commands(cmds)
             })
         }
-        "refund.failed" => Err(permanent(failed_refund_reason(object)?)),
+        "refund.failed" => {
+            let refund: StripeRefund = object_of(object, "refund")?;
+            Err(permanent(failed_refund_reason(&refund)?))
+        }
         other => Ok(Outcome::Skipped(format!(
             "{other} is not booked by this version"
         ))),
@@ -74,30 +73,30 @@ pub(super) async fn handle<A: StripeApi>(
 async fn refund_commands<A: StripeApi>(
     mapping: &Mapping,
     stripe: &A,
-    refund: &Value,
+    refund: &StripeRefund,
     source: &Source,
 ) -> Result<Vec<ErpCommandV1>, StageError> {
-    if s(refund, "status") != Some("succeeded") {
+    if !refund.is_succeeded() {
         // pending: booked when it succeeds; failed / canceled: nothing was refunded.
         return Ok(Vec::new());
     }
-    let id = s(refund, "id").ok_or_else(|| permanent("refund without id"))?;
-    let cur = currency(refund)?;
-    let minor = i(refund, "amount").ok_or_else(|| permanent("refund without amount"))?;
-    let amount = Money::new(minor, cur);
-    if minor <= 0 {
+    let id = refund.id.as_str();
+    if id.is_empty() {
+        return Err(permanent("refund without id"));
+    }
+    let cur = refund.currency;
+    let amount = refund.amount_money();
+    if refund.amount <= 0 {
         return Ok(Vec::new());
     }
-    let customer = match id_of(refund, "customer") {
+    let customer = match refund.customer_id() {
         Some(c) => c.to_owned(),
         None => {
-            let charge =
-                id_of(refund, "charge").ok_or_else(|| permanent("refund without charge"))?;
-            let ch = stripe
-                .get(&format!("charges/{charge}"), &[])
-                .await
-                .map_err(stripe_err)?;
-            id_of(&ch, "customer")
+            let charge = refund
+                .charge_id()
+                .ok_or_else(|| permanent("refund without charge"))?;
+            let ch = stripe.retrieve_charge(charge).await.map_err(stripe_err)?;
+            ch.customer_id()
                 .map(str::to_owned)
                 .or_else(|| mapping.defaults.guest_customer.clone())
                 .ok_or_else(|| {
@@ -107,10 +106,7 @@ async fn refund_commands<A: StripeApi>(
                 })?
         }
     };
-    let reason_text = refund
-        .get("metadata")
-        .and_then(|m| s(m, "credit_memo_reason"));
-    let description = match reason_text {
+    let description = match meta(&refund.metadata, "credit_memo_reason") {
         Some(t) => format!("Stripe refund {id}: {t}"),
         None => format!("Stripe refund {id}"),
     };
@@ -122,10 +118,10 @@ async fn refund_commands<A: StripeApi>(
     let memo = CreditMemo {
         reference: reference(id, DocKind::CreditMemo)?,
         customer_id,
-        memo_date: date_of(i(refund, "created").unwrap_or(source.created))?,
+        memo_date: date_of(created_or(refund.created, source.created))?,
         currency: cur,
         lines: vec![one_line(&mapping.refunds.item, description, amount, None)],
-        reason: Some(mapping.refund_reason(s(refund, "reason"))),
+        reason: Some(mapping.refund_reason(text(&refund.reason))),
         applies_to_invoice: None,
     };
     Ok(vec![ErpCommandV1 {
@@ -145,17 +141,15 @@ async fn refund_commands<A: StripeApi>(
 /// Why a failed refund is parked. A refund fails after it succeeded (the card could not take
 /// it back): the money is back in the Stripe balance while the credit memo ledgerbridge booked
 /// for it stands in the ERP, and only a person can reverse that document there.
-fn failed_refund_reason(refund: &Value) -> Result<String, StageError> {
-    let id = s(refund, "id").ok_or_else(|| permanent("refund without id"))?;
-    let charge = id_of(refund, "charge").unwrap_or("?");
-    let amount = match (i(refund, "amount"), currency(refund)) {
-        (Some(minor), Ok(cur)) => Money::new(minor, cur).to_string(),
-        _ => "amount unknown".to_owned(),
-    };
+fn failed_refund_reason(refund: &StripeRefund) -> Result<String, StageError> {
+    let id = refund.id.as_str();
+    if id.is_empty() {
+        return Err(permanent("refund without id"));
+    }
+    let charge = refund.charge_id().unwrap_or("?");
+    let amount = refund.amount_money();
     let document = reference(id, DocKind::CreditMemo)?;
-    let erp_id = refund
-        .get("metadata")
-        .and_then(|m| s(m, &format!("{METADATA_PREFIX}credit_memo")))
+    let erp_id = meta(&refund.metadata, &format!("{METADATA_PREFIX}credit_memo"))
         .map(|e| format!(", ERP id {e}"))
         .unwrap_or_default();
     Ok(format!(
@@ -167,6 +161,7 @@ fn failed_refund_reason(refund: &Value) -> Result<String, StageError> {
 mod tests {
     use super::*;
     use crate::mapping::EXAMPLE;
+    use ledgerbridge_stripe::fake::FakeStripe;
 
     #[tokio::test]
     async fn a_failed_refund_is_parked_with_what_to_reverse() {
@@ -180,54 +175,16 @@ mod tests {
             }}
         }))
         .unwrap();
-        let err = handle(
-            &m,
-            &NoStripe,
-            &event,
-            super::super::common::source_of(&event),
-        )
-        .await
-        .unwrap_err();
+        // The failed refund is decided from the event alone.
+        let stripe = FakeStripe::new();
+        let err = handle(&m, &stripe, &event, super::super::common::source_of(&event))
+            .await
+            .unwrap_err();
         assert!(!err.is_retriable());
+        assert_eq!(stripe.calls(), 0);
         assert_eq!(
             err.to_string(),
             "refund re_1 of charge ch_1 (12.00 USD) failed at Stripe after it was booked; reverse ERP document LB-re_1-CM, ERP id CM-42"
         );
-    }
-
-    /// The failed refund is decided from the event alone.
-    struct NoStripe;
-
-    impl StripeApi for NoStripe {
-        async fn get(
-            &self,
-            path: &str,
-            _: &[(&str, &str)],
-        ) -> Result<Value, ledgerbridge_stripe::StripeError> {
-            panic!("unexpected Stripe read {path}")
-        }
-
-        async fn set_metadata(
-            &self,
-            _: &str,
-            _: &str,
-            _: &str,
-            _: &str,
-        ) -> Result<(), ledgerbridge_stripe::StripeError> {
-            Ok(())
-        }
-
-        async fn update_customer(
-            &self,
-            _: &str,
-            _: &[(String, String)],
-            _: &str,
-        ) -> Result<(), ledgerbridge_stripe::StripeError> {
-            Ok(())
-        }
-
-        fn calls(&self) -> u64 {
-            0
-        }
     }
 }

@@ -10,7 +10,7 @@
 //! Since API version 2025-03-31 the current period is on each subscription item
 //! (`items.data[].current_period_start/end`), not on the subscription.
 
-use crate::convert::{date_of, i as int, id_of, s};
+use crate::convert::{date_of, meta, object_of, text};
 use crate::mapping::Mapping;
 use crate::messages::{CustomerFieldsV1, CustomerHint, Source};
 use crate::outcome::{permanent, Outcome, StageError};
@@ -18,8 +18,8 @@ use ledgerbridge_core::event::Event;
 use ledgerbridge_core::keys::VersionKey;
 use ledgerbridge_core::ports::{StoreError, VersionStore};
 use ledgerbridge_erp::ErpDate;
+use ledgerbridge_stripe::objects::StripeSubscription;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,11 +66,14 @@ pub fn subscription_state(
     mapping: &Mapping,
     event: &Event,
 ) -> Result<SubscriptionState, StageError> {
-    let sub = &event.data.object;
-    let id = s(sub, "id").ok_or_else(|| permanent("subscription without id"))?;
-    let customer =
-        id_of(sub, "customer").ok_or_else(|| permanent("subscription without customer"))?;
-    let stripe_status = s(sub, "status")
+    let sub: StripeSubscription = object_of(&event.data.object, "subscription")?;
+    let id = Some(sub.id.as_str())
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| permanent("subscription without id"))?;
+    let customer = sub
+        .customer_id()
+        .ok_or_else(|| permanent("subscription without customer"))?;
+    let stripe_status = text(&sub.status)
         .ok_or_else(|| permanent("subscription without status"))?
         .to_owned();
     let cfg = mapping.subscriptions.clone().unwrap_or_default();
@@ -80,24 +83,15 @@ pub fn subscription_state(
         .cloned()
         .unwrap_or_else(|| stripe_status.clone());
     let mut items = Vec::new();
-    for it in sub
-        .get("items")
-        .and_then(|i| i.get("data"))
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let price_obj = it.get("price").or_else(|| it.get("plan"));
-        let price = price_obj.and_then(|p| s(p, "id")).map(str::to_owned);
-        let product = price_obj
-            .and_then(|p| id_of(p, "product"))
-            .map(str::to_owned);
+    for it in &sub.items.data {
+        let price = it.price_id().map(str::to_owned);
+        let product = it.product_id().map(str::to_owned);
         let item = price
             .as_deref()
             .and_then(|p| mapping.products.get(p))
             .or_else(|| product.as_deref().and_then(|p| mapping.products.get(p)))
             .cloned();
-        let quantity = int(it, "quantity").unwrap_or(1);
+        let quantity = it.quantity.unwrap_or(1);
         if quantity < 0 {
             return Err(permanent("subscription item with a negative quantity"));
         }
@@ -106,28 +100,21 @@ pub fn subscription_state(
             price,
             product,
             quantity,
-            current_period_start: int(it, "current_period_start").map(date_of).transpose()?,
-            current_period_end: int(it, "current_period_end").map(date_of).transpose()?,
+            current_period_start: it.current_period_start.map(date_of).transpose()?,
+            current_period_end: it.current_period_end.map(date_of).transpose()?,
         });
     }
     let metadata = cfg
         .metadata_keys
         .iter()
-        .filter_map(|k| {
-            sub.get("metadata")
-                .and_then(|m| s(m, k))
-                .map(|v| (k.clone(), v.to_owned()))
-        })
+        .filter_map(|k| meta(&sub.metadata, k).map(|v| (k.clone(), v.to_owned())))
         .collect();
     Ok(SubscriptionState {
         subscription: id.to_owned(),
         customer: customer.to_owned(),
         stripe_status,
         status,
-        cancel_at_period_end: sub
-            .get("cancel_at_period_end")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
+        cancel_at_period_end: sub.cancel_at_period_end,
         items,
         metadata,
         version: event.created,

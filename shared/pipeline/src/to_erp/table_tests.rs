@@ -4,36 +4,14 @@
 use super::{handled_event_types, handler_of, transform, Handler, EVENT_TABLE};
 use crate::mapping::{Mapping, EXAMPLE};
 use crate::outcome::Outcome;
-use crate::stripe_api::StripeApi;
 use ledgerbridge_core::event::Event;
-use ledgerbridge_stripe::StripeError;
-use serde_json::Value;
+use ledgerbridge_stripe::fake::FakeStripe;
 use std::collections::BTreeSet;
 
-/// Every read fails: the handlers are reached with an empty object and give up early.
-struct Unreachable;
-
-impl StripeApi for Unreachable {
-    async fn get(&self, path: &str, _: &[(&str, &str)]) -> Result<Value, StripeError> {
-        Err(StripeError::InvalidRequest(format!("no data for {path}")))
-    }
-
-    async fn set_metadata(&self, _: &str, _: &str, _: &str, _: &str) -> Result<(), StripeError> {
-        Ok(())
-    }
-
-    async fn update_customer(
-        &self,
-        _: &str,
-        _: &[(String, String)],
-        _: &str,
-    ) -> Result<(), StripeError> {
-        Ok(())
-    }
-
-    fn calls(&self) -> u64 {
-        0
-    }
+/// Every read fails (an empty Stripe): the handlers are reached with an empty object and give
+/// up early.
+fn unreachable() -> FakeStripe {
+    FakeStripe::new()
 }
 
 fn event(event_type: &str) -> Event {
@@ -52,7 +30,7 @@ fn not_booked(outcome: &Result<Outcome, crate::outcome::StageError>) -> bool {
 async fn every_type_in_the_table_reaches_its_handler() {
     let m = Mapping::from_toml(EXAMPLE).unwrap();
     for (event_type, handler) in EVENT_TABLE {
-        let out = transform(&m, &Unreachable, &event(event_type)).await;
+        let out = transform(&m, &unreachable(), &event(event_type)).await;
         if *handler == Handler::Reconciliation {
             // Forwarded to reconciliation by the stage, never booked as commands.
             assert!(not_booked(&out), "{event_type}: {out:?}");
@@ -67,7 +45,7 @@ async fn types_outside_the_table_are_not_booked() {
     let m = Mapping::from_toml(EXAMPLE).unwrap();
     for event_type in ["customer.deleted", "payment_intent.created", "future.thing"] {
         assert_eq!(handler_of(event_type), None);
-        let out = transform(&m, &Unreachable, &event(event_type)).await;
+        let out = transform(&m, &unreachable(), &event(event_type)).await;
         assert!(not_booked(&out), "{event_type}: {out:?}");
     }
 }

@@ -6,15 +6,14 @@ use crate::mapping::{Mapping, EXAMPLE};
 use crate::messages::ErpCommandV1;
 use crate::outcome::{Outcome, StageError};
 use crate::posting::apply_resolution;
-use crate::stripe_api::StripeApi;
 use crate::to_erp::common::source_of;
 use ledgerbridge_core::event::Event;
 use ledgerbridge_core::ids::ErpDocumentId;
 use ledgerbridge_erp::{commands::lines_total, DocKind, ErpCommand, Invoice};
-use ledgerbridge_stripe::StripeError;
+use ledgerbridge_stripe::api::StripeApi;
+use ledgerbridge_stripe::fake::FakeStripe;
+use ledgerbridge_stripe::objects::{StripeInvoicePayment, StripeList};
 use rust_decimal::Decimal;
-use serde_json::Value;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 const INVOICE_PAID: &str =
     include_str!("../../../../tests/fixtures/stripe/events/invoice.paid.json");
@@ -30,54 +29,11 @@ const PI_SUCCEEDED: &str =
 
 /// Serves the recorded `invoice_payments` responses: by invoice, and filtered by
 /// PaymentIntent the way Stripe filters `payment[payment_intent]`.
-#[derive(Default)]
-pub(crate) struct FixtureStripe {
-    calls: AtomicU64,
-}
-
-impl StripeApi for FixtureStripe {
-    async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, StripeError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        let q = |k: &str| query.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
-        let all: Value = serde_json::from_str(INVOICE_PAYMENTS).unwrap();
-        match path {
-            "invoice_payments" => {
-                let keep = |p: &Value| {
-                    q("invoice").is_none_or(|i| p["invoice"] == i)
-                        && q("payment[payment_intent]")
-                            .is_none_or(|pi| p["payment"]["payment_intent"] == pi)
-                };
-                let data: Vec<Value> = all["data"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .filter(|p| keep(p))
-                    .cloned()
-                    .collect();
-                Ok(serde_json::json!({"object": "list", "data": data, "has_more": false}))
-            }
-            other => Err(StripeError::InvalidRequest(format!(
-                "no fixture for {other}"
-            ))),
-        }
-    }
-
-    async fn set_metadata(&self, _: &str, _: &str, _: &str, _: &str) -> Result<(), StripeError> {
-        Ok(())
-    }
-
-    async fn update_customer(
-        &self,
-        _: &str,
-        _: &[(String, String)],
-        _: &str,
-    ) -> Result<(), StripeError> {
-        Ok(())
-    }
-
-    fn calls(&self) -> u64 {
-        self.calls.load(Ordering::SeqCst)
-    }
+pub(crate) fn fixture_stripe() -> FakeStripe {
+    let all: StripeList<StripeInvoicePayment> = serde_json::from_str(INVOICE_PAYMENTS).unwrap();
+    all.data
+        .into_iter()
+        .fold(FakeStripe::new(), FakeStripe::with_invoice_payment)
 }
 
 fn event(text: &str) -> Event {
@@ -112,11 +68,7 @@ async fn invoice_lines_discount_and_tax_add_up_to_the_total() {
     let m = Mapping::from_toml(EXAMPLE).unwrap();
     let mut ev = event(INVOICE_PAID);
     ev.event_type = "invoice.finalized".into();
-    let cmds = commands(
-        billing_event(&m, &FixtureStripe::default(), &ev)
-            .await
-            .unwrap(),
-    );
+    let cmds = commands(billing_event(&m, &fixture_stripe(), &ev).await.unwrap());
     assert_eq!(cmds.len(), 1);
     let inv = invoice_of(&cmds[0]);
     assert_eq!(inv.reference.full(), "LB-in_1gFOr4Nq7LbKx2Rzh2xikK5p-IN");
@@ -160,11 +112,7 @@ async fn products_map_to_items() {
         .insert("price_1EVYsZNq7LbKx2RzF3BPCXn1".into(), "ONBOARD".into());
     let mut ev = event(INVOICE_PAID);
     ev.event_type = "invoice.finalized".into();
-    let cmds = commands(
-        billing_event(&m, &FixtureStripe::default(), &ev)
-            .await
-            .unwrap(),
-    );
+    let cmds = commands(billing_event(&m, &fixture_stripe(), &ev).await.unwrap());
     let inv = invoice_of(&cmds[0]);
     assert_eq!(inv.lines[0].item_id, "SEAT-SUB");
     assert_eq!(inv.lines[1].item_id, "ONBOARD");
@@ -175,9 +123,7 @@ async fn a_total_mismatch_is_permanent() {
     let m = Mapping::from_toml(EXAMPLE).unwrap();
     let mut ev = event(INVOICE_PAID);
     ev.data.object["total"] = 6821.into();
-    let err = billing_event(&m, &FixtureStripe::default(), &ev)
-        .await
-        .unwrap_err();
+    let err = billing_event(&m, &fixture_stripe(), &ev).await.unwrap_err();
     assert!(
         matches!(err, StageError::Park { ref reason, .. } if reason.contains("68.21")),
         "{err}"
@@ -186,7 +132,7 @@ async fn a_total_mismatch_is_permanent() {
     let mut ev = event(INVOICE_PAID);
     ev.data.object["lines"]["data"][1]["amount"] = (-2500).into();
     assert!(matches!(
-        billing_event(&m, &FixtureStripe::default(), &ev).await,
+        billing_event(&m, &fixture_stripe(), &ev).await,
         Err(StageError::Park { .. })
     ));
 }
@@ -199,11 +145,7 @@ async fn uneven_net_price_becomes_one_unit() {
     let o = &mut ev.data.object;
     o["lines"]["data"][0]["pretax_credit_amounts"][0]["amount"] = 451.into();
     o["total"] = 6819.into();
-    let cmds = commands(
-        billing_event(&m, &FixtureStripe::default(), &ev)
-            .await
-            .unwrap(),
-    );
+    let cmds = commands(billing_event(&m, &fixture_stripe(), &ev).await.unwrap());
     let l = &invoice_of(&cmds[0]).lines[0];
     assert_eq!(l.quantity, Decimal::ONE);
     assert_eq!(l.unit_price.to_decimal(), Decimal::new(4049, 2));
@@ -213,7 +155,7 @@ async fn uneven_net_price_becomes_one_unit() {
 #[tokio::test]
 async fn paid_invoice_gives_invoice_and_applied_receipt() {
     let m = Mapping::from_toml(EXAMPLE).unwrap();
-    let stripe = FixtureStripe::default();
+    let stripe = fixture_stripe();
     let cmds = commands(
         billing_event(&m, &stripe, &event(INVOICE_PAID))
             .await
@@ -251,7 +193,7 @@ fn charge_event_for_invoice() -> Event {
 #[tokio::test]
 async fn the_payment_of_a_paid_invoice_is_not_booked_again() {
     let m = Mapping::from_toml(EXAMPLE).unwrap();
-    let stripe = FixtureStripe::default();
+    let stripe = fixture_stripe();
     let out = super::transform(&m, &stripe, &charge_event_for_invoice())
         .await
         .unwrap();
@@ -267,7 +209,7 @@ async fn the_payment_of_a_paid_invoice_is_not_booked_again() {
         Outcome::Skipped(_)
     ));
     // an ordinary payment is still booked (one call, nothing found)
-    let stripe = FixtureStripe::default();
+    let stripe = fixture_stripe();
     let cmds = commands(
         super::transform(&m, &stripe, &event(CHARGE_SUCCEEDED))
             .await
@@ -280,7 +222,7 @@ async fn the_payment_of_a_paid_invoice_is_not_booked_again() {
     // without [invoices] nothing is looked up and the invoice's payment is booked as a payment
     let mut plain = m.clone();
     plain.invoices = None;
-    let stripe = FixtureStripe::default();
+    let stripe = fixture_stripe();
     let out = super::transform(&plain, &stripe, &charge_event_for_invoice())
         .await
         .unwrap();
@@ -294,7 +236,7 @@ async fn void_credits_a_posted_invoice_and_skips_an_unposted_one() {
     let mut ev = event(INVOICE_PAID);
     ev.event_type = "invoice.voided".into();
     ev.data.object["status"] = "void".into();
-    let stripe = FixtureStripe::default();
+    let stripe = fixture_stripe();
     assert!(matches!(
         billing_event(&m, &stripe, &ev).await.unwrap(),
         Outcome::Skipped(ref w) if w.contains("before ledgerbridge posted")
@@ -328,7 +270,7 @@ async fn credit_notes_book_the_part_not_refunded() {
     let mut ev = event(INVOICE_PAID);
     ev.event_type = "credit_note.created".into();
     ev.data.object = note.clone();
-    let stripe = FixtureStripe::default();
+    let stripe = fixture_stripe();
     let cmds = commands(billing_event(&m, &stripe, &ev).await.unwrap());
     let ErpCommand::CreateCreditMemo(cm) = &cmds[0].command else {
         panic!()
@@ -359,7 +301,7 @@ async fn without_invoices_section_nothing_is_booked() {
     let mut m = Mapping::from_toml(EXAMPLE).unwrap();
     m.invoices = None;
     assert!(matches!(
-        billing_event(&m, &FixtureStripe::default(), &event(INVOICE_PAID))
+        billing_event(&m, &fixture_stripe(), &event(INVOICE_PAID))
             .await
             .unwrap(),
         Outcome::Skipped(_)

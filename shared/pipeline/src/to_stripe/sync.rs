@@ -11,13 +11,14 @@
 use crate::convert::ERP_SYNC_KEY;
 use crate::outcome::{park, StageError};
 use crate::store::StateStore;
-use crate::stripe_api::StripeApi;
 use ledgerbridge_core::ids::IdempotencyKey;
 use ledgerbridge_core::keys::{ChangeKey, VersionKey};
 use ledgerbridge_core::ports::RecordOutcome;
 use ledgerbridge_core::ports::{Claim, ClaimRequest, EventQueue, RecordStatus};
 use ledgerbridge_core::webhook::Verifier;
 use ledgerbridge_core::Clock;
+use ledgerbridge_stripe::api::StripeApi;
+use ledgerbridge_stripe::objects::StripeCustomer;
 use serde::{Deserialize, Serialize};
 
 /// The header the ERP side signs its events with: `t=<unix seconds>,v1=<hex HMAC-SHA256 of
@@ -179,16 +180,21 @@ pub fn stripe_fields(c: &ErpCustomerChangedV1) -> Vec<(String, String)> {
 /// The fields of [`stripe_fields`] whose value differs from the Stripe customer `current`
 /// (e-mail compared case-insensitively, text trimmed), plus the sync marker. Only the marker
 /// left means Stripe already shows the change.
-pub fn changed_fields(
-    c: &ErpCustomerChangedV1,
-    current: &serde_json::Value,
-) -> Vec<(String, String)> {
-    let now = |path: &[&str]| -> String {
-        let mut v = current;
-        for p in path {
-            v = v.get(*p).unwrap_or(&serde_json::Value::Null);
-        }
-        v.as_str().unwrap_or("").trim().to_owned()
+pub fn changed_fields(c: &ErpCustomerChangedV1, current: &StripeCustomer) -> Vec<(String, String)> {
+    let address = current.address.clone().unwrap_or_default();
+    let now = |field: &str| -> String {
+        let value = match field {
+            "name" => &current.name,
+            "email" => &current.email,
+            "address[line1]" => &address.line1,
+            "address[line2]" => &address.line2,
+            "address[city]" => &address.city,
+            "address[state]" => &address.state,
+            "address[postal_code]" => &address.postal_code,
+            "address[country]" => &address.country,
+            _ => &None,
+        };
+        value.as_deref().unwrap_or("").trim().to_owned()
     };
     stripe_fields(c)
         .into_iter()
@@ -196,10 +202,7 @@ pub fn changed_fields(
             if k.starts_with("metadata[") {
                 return true;
             }
-            let stored = match k.strip_prefix("address[").and_then(|r| r.strip_suffix(']')) {
-                Some(part) => now(&["address", part]),
-                None => now(&[k.as_str()]),
-            };
+            let stored = now(k);
             if k == "email" {
                 !stored.eq_ignore_ascii_case(v.trim())
             } else {
@@ -378,7 +381,7 @@ impl<S: StateStore, A: StripeApi, K: Clock, P: EventQueue> ErpSyncStage<S, A, K,
         }
         // Only what differs from the Stripe customer is sent: a change that Stripe already
         // shows (one that came from Stripe, or an ERP-side touch of other fields) sends nothing.
-        let current = match self.stripe.get(&format!("customers/{cus}"), &[]).await {
+        let current = match self.stripe.retrieve_customer(&cus).await {
             Ok(v) => v,
             Err(e) if e.is_retriable() => {
                 if let Err(e) = self.store.release(&key).await {
@@ -395,7 +398,7 @@ impl<S: StateStore, A: StripeApi, K: Clock, P: EventQueue> ErpSyncStage<S, A, K,
                 return Err(StageError::park_with(reason, e));
             }
         };
-        if current.get("deleted").and_then(serde_json::Value::as_bool) == Some(true) {
+        if current.deleted {
             let reason = format!("Stripe customer {cus} is deleted");
             self.store
                 .complete(&key, RecordStatus::Parked, Some(reason.clone()))
@@ -416,7 +419,11 @@ impl<S: StateStore, A: StripeApi, K: Clock, P: EventQueue> ErpSyncStage<S, A, K,
         }
         match self
             .stripe
-            .update_customer(&cus, &fields, &idempotency_key(c, &cus))
+            .update_customer(
+                &cus,
+                &fields,
+                &IdempotencyKey::new(idempotency_key(c, &cus)),
+            )
             .await
         {
             Ok(()) => {

@@ -35,7 +35,9 @@ use ledgerbridge_core::ports::{
 };
 use ledgerbridge_core::Clock;
 use ledgerbridge_pipeline::messages::{CommandMessage, Source};
-use ledgerbridge_stripe::{StripeClient, StripeError, StripeList, StripePayout};
+use ledgerbridge_stripe::{
+    PayoutListQuery, StripeApi, StripeClient, StripeError, StripeList, StripePayout,
+};
 use serde::Serialize;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -122,8 +124,9 @@ impl SweepSummary {
 }
 
 /// Everything the handler needs, built once per container.
-pub struct Deps<Q, S, R, K> {
-    pub stripe: StripeClient,
+pub struct Deps<Q, S, R, K, A = StripeClient> {
+    /// Stripe, through the typed port (the client, or a test double).
+    pub stripe: A,
     /// The commands queue (to erp-post).
     pub commands: Q,
     /// Claims (idempotency) and cross-references (sync check).
@@ -139,12 +142,13 @@ pub struct Deps<Q, S, R, K> {
     pub concurrency: usize,
 }
 
-impl<Q, S, R, K> Deps<Q, S, R, K>
+impl<Q, S, R, K, A> Deps<Q, S, R, K, A>
 where
     Q: EventQueue,
     S: IdempotencyStore + XrefStore,
     R: ReportStore,
     K: Clock,
+    A: StripeApi,
 {
     /// One message of the reconciliation queue (an intake message of a payout event).
     pub async fn process_message(&self, body: &str) -> PayoutResult {
@@ -299,16 +303,12 @@ where
         since: i64,
         after: Option<&str>,
     ) -> Result<StripeList<StripePayout>, StripeError> {
-        let since = since.to_string();
-        let mut query = vec![
-            ("status", status),
-            ("arrival_date[gte]", since.as_str()),
-            ("limit", "100"),
-        ];
-        if let Some(a) = after {
-            query.push(("starting_after", a));
-        }
-        self.stripe.get_json("v1/payouts", &query).await
+        let query = PayoutListQuery {
+            status: Some(status.to_owned()),
+            arrival_date_gte: Some(since),
+            limit: Some(100),
+        };
+        self.stripe.list_payouts(&query, after).await
     }
 
     /// Reconcile one payout at most once per journal kind and queue its journal.

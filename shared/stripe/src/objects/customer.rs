@@ -1,6 +1,6 @@
 //! `customer` (and the deleted-customer stub `{id, object, deleted: true}`).
 
-use super::{null_default, stripe_object, Metadata};
+use super::{de_opt_currency_or_empty, null_default, stripe_object, Metadata};
 use ledgerbridge_core::currency::Currency;
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +17,8 @@ pub struct StripeCustomer {
     #[serde(default)]
     pub description: Option<String>,
     /// The customer's default currency; `None` until the first charge or invoice.
-    #[serde(default)]
+    /// `null` or an empty string when the customer has no currency yet.
+    #[serde(default, deserialize_with = "de_opt_currency_or_empty")]
     pub currency: Option<Currency>,
     #[serde(default)]
     pub address: Option<StripeAddress>,
@@ -84,6 +85,22 @@ mod tests {
         let fetched: StripeCustomer = parse(repo_fixture!("api/customer_cus_v2hTtpvHRTXjHs.json"));
         assert_eq!(fetched.name.as_deref(), Some("Contoso Retail Inc."));
         assert_eq!(fetched.address.and_then(|a| a.line2), None);
+    }
+
+    #[test]
+    fn an_empty_or_null_currency_is_none_and_a_bad_one_fails() {
+        let empty: StripeCustomer =
+            serde_json::from_str(r#"{"id":"cus_1","currency":""}"#).unwrap();
+        assert_eq!(empty.currency, None);
+        let null: StripeCustomer =
+            serde_json::from_str(r#"{"id":"cus_1","currency":null}"#).unwrap();
+        assert_eq!(null.currency, None);
+        let eur: StripeCustomer =
+            serde_json::from_str(r#"{"id":"cus_1","currency":"eur"}"#).unwrap();
+        assert_eq!(eur.currency, Some(Currency::EUR));
+        assert!(
+            serde_json::from_str::<StripeCustomer>(r#"{"id":"cus_1","currency":"e"}"#).is_err()
+        );
     }
 
     #[test]

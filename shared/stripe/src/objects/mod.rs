@@ -211,6 +211,20 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
+/// An optional currency, reading `null` and an empty string as `None` (an unset currency, as
+/// some API versions send it on customers).
+pub(crate) fn de_opt_currency_or_empty<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<ledgerbridge_core::currency::Currency>, D::Error> {
+    match Option::<std::borrow::Cow<'de, str>>::deserialize(d)? {
+        None => Ok(None),
+        Some(code) if code.is_empty() => Ok(None),
+        Some(code) => ledgerbridge_core::currency::Currency::parse(&code)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
+}
+
 /// Parse an optional decimal from the JSON text exactly (a number or a string), never via f64.
 pub(crate) fn de_opt_decimal_exact<'de, D: Deserializer<'de>>(
     d: D,
