@@ -18,57 +18,7 @@ use ledgerbridge_core::event::Event;
 use ledgerbridge_core::ids::{IdempotencyKey, PayoutId, StripeEventId};
 use std::future::Future;
 
-/// Which balance transactions to list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BalanceTransactionFilter {
-    /// The entries of an automatic payout, newest first, including the payout's own entry
-    /// (`payout=po_…`).
-    Payout(PayoutId),
-    /// Entries created in `[from, to)` (Unix seconds), for reconstructing a manual payout,
-    /// whose transactions Stripe cannot list by payout (`created[gte]`, `created[lt]`).
-    CreatedBetween { from: i64, to: i64 },
-}
-
-/// A balance-transaction listing: the filter, and whether to expand each entry's `source`
-/// (`expand[]=data.source`: the presentment currency and amount of a foreign-currency charge,
-/// needed for FX lines; makes pages larger). Pages hold the client's configured page size.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BalanceTransactionQuery {
-    pub filter: BalanceTransactionFilter,
-    pub expand_source: bool,
-}
-
-impl BalanceTransactionQuery {
-    pub fn payout(payout: PayoutId) -> Self {
-        BalanceTransactionQuery {
-            filter: BalanceTransactionFilter::Payout(payout),
-            expand_source: false,
-        }
-    }
-
-    pub fn created_between(from: i64, to: i64) -> Self {
-        BalanceTransactionQuery {
-            filter: BalanceTransactionFilter::CreatedBetween { from, to },
-            expand_source: false,
-        }
-    }
-
-    pub fn expand_source(mut self, yes: bool) -> Self {
-        self.expand_source = yes;
-        self
-    }
-}
-
-/// A payout listing (`GET /v1/payouts`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PayoutListQuery {
-    /// `paid`, `failed`, … (`status=`).
-    pub status: Option<String>,
-    /// Payouts arriving at or after this Unix time (`arrival_date[gte]=`).
-    pub arrival_date_gte: Option<i64>,
-    /// Page size, 1–100; the client's configured page size when `None`.
-    pub limit: Option<u8>,
-}
+pub use crate::query::{BalanceTransactionFilter, BalanceTransactionQuery, PayoutListQuery};
 
 /// Everything ledgerbridge asks of Stripe, typed.
 ///
@@ -443,5 +393,30 @@ impl<A: StripeApi> BalanceTransactionPages<A> {
             Err(e) => futures::stream::iter([Err(e)]).right_stream(),
         })
         .flatten()
+    }
+}
+
+/// Page iterators of the client (they drive the port, so they live beside it).
+impl StripeClient {
+    /// The balance transactions of an automatic payout, newest first, including the payout's
+    /// own entry: `GET /v1/balance_transactions?payout=…&limit=…[&starting_after=…]`.
+    pub fn payout_balance_transactions(&self, payout: &PayoutId) -> BalanceTransactionPages {
+        BalanceTransactionPages::new(
+            self.clone(),
+            BalanceTransactionQuery::payout(payout.clone()),
+        )
+    }
+
+    /// Balance transactions created in `[from, to)` (Unix seconds), for reconstructing a
+    /// manual payout, whose transactions Stripe cannot list by payout.
+    pub fn balance_transactions_created_between(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> BalanceTransactionPages {
+        BalanceTransactionPages::new(
+            self.clone(),
+            BalanceTransactionQuery::created_between(from, to),
+        )
     }
 }

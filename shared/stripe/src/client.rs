@@ -1,6 +1,5 @@
 //! HTTP I/O with Stripe: retries, rate limiting, call counting. No domain logic.
 
-use crate::api::{BalanceTransactionFilter, BalanceTransactionQuery, PayoutListQuery};
 use crate::config::StripeClientConfig;
 use crate::error::{StripeApiError, StripeError};
 use crate::limiter::RateLimiter;
@@ -9,6 +8,7 @@ use crate::objects::{
     StripeInvoice, StripeInvoicePayment, StripeList, StripePaymentIntent, StripePayout,
     StripeRefund, StripeSubscription,
 };
+use crate::query::{BalanceTransactionFilter, BalanceTransactionQuery, PayoutListQuery};
 use ledgerbridge_core::event::Event;
 use ledgerbridge_core::ids::{IdempotencyKey, PayoutId, StripeEventId};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
@@ -17,8 +17,6 @@ use serde::de::DeserializeOwned;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-pub use crate::api::BalanceTransactionPages;
 
 /// Stripe's metadata limits.
 pub const METADATA_MAX_KEYS: usize = 50;
@@ -274,28 +272,6 @@ impl StripeClient {
     }
 
     // ---- listing ---------------------------------------------------------------------------
-
-    /// The balance transactions of an automatic payout, newest first, including the payout's
-    /// own entry: `GET /v1/balance_transactions?payout=…&limit=…[&starting_after=…]`.
-    pub fn payout_balance_transactions(&self, payout: &PayoutId) -> BalanceTransactionPages {
-        BalanceTransactionPages::new(
-            self.clone(),
-            BalanceTransactionQuery::payout(payout.clone()),
-        )
-    }
-
-    /// Balance transactions created in `[from, to)` (Unix seconds), for reconstructing a
-    /// manual payout, whose transactions Stripe cannot list by payout.
-    pub fn balance_transactions_created_between(
-        &self,
-        from: i64,
-        to: i64,
-    ) -> BalanceTransactionPages {
-        BalanceTransactionPages::new(
-            self.clone(),
-            BalanceTransactionQuery::created_between(from, to),
-        )
-    }
 
     /// One page of `GET /v1/balance_transactions?{filter}&limit={page_limit}
     /// [&expand[]=data.source][&starting_after={id}]`.

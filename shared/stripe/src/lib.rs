@@ -21,10 +21,12 @@ pub mod error;
 pub mod fake;
 mod limiter;
 pub mod objects;
+pub mod query;
 pub mod types;
 
+pub use api::BalanceTransactionPages;
 pub use api::{BalanceTransactionFilter, BalanceTransactionQuery, PayoutListQuery, StripeApi};
-pub use client::{BalanceTransactionPages, StripeClient, StripeObjectKind};
+pub use client::{StripeClient, StripeObjectKind};
 pub use config::StripeClientConfig;
 pub use error::StripeError;
 pub use objects::*;
