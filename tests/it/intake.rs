@@ -6,13 +6,13 @@ use crate::support::moto;
 use ledgerbridge_adapters::embedded::{MemoryQueue, SqliteStore};
 use ledgerbridge_core::ids::{IdempotencyKey, MessageId};
 use ledgerbridge_core::message::SQS_MAX_MESSAGE_BYTES;
-use ledgerbridge_core::message::{IntakeMessage, RefReason};
 use ledgerbridge_core::ports::{
     Claim, ClaimRequest, EventQueue, IdempotencyStore, QueueError, RecordStatus,
 };
 use ledgerbridge_core::webhook::sign_header;
 use ledgerbridge_core::FixedClock;
 use ledgerbridge_intake::{handle_webhook, Deps, RotatingVerifier};
+use ledgerbridge_messages::{IntakeMessage, RefReason};
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};

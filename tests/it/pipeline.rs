@@ -493,13 +493,12 @@ async fn lost_responses_after_commit_create_no_duplicates() {
         async move {
             // Arm the fault for a deterministic 30 % of the documents, on the first command
             // that names each one (the one that creates it).
-            let reference =
-                match ledgerbridge_pipeline::messages::CommandMessage::decode(&m).unwrap() {
-                    ledgerbridge_pipeline::messages::CommandMessage::ErpCommandV1(c) => {
-                        c.command.reference().to_string()
-                    }
-                    other => panic!("unexpected {other:?}"),
-                };
+            let reference = match ledgerbridge_messages::CommandMessage::decode(&m).unwrap() {
+                ledgerbridge_messages::CommandMessage::ErpCommandV1(c) => {
+                    c.command.reference().to_string()
+                }
+                other => panic!("unexpected {other:?}"),
+            };
             let first = seen.lock().unwrap().insert(reference.clone());
             let pick = reference.bytes().map(u32::from).sum::<u32>() % 10 < 3;
             let armed = first && pick;

@@ -329,8 +329,8 @@ fn eventbridge_input_template_yields_an_intake_message() {
         .replace("<id>", &event["id"].to_string())
         .replace("<type>", &event["type"].to_string())
         .replace("<detail>", &event.to_string());
-    match ledgerbridge_core::message::IntakeMessage::decode(&text).unwrap() {
-        ledgerbridge_core::message::IntakeMessage::StripeEventV1(m) => {
+    match ledgerbridge_messages::IntakeMessage::decode(&text).unwrap() {
+        ledgerbridge_messages::IntakeMessage::StripeEventV1(m) => {
             assert_eq!(m.event_id.as_str(), event["id"].as_str().unwrap());
             assert_eq!(m.event_type, "charge.succeeded");
             let parsed: ledgerbridge_core::event::Event =

@@ -528,7 +528,7 @@ pub async fn start(args: &LocalArgs) -> Result<Running, LocalError> {
 
 /// The payout a reconciliation message names (for the printed line), best effort.
 fn payout_of(body: &str) -> String {
-    use ledgerbridge_core::message::IntakeMessage;
+    use ledgerbridge_messages::IntakeMessage;
     let id = match IntakeMessage::decode(body) {
         Ok(IntakeMessage::StripeEventV1(m)) => m.object_id.or_else(|| {
             serde_json::from_str::<serde_json::Value>(m.event.get())

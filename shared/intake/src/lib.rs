@@ -12,7 +12,6 @@ use ledgerbridge_core::config::{ConfigError, Env, IntakeConfig};
 use ledgerbridge_core::event::EnvelopeHead;
 use ledgerbridge_core::ids::{IdempotencyKey, StripeEventId};
 use ledgerbridge_core::keys::IntakeKey;
-use ledgerbridge_core::message::{encode_event_v1, IntakeMessage, RefReason, StripeEventRefV1};
 use ledgerbridge_core::ports::{Claim, ClaimRequest, EventQueue, IdempotencyStore, RecordStatus};
 use ledgerbridge_core::secrets::{
     parse_secret_list, CachedSecrets, EnvSecrets, Secret, SecretError,
@@ -22,6 +21,9 @@ use ledgerbridge_core::telemetry::{
 };
 use ledgerbridge_core::webhook::{Verifier, WebhookError};
 use ledgerbridge_core::Clock;
+use ledgerbridge_messages::stripe_event::{
+    encode_event_v1, IntakeMessage, RefReason, StripeEventRefV1,
+};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

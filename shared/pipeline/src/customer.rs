@@ -4,10 +4,10 @@
 
 use crate::convert::{meta, normalise_email, normalise_name, reference, text};
 use crate::mapping::Mapping;
-use crate::messages::CustomerHint;
 use crate::outcome::{permanent, StageError};
 use ledgerbridge_core::Currency;
 use ledgerbridge_erp::{Address, CustomerUpsert, DocKind};
+use ledgerbridge_messages::CustomerHint;
 use ledgerbridge_stripe::objects::StripeCustomer;
 
 /// The customer upsert for a Stripe customer object.

@@ -1,18 +1,18 @@
 //! What a stage makes of one message: the successful [`Outcome`] of the transform, and the
 //! errors that decide between retrying the message and parking it.
 
-use crate::messages::ErpCommandV1;
 use ledgerbridge_core::ports::RecordOutcome;
 use ledgerbridge_core::ports::{EventQueue, QueueError, StoreError};
 use ledgerbridge_erp::ErpError;
+use ledgerbridge_messages::ErpCommandV1;
+pub use ledgerbridge_messages::ParkedV1;
 use ledgerbridge_stripe::StripeError;
-use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Commands(Vec<ErpCommandV1>),
     /// Values for the ERP customer's user-defined fields (subscription state).
-    CustomerFields(Box<crate::messages::CustomerFieldsV1>),
+    CustomerFields(Box<ledgerbridge_messages::CustomerFieldsV1>),
     /// Nothing to book, with the reason (recorded, not an error).
     Skipped(String),
 }
@@ -114,15 +114,6 @@ pub(crate) fn stripe_err(e: StripeError) -> StageError {
     } else {
         StageError::park_with(e.to_string(), e)
     }
-}
-
-/// A message that failed permanently, with the reason and the original body (replayable).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename = "parked.v1")]
-pub struct ParkedV1 {
-    pub stage: String,
-    pub reason: String,
-    pub body: String,
 }
 
 pub async fn park<P: EventQueue>(

@@ -2,17 +2,17 @@
 //! embedded queue locally). Permanent failures are parked on the parked queue with their reason.
 
 use crate::mapping::Mapping;
-use crate::messages::{CommandMessage, CustomerFieldsV1, ErpCommandV1};
 use crate::outcome::{park, Outcome};
 use crate::posting::{FieldsResult, PostResult, Poster};
 use crate::store::StateStore;
 use crate::to_erp::{handler_of, transform, Handler};
 use ledgerbridge_core::event::Event;
-use ledgerbridge_core::message::IntakeMessage;
 use ledgerbridge_core::ports::EventQueue;
 use ledgerbridge_core::ports::RecordOutcome;
 use ledgerbridge_core::Clock;
 use ledgerbridge_erp::ErpConnector;
+use ledgerbridge_messages::IntakeMessage;
+use ledgerbridge_messages::{CommandMessage, CustomerFieldsV1, ErpCommandV1};
 use ledgerbridge_stripe::api::StripeApi;
 use ledgerbridge_stripe::StripeError;
 

@@ -5,7 +5,6 @@
 use super::Poster;
 use super::{erp_error, stripe_error};
 use crate::customer::customer_upsert;
-use crate::messages::CustomerHint;
 use crate::outcome::StageError;
 use crate::store::StateStore;
 use ledgerbridge_core::ids::{ErpDocumentId, StripeObjectId};
@@ -15,6 +14,7 @@ use ledgerbridge_core::Clock;
 use ledgerbridge_erp::{
     post_command, with_retry, CustomerUpsert, DocKind, ErpCommand, ErpConnector, ErpCustomerMatch,
 };
+use ledgerbridge_messages::CustomerHint;
 use ledgerbridge_stripe::api::StripeApi;
 
 pub(super) struct Resolved {

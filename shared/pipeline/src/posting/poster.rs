@@ -3,7 +3,6 @@
 
 use super::customers::Resolved;
 use super::{erp_error, FieldsResult, PostResult, Poster};
-use crate::messages::{CustomerFieldsV1, ErpCommandV1};
 use crate::outcome::StageError;
 use crate::store::StateStore;
 use ledgerbridge_core::ids::{ErpDocumentId, IdempotencyKey};
@@ -13,6 +12,7 @@ use ledgerbridge_core::Clock;
 use ledgerbridge_erp::{
     post_command, with_retry, Application, DocKind, ErpCommand, ErpConnector, ExternalRef,
 };
+use ledgerbridge_messages::{CustomerFieldsV1, ErpCommandV1};
 use ledgerbridge_stripe::api::StripeApi;
 
 impl<C, S, A, K> Poster<C, S, A, K>

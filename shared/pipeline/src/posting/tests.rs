@@ -3,7 +3,6 @@
 
 use super::{PostResult, Poster};
 use crate::mapping::{Mapping, EXAMPLE};
-use crate::messages::{CustomerHint, ErpCommandV1, Source};
 use crate::outcome::StageError;
 use ledgerbridge_adapters::embedded::SqliteStore;
 use ledgerbridge_core::ids::{ErpDocumentId, IdempotencyKey, StripeObjectId};
@@ -18,6 +17,7 @@ use ledgerbridge_erp::{
     ErpConnector, ErpCustomerMatch, ErpCustomerRecord, ErpDate, ErpError, ExternalRef, Invoice,
     RetryPolicy,
 };
+use ledgerbridge_messages::{CustomerHint, ErpCommandV1, Source};
 use ledgerbridge_stripe::fake::FakeStripe;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;

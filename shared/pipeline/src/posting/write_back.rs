@@ -1,13 +1,13 @@
 //! Write-back: the ERP id into the Stripe object's metadata, once.
 
 use super::Poster;
-use crate::messages::ErpCommandV1;
 use crate::outcome::StageError;
 use crate::store::StateStore;
 use ledgerbridge_core::ids::{ErpDocumentId, StripeObjectId};
 use ledgerbridge_core::keys::XrefKind;
 use ledgerbridge_core::Clock;
 use ledgerbridge_erp::ErpConnector;
+use ledgerbridge_messages::ErpCommandV1;
 use ledgerbridge_stripe::api::StripeApi;
 use ledgerbridge_stripe::client::StripeObjectKind;
 use ledgerbridge_stripe::StripeError;

@@ -1,9 +1,9 @@
 //! Small builders the event handlers share.
 
-use crate::messages::Source;
 use ledgerbridge_core::event::Event;
 use ledgerbridge_core::Money;
 use ledgerbridge_erp::DocumentLine;
+use ledgerbridge_messages::Source;
 use rust_decimal::Decimal;
 
 pub(super) fn one_line(

@@ -5,11 +5,11 @@ use super::documents::{customer_of, document_lines, fmt_money, posted_id};
 use crate::convert::{created_or, date_of, object_of, reference, text, METADATA_PREFIX};
 use crate::customer::hint_by_id;
 use crate::mapping::{Invoices, Mapping};
-use crate::messages::{ErpCommandV1, Source, WriteBack};
 use crate::outcome::{permanent, Outcome, StageError};
 use ledgerbridge_core::event::Event;
 use ledgerbridge_core::{Currency, Money};
 use ledgerbridge_erp::{CreditMemo, DocKind, DocumentLine, ErpCommand, Invoice};
+use ledgerbridge_messages::{ErpCommandV1, Source, WriteBack};
 use ledgerbridge_stripe::objects::StripeCreditNote;
 use rust_decimal::Decimal;
 

@@ -4,10 +4,10 @@
 use crate::convert::{object_of, ERP_SYNC_KEY, METADATA_PREFIX};
 use crate::customer::hint_for_customer;
 use crate::mapping::Mapping;
-use crate::messages::{ErpCommandV1, Source, WriteBack};
 use crate::outcome::{permanent, Outcome, StageError};
 use ledgerbridge_core::event::Event;
 use ledgerbridge_erp::ErpCommand;
+use ledgerbridge_messages::{ErpCommandV1, Source, WriteBack};
 use ledgerbridge_stripe::objects::StripeCustomer;
 use serde_json::Value;
 

@@ -22,11 +22,11 @@
 
 use crate::convert::{date_of, object_of, reference, text};
 use crate::mapping::{Disputes, Mapping};
-use crate::messages::{ErpCommandV1, Source};
 use crate::outcome::{permanent, Outcome, StageError};
 use ledgerbridge_core::event::Event;
 use ledgerbridge_core::Money;
 use ledgerbridge_erp::{DocKind, ErpCommand, JournalEntry, JournalLine, Side};
+use ledgerbridge_messages::{ErpCommandV1, Source};
 use ledgerbridge_stripe::objects::{Expandable, StripeBalanceTransaction, StripeDispute};
 use serde::Deserialize;
 use serde_json::Value;

@@ -6,11 +6,11 @@ use super::common::one_line;
 use crate::convert::{created_or, date_of, meta, object_of, reference, METADATA_PREFIX};
 use crate::customer::hint_by_id;
 use crate::mapping::{Effective, Mapping, PaymentMode};
-use crate::messages::{ErpCommandV1, Source, WriteBack};
 use crate::outcome::{permanent, stripe_err, Outcome, StageError};
 use ledgerbridge_core::event::Event;
 use ledgerbridge_core::Money;
 use ledgerbridge_erp::{CashReceipt, DocKind, ErpCommand, Invoice, SalesOrder};
+use ledgerbridge_messages::{ErpCommandV1, Source, WriteBack};
 use ledgerbridge_stripe::api::StripeApi;
 use ledgerbridge_stripe::objects::{Metadata, StripeCharge, StripePaymentIntent};
 

@@ -5,10 +5,10 @@ use super::common::one_line;
 use crate::convert::{created_or, date_of, meta, object_of, reference, text, METADATA_PREFIX};
 use crate::customer::hint_by_id;
 use crate::mapping::Mapping;
-use crate::messages::{ErpCommandV1, Source, WriteBack};
 use crate::outcome::{permanent, stripe_err, Outcome, StageError};
 use ledgerbridge_core::event::Event;
 use ledgerbridge_erp::{CreditMemo, DocKind, ErpCommand};
+use ledgerbridge_messages::{ErpCommandV1, Source, WriteBack};
 use ledgerbridge_stripe::api::StripeApi;
 use ledgerbridge_stripe::objects::{Expandable, StripeCharge, StripeRefund};
 

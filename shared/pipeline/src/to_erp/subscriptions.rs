@@ -12,12 +12,12 @@
 
 use crate::convert::{date_of, meta, object_of, text};
 use crate::mapping::Mapping;
-use crate::messages::{CustomerFieldsV1, CustomerHint, Source};
 use crate::outcome::{permanent, Outcome, StageError};
 use ledgerbridge_core::event::Event;
 use ledgerbridge_core::keys::VersionKey;
 use ledgerbridge_core::ports::{StoreError, VersionStore};
 use ledgerbridge_erp::ErpDate;
+use ledgerbridge_messages::{CustomerFieldsV1, CustomerHint, Source};
 use ledgerbridge_stripe::objects::StripeSubscription;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

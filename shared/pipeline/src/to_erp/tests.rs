@@ -3,13 +3,13 @@
 use super::{credit_notes, invoices};
 use crate::convert::reference;
 use crate::mapping::{Mapping, EXAMPLE};
-use crate::messages::ErpCommandV1;
 use crate::outcome::{Outcome, StageError};
 use crate::posting::apply_resolution;
 use crate::to_erp::common::source_of;
 use ledgerbridge_core::event::Event;
 use ledgerbridge_core::ids::ErpDocumentId;
 use ledgerbridge_erp::{commands::lines_total, DocKind, ErpCommand, Invoice};
+use ledgerbridge_messages::ErpCommandV1;
 use ledgerbridge_stripe::api::StripeApi;
 use ledgerbridge_stripe::fake::FakeStripe;
 use ledgerbridge_stripe::objects::{StripeInvoicePayment, StripeList};

@@ -6,7 +6,7 @@ use ledgerbridge_core::ids::StripeObjectId;
 use ledgerbridge_erp::{
     CommandError, DocKind, ErpCommand, ErpDate, ExternalRef, JournalEntry, JournalLine, Side,
 };
-use ledgerbridge_pipeline::messages::{ErpCommandV1, Source, WriteBack};
+use ledgerbridge_messages::{ErpCommandV1, Source, WriteBack};
 use ledgerbridge_stripe::StripePayout;
 
 #[derive(Debug, thiserror::Error)]

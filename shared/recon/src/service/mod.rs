@@ -28,13 +28,13 @@ use crate::{
 use config::ReconFile;
 use ledgerbridge_core::event::Event;
 use ledgerbridge_core::ids::PayoutId;
-use ledgerbridge_core::message::IntakeMessage;
 use ledgerbridge_core::ports::{
     Claim, ClaimRequest, EventQueue, IdempotencyStore, QueueError, RecordOutcome, RecordStatus,
     XrefStore,
 };
 use ledgerbridge_core::Clock;
-use ledgerbridge_pipeline::messages::{CommandMessage, Source};
+use ledgerbridge_messages::IntakeMessage;
+use ledgerbridge_messages::{CommandMessage, Source};
 use ledgerbridge_stripe::{
     PayoutListQuery, StripeApi, StripeClient, StripeError, StripeList, StripePayout,
 };

@@ -7,9 +7,9 @@
 #![allow(clippy::expect_used)] // a bench aborts loudly on broken fixtures
 
 use ledgerbridge_core::event::EnvelopeHead;
-use ledgerbridge_core::message::encode_event_v1;
 use ledgerbridge_core::secrets::Secret;
 use ledgerbridge_core::webhook::{sign_header, Verifier};
+use ledgerbridge_messages::stripe_event::encode_event_v1;
 use std::hint::black_box;
 use std::time::Instant;
 
