@@ -9,9 +9,8 @@ use ledgerbridge_adapters::lambda::process_batch;
 use ledgerbridge_core::config::{ConfigError, Env};
 use ledgerbridge_core::secrets::SecretSource;
 use ledgerbridge_core::{Clock, SystemClock};
-use ledgerbridge_erp::{AnyConnector, ErpSettings, RetryPolicy};
+use ledgerbridge_erp::{AnyConnector, ErpSettings};
 use ledgerbridge_pipeline::mapping::Mapping;
-use ledgerbridge_pipeline::posting::Poster;
 use ledgerbridge_pipeline::stages::PostStage;
 use ledgerbridge_pipeline::to_stripe::poll::ErpPoll;
 use ledgerbridge_stripe::StripeClient;
@@ -162,19 +161,17 @@ pub async fn build(sdk: &aws_config::SdkConfig, cfg: &PostConfig) -> Result<ErpP
         )),
         None => None,
     };
-    let stage = PostStage {
-        poster: Poster {
-            connector,
-            store,
-            stripe,
-            mapping,
-            policy: RetryPolicy::default(),
-            clock: SystemClock,
-            lease_ms: cfg.lease_ms,
-            intent_days: DEFAULTS.post_intent_days,
-        },
-        parked: SqsQueue::new(sqs, &cfg.parked_queue_url, DEFAULTS.max_message_bytes),
-    };
+    let mut stage = crate::stages::post(
+        connector,
+        store,
+        stripe,
+        mapping,
+        SystemClock,
+        SqsQueue::new(sqs, &cfg.parked_queue_url, DEFAULTS.max_message_bytes),
+        crate::stages::Lease::Deployed,
+    );
+    // The deployment may set its own lease (`LEASE_MS`).
+    stage.poster.lease_ms = cfg.lease_ms;
     Ok(ErpPost {
         stage,
         poll,

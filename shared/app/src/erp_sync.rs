@@ -148,7 +148,6 @@ pub mod aws {
     use super::{Deps, ErpSyncConfig};
     use ledgerbridge_adapters::aws::{DynamoStore, SqsQueue};
     use ledgerbridge_core::SystemClock;
-    use ledgerbridge_pipeline::to_stripe::sync::ErpSyncStage;
     use ledgerbridge_stripe::StripeClient;
 
     pub type AwsDeps = Deps<DynamoStore, StripeClient, SystemClock, SqsQueue>;
@@ -165,18 +164,18 @@ pub mod aws {
         )
         .await?;
         Ok(Deps {
-            stage: ErpSyncStage {
-                store: DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &cfg.state_table),
+            stage: crate::stages::erp_sync(
+                DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &cfg.state_table),
                 stripe,
-                clock: SystemClock,
-                parked: SqsQueue::new(
+                SystemClock,
+                SqsQueue::new(
                     aws_sdk_sqs::Client::new(sdk),
                     &cfg.parked_queue_url,
                     cfg.max_message_bytes,
                 ),
-                lease_ms: cfg.lease_ms,
-                intent_days: cfg.intent_days,
-            },
+                cfg.lease_ms,
+                cfg.intent_days,
+            ),
             concurrency: cfg.concurrency,
         })
     }

@@ -10,6 +10,7 @@ pub mod erp_post;
 pub mod erp_sync;
 pub mod intake;
 pub mod payout_reconciliation;
+pub mod stages;
 pub mod transform;
 
 pub use defaults::{Defaults, DEFAULTS};

@@ -94,13 +94,13 @@ pub async fn build(sdk: &aws_config::SdkConfig, cfg: &TransformConfig) -> Result
     .await?;
     let queue = |url: &str| SqsQueue::new(sqs.clone(), url, cfg.max_message_bytes);
     Ok(Transform {
-        stage: TransformStage {
-            mapping: cfg.mapping.clone(),
+        stage: crate::stages::transform(
+            cfg.mapping.clone(),
             stripe,
-            commands: queue(&cfg.commands_queue_url),
-            reconciliation: cfg.reconciliation_queue_url.as_deref().map(queue),
-            parked: queue(&cfg.parked_queue_url),
-        },
+            queue(&cfg.commands_queue_url),
+            cfg.reconciliation_queue_url.as_deref().map(queue),
+            queue(&cfg.parked_queue_url),
+        ),
         concurrency: cfg.concurrency,
     })
 }

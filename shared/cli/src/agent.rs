@@ -10,10 +10,8 @@ use ledgerbridge_app::erp_poll::{self, PollSettings};
 use ledgerbridge_app::DEFAULTS;
 use ledgerbridge_core::secrets::Secret;
 use ledgerbridge_core::SystemClock;
-use ledgerbridge_erp::{AnyConnector, ErpError, ErpSettings, RetryPolicy};
+use ledgerbridge_erp::{AnyConnector, ErpError, ErpSettings};
 use ledgerbridge_pipeline::mapping::Mapping;
-use ledgerbridge_pipeline::posting::Poster;
-use ledgerbridge_pipeline::stages::PostStage;
 use ledgerbridge_stripe::{StripeClient, StripeClientConfig};
 use std::path::PathBuf;
 
@@ -82,23 +80,19 @@ pub async fn run(args: AgentArgs) -> Result<(), AgentRunError> {
     };
     let sdk = sdk_config(env.plain("AWS_ENDPOINT_URL").as_deref()).await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let stage = PostStage {
-        poster: Poster {
-            connector,
-            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &args.state_table),
-            stripe,
-            mapping,
-            policy: RetryPolicy::default(),
-            clock: SystemClock,
-            lease_ms: DEFAULTS.post_lease_ms,
-            intent_days: DEFAULTS.post_intent_days,
-        },
-        parked: SqsQueue::new(
+    let stage = ledgerbridge_app::stages::post(
+        connector,
+        DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &args.state_table),
+        stripe,
+        mapping,
+        SystemClock,
+        SqsQueue::new(
             sqs.clone(),
             &args.parked_queue_url,
             DEFAULTS.max_message_bytes,
         ),
-    };
+        ledgerbridge_app::stages::Lease::Deployed,
+    );
     println!(
         "ledgerbridge agent: posting commands from {} to {}",
         args.queue_url,

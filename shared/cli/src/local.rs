@@ -18,6 +18,7 @@ use ledgerbridge_adapters::embedded::{
 use ledgerbridge_adapters::lambda::RecordOutcome;
 use ledgerbridge_app::defaults::DAY_SECS;
 use ledgerbridge_app::erp_poll::{self, PollSettings};
+use ledgerbridge_app::stages;
 use ledgerbridge_app::DEFAULTS;
 use ledgerbridge_core::secrets::{CachedSecrets, EnvSecrets, Secret};
 use ledgerbridge_core::SystemClock;
@@ -25,7 +26,7 @@ use ledgerbridge_erp::{AnyConnector, ErpKind, ErpSettings, RetryPolicy};
 use ledgerbridge_erp_sandbox::{SandboxConfig, SandboxHandle, Seed};
 use ledgerbridge_intake::{handle_webhook, Deps, RotatingVerifier, SecretsBackend};
 use ledgerbridge_pipeline::mapping::Mapping;
-use ledgerbridge_pipeline::posting::{FieldsResult, PostResult, Poster};
+use ledgerbridge_pipeline::posting::{FieldsResult, PostResult};
 use ledgerbridge_pipeline::stages::{PostStage, Posted, TransformStage};
 use ledgerbridge_pipeline::to_stripe::poll::ErpPoll;
 use ledgerbridge_pipeline::to_stripe::sync::{handle_erp_event, ErpSyncStage, SIGNATURE_HEADER};
@@ -297,13 +298,13 @@ pub async fn start(args: &LocalArgs) -> Result<Running, LocalError> {
         lease_ms: DEFAULTS.local_intake_lease_ms,
         wait_for_peer: DEFAULTS.local_intake_wait_for_peer,
     });
-    let transform: Arc<Transform> = Arc::new(TransformStage {
-        mapping: mapping.clone(),
-        stripe: stripe.clone(),
-        commands: commands.clone(),
-        reconciliation: Some(reconciliation.clone()),
-        parked: parked.clone(),
-    });
+    let transform: Arc<Transform> = Arc::new(stages::transform(
+        mapping.clone(),
+        stripe.clone(),
+        commands.clone(),
+        Some(reconciliation.clone()),
+        parked.clone(),
+    ));
     let recon: Arc<Recon> = Arc::new(ledgerbridge_recon::service::Deps {
         stripe: stripe.clone(),
         commands: commands.clone(),
@@ -337,27 +338,23 @@ pub async fn start(args: &LocalArgs) -> Result<Running, LocalError> {
         erp_events.clone(),
         &PollSettings::default(),
     ));
-    let erp_sync: Arc<ErpSync> = Arc::new(ErpSyncStage {
-        store: store.clone(),
-        stripe: stripe.clone(),
-        clock: SystemClock,
-        parked: parked.clone(),
-        lease_ms: DEFAULTS.sync_lease_ms,
-        intent_days: DEFAULTS.sync_intent_days,
-    });
-    let poster: Arc<PostS> = Arc::new(PostStage {
-        poster: Poster {
-            connector,
-            store,
-            stripe: Some(stripe),
-            mapping,
-            policy: RetryPolicy::default(),
-            clock: SystemClock,
-            lease_ms: DEFAULTS.local_post_lease_ms,
-            intent_days: DEFAULTS.post_intent_days,
-        },
-        parked: parked.clone(),
-    });
+    let erp_sync: Arc<ErpSync> = Arc::new(stages::erp_sync(
+        store.clone(),
+        stripe.clone(),
+        SystemClock,
+        parked.clone(),
+        DEFAULTS.sync_lease_ms,
+        DEFAULTS.sync_intent_days,
+    ));
+    let poster: Arc<PostS> = Arc::new(stages::post(
+        connector,
+        store,
+        Some(stripe),
+        mapping,
+        SystemClock,
+        parked.clone(),
+        stages::Lease::Local,
+    ));
 
     let in_flight = Arc::new(AtomicUsize::new(0));
     {
