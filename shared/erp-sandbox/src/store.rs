@@ -346,6 +346,26 @@ impl Store {
         Ok(out)
     }
 
+    /// Every document of an ERP, in commit order: `(entity, doc_id, body)`.
+    pub fn documents(&self, erp: &str) -> Result<Vec<(String, String, Value)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT entity, doc_id, body FROM documents WHERE erp = ?1 ORDER BY seq")?;
+        let rows = stmt.query_map([erp], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (entity, doc_id, body) = row?;
+            out.push((entity, doc_id, serde_json::from_str(&body)?));
+        }
+        Ok(out)
+    }
+
     pub fn count(&self, erp: &str, entity: &str) -> Result<i64, StoreError> {
         Ok(self.conn.query_row(
             "SELECT COUNT(*) FROM documents WHERE erp = ?1 AND entity = ?2",

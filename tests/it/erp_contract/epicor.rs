@@ -328,3 +328,83 @@ async fn erp_epicor_lists_changed_customers() {
     changed_customers_contract(&c, &sb, ledgerbridge_erp_sandbox::ErpKind::Epicor, "Name").await;
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn erp_epicor_sandbox_exports_requests_and_documents() {
+    let sb = sandbox().await;
+    let c = connector(&sb);
+    let cmds = fixture_commands("exp");
+    let customer = by_kind(&cmds, DocKind::Customer);
+    let order = by_kind(&cmds, DocKind::SalesOrder);
+    post_command(&c, &customer, &policy()).await.unwrap();
+    let out = post_command(&c, &order, &policy()).await.unwrap();
+
+    // Every request as received, over the admin route and the handle alike.
+    let http = reqwest::Client::new();
+    let recorded: Vec<ledgerbridge_erp_sandbox::RecordedRequest> = http
+        .get(format!("{}/_admin/requests?erp=epicor", sb.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(recorded, sb.requests(Some(ErpKind::Epicor)));
+    assert!(recorded.iter().all(|r| r.erp == Some(ErpKind::Epicor)));
+    assert!(recorded
+        .iter()
+        .all(|r| r.path.starts_with("/KineticTest/api/v2/odata/EPIC06/")));
+    let seqs: Vec<u64> = recorded.iter().map(|r| r.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    let lookup = recorded
+        .iter()
+        .find(|r| r.method == "GET" && r.path.ends_with("/SalesOrders"))
+        .unwrap();
+    assert!(lookup
+        .query
+        .iter()
+        .any(|(k, v)| k == "$filter" && v.starts_with("PONum eq 'LB-")));
+    let create = recorded
+        .iter()
+        .find(|r| r.method == "POST" && r.path.ends_with("/SalesOrders"))
+        .unwrap();
+    assert_eq!(create.body["Company"], "EPIC06");
+
+    // Documents in ERP-neutral form, amounts as decimal strings.
+    let docs: Vec<ledgerbridge_erp_sandbox::ExportedDocument> = http
+        .get(format!("{}/_admin/documents?erp=epicor", sb.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(docs, sb.documents(Some(ErpKind::Epicor)).unwrap());
+    let so = docs.iter().find(|d| d.kind == "sales_order").unwrap();
+    assert_eq!(so.erp_id, out.erp_id.as_str());
+    assert_eq!(
+        so.reference.as_deref(),
+        Some(create.body["PONum"].as_str().unwrap())
+    );
+    let ErpCommand::CreateSalesOrder(o) = &order else {
+        panic!("not an order")
+    };
+    assert_eq!(so.customer.as_deref(), Some(o.customer_id.as_str()));
+    assert_eq!(so.currency.as_deref(), Some(o.currency.code()));
+    assert_eq!(so.lines.len(), o.lines.len());
+    let total: rust_decimal::Decimal = so.amount.as_deref().unwrap().parse().unwrap();
+    assert!(total > rust_decimal::Decimal::ZERO);
+    assert_eq!(so.state, ledgerbridge_erp_sandbox::DocState::Entered);
+    assert!(docs.iter().any(|d| d.kind == "customer"));
+
+    // The log can be cleared; admin calls themselves are never recorded.
+    let status = http
+        .delete(format!("{}/_admin/requests", sb.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 204);
+    assert!(sb.requests(None).is_empty());
+    sb.shutdown().await;
+}

@@ -1,6 +1,7 @@
 //! Epicor Kinetic REST v2 dialect.
 
 use super::{bad, decimal, error, safe_field, text, Reject};
+use crate::export::{DocState, ExportedDocument, ExportedLine};
 use crate::store::{FilterValue, Store};
 use crate::{dropped_response, gate, header, AppState, ErpKind, Gate};
 use axum::body::Bytes;
@@ -520,5 +521,125 @@ pub async fn patch(
             &format!("Customer {n} not found."),
         ),
         Err((status, m)) => error(ErpKind::Epicor, status, "validation", &m),
+    }
+}
+
+/// Every Epicor document in ERP-neutral form (for `GET /_admin/documents`).
+pub fn documents(st: &Store) -> Result<Vec<ExportedDocument>, crate::StoreError> {
+    let docs = st.documents(ERP)?;
+    let cust_ids: HashMap<i64, String> = docs
+        .iter()
+        .filter(|(entity, _, _)| entity == "Customers")
+        .filter_map(|(_, _, b)| Some((b.get("CustNum")?.as_i64()?, text(b, "CustID")?.to_owned())))
+        .collect();
+    Ok(docs
+        .iter()
+        .map(|(entity, id, b)| export_document(entity, id, b, &cust_ids))
+        .collect())
+}
+
+/// The reference fields the connector writes by default (see its `EpicorRefFields`).
+const REFERENCE_FIELDS: [&str; 4] = ["LBStripeRef_c", "PONum", "CheckRef", "Description"];
+
+fn export_document(
+    entity: &str,
+    id: &str,
+    b: &Value,
+    cust_ids: &HashMap<i64, String>,
+) -> ExportedDocument {
+    let dec = |v: &Value, f: &str| decimal(v, f).ok().flatten();
+    let kind = match entity {
+        "Customers" => "customer",
+        "SalesOrders" => "sales_order",
+        "ARInvoices" if b.get("CreditMemo").and_then(Value::as_bool) == Some(true) => "credit_memo",
+        "ARInvoices" => "invoice",
+        "CashRecs" => "cash_receipt",
+        "GLJournalEntries" => "journal_entry",
+        other => other,
+    };
+    let customer = match entity {
+        "Customers" => text(b, "CustID").map(str::to_owned),
+        _ => b
+            .get("CustNum")
+            .and_then(Value::as_i64)
+            .map(|n| cust_ids.get(&n).cloned().unwrap_or_else(|| n.to_string())),
+    };
+    let part_line = |l: &Value, qty: &str| {
+        let q = dec(l, qty);
+        let p = dec(l, "DocUnitPrice");
+        ExportedLine {
+            description: text(l, "LineDesc").map(str::to_owned),
+            item: text(l, "PartNum").map(str::to_owned),
+            account: None,
+            quantity: q.map(|d| d.to_string()),
+            unit_price: p.map(|d| d.to_string()),
+            amount: q.zip(p).map(|(q, p)| (q * p).to_string()),
+        }
+    };
+    let array = |f: &str| -> Vec<Value> {
+        b.get(f)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let lines: Vec<ExportedLine> = match entity {
+        "SalesOrders" => array("OrderDtls")
+            .iter()
+            .map(|l| part_line(l, "SellingQuantity"))
+            .collect(),
+        "ARInvoices" => array("InvcDtls")
+            .iter()
+            .map(|l| part_line(l, "SellingShipQty"))
+            .collect(),
+        "GLJournalEntries" => array("GLJrnDtlMnls")
+            .iter()
+            .map(|l| {
+                let amt = dec(l, "TotDebit").unwrap_or_default()
+                    - dec(l, "TotCredit").unwrap_or_default();
+                ExportedLine {
+                    description: text(l, "Description").map(str::to_owned),
+                    item: None,
+                    account: text(l, "GLAccount").map(str::to_owned),
+                    quantity: None,
+                    unit_price: None,
+                    amount: Some(amt.to_string()),
+                }
+            })
+            .collect(),
+        _ => vec![],
+    };
+    let amount = match entity {
+        "CashRecs" => dec(b, "DocTranAmt"),
+        "GLJournalEntries" => Some(
+            array("GLJrnDtlMnls")
+                .iter()
+                .filter_map(|l| dec(l, "TotDebit"))
+                .sum::<Decimal>(),
+        ),
+        "SalesOrders" | "ARInvoices" => Some(
+            lines
+                .iter()
+                .filter_map(|l| l.amount.as_deref().and_then(|a| a.parse::<Decimal>().ok()))
+                .sum::<Decimal>(),
+        ),
+        _ => None,
+    };
+    ExportedDocument {
+        erp: ErpKind::Epicor,
+        kind: kind.to_owned(),
+        reference: REFERENCE_FIELDS
+            .iter()
+            .find_map(|f| text(b, f))
+            .map(str::to_owned),
+        erp_id: id.to_owned(),
+        customer,
+        currency: text(b, "CurrencyCode").map(str::to_owned),
+        amount: amount.map(|d| d.to_string()),
+        lines,
+        state: if b.get("Posted").and_then(Value::as_bool) == Some(true) {
+            DocState::Posted
+        } else {
+            DocState::Entered
+        },
     }
 }
