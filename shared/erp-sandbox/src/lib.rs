@@ -132,6 +132,8 @@ pub(crate) struct Shared {
     pub keys: Mutex<SandboxKeys>,
     /// Every request outside `/_admin`, as received.
     pub requests: Mutex<Vec<RecordedRequest>>,
+    /// The Epicor contract facts the Epicor dialect enforces.
+    pub contract: contract::EpicorContract,
 }
 
 pub(crate) type AppState = Arc<Shared>;
@@ -239,6 +241,8 @@ pub enum SandboxError {
     Bind(#[from] std::io::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Contract(#[from] contract::ContractError),
 }
 
 /// Start the sandbox in this process; returns its address and a handle.
@@ -262,6 +266,7 @@ pub async fn spawn(cfg: SandboxConfig) -> Result<(SocketAddr, SandboxHandle), Sa
         store: Mutex::new(store),
         faults: Mutex::new(Faults::default()),
         requests: Mutex::new(Vec::new()),
+        contract: contract::EpicorContract::load()?,
     });
     let app = router(shared.clone());
     let listener = TcpListener::bind(cfg.bind).await?;

@@ -24,6 +24,7 @@ fn config(sb: &SandboxHandle) -> EpicorConfig {
         ref_fields: Default::default(),
         customer_fields: ledgerbridge_erp::epicor::config::default_customer_fields(),
         timeout_ms: 2_000,
+        errors: Default::default(),
     }
 }
 
@@ -366,9 +367,10 @@ async fn erp_epicor_sandbox_exports_requests_and_documents() {
         .any(|(k, v)| k == "$filter" && v.starts_with("PONum eq 'LB-")));
     let create = recorded
         .iter()
-        .find(|r| r.method == "POST" && r.path.ends_with("/SalesOrders"))
+        .find(|r| r.method == "POST" && r.path.ends_with(".SalesOrderSvc/UpdateExt"))
         .unwrap();
-    assert_eq!(create.body["Company"], "EPIC06");
+    let head = &create.body["ds"]["OrderHed"][0];
+    assert_eq!(head["Company"], "EPIC06");
 
     // Documents in ERP-neutral form, amounts as decimal strings.
     let docs: Vec<ledgerbridge_erp_sandbox::ExportedDocument> = http
@@ -384,7 +386,7 @@ async fn erp_epicor_sandbox_exports_requests_and_documents() {
     assert_eq!(so.erp_id, out.erp_id.as_str());
     assert_eq!(
         so.reference.as_deref(),
-        Some(create.body["PONum"].as_str().unwrap())
+        Some(head["PONum"].as_str().unwrap())
     );
     let ErpCommand::CreateSalesOrder(o) = &order else {
         panic!("not an order")
@@ -406,5 +408,117 @@ async fn erp_epicor_sandbox_exports_requests_and_documents() {
         .status();
     assert_eq!(status.as_u16(), 204);
     assert!(sb.requests(None).is_empty());
+    sb.shutdown().await;
+}
+
+/// Services whose requests already follow the contract facts; the others (AR invoices, cash
+/// receipts, GL journals) still use the older nested entity-set bodies.
+const CONTRACT_SERVICES: [&str; 2] = ["Erp.BO.CustomerSvc", "Erp.BO.SalesOrderSvc"];
+
+#[tokio::test]
+async fn erp_epicor_requests_match_the_contract_facts() {
+    let sb = sandbox().await;
+    let c = connector(&sb);
+    let mut cmds = fixture_commands("k");
+    with_masters(&c, &mut cmds).await;
+    for cmd in &cmds {
+        post_command(&c, cmd, &policy()).await.unwrap();
+        c.find_by_reference(cmd.reference()).await.unwrap();
+    }
+    customer_fields_contract(
+        &c,
+        &sb,
+        ErpKind::Epicor,
+        "Customers",
+        &ledgerbridge_erp::epicor::config::default_customer_fields(),
+    )
+    .await;
+    c.find_customer_by_email("nobody@example.com")
+        .await
+        .unwrap();
+    let contract = ledgerbridge_erp_sandbox::contract::EpicorContract::load().unwrap();
+    let requests = sb.requests(Some(ErpKind::Epicor));
+    let checked: Vec<_> = requests
+        .iter()
+        .filter(|r| {
+            CONTRACT_SERVICES
+                .iter()
+                .any(|s| r.path.contains(&format!("/{s}/")))
+        })
+        .collect();
+    // Customers, order lookups and the order itself were all sent.
+    assert!(checked
+        .iter()
+        .any(|r| r.path.ends_with(".SalesOrderSvc/UpdateExt")));
+    assert!(checked.iter().any(|r| r.method == "PATCH"));
+    assert!(checked
+        .iter()
+        .any(|r| r.method == "POST" && r.path.ends_with("/Customers")));
+    let mut violations = Vec::new();
+    for r in &checked {
+        let body = (!r.body.is_null()).then_some(&r.body);
+        for v in contract.check_request(&r.method, &r.path, &r.query, body) {
+            violations.push(format!("{} {}: {v}", r.method, r.path));
+        }
+    }
+    assert!(violations.is_empty(), "{violations:#?}");
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn erp_epicor_sandbox_is_strict_about_rows_and_update_ext_errors() {
+    let sb = sandbox().await;
+    let http = reqwest::Client::new();
+    let keys = sb.keys();
+    let root = format!("{}/KineticTest/api/v2/odata/EPIC06", sb.base_url());
+    let send = |path: &str, b: serde_json::Value| {
+        http.post(format!("{root}/{path}"))
+            .header("x-api-key", &keys.epicor_api_key)
+            .basic_auth(&keys.epicor_user, Some(&keys.epicor_password))
+            .json(&b)
+            .send()
+    };
+    // An entity-set POST takes one row: nested children and unknown fields are refused.
+    let r = send(
+        "Erp.BO.SalesOrderSvc/SalesOrders",
+        serde_json::json!({"Company": "EPIC06", "CustNum": 1, "OrderDate": "2024-05-01",
+            "OrderDtls": [{"PartNum": "WIDGET-01"}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    let t = r.text().await.unwrap();
+    assert!(t.contains("OrderDtls") && t.contains("ErrorMessage"), "{t}");
+    let r = send(
+        "Erp.BO.CustomerSvc/Customers",
+        serde_json::json!({"Company": "EPIC06", "CustID": "X1", "Name": "X", "PayMethod": "card"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("PayMethod"));
+    // A method that does not exist, or an input it does not take, is refused.
+    let r = send("Erp.BO.SalesOrderSvc/CreateOrder", serde_json::json!({}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    // UpdateExt reports business errors with HTTP 200, errorsOccurred and BOUpdError rows.
+    let r = send(
+        "Erp.BO.SalesOrderSvc/UpdateExt",
+        serde_json::json!({"ds": {"OrderHed": [{"Company": "EPIC06", "OrderNum": 0, "CustNum": 999,
+            "OrderDate": "2024-05-01", "RowMod": "A"}], "OrderDtl": []},
+            "continueProcessingOnError": false, "rollbackParentOnChildError": true}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["parameters"]["errorsOccurred"], true, "{v}");
+    assert_eq!(v["returnObj"]["BOUpdError"][0]["TableName"], "OrderHed");
+    assert!(v["returnObj"]["BOUpdError"][0]["ErrorText"]
+        .as_str()
+        .unwrap()
+        .contains("Customer 999 not found."));
+    assert_eq!(sb.count(ErpKind::Epicor, "SalesOrders").unwrap(), 0);
     sb.shutdown().await;
 }

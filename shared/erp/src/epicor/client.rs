@@ -3,7 +3,7 @@
 
 use super::config::{EpicorAuth, EpicorConfig, EpicorCredentials};
 use super::mapping::{self, EpicorRequest, Method, ERP};
-use super::retry::classify;
+use super::retry::{classify, reclassify, update_ext_failure};
 use crate::commands::{CustomerUpsert, DocKind, ErpCommand, ExternalRef};
 use crate::connector::{
     collect_changed, normalize_email, single_email_match, Credentials, ErpConnector,
@@ -94,12 +94,19 @@ impl EpicorConnector {
             }
             b
         };
-        let (_, body) = http::send(ERP, &self.creds, build, classify).await?;
+        let (_, body) = http::send(ERP, &self.creds, build, classify)
+            .await
+            .map_err(|e| reclassify(e, &self.cfg.errors.transient_markers))?;
         if body.is_empty() {
             return Ok(Value::Null);
         }
-        serde_json::from_slice(&body)
-            .map_err(|e| ErpError::permanent(ERP, format!("unreadable answer: {e}")))
+        let v: Value = serde_json::from_slice(&body)
+            .map_err(|e| ErpError::permanent(ERP, format!("unreadable answer: {e}")))?;
+        // UpdateExt reports business errors with HTTP 200.
+        match update_ext_failure(&v) {
+            Some(e) => Err(e),
+            None => Ok(v),
+        }
     }
 
     async fn cust_num(&self, customer_id: &str) -> Result<i64, ErpError> {
@@ -146,7 +153,7 @@ impl ErpConnector for EpicorConnector {
         let req = mapping::create_request(&self.cfg, command, cust)?;
         let body = self.call(&req).await?;
         let kind: DocKind = command.kind();
-        mapping::document_id(kind, &body)
+        mapping::created_id(kind, &body)
     }
 
     async fn update_customer(

@@ -89,6 +89,37 @@ pub struct EpicorConfig {
     /// Per-request timeout.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// How Epicor's error answers are read.
+    #[serde(default)]
+    pub errors: EpicorErrorSettings,
+}
+
+/// Epicor answers many business-rule failures with HTTP 500 and an `ErrorMessage`; those are
+/// permanent (the document is parked with Epicor's words) unless the message contains one of
+/// `transient_markers` (case-insensitive). The default markers are an assumption: no source
+/// lists the messages of Epicor's transient failures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EpicorErrorSettings {
+    pub transient_markers: Vec<String>,
+}
+
+impl Default for EpicorErrorSettings {
+    fn default() -> Self {
+        EpicorErrorSettings {
+            transient_markers: [
+                "deadlock",
+                "timeout",
+                "timed out",
+                "temporarily",
+                "try again",
+                "unavailable",
+                "being used by another user",
+                "an unexpected internal problem",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
 }
 
 fn default_timeout_ms() -> u64 {

@@ -28,6 +28,23 @@ pub fn entity_set(kind: DocKind) -> &'static str {
     }
 }
 
+/// Where a document is created: the entity set (one flat row) or a BO method.
+///
+/// Sales orders go through `SalesOrderSvc/UpdateExt` with a two-table dataset (`OrderHed` +
+/// `OrderDtl`): the entity set's POST takes only an `OrderHedRow` (vendor schema), and the
+/// method sequence production code uses (`GetNewOrderHed` → `Update` → `GetNewOrderDtl` →
+/// `Update`) must save the header before its lines exist, so a lost or failed line call would
+/// leave an order with its reference but without lines. `UpdateExt` commits header and lines in
+/// one call (`rollbackParentOnChildError`), which effectively-once posting needs. That
+/// `UpdateExt` links the new lines to the new header (both sent with `OrderNum` 0) and runs the
+/// same defaults as `ChangeCustomer` is an assumption only a real Epicor can confirm.
+pub fn create_path(kind: DocKind) -> &'static str {
+    match kind {
+        DocKind::SalesOrder => "Erp.BO.SalesOrderSvc/UpdateExt",
+        other => entity_set(other),
+    }
+}
+
 /// Key fields `$select`ed on lookups and read from create responses.
 fn key_fields(kind: DocKind) -> &'static [&'static str] {
     match kind {
@@ -179,7 +196,7 @@ pub fn create_request(
     };
     Ok(EpicorRequest {
         method: Method::Post,
-        path: entity_set(cmd.kind()).to_owned(),
+        path: create_path(cmd.kind()).to_owned(),
         query: vec![],
         body: Some(body),
     })
@@ -350,20 +367,20 @@ fn customer_body(
 }
 
 fn line_json(cfg: &EpicorConfig, n: usize, l: &DocumentLine, qty_field: &str) -> Value {
-    let mut v = json!({
+    // A line's GL account is not a sales category (`SalesCatID` is a SalesCat code), so it is
+    // not sent; the sales category comes from the part or Epicor's defaults.
+    let _ = n;
+    json!({
         "Company": cfg.company,
         "PartNum": l.item_id,
         "LineDesc": l.description,
         qty_field: l.quantity.normalize().to_string(),
         "DocUnitPrice": l.unit_price.to_decimal().to_string(),
-    });
-    if let (Some(obj), Some(acct)) = (v.as_object_mut(), &l.gl_account) {
-        obj.insert("SalesCatID".into(), json!(acct));
-    }
-    let _ = n;
-    v
+    })
 }
 
+/// `SalesOrderSvc/UpdateExt` with `OrderHed` and its `OrderDtl` rows, all new (`RowMod` "A",
+/// `OrderNum` 0: Epicor assigns the number); see [`create_path`].
 fn sales_order_body(cfg: &EpicorConfig, o: &SalesOrder, cust: i64) -> Result<Value, ErpError> {
     let lines: Vec<Value> = o
         .lines
@@ -372,19 +389,29 @@ fn sales_order_body(cfg: &EpicorConfig, o: &SalesOrder, cust: i64) -> Result<Val
         .map(|(i, l)| {
             let mut v = line_json(cfg, i, l, "SellingQuantity");
             if let Some(obj) = v.as_object_mut() {
+                obj.insert("OrderNum".into(), json!(0));
                 obj.insert("OrderLine".into(), json!(i + 1));
+                obj.insert("RowMod".into(), json!("A"));
             }
             v
         })
         .collect();
     Ok(json!({
-        "Company": cfg.company,
-        "CustNum": cust,
-        (cfg.ref_fields.sales_order.name.as_str()): reference_value(cfg, &o.reference)?,
-        "OrderDate": o.order_date.as_str(),
-        "NeedByDate": o.order_date.as_str(),
-        "CurrencyCode": o.currency.code(),
-        "OrderDtls": lines,
+        "ds": {
+            "OrderHed": [{
+                "Company": cfg.company,
+                "OrderNum": 0,
+                "CustNum": cust,
+                (cfg.ref_fields.sales_order.name.as_str()): reference_value(cfg, &o.reference)?,
+                "OrderDate": o.order_date.as_str(),
+                "NeedByDate": o.order_date.as_str(),
+                "CurrencyCode": o.currency.code(),
+                "RowMod": "A",
+            }],
+            "OrderDtl": lines,
+        },
+        "continueProcessingOnError": false,
+        "rollbackParentOnChildError": true,
     }))
 }
 
@@ -549,6 +576,26 @@ pub fn document_id(kind: DocKind, entity: &Value) -> Result<ErpDocumentId, ErpEr
     Ok(ErpDocumentId::new(parts.join("/")))
 }
 
+/// The id of a created document: from the created row of an entity-set POST, or from the
+/// header row of the dataset a BO method returns (`parameters.ds`).
+pub fn created_id(kind: DocKind, body: &Value) -> Result<ErpDocumentId, ErpError> {
+    let header = match kind {
+        DocKind::SalesOrder => Some("OrderHed"),
+        _ => None,
+    };
+    match header {
+        Some(table) => {
+            let row = body
+                .pointer(&format!("/parameters/ds/{table}/0"))
+                .ok_or_else(|| {
+                    ErpError::permanent(ERP, format!("method answer lacks a {table} row"))
+                })?;
+            document_id(kind, row)
+        }
+        None => document_id(kind, body),
+    }
+}
+
 /// First entity of an OData collection answer `{"value":[…]}`.
 pub fn first_of_collection(kind: DocKind, body: &Value) -> Result<Option<ErpDocumentId>, ErpError> {
     let Some(values) = body.get("value").and_then(Value::as_array) else {
@@ -595,6 +642,7 @@ mod tests {
             ref_fields: Default::default(),
             customer_fields: crate::epicor::config::default_customer_fields(),
             timeout_ms: 1000,
+            errors: Default::default(),
         }
     }
 

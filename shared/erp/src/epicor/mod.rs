@@ -8,4 +8,6 @@ pub mod mapping;
 pub mod retry;
 
 pub use client::EpicorConnector;
-pub use config::{EpicorAuth, EpicorConfig, EpicorCredentials, EpicorRefFields, RefField};
+pub use config::{
+    EpicorAuth, EpicorConfig, EpicorCredentials, EpicorErrorSettings, EpicorRefFields, RefField,
+};
