@@ -259,6 +259,10 @@ pub async fn spawn(cfg: SandboxConfig) -> Result<(SocketAddr, SandboxHandle), Sa
                 closed_periods: vec![],
             })?;
         }
+        // Epicor payment methods (PayMethod.PMUID) the connector's default settings use.
+        for pmuid in 1..=4 {
+            store.add_master(ErpKind::Epicor.as_str(), "paymethod", &pmuid.to_string())?;
+        }
     }
     let shared = Arc::new(Shared {
         keys: Mutex::new(cfg.keys.clone()),

@@ -346,6 +346,48 @@ impl Store {
         Ok(out)
     }
 
+    /// Insert or replace a record that is not a document (a group, a posting flag): searchable
+    /// like documents, never audited.
+    pub fn put_record(
+        &self,
+        erp: &str,
+        entity: &str,
+        id: &str,
+        body: &Value,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        let text = body.to_string();
+        let n = self.conn.execute(
+            "UPDATE documents SET body = ?4 WHERE erp = ?1 AND entity = ?2 AND doc_id = ?3",
+            params![erp, entity, id, text],
+        )?;
+        if n == 0 {
+            self.conn.execute(
+                "INSERT INTO documents (erp, entity, doc_id, body, committed_ms, visible_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                params![erp, entity, id, text, now],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Remove a record written by [`Store::put_record`].
+    pub fn delete_record(&self, erp: &str, entity: &str, id: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "DELETE FROM documents WHERE erp = ?1 AND entity = ?2 AND doc_id = ?3",
+            params![erp, entity, id],
+        )?;
+        Ok(())
+    }
+
+    /// Add one master-data code (`item`, `account`, `paymethod`, …).
+    pub fn add_master(&self, erp: &str, kind: &str, code: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO master VALUES (?1, ?2, ?3)",
+            params![erp, kind, code],
+        )?;
+        Ok(())
+    }
+
     /// Every document of an ERP, in commit order: `(entity, doc_id, body)`.
     pub fn documents(&self, erp: &str) -> Result<Vec<(String, String, Value)>, StoreError> {
         let mut stmt = self

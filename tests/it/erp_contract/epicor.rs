@@ -25,6 +25,9 @@ fn config(sb: &SandboxHandle) -> EpicorConfig {
         customer_fields: ledgerbridge_erp::epicor::config::default_customer_fields(),
         timeout_ms: 2_000,
         errors: Default::default(),
+        groups: Default::default(),
+        posting: Default::default(),
+        payment_methods: ledgerbridge_erp::epicor::config::default_payment_methods(),
     }
 }
 
@@ -411,9 +414,15 @@ async fn erp_epicor_sandbox_exports_requests_and_documents() {
     sb.shutdown().await;
 }
 
-/// Services whose requests already follow the contract facts; the others (AR invoices, cash
-/// receipts, GL journals) still use the older nested entity-set bodies.
-const CONTRACT_SERVICES: [&str; 2] = ["Erp.BO.CustomerSvc", "Erp.BO.SalesOrderSvc"];
+/// Services whose requests already follow the contract facts; the others (AR invoices and
+/// GL journals) still use the older nested entity-set bodies.
+const CONTRACT_SERVICES: [&str; 5] = [
+    "Erp.BO.CustomerSvc",
+    "Erp.BO.SalesOrderSvc",
+    "Erp.BO.CashGrpSvc",
+    "Erp.BO.CashRecSvc",
+    "Erp.PROC.CashRecPostSvc",
+];
 
 #[tokio::test]
 async fn erp_epicor_requests_match_the_contract_facts() {
@@ -451,6 +460,15 @@ async fn erp_epicor_requests_match_the_contract_facts() {
         .iter()
         .any(|r| r.path.ends_with(".SalesOrderSvc/UpdateExt")));
     assert!(checked.iter().any(|r| r.method == "PATCH"));
+    assert!(checked
+        .iter()
+        .any(|r| r.path.ends_with(".CashRecSvc/GetNewCashHeadType")));
+    assert!(checked
+        .iter()
+        .any(|r| r.path.ends_with(".CashRecSvc/UpdateExt")));
+    assert!(checked
+        .iter()
+        .any(|r| r.path.ends_with(".CashGrpSvc/Update")));
     assert!(checked
         .iter()
         .any(|r| r.method == "POST" && r.path.ends_with("/Customers")));
@@ -520,5 +538,51 @@ async fn erp_epicor_sandbox_is_strict_about_rows_and_update_ext_errors() {
         .unwrap()
         .contains("Customer 999 not found."));
     assert_eq!(sb.count(ErpKind::Epicor, "SalesOrders").unwrap(), 0);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn erp_epicor_cash_receipts_use_the_day_group_and_post_when_asked() {
+    let sb = sandbox().await;
+    let mut cfg = config(&sb);
+    cfg.posting = ledgerbridge_erp::epicor::EpicorPosting::AfterCreate;
+    let c = EpicorConnector::new(cfg, Credentials::fixed(creds(&sb.keys()))).unwrap();
+    let mut cmds = fixture_commands("p");
+    let invoice = with_masters(&c, &mut cmds).await;
+    let receipt = by_kind(&cmds, DocKind::CashReceipt);
+    let out = post_command(&c, &receipt, &policy()).await.unwrap();
+    let ErpCommand::CreateCashReceipt(r) = &receipt else {
+        panic!("not a receipt")
+    };
+    let d = r.receipt_date.as_str();
+    let group = format!("STRIPECR{}{}{}", &d[2..4], &d[5..7], &d[8..10]);
+    assert!(
+        out.erp_id.as_str().starts_with(&format!("{group}/")),
+        "{}",
+        out.erp_id
+    );
+    let docs = sb.documents(Some(ErpKind::Epicor)).unwrap();
+    let cash = docs.iter().find(|d| d.kind == "cash_receipt").unwrap();
+    assert_eq!(cash.state, ledgerbridge_erp_sandbox::DocState::Posted);
+    assert_eq!(cash.lines.len(), 1);
+    // The stored type is PayInv (from GetNewCashHeadType), the method a PMUID.
+    let stored = sb
+        .audit(Some(ErpKind::Epicor))
+        .unwrap()
+        .into_iter()
+        .find(|a| a.entity == "CashRecs")
+        .unwrap();
+    assert_eq!(stored.body["TranType"], "PayInv");
+    assert_eq!(stored.body["PMUID"], 1);
+    assert!(stored.body.get("PayMethod").is_none());
+    // An unknown payment method is a permanent error naming the setting.
+    let mut receipt = by_kind(&fixture_commands("q"), DocKind::CashReceipt);
+    if let ErpCommand::CreateCashReceipt(r) = &mut receipt {
+        r.payment_method = "BARTER".into();
+        r.applies_to = Some(Application::Invoice(invoice));
+    }
+    let err = post_command(&c, &receipt, &policy()).await.unwrap_err();
+    assert_eq!(err.kind(), ErpErrorKind::Permanent);
+    assert!(err.to_string().contains("payment_methods"), "{err}");
     sb.shutdown().await;
 }

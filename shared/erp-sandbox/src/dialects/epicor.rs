@@ -23,6 +23,9 @@ fn service_of(set: &str) -> Option<&'static str> {
         "ARInvoices" => "Erp.BO.ARInvoiceSvc",
         "CashRecs" => "Erp.BO.CashRecSvc",
         "GLJournalEntries" => "Erp.BO.GLJournalEntrySvc",
+        "CashGrps" => "Erp.BO.CashGrpSvc",
+        "InvcGrps" => "Erp.BO.InvcGrpSvc",
+        "GLJrnGrps" => "Erp.BO.GLJrnGrpSvc",
         _ => return None,
     })
 }
@@ -30,7 +33,23 @@ fn service_of(set: &str) -> Option<&'static str> {
 /// Entity sets whose POST/PATCH bodies and GET queries are checked against the contract facts
 /// (one flat row of the set's row type, every field known). The other sets still take the
 /// connector's older nested bodies until their documents move to the BO methods.
-const STRICT_SETS: [&str; 2] = ["Customers", "SalesOrders"];
+const STRICT_SETS: [&str; 5] = [
+    "Customers",
+    "SalesOrders",
+    "CashRecs",
+    "CashGrps",
+    "InvcGrps",
+];
+
+/// Child rows kept inside a document under their navigation property; a GET shows them only
+/// with `$expand`.
+fn navigation_of(set: &str) -> Option<&'static str> {
+    match set {
+        "SalesOrders" => Some("OrderDtls"),
+        "CashRecs" => Some("CashDtls"),
+        _ => None,
+    }
+}
 
 fn strict(set: &str) -> bool {
     let base = set.split('(').next().unwrap_or(set);
@@ -55,8 +74,9 @@ fn unauthorized(msg: &str) -> Response {
     error(ErpKind::Epicor, StatusCode::UNAUTHORIZED, "auth", msg)
 }
 
-/// `x-api-key` is required on every call, plus Basic or Bearer identity.
-fn authenticate(s: &AppState, h: &HeaderMap) -> Result<(), Response> {
+/// `x-api-key` is required on every call, plus Basic or Bearer identity; the user name (Basic)
+/// or `"token"` (Bearer) on success.
+fn authenticate(s: &AppState, h: &HeaderMap) -> Result<String, Response> {
     let keys = s.keys.lock().map(|k| k.clone()).unwrap_or_default();
     match header(h, "x-api-key") {
         Some(k) if k == keys.epicor_api_key => {}
@@ -64,17 +84,17 @@ fn authenticate(s: &AppState, h: &HeaderMap) -> Result<(), Response> {
         None => return Err(unauthorized("API Key is required.")),
     }
     let auth = header(h, "authorization").unwrap_or("");
-    let ok = if let Some(b) = auth.strip_prefix("Basic ") {
+    let user = if let Some(b) = auth.strip_prefix("Basic ") {
         let expected = base64::engine::general_purpose::STANDARD
             .encode(format!("{}:{}", keys.epicor_user, keys.epicor_password));
-        b == expected
+        (b == expected).then(|| keys.epicor_user.clone())
     } else if let Some(t) = auth.strip_prefix("Bearer ") {
-        t == keys.epicor_bearer
+        (t == keys.epicor_bearer).then(|| "token".to_owned())
     } else {
-        false
+        None
     };
-    if ok {
-        Ok(())
+    if let Some(user) = user {
+        Ok(user)
     } else {
         Err(unauthorized(
             "Authentication failed: invalid user name, password or token.",
@@ -212,10 +232,12 @@ pub async fn get(
         }
     };
     // Order lines are a navigation property: only `$expand=OrderDtls` shows them.
-    if set == "SalesOrders" && q.get("$expand").map(String::as_str) != Some("OrderDtls") {
-        for v in &mut values {
-            if let Some(o) = v.as_object_mut() {
-                o.remove("OrderDtls");
+    if let Some(nav) = navigation_of(&set) {
+        if q.get("$expand").map(String::as_str) != Some(nav) {
+            for v in &mut values {
+                if let Some(o) = v.as_object_mut() {
+                    o.remove(nav);
+                }
             }
         }
     }
@@ -305,18 +327,21 @@ pub async fn post(
     body: Bytes,
 ) -> Response {
     let is_method = s.contract.has_method(&service, &set);
-    let checked = authenticate(&s, &h).and_then(|_| {
+    let checked = authenticate(&s, &h).and_then(|user| {
         if is_method {
-            company_check(&s, &company)
+            company_check(&s, &company)?;
         } else {
-            route_check(&s, &company, &service, &set)
+            route_check(&s, &company, &service, &set)?;
         }
+        Ok(user)
     });
-    if let Err(r) = checked {
-        return r;
-    }
-    // Method calls that commit (Update, UpdateExt) are the creating requests of the BO routes.
-    let creating = !is_method || set.starts_with("Update");
+    let user = match checked {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    // Method calls that commit a document (Update, UpdateExt of a document service, not of a
+    // group) are the creating requests of the BO routes.
+    let creating = !is_method || (set.starts_with("Update") && !service.ends_with("GrpSvc"));
     let drop = match gate(&s, creating, ErpKind::Epicor).await {
         Gate::Respond(r) => return r,
         Gate::Proceed { drop_after_commit } => drop_after_commit,
@@ -337,7 +362,15 @@ pub async fn post(
         }
         let lag = s.faults.lock().map(|f| f.search_lag_ms).unwrap_or(0);
         let result = match s.store.lock() {
-            Ok(st) => super::epicor_bo::call(&st, &s.cfg.company, &service, &set, &body, lag),
+            Ok(st) => {
+                let ctx = super::epicor_bo::Ctx {
+                    st: &st,
+                    company: &s.cfg.company,
+                    user: &user,
+                    lag,
+                };
+                super::epicor_bo::call(&ctx, &service, &set, &body)
+            }
             Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         };
         return match result {
@@ -696,6 +729,20 @@ fn export_document(
         "ARInvoices" => array("InvcDtls")
             .iter()
             .map(|l| part_line(l, "SellingShipQty"))
+            .collect(),
+        "CashRecs" => array("CashDtls")
+            .iter()
+            .map(|l| ExportedLine {
+                description: l
+                    .get("InvoiceNum")
+                    .and_then(Value::as_i64)
+                    .map(|n| format!("invoice {n}")),
+                item: None,
+                account: None,
+                quantity: None,
+                unit_price: None,
+                amount: dec(l, "DocTranAmt").map(|d| d.to_string()),
+            })
             .collect(),
         "GLJournalEntries" => array("GLJrnDtlMnls")
             .iter()

@@ -15,21 +15,348 @@ use serde_json::{json, Map, Value};
 
 const ERP: &str = ErpKind::Epicor.as_str();
 
+/// What a method call runs with.
+pub struct Ctx<'a> {
+    pub st: &'a Store,
+    pub company: &'a str,
+    /// The authenticated user (groups are locked to their creator).
+    pub user: &'a str,
+    /// Search lag of new documents.
+    pub lag: u64,
+}
+
 /// Run `method` of `service` on `body`; the answer on success.
-pub fn call(
-    st: &Store,
-    company: &str,
-    service: &str,
-    method: &str,
-    body: &Value,
-    lag: u64,
-) -> Result<Value, Reject> {
+pub fn call(ctx: &Ctx<'_>, service: &str, method: &str, body: &Value) -> Result<Value, Reject> {
+    let (st, company, lag) = (ctx.st, ctx.company, ctx.lag);
     match (service, method) {
         ("Erp.BO.SalesOrderSvc", "UpdateExt") => sales_order_update_ext(st, company, body, lag),
+        ("Erp.BO.CashGrpSvc", "GetNewCashGrp") => Ok(get_new_group(ctx, body, "CashGrp")),
+        ("Erp.BO.CashGrpSvc", "Update") => update_group(ctx, body, CASH_GROUP),
+        ("Erp.BO.CashRecSvc", "GetNewCashHeadType") => get_new_cash_head(ctx, body),
+        ("Erp.BO.CashRecSvc", "UpdateExt") => cash_update_ext(ctx, body),
+        ("Erp.PROC.CashRecPostSvc", "GetNewParameters") => Ok(method_answer(
+            json!({"CashRecPostParam": [{"GroupID": "", "AutoAction": "", "AgentID": "", "RowMod": "A"}]}),
+        )),
+        ("Erp.PROC.CashRecPostSvc", "RunDirect") => post_cash_group(ctx, body),
         _ => Err(bad(format!(
             "{service}.{method} is not available in this sandbox."
         ))),
     }
+}
+
+/// `{"returnObj": null, "parameters": {"ds": ds}}`.
+fn method_answer(ds: Value) -> Value {
+    json!({"returnObj": null, "parameters": {"ds": ds}})
+}
+
+/// A kind of group: its record entity and date field.
+pub(crate) struct GroupSpec {
+    pub table: &'static str,
+    pub entity: &'static str,
+    pub date_field: &'static str,
+}
+
+pub(crate) const CASH_GROUP: GroupSpec = GroupSpec {
+    table: "CashGrp",
+    entity: "CashGrps",
+    date_field: "TranDate",
+};
+
+/// The sandbox's fiscal calendar: one period per calendar month.
+fn fiscal_of(date: &str) -> Option<(i64, i64)> {
+    let y = date.get(0..4)?.parse().ok()?;
+    let m = date.get(5..7)?.parse().ok()?;
+    Some((y, m))
+}
+
+/// `GetNew{Grp}`: the dataset with one defaulted group row added.
+fn get_new_group(ctx: &Ctx<'_>, body: &Value, table: &str) -> Value {
+    let mut ds = body.get("ds").cloned().unwrap_or_else(|| json!({}));
+    let row = json!({"Company": ctx.company, "GroupID": "", "ActiveUserID": "", "RowMod": "A"});
+    if let Some(o) = ds.as_object_mut() {
+        match o.get_mut(table).and_then(Value::as_array_mut) {
+            Some(rows) => rows.push(row),
+            None => {
+                o.insert(table.into(), json!([row]));
+            }
+        }
+    }
+    method_answer(ds)
+}
+
+/// `{Grp}Svc/Update` of a new group: id unique, date in an open period; the period is filled
+/// from the date and the group is locked to the caller.
+fn update_group(ctx: &Ctx<'_>, body: &Value, spec: GroupSpec) -> Result<Value, Reject> {
+    let ds = body.get("ds").cloned().unwrap_or_else(|| json!({}));
+    let rows = rows(&ds, spec.table);
+    let [row] = rows.as_slice() else {
+        return Err(bad(format!("Exactly one {} row is expected.", spec.table)));
+    };
+    let mut row = (*row).clone();
+    let v = Value::Object(row.clone());
+    if text(&v, "RowMod") != Some("A") {
+        return Err(bad("Only new groups can be saved in this sandbox."));
+    }
+    let id = text(&v, "GroupID").ok_or_else(|| bad("Group ID is required."))?;
+    if ctx.st.get_doc(ERP, spec.entity, id).map_err(db)?.is_some() {
+        return Err(bad(format!("Group {id} already exists.")));
+    }
+    let date = text(&v, spec.date_field)
+        .ok_or_else(|| bad(format!("{} is required.", spec.date_field)))?;
+    open_period(ctx.st, date, "Group")?;
+    let (year, period) =
+        fiscal_of(date).ok_or_else(|| bad(format!("{date} is not a valid date.")))?;
+    row.insert("Company".into(), json!(ctx.company));
+    row.insert("FiscalYear".into(), json!(year));
+    row.insert("FiscalPeriod".into(), json!(period));
+    row.insert("ActiveUserID".into(), json!(ctx.user));
+    row.insert("CreatedBy".into(), json!(ctx.user));
+    row.insert("RowMod".into(), json!(""));
+    let id = id.to_owned();
+    ctx.st
+        .put_record(ERP, spec.entity, &id, &Value::Object(row.clone()))
+        .map_err(db)?;
+    Ok(method_answer(json!({ spec.table: [row] })))
+}
+
+/// The group `id`, usable by the caller: it exists and is not held by another user.
+fn usable_group(ctx: &Ctx<'_>, spec: &GroupSpec, id: &str) -> Result<Value, String> {
+    let g = ctx
+        .st
+        .get_doc(ERP, spec.entity, id)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("Group {id} not found."))?;
+    match text(&g, "ActiveUserID") {
+        Some(holder) if !holder.eq_ignore_ascii_case(ctx.user) => {
+            Err(format!("Group {id} is in use by {holder}."))
+        }
+        _ => Ok(g),
+    }
+}
+
+/// `CashRecSvc/GetNewCashHeadType(ds, groupID, tranType)`: a new receipt header of the type,
+/// with the group's date, fiscal period and bank account.
+fn get_new_cash_head(ctx: &Ctx<'_>, body: &Value) -> Result<Value, Reject> {
+    let group_id = text(body, "groupID").ok_or_else(|| bad("Group ID is required."))?;
+    let group = usable_group(ctx, &CASH_GROUP, group_id).map_err(bad)?;
+    let tran_type = match text(body, "tranType") {
+        Some("PAYINV") => "PayInv",
+        Some("DEPOSIT") => "PrePay",
+        Some("MISPAY") => "MisPay",
+        other => return Err(bad(format!("Invalid transaction type {other:?}."))),
+    };
+    let mut ds = body.get("ds").cloned().unwrap_or_else(|| json!({}));
+    let mut head = json!({
+        "Company": ctx.company, "GroupID": group_id, "HeadNum": 0, "TranType": tran_type,
+        "TranDate": group.get("TranDate"), "FiscalYear": group.get("FiscalYear"),
+        "FiscalPeriod": group.get("FiscalPeriod"), "Posted": false, "RowMod": "A",
+    });
+    if let (Some(bank), Some(o)) = (text(&group, "BankAcctID"), head.as_object_mut()) {
+        o.insert("BankAcctID".into(), json!(bank));
+    }
+    if let Some(o) = ds.as_object_mut() {
+        match o.get_mut("CashHead").and_then(Value::as_array_mut) {
+            Some(rows) => rows.push(head),
+            None => {
+                o.insert("CashHead".into(), json!([head]));
+            }
+        }
+    }
+    Ok(method_answer(ds))
+}
+
+/// `CashRecSvc/UpdateExt` creating one receipt (`CashHead`) with its applications (`CashDtl`).
+fn cash_update_ext(ctx: &Ctx<'_>, body: &Value) -> Result<Value, Reject> {
+    let st = ctx.st;
+    let ds = body.get("ds").cloned().unwrap_or_else(|| json!({}));
+    let fail =
+        |table: &str, msg: String| Ok(update_ext_answer(ds.clone(), vec![upd_error(table, &msg)]));
+    let heads = rows(&ds, "CashHead");
+    let [head] = heads.as_slice() else {
+        return fail(
+            "CashHead",
+            "The sandbox takes exactly one CashHead row per UpdateExt call.".into(),
+        );
+    };
+    let hv = Value::Object((*head).clone());
+    if text(&hv, "RowMod") != Some("A")
+        || hv.get("HeadNum").and_then(Value::as_i64).unwrap_or(0) != 0
+    {
+        return fail(
+            "CashHead",
+            "Only new receipts (RowMod \"A\", HeadNum 0) are supported.".into(),
+        );
+    }
+    if text(&hv, "Company") != Some(ctx.company) {
+        return fail(
+            "CashHead",
+            format!("Company is required and must be {}.", ctx.company),
+        );
+    }
+    let Some(group_id) = text(&hv, "GroupID") else {
+        return fail("CashHead", "Group ID is required.".into());
+    };
+    let group = match usable_group(ctx, &CASH_GROUP, group_id) {
+        Ok(g) => g,
+        Err(m) => return fail("CashHead", m),
+    };
+    let tran_type = text(&hv, "TranType").unwrap_or("");
+    let date = text(&hv, "TranDate").unwrap_or("");
+    let group_date = text(&group, "TranDate").unwrap_or("");
+    if fiscal_of(date).is_none() || fiscal_of(date) != fiscal_of(group_date) {
+        return fail(
+            "CashHead",
+            format!("Transaction date {date} is not in the period of group {group_id}."),
+        );
+    }
+    for f in ["FiscalYear", "FiscalPeriod"] {
+        if let Some(x) = hv.get(f).filter(|x| !x.is_null()) {
+            if Some(x) != group.get(f) {
+                return fail("CashHead", format!("{f} must be the group's."));
+            }
+        }
+    }
+    if text(&hv, "CheckRef").is_none() {
+        return fail("CashHead", "Reference (CheckRef) is required.".into());
+    }
+    let amount = match super::decimal(&hv, "DocTranAmt") {
+        Ok(Some(a)) if a > rust_decimal::Decimal::ZERO => a,
+        Ok(_) => {
+            return fail(
+                "CashHead",
+                "Receipt amount must be greater than zero.".into(),
+            )
+        }
+        Err(m) => return fail("CashHead", m),
+    };
+    let details = rows(&ds, "CashDtl");
+    match tran_type {
+        "PayInv" | "PrePay" => {
+            if let Err((_, m)) = customer_exists(st, hv.get("CustNum").and_then(Value::as_i64)) {
+                return fail("CashHead", m);
+            }
+            let pm = hv.get("PMUID").and_then(Value::as_i64).unwrap_or(0);
+            if !st
+                .has_master(ERP, "paymethod", &pm.to_string())
+                .map_err(db)?
+            {
+                return fail("CashHead", format!("Invalid Payment Method {pm}."));
+            }
+        }
+        "MisPay" if details.is_empty() => {}
+        "MisPay" => {
+            return fail(
+                "CashDtl",
+                "Miscellaneous receipts are not applied to invoices.".into(),
+            )
+        }
+        other => {
+            return fail(
+                "CashHead",
+                format!("Receipt type {other} cannot be entered here."),
+            )
+        }
+    }
+    if tran_type == "PrePay" {
+        let order = hv.get("OrderNum").and_then(Value::as_i64).unwrap_or(0);
+        if st
+            .get_doc(ERP, "SalesOrders", &order.to_string())
+            .map_err(db)?
+            .is_none()
+        {
+            return fail("CashHead", format!("Sales order {order} not found."));
+        }
+        if !details.is_empty() {
+            return fail("CashDtl", "Deposits are not applied to invoices.".into());
+        }
+    }
+    let mut applied = rust_decimal::Decimal::ZERO;
+    for d in &details {
+        let dv = Value::Object((*d).clone());
+        let inv = dv.get("InvoiceNum").and_then(Value::as_i64).unwrap_or(0);
+        let Some(invoice) = st
+            .get_doc(ERP, "ARInvoices", &inv.to_string())
+            .map_err(db)?
+        else {
+            return fail("CashDtl", format!("Invoice {inv} not found."));
+        };
+        if invoice.get("CreditMemo").and_then(Value::as_bool) == Some(true) {
+            return fail("CashDtl", format!("Invoice {inv} is a credit memo."));
+        }
+        match super::decimal(&dv, "DocTranAmt") {
+            Ok(Some(a)) if a > rust_decimal::Decimal::ZERO => applied += a,
+            Ok(_) => {
+                return fail(
+                    "CashDtl",
+                    "Applied amount must be greater than zero.".into(),
+                )
+            }
+            Err(m) => return fail("CashDtl", m),
+        }
+    }
+    if applied > amount {
+        return fail(
+            "CashDtl",
+            format!("Applied {applied} exceeds the receipt amount {amount}."),
+        );
+    }
+    let n = st.next("epicor.HeadNum", 1).map_err(db)?;
+    let mut head_out = (*head).clone();
+    head_out.insert("HeadNum".into(), json!(n));
+    head_out.insert("Posted".into(), json!(false));
+    head_out.insert("RowMod".into(), json!(""));
+    let lines_out: Vec<Value> = details
+        .iter()
+        .map(|d| {
+            let mut d = (*d).clone();
+            d.insert("GroupID".into(), json!(group_id));
+            d.insert("HeadNum".into(), json!(n));
+            d.insert("TranType".into(), json!(tran_type));
+            d.insert("RowMod".into(), json!(""));
+            Value::Object(d)
+        })
+        .collect();
+    let mut stored = head_out.clone();
+    stored.insert("CashDtls".into(), Value::Array(lines_out.clone()));
+    st.insert_doc(
+        ERP,
+        "CashRecs",
+        &format!("{group_id}/{n}"),
+        &Value::Object(stored),
+        ctx.lag,
+    )
+    .map_err(db)?;
+    Ok(update_ext_answer(
+        json!({"CashHead": [head_out], "CashDtl": lines_out}),
+        vec![],
+    ))
+}
+
+/// `CashRecPostSvc/RunDirect`: post every receipt of the group and remove the group (Epicor
+/// deletes a cash group once it is posted).
+fn post_cash_group(ctx: &Ctx<'_>, body: &Value) -> Result<Value, Reject> {
+    let ds = body.get("ds").cloned().unwrap_or_else(|| json!({}));
+    let params = rows(&ds, "CashRecPostParam");
+    let group_id = params
+        .first()
+        .and_then(|p| p.get("GroupID"))
+        .and_then(Value::as_str)
+        .filter(|g| !g.is_empty())
+        .ok_or_else(|| bad("Group ID is required."))?
+        .to_owned();
+    usable_group(ctx, &CASH_GROUP, &group_id).map_err(bad)?;
+    for (entity, id, mut doc) in ctx.st.documents(ERP).map_err(db)? {
+        if entity == "CashRecs" && text(&doc, "GroupID") == Some(group_id.as_str()) {
+            if let Some(o) = doc.as_object_mut() {
+                o.insert("Posted".into(), json!(true));
+            }
+            ctx.st.put_record(ERP, &entity, &id, &doc).map_err(db)?;
+        }
+    }
+    ctx.st
+        .delete_record(ERP, CASH_GROUP.entity, &group_id)
+        .map_err(db)?;
+    Ok(method_answer(ds))
 }
 
 /// One `BOUpdError` row.

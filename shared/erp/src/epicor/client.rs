@@ -1,10 +1,11 @@
 //! Epicor HTTP client: authentication headers, the customer-number lookup documents need, and
 //! the [`ErpConnector`] implementation.
 
-use super::config::{EpicorAuth, EpicorConfig, EpicorCredentials};
+use super::config::{EpicorAuth, EpicorConfig, EpicorCredentials, EpicorPosting};
+use super::groups::{self, GroupKind};
 use super::mapping::{self, EpicorRequest, Method, ERP};
 use super::retry::{classify, reclassify, update_ext_failure};
-use crate::commands::{CustomerUpsert, DocKind, ErpCommand, ExternalRef};
+use crate::commands::{CustomerUpsert, DocKind, ErpCommand, ErpDate, ExternalRef};
 use crate::connector::{
     collect_changed, normalize_email, single_email_match, Credentials, ErpConnector,
     ErpCustomerMatch, ErpCustomerRecord,
@@ -109,6 +110,64 @@ impl EpicorConnector {
         }
     }
 
+    /// The user the connector works as (groups locked by someone else are skipped).
+    fn user(&self) -> Option<String> {
+        match &self.creds.current().auth {
+            EpicorAuth::Basic { user, .. } => Some(user.clone()),
+            EpicorAuth::Bearer(_) => None,
+        }
+    }
+
+    /// The day's group of `kind`: found by id, or created (`GetNew{Grp}` → `Update`). Epicor
+    /// fills the fiscal year and period from the group's date.
+    async fn ensure_group(&self, kind: GroupKind, date: &ErpDate) -> Result<Value, ErpError> {
+        let id = groups::group_id(&self.cfg, kind, date);
+        let user = self.user();
+        let found = self.call(&groups::find_request(kind, &id)).await?;
+        if let Some(row) = groups::row_of(kind, &found) {
+            groups::check_usable(kind, &row, user.as_deref())?;
+            return Ok(row);
+        }
+        let new = self.call(&groups::get_new_request(kind)).await?;
+        let req = groups::update_request(&self.cfg, kind, &id, date, &new)?;
+        match self.call(&req).await {
+            Ok(answer) => groups::row_of(kind, &answer).ok_or_else(|| {
+                ErpError::permanent(
+                    ERP,
+                    format!("{} Update answer lacks the group", kind.table()),
+                )
+            }),
+            Err(e) => {
+                // Created meanwhile by another worker: use it.
+                let again = self.call(&groups::find_request(kind, &id)).await?;
+                match groups::row_of(kind, &again) {
+                    Some(row) => {
+                        groups::check_usable(kind, &row, user.as_deref())?;
+                        Ok(row)
+                    }
+                    None => Err(e),
+                }
+            }
+        }
+    }
+
+    /// Post the group after a document was created in it (setting `posting = after_create`).
+    /// A failed posting leaves the document entered in its group; it is logged, not returned,
+    /// because the document itself exists.
+    async fn post_group(&self, kind: GroupKind, group_id: &str) {
+        let Some(first) = mapping::posting_parameters_request(kind) else {
+            return;
+        };
+        let run = async {
+            let params = self.call(&first).await?;
+            let req = mapping::posting_run_request(kind, group_id, &params)?;
+            self.call(&req).await
+        };
+        if let Err(e) = run.await {
+            tracing::warn!(erp = ERP, group = group_id, error = %e, "posting the group failed; the document stays entered");
+        }
+    }
+
     async fn cust_num(&self, customer_id: &str) -> Result<i64, ErpError> {
         let req = mapping::customer_lookup_request(customer_id)?;
         let body = self.call(&req).await?;
@@ -150,10 +209,33 @@ impl ErpConnector for EpicorConnector {
             Some(id) => Some(self.cust_num(id).await?),
             None => None,
         };
-        let req = mapping::create_request(&self.cfg, command, cust)?;
+        let group = match mapping::group_of(command) {
+            Some((kind, date)) => {
+                let row = self.ensure_group(kind, date).await?;
+                let id = row
+                    .get("GroupID")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                Some((kind, id))
+            }
+            None => None,
+        };
+        let new_answer = match group
+            .as_ref()
+            .and_then(|(_, id)| mapping::get_new_request(command, id))
+        {
+            Some(req) => Some(self.call(&req).await?),
+            None => None,
+        };
+        let req = mapping::create_request(&self.cfg, command, cust, new_answer.as_ref())?;
         let body = self.call(&req).await?;
         let kind: DocKind = command.kind();
-        mapping::created_id(kind, &body)
+        let id = mapping::created_id(kind, &body)?;
+        if let (EpicorPosting::AfterCreate, Some((kind, group_id))) = (self.cfg.posting, &group) {
+            self.post_group(*kind, group_id).await;
+        }
+        Ok(id)
     }
 
     async fn update_customer(

@@ -4,6 +4,7 @@ use crate::commands::DocKind;
 use crate::fields::CustomerFieldMap;
 use ledgerbridge_core::secrets::Secret;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Which ERP field carries the external reference, and how long it may be.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +93,56 @@ pub struct EpicorConfig {
     /// How Epicor's error answers are read.
     #[serde(default)]
     pub errors: EpicorErrorSettings,
+    /// How the day's cash, invoice and journal groups are named.
+    #[serde(default)]
+    pub groups: EpicorGroupSettings,
+    /// Whether a group is posted after each document is created in it.
+    #[serde(default)]
+    pub posting: EpicorPosting,
+    /// Payment method code of the mapping (e.g. `CC`, `STRIPE`) → Epicor `PMUID` (the internal
+    /// id of a PayMethod row; `CashHead` has no text payment-method field). The default ids are
+    /// an assumption: set them to the ids of the company's PayMethod rows.
+    #[serde(default = "default_payment_methods")]
+    pub payment_methods: BTreeMap<String, i64>,
+}
+
+/// The default payment-method ids (an assumption; see [`EpicorConfig::payment_methods`]).
+pub fn default_payment_methods() -> BTreeMap<String, i64> {
+    [("STRIPE", 1), ("CC", 2), ("ACH", 3), ("SEPA", 4)]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+}
+
+/// The group of a day: `pattern` with `{prefix}` (the configured group id: `cash_group_id`,
+/// `invoice_group_id`, `journal.group_id`), `{yyyy}`, `{yy}`, `{mm}`, `{dd}` of the document date.
+/// Epicor's `GroupID` length is not in any captured schema; the default pattern's 14 characters
+/// for an 8-character prefix are an assumption, which is why the pattern is a setting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EpicorGroupSettings {
+    pub pattern: String,
+    /// Bank account of new cash groups (`CashGrp.BankAcctID`); Epicor's default when unset.
+    pub bank_acct_id: Option<String>,
+}
+
+impl Default for EpicorGroupSettings {
+    fn default() -> Self {
+        EpicorGroupSettings {
+            pattern: "{prefix}{yy}{mm}{dd}".into(),
+            bank_acct_id: None,
+        }
+    }
+}
+
+/// `none`: documents stay entered in their group (an accountant posts the group);
+/// `after_create`: the group is posted after each document (cash: `CashRecPostSvc`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EpicorPosting {
+    #[default]
+    None,
+    AfterCreate,
 }
 
 /// Epicor answers many business-rule failures with HTTP 500 and an `ErrorMessage`; those are

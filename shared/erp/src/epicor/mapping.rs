@@ -38,10 +38,51 @@ pub fn entity_set(kind: DocKind) -> &'static str {
 /// one call (`rollbackParentOnChildError`), which effectively-once posting needs. That
 /// `UpdateExt` links the new lines to the new header (both sent with `OrderNum` 0) and runs the
 /// same defaults as `ChangeCustomer` is an assumption only a real Epicor can confirm.
+///
+/// Cash receipts start with `CashRecSvc/GetNewCashHeadType(groupID, PAYINV|DEPOSIT)` (vendor
+/// schema), which gives the header its stored `TranType` and the group's date, fiscal period and
+/// bank account; the edited header and its applications (`CashDtl`) are then committed by one
+/// `UpdateExt` call, for the same reason as orders ([`get_new_request`]).
 pub fn create_path(kind: DocKind) -> &'static str {
     match kind {
         DocKind::SalesOrder => "Erp.BO.SalesOrderSvc/UpdateExt",
+        DocKind::CashReceipt => "Erp.BO.CashRecSvc/UpdateExt",
         other => entity_set(other),
+    }
+}
+
+/// The typed `GetNew…Type` call that starts a document in `group_id`, for the kinds created
+/// that way (cash receipts); `None` for the others.
+pub fn get_new_request(cmd: &ErpCommand, group_id: &str) -> Option<EpicorRequest> {
+    match cmd {
+        ErpCommand::CreateCashReceipt(r) => {
+            let tran_type = match &r.applies_to {
+                Some(Application::SalesOrder(_)) => "DEPOSIT",
+                // Applied to an invoice, or left on account: a customer payment (PAYINV);
+                // MISPAY is for receipts without a customer and carries no customer credit.
+                Some(Application::Invoice(_)) | None => "PAYINV",
+            };
+            Some(EpicorRequest {
+                method: Method::Post,
+                path: "Erp.BO.CashRecSvc/GetNewCashHeadType".into(),
+                query: vec![],
+                body: Some(json!({
+                    "ds": {"CashHead": []},
+                    "groupID": group_id,
+                    "tranType": tran_type,
+                })),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The document date a command's group is chosen by, and which group kind; `None` for
+/// documents outside groups.
+pub fn group_of(cmd: &ErpCommand) -> Option<(super::groups::GroupKind, &ErpDate)> {
+    match cmd {
+        ErpCommand::CreateCashReceipt(r) => Some((super::groups::GroupKind::Cash, &r.receipt_date)),
+        _ => None,
     }
 }
 
@@ -182,7 +223,10 @@ pub fn create_request(
     cfg: &EpicorConfig,
     cmd: &ErpCommand,
     cust_num: Option<i64>,
+    new_answer: Option<&Value>,
 ) -> Result<EpicorRequest, ErpError> {
+    let need_new =
+        || new_answer.ok_or_else(|| ErpError::permanent(ERP, "internal: GetNew answer missing"));
     let need_cust = || {
         cust_num.ok_or_else(|| ErpError::permanent(ERP, "internal: customer number not resolved"))
     };
@@ -191,7 +235,7 @@ pub fn create_request(
         ErpCommand::CreateSalesOrder(o) => sales_order_body(cfg, o, need_cust()?)?,
         ErpCommand::CreateInvoice(i) => invoice_body(cfg, i, need_cust()?)?,
         ErpCommand::CreateCreditMemo(m) => credit_memo_body(cfg, m, need_cust()?)?,
-        ErpCommand::CreateCashReceipt(r) => cash_receipt_body(cfg, r, need_cust()?)?,
+        ErpCommand::CreateCashReceipt(r) => cash_receipt_body(cfg, r, need_cust()?, need_new()?)?,
         ErpCommand::PostJournalEntry(j) => journal_body(cfg, j)?,
     };
     Ok(EpicorRequest {
@@ -473,41 +517,69 @@ fn credit_memo_body(cfg: &EpicorConfig, m: &CreditMemo, cust: i64) -> Result<Val
     Ok(v)
 }
 
-fn cash_receipt_body(cfg: &EpicorConfig, r: &CashReceipt, cust: i64) -> Result<Value, ErpError> {
+/// The header row a `GetNew…` answer added (`parameters.ds.{table}`, last row).
+fn new_row(answer: &Value, table: &str) -> Result<Map<String, Value>, ErpError> {
+    answer
+        .pointer(&format!("/parameters/ds/{table}"))
+        .and_then(Value::as_array)
+        .and_then(|rows| rows.last())
+        .and_then(Value::as_object)
+        .cloned()
+        .ok_or_else(|| ErpError::permanent(ERP, format!("GetNew answer lacks a {table} row")))
+}
+
+/// The `PMUID` of a payment method code, from the settings.
+pub fn pmuid(cfg: &EpicorConfig, method: &str) -> Result<i64, ErpError> {
+    cfg.payment_methods.get(method).copied().ok_or_else(|| {
+        ErpError::permanent(
+            ERP,
+            format!(
+                "payment method {method:?} has no Epicor PMUID in the settings (payment_methods)"
+            ),
+        )
+    })
+}
+
+/// `CashRecSvc/UpdateExt` with the header `GetNewCashHeadType` returned (its `TranType`,
+/// group, date and fiscal period kept) and, for a payment on an invoice, one application row.
+fn cash_receipt_body(
+    cfg: &EpicorConfig,
+    r: &CashReceipt,
+    cust: i64,
+    new_answer: &Value,
+) -> Result<Value, ErpError> {
     let amount = r.amount.to_decimal().to_string();
-    let mut v = json!({
-        "Company": cfg.company,
-        "GroupID": cfg.cash_group_id,
-        "CustNum": cust,
-        "TranDate": r.receipt_date.as_str(),
-        (cfg.ref_fields.cash_receipt.name.as_str()): reference_value(cfg, &r.reference)?,
-        "DocTranAmt": amount,
-        "CurrencyCode": r.amount.currency.code(),
-        "PayMethod": r.payment_method,
-        "TranType": "PayInv",
-    });
-    if let Some(obj) = v.as_object_mut() {
-        match &r.applies_to {
-            Some(Application::Invoice(inv)) => {
-                obj.insert(
-                    "CashDtls".into(),
-                    json!([{
-                        "Company": cfg.company,
-                        "InvoiceNum": parse_int(inv, "InvoiceNum")?,
-                        "DocTranAmt": amount,
-                    }]),
-                );
-            }
-            Some(Application::SalesOrder(so)) => {
-                obj.insert("TranType".into(), json!("DepPay"));
-                obj.insert("OrderNum".into(), json!(parse_int(so, "OrderNum")?));
-            }
-            None => {
-                obj.insert("TranType".into(), json!("MisPay"));
-            }
-        }
+    let mut head = new_row(new_answer, "CashHead")?;
+    let mut set = |k: &str, v: Value| {
+        head.insert(k.into(), v);
+    };
+    set("Company", json!(cfg.company));
+    set("CustNum", json!(cust));
+    set("TranDate", json!(r.receipt_date.as_str()));
+    set(
+        &cfg.ref_fields.cash_receipt.name,
+        json!(reference_value(cfg, &r.reference)?),
+    );
+    set("DocTranAmt", json!(amount));
+    set("CurrencyCode", json!(r.amount.currency.code()));
+    set("PMUID", json!(pmuid(cfg, &r.payment_method)?));
+    set("RowMod", json!("A"));
+    let mut details = Vec::new();
+    match &r.applies_to {
+        Some(Application::Invoice(inv)) => details.push(json!({
+            "Company": cfg.company,
+            "InvoiceNum": parse_int(inv, "InvoiceNum")?,
+            "DocTranAmt": amount,
+            "RowMod": "A",
+        })),
+        Some(Application::SalesOrder(so)) => set("OrderNum", json!(parse_int(so, "OrderNum")?)),
+        None => set("OnAccount", json!(true)),
     }
-    Ok(v)
+    Ok(json!({
+        "ds": {"CashHead": [head], "CashDtl": details},
+        "continueProcessingOnError": false,
+        "rollbackParentOnChildError": true,
+    }))
 }
 
 fn journal_body(cfg: &EpicorConfig, j: &JournalEntry) -> Result<Value, ErpError> {
@@ -576,11 +648,45 @@ pub fn document_id(kind: DocKind, entity: &Value) -> Result<ErpDocumentId, ErpEr
     Ok(ErpDocumentId::new(parts.join("/")))
 }
 
+/// The first call of a group's posting: `CashRecPostSvc/GetNewParameters` for cash groups;
+/// `None` where posting is not implemented by the connector yet.
+pub fn posting_parameters_request(kind: super::groups::GroupKind) -> Option<EpicorRequest> {
+    match kind {
+        super::groups::GroupKind::Cash => Some(EpicorRequest {
+            method: Method::Post,
+            path: "Erp.PROC.CashRecPostSvc/GetNewParameters".into(),
+            query: vec![],
+            body: Some(json!({})),
+        }),
+        _ => None,
+    }
+}
+
+/// `CashRecPostSvc/RunDirect` with the parameters row of `params` set to the group.
+pub fn posting_run_request(
+    kind: super::groups::GroupKind,
+    group_id: &str,
+    params: &Value,
+) -> Result<EpicorRequest, ErpError> {
+    let table = "CashRecPostParam";
+    let mut row = new_row(params, table)?;
+    row.insert("GroupID".into(), json!(group_id));
+    row.insert("RowMod".into(), json!("U"));
+    let _ = kind;
+    Ok(EpicorRequest {
+        method: Method::Post,
+        path: "Erp.PROC.CashRecPostSvc/RunDirect".into(),
+        query: vec![],
+        body: Some(json!({"ds": {table: [row]}})),
+    })
+}
+
 /// The id of a created document: from the created row of an entity-set POST, or from the
 /// header row of the dataset a BO method returns (`parameters.ds`).
 pub fn created_id(kind: DocKind, body: &Value) -> Result<ErpDocumentId, ErpError> {
     let header = match kind {
         DocKind::SalesOrder => Some("OrderHed"),
+        DocKind::CashReceipt => Some("CashHead"),
         _ => None,
     };
     match header {
@@ -643,11 +749,27 @@ mod tests {
             customer_fields: crate::epicor::config::default_customer_fields(),
             timeout_ms: 1000,
             errors: Default::default(),
+            groups: Default::default(),
+            posting: Default::default(),
+            payment_methods: crate::epicor::config::default_payment_methods(),
         }
     }
 
     fn commands() -> Vec<ErpCommand> {
         serde_json::from_str(include_str!("../../tests/fixtures/commands.json")).unwrap()
+    }
+
+    /// What the sandbox's `GetNewCashHeadType` answers for a PAYINV receipt in group G240514.
+    fn new_cash_answer() -> Value {
+        json!({"parameters": {"ds": {"CashHead": [{
+            "Company": "EPIC06", "GroupID": "STRIPECR240514", "HeadNum": 0, "TranType": "PayInv",
+            "TranDate": "2024-05-14", "FiscalYear": 2024, "FiscalPeriod": 5, "RowMod": "A"}]}}})
+    }
+
+    fn request_of(cmd: &ErpCommand) -> EpicorRequest {
+        let new = new_cash_answer();
+        let new = get_new_request(cmd, "STRIPECR240514").map(|_| &new);
+        create_request(&cfg(), cmd, Some(42), new).unwrap()
     }
 
     fn expected() -> Value {
@@ -659,7 +781,7 @@ mod tests {
         let exp = expected();
         for cmd in commands() {
             let key = cmd.reference().full();
-            let req = create_request(&cfg(), &cmd, Some(42)).unwrap();
+            let req = request_of(&cmd);
             let got = json!({"path": req.path, "body": req.body});
             assert_eq!(got, exp[&key], "mapping of {key}");
         }
@@ -695,8 +817,11 @@ mod tests {
             .into_iter()
             .find(|c| c.kind() == DocKind::CashReceipt)
             .unwrap();
-        let req = create_request(&cfg(), &cmd, Some(1)).unwrap();
-        let r = req.body.unwrap()["CheckRef"].as_str().unwrap().to_owned();
+        let req = request_of(&cmd);
+        let r = req.body.unwrap()["ds"]["CashHead"][0]["CheckRef"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         assert!(r.len() <= 30, "{r}");
     }
 

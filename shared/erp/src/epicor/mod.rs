@@ -4,10 +4,12 @@
 
 pub mod client;
 pub mod config;
+pub mod groups;
 pub mod mapping;
 pub mod retry;
 
 pub use client::EpicorConnector;
 pub use config::{
-    EpicorAuth, EpicorConfig, EpicorCredentials, EpicorErrorSettings, EpicorRefFields, RefField,
+    EpicorAuth, EpicorConfig, EpicorCredentials, EpicorErrorSettings, EpicorGroupSettings,
+    EpicorPosting, EpicorRefFields, RefField,
 };
