@@ -414,10 +414,12 @@ async fn erp_epicor_sandbox_exports_requests_and_documents() {
     sb.shutdown().await;
 }
 
-/// Services whose requests already follow the contract facts; the others (AR invoices and
-/// GL journals) still use the older nested entity-set bodies.
-const CONTRACT_SERVICES: [&str; 5] = [
+/// Services whose requests already follow the contract facts; GL journals still use the older
+/// nested entity-set body.
+const CONTRACT_SERVICES: [&str; 7] = [
     "Erp.BO.CustomerSvc",
+    "Erp.BO.InvcGrpSvc",
+    "Erp.BO.ARInvoiceSvc",
     "Erp.BO.SalesOrderSvc",
     "Erp.BO.CashGrpSvc",
     "Erp.BO.CashRecSvc",
@@ -469,6 +471,12 @@ async fn erp_epicor_requests_match_the_contract_facts() {
     assert!(checked
         .iter()
         .any(|r| r.path.ends_with(".CashGrpSvc/Update")));
+    assert!(checked
+        .iter()
+        .any(|r| r.path.ends_with(".ARInvoiceSvc/GetNewInvcHeadType")));
+    assert!(checked
+        .iter()
+        .any(|r| r.path.ends_with(".InvcGrpSvc/PostInvoices")));
     assert!(checked
         .iter()
         .any(|r| r.method == "POST" && r.path.ends_with("/Customers")));

@@ -33,12 +33,13 @@ fn service_of(set: &str) -> Option<&'static str> {
 /// Entity sets whose POST/PATCH bodies and GET queries are checked against the contract facts
 /// (one flat row of the set's row type, every field known). The other sets still take the
 /// connector's older nested bodies until their documents move to the BO methods.
-const STRICT_SETS: [&str; 5] = [
+const STRICT_SETS: [&str; 6] = [
     "Customers",
     "SalesOrders",
     "CashRecs",
     "CashGrps",
     "InvcGrps",
+    "ARInvoices",
 ];
 
 /// Child rows kept inside a document under their navigation property; a GET shows them only
@@ -47,6 +48,7 @@ fn navigation_of(set: &str) -> Option<&'static str> {
     match set {
         "SalesOrders" => Some("OrderDtls"),
         "CashRecs" => Some("CashDtls"),
+        "ARInvoices" => Some("InvcDtls"),
         _ => None,
     }
 }

@@ -38,6 +38,11 @@ pub fn call(ctx: &Ctx<'_>, service: &str, method: &str, body: &Value) -> Result<
             json!({"CashRecPostParam": [{"GroupID": "", "AutoAction": "", "AgentID": "", "RowMod": "A"}]}),
         )),
         ("Erp.PROC.CashRecPostSvc", "RunDirect") => post_cash_group(ctx, body),
+        ("Erp.BO.InvcGrpSvc", "GetNewInvcGrp") => Ok(get_new_group(ctx, body, "InvcGrp")),
+        ("Erp.BO.InvcGrpSvc", "Update") => update_group(ctx, body, INVOICE_GROUP),
+        ("Erp.BO.InvcGrpSvc", "PostInvoices") => post_invoice_group(ctx, body),
+        ("Erp.BO.ARInvoiceSvc", "GetNewInvcHeadType") => get_new_invoice_head(ctx, body),
+        ("Erp.BO.ARInvoiceSvc", "UpdateExt") => invoice_update_ext(ctx, body),
         _ => Err(bad(format!(
             "{service}.{method} is not available in this sandbox."
         ))),
@@ -60,6 +65,12 @@ pub(crate) const CASH_GROUP: GroupSpec = GroupSpec {
     table: "CashGrp",
     entity: "CashGrps",
     date_field: "TranDate",
+};
+
+pub(crate) const INVOICE_GROUP: GroupSpec = GroupSpec {
+    table: "InvcGrp",
+    entity: "InvcGrps",
+    date_field: "InvoiceDate",
 };
 
 /// The sandbox's fiscal calendar: one period per calendar month.
@@ -283,6 +294,10 @@ fn cash_update_ext(ctx: &Ctx<'_>, body: &Value) -> Result<Value, Reject> {
         if invoice.get("CreditMemo").and_then(Value::as_bool) == Some(true) {
             return fail("CashDtl", format!("Invoice {inv} is a credit memo."));
         }
+        // Only posted invoices are open receivables.
+        if invoice.get("Posted").and_then(Value::as_bool) != Some(true) {
+            return fail("CashDtl", format!("Invoice {inv} is not posted."));
+        }
         match super::decimal(&dv, "DocTranAmt") {
             Ok(Some(a)) if a > rust_decimal::Decimal::ZERO => applied += a,
             Ok(_) => {
@@ -480,4 +495,205 @@ fn sales_order_update_ext(
         json!({"OrderHed": [head_out], "OrderDtl": lines_out}),
         vec![],
     ))
+}
+
+/// Append `row` to table `table` of dataset `ds`.
+fn push_row(ds: &mut Value, table: &str, row: Value) {
+    if let Some(o) = ds.as_object_mut() {
+        match o.get_mut(table).and_then(Value::as_array_mut) {
+            Some(rows) => rows.push(row),
+            None => {
+                o.insert(table.into(), json!([row]));
+            }
+        }
+    }
+}
+
+/// `ARInvoiceSvc/GetNewInvcHeadType(GroupID, InvoiceType, ds)`: a new miscellaneous invoice or
+/// credit memo in the group, with the group's date and fiscal period.
+fn get_new_invoice_head(ctx: &Ctx<'_>, body: &Value) -> Result<Value, Reject> {
+    let group_id = text(body, "GroupID").ok_or_else(|| bad("Group ID is required."))?;
+    let group = usable_group(ctx, &INVOICE_GROUP, group_id).map_err(bad)?;
+    let credit = match text(body, "InvoiceType") {
+        Some("MISC-BILL") => false,
+        Some("CREDIT-MEMO") => true,
+        other => {
+            return Err(bad(format!(
+                "Invoice type {other:?} is not available in this sandbox."
+            )))
+        }
+    };
+    let mut ds = body.get("ds").cloned().unwrap_or_else(|| json!({}));
+    push_row(
+        &mut ds,
+        "InvcHead",
+        json!({
+            "Company": ctx.company, "GroupID": group_id, "InvoiceNum": 0, "InvoiceType": "Mis",
+            "CreditMemo": credit, "InvoiceDate": group.get("InvoiceDate"),
+            "FiscalYear": group.get("FiscalYear"), "FiscalPeriod": group.get("FiscalPeriod"),
+            "Posted": false, "RowMod": "A",
+        }),
+    );
+    Ok(method_answer(ds))
+}
+
+/// `ARInvoiceSvc/UpdateExt` creating one invoice or credit memo with its lines.
+fn invoice_update_ext(ctx: &Ctx<'_>, body: &Value) -> Result<Value, Reject> {
+    let st = ctx.st;
+    let ds = body.get("ds").cloned().unwrap_or_else(|| json!({}));
+    let fail =
+        |table: &str, msg: String| Ok(update_ext_answer(ds.clone(), vec![upd_error(table, &msg)]));
+    let heads = rows(&ds, "InvcHead");
+    let [head] = heads.as_slice() else {
+        return fail(
+            "InvcHead",
+            "The sandbox takes exactly one InvcHead row per UpdateExt call.".into(),
+        );
+    };
+    let hv = Value::Object((*head).clone());
+    if text(&hv, "RowMod") != Some("A")
+        || hv.get("InvoiceNum").and_then(Value::as_i64).unwrap_or(0) != 0
+    {
+        return fail(
+            "InvcHead",
+            "Only new invoices (RowMod \"A\", InvoiceNum 0) are supported.".into(),
+        );
+    }
+    if text(&hv, "Company") != Some(ctx.company) {
+        return fail(
+            "InvcHead",
+            format!("Company is required and must be {}.", ctx.company),
+        );
+    }
+    // The group is set by GetNewInvcHeadType; an invoice without one was not created that way.
+    let Some(group_id) = text(&hv, "GroupID") else {
+        return fail(
+            "InvcHead",
+            "Group ID is required (create the invoice with GetNewInvcHeadType).".into(),
+        );
+    };
+    let group = match usable_group(ctx, &INVOICE_GROUP, group_id) {
+        Ok(g) => g,
+        Err(m) => return fail("InvcHead", m),
+    };
+    let date = text(&hv, "InvoiceDate").unwrap_or("");
+    if fiscal_of(date).is_none()
+        || fiscal_of(date) != fiscal_of(text(&group, "InvoiceDate").unwrap_or(""))
+    {
+        return fail(
+            "InvcHead",
+            format!("Invoice date {date} is not in the period of group {group_id}."),
+        );
+    }
+    if let Err((_, m)) = open_period(st, date, "Invoice") {
+        return fail("InvcHead", m);
+    }
+    for f in ["FiscalYear", "FiscalPeriod"] {
+        if hv.get(f).filter(|x| !x.is_null()) != group.get(f).filter(|x| !x.is_null()) {
+            return fail("InvcHead", format!("{f} must be the group's."));
+        }
+    }
+    if text(&hv, "InvoiceType") != Some("Mis") {
+        return fail(
+            "InvcHead",
+            "Only miscellaneous invoices can be entered here.".into(),
+        );
+    }
+    if let Err((_, m)) = customer_exists(st, hv.get("CustNum").and_then(Value::as_i64)) {
+        return fail("InvcHead", m);
+    }
+    let credit = hv
+        .get("CreditMemo")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if let Some(r) = hv.get("InvoiceRef").and_then(Value::as_i64) {
+        if !credit {
+            return fail(
+                "InvcHead",
+                "Only credit memos relate to another invoice.".into(),
+            );
+        }
+        match st.get_doc(ERP, "ARInvoices", &r.to_string()).map_err(db)? {
+            Some(orig) if orig.get("CreditMemo").and_then(Value::as_bool) != Some(true) => {}
+            _ => return fail("InvcHead", format!("Invoice {r} not found.")),
+        }
+    }
+    let lines = rows(&ds, "InvcDtl");
+    let line_values: Vec<Value> = lines.iter().map(|l| Value::Object((*l).clone())).collect();
+    if line_values.is_empty() {
+        return fail("InvcDtl", "At least one invoice line is required.".into());
+    }
+    for l in &line_values {
+        if text(l, "RowMod") != Some("A")
+            || l.get("InvoiceNum").and_then(Value::as_i64).unwrap_or(0) != 0
+        {
+            return fail(
+                "InvcDtl",
+                "Lines of a new invoice carry RowMod \"A\" and InvoiceNum 0.".into(),
+            );
+        }
+    }
+    let refs: Vec<&Value> = line_values.iter().collect();
+    if let Err((_, m)) = check_part_lines(st, &refs, "SellingShipQty") {
+        return fail("InvcDtl", m);
+    }
+    let n = st.next("epicor.InvoiceNum", 1001).map_err(db)?;
+    let mut head_out = (*head).clone();
+    head_out.insert("InvoiceNum".into(), json!(n));
+    head_out.insert("Posted".into(), json!(false));
+    head_out.insert("RowMod".into(), json!(""));
+    let lines_out: Vec<Value> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut l = (*l).clone();
+            let line = l
+                .get("InvoiceLine")
+                .and_then(Value::as_i64)
+                .filter(|x| *x > 0)
+                .unwrap_or(i as i64 + 1);
+            l.insert("InvoiceNum".into(), json!(n));
+            l.insert("InvoiceLine".into(), json!(line));
+            l.insert("RowMod".into(), json!(""));
+            Value::Object(l)
+        })
+        .collect();
+    let mut stored = head_out.clone();
+    stored.insert("InvcDtls".into(), Value::Array(lines_out.clone()));
+    st.insert_doc(
+        ERP,
+        "ARInvoices",
+        &n.to_string(),
+        &Value::Object(stored),
+        ctx.lag,
+    )
+    .map_err(db)?;
+    Ok(update_ext_answer(
+        json!({"InvcHead": [head_out], "InvcDtl": lines_out}),
+        vec![],
+    ))
+}
+
+/// `InvcGrpSvc/PostInvoices(groupID)`: post the group's invoices (they become open AR) and
+/// remove the group.
+fn post_invoice_group(ctx: &Ctx<'_>, body: &Value) -> Result<Value, Reject> {
+    let group_id = text(body, "groupID").ok_or_else(|| bad("Group ID is required."))?;
+    usable_group(ctx, &INVOICE_GROUP, group_id).map_err(bad)?;
+    let mut posted = Vec::new();
+    for (entity, id, mut doc) in ctx.st.documents(ERP).map_err(db)? {
+        if entity == "ARInvoices" && text(&doc, "GroupID") == Some(group_id) {
+            let credit = doc.get("CreditMemo").and_then(Value::as_bool) == Some(true);
+            if let Some(o) = doc.as_object_mut() {
+                o.insert("Posted".into(), json!(true));
+                o.insert("OpenInvoice".into(), json!(!credit));
+            }
+            ctx.st.put_record(ERP, &entity, &id, &doc).map_err(db)?;
+            posted.push(id);
+        }
+    }
+    ctx.st
+        .delete_record(ERP, INVOICE_GROUP.entity, group_id)
+        .map_err(db)?;
+    Ok(json!({"returnObj": null, "parameters": {
+        "invoicesGenerated": posted.join(","), "errorMessage": "", "legalNumberMessage": ""}}))
 }

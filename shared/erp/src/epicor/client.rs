@@ -155,10 +155,19 @@ impl EpicorConnector {
     /// A failed posting leaves the document entered in its group; it is logged, not returned,
     /// because the document itself exists.
     async fn post_group(&self, kind: GroupKind, group_id: &str) {
-        let Some(first) = mapping::posting_parameters_request(kind) else {
-            return;
-        };
         let run = async {
+            if kind == GroupKind::Invoice {
+                let answer = self
+                    .call(&mapping::invoice_posting_request(group_id))
+                    .await?;
+                return match mapping::posting_error_of(&answer) {
+                    Some(m) => Err(ErpError::permanent(ERP, m)),
+                    None => Ok(answer),
+                };
+            }
+            let Some(first) = mapping::posting_parameters_request(kind) else {
+                return Ok(Value::Null);
+            };
             let params = self.call(&first).await?;
             let req = mapping::posting_run_request(kind, group_id, &params)?;
             self.call(&req).await

@@ -135,13 +135,16 @@ impl Default for EpicorGroupSettings {
     }
 }
 
-/// `none`: documents stay entered in their group (an accountant posts the group);
-/// `after_create`: the group is posted after each document (cash: `CashRecPostSvc`).
+/// `after_create` (the default): the group is posted after each document (cash:
+/// `CashRecPostSvc`; invoices and credit memos: `InvcGrpSvc/PostInvoices`), so an invoice is
+/// open AR and takes cash as soon as it is booked, as before groups existed in the connector;
+/// `none`: documents stay entered in their group for an accountant to post (Epicor then refuses
+/// to apply cash to the unposted invoices, and those receipts are parked with its message).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EpicorPosting {
-    #[default]
     None,
+    #[default]
     AfterCreate,
 }
 

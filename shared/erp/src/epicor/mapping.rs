@@ -42,11 +42,15 @@ pub fn entity_set(kind: DocKind) -> &'static str {
 /// Cash receipts start with `CashRecSvc/GetNewCashHeadType(groupID, PAYINV|DEPOSIT)` (vendor
 /// schema), which gives the header its stored `TranType` and the group's date, fiscal period and
 /// bank account; the edited header and its applications (`CashDtl`) are then committed by one
-/// `UpdateExt` call, for the same reason as orders ([`get_new_request`]).
+/// `UpdateExt` call, for the same reason as orders ([`get_new_request`]). AR invoices and credit
+/// memos likewise start with `ARInvoiceSvc/GetNewInvcHeadType(GroupID, MISC-BILL |
+/// CREDIT-MEMO)` (the only way `InvcHead.GroupID` is set) and commit header and `InvcDtl` lines
+/// with one `UpdateExt`.
 pub fn create_path(kind: DocKind) -> &'static str {
     match kind {
         DocKind::SalesOrder => "Erp.BO.SalesOrderSvc/UpdateExt",
         DocKind::CashReceipt => "Erp.BO.CashRecSvc/UpdateExt",
+        DocKind::Invoice | DocKind::CreditMemo => "Erp.BO.ARInvoiceSvc/UpdateExt",
         other => entity_set(other),
     }
 }
@@ -73,6 +77,22 @@ pub fn get_new_request(cmd: &ErpCommand, group_id: &str) -> Option<EpicorRequest
                 })),
             })
         }
+        ErpCommand::CreateInvoice(_) | ErpCommand::CreateCreditMemo(_) => {
+            let invoice_type = match cmd {
+                ErpCommand::CreateCreditMemo(_) => "CREDIT-MEMO",
+                _ => "MISC-BILL",
+            };
+            Some(EpicorRequest {
+                method: Method::Post,
+                path: "Erp.BO.ARInvoiceSvc/GetNewInvcHeadType".into(),
+                query: vec![],
+                body: Some(json!({
+                    "ds": {"InvcHead": []},
+                    "GroupID": group_id,
+                    "InvoiceType": invoice_type,
+                })),
+            })
+        }
         _ => None,
     }
 }
@@ -82,6 +102,8 @@ pub fn get_new_request(cmd: &ErpCommand, group_id: &str) -> Option<EpicorRequest
 pub fn group_of(cmd: &ErpCommand) -> Option<(super::groups::GroupKind, &ErpDate)> {
     match cmd {
         ErpCommand::CreateCashReceipt(r) => Some((super::groups::GroupKind::Cash, &r.receipt_date)),
+        ErpCommand::CreateInvoice(i) => Some((super::groups::GroupKind::Invoice, &i.invoice_date)),
+        ErpCommand::CreateCreditMemo(m) => Some((super::groups::GroupKind::Invoice, &m.memo_date)),
         _ => None,
     }
 }
@@ -233,8 +255,8 @@ pub fn create_request(
     let body = match cmd {
         ErpCommand::UpsertCustomer(c) => customer_body(cfg, c, None)?,
         ErpCommand::CreateSalesOrder(o) => sales_order_body(cfg, o, need_cust()?)?,
-        ErpCommand::CreateInvoice(i) => invoice_body(cfg, i, need_cust()?)?,
-        ErpCommand::CreateCreditMemo(m) => credit_memo_body(cfg, m, need_cust()?)?,
+        ErpCommand::CreateInvoice(i) => invoice_body(cfg, i, need_cust()?, need_new()?)?,
+        ErpCommand::CreateCreditMemo(m) => credit_memo_body(cfg, m, need_cust()?, need_new()?)?,
         ErpCommand::CreateCashReceipt(r) => cash_receipt_body(cfg, r, need_cust()?, need_new()?)?,
         ErpCommand::PostJournalEntry(j) => journal_body(cfg, j)?,
     };
@@ -466,55 +488,73 @@ fn invoice_lines(cfg: &EpicorConfig, lines: &[DocumentLine]) -> Vec<Value> {
         .map(|(i, l)| {
             let mut v = line_json(cfg, i, l, "SellingShipQty");
             if let Some(obj) = v.as_object_mut() {
+                obj.insert("InvoiceNum".into(), json!(0));
                 obj.insert("InvoiceLine".into(), json!(i + 1));
+                obj.insert("RowMod".into(), json!("A"));
             }
             v
         })
         .collect()
 }
 
-fn invoice_body(cfg: &EpicorConfig, inv: &Invoice, cust: i64) -> Result<Value, ErpError> {
-    let mut v = json!({
-        "Company": cfg.company,
-        "GroupID": cfg.invoice_group_id,
-        "CustNum": cust,
-        "CreditMemo": false,
-        (cfg.ref_fields.invoice.name.as_str()): reference_value(cfg, &inv.reference)?,
-        "InvoiceDate": inv.invoice_date.as_str(),
-        "CurrencyCode": inv.currency.code(),
-        "InvcDtls": invoice_lines(cfg, &inv.lines),
-    });
-    if let Some(obj) = v.as_object_mut() {
-        if let Some(d) = &inv.due_date {
-            obj.insert("DueDate".into(), json!(d.as_str()));
-        }
-        if let Some(so) = &inv.sales_order {
-            obj.insert("OrderNum".into(), json!(parse_int(so, "OrderNum")?));
-        }
-    }
-    Ok(v)
+/// `ARInvoiceSvc/UpdateExt` with the header `GetNewInvcHeadType` returned (group, type, credit
+/// flag, date and fiscal period kept) and its lines.
+fn invoice_update_ext(head: Map<String, Value>, lines: Vec<Value>) -> Value {
+    json!({
+        "ds": {"InvcHead": [head], "InvcDtl": lines},
+        "continueProcessingOnError": false,
+        "rollbackParentOnChildError": true,
+    })
 }
 
-fn credit_memo_body(cfg: &EpicorConfig, m: &CreditMemo, cust: i64) -> Result<Value, ErpError> {
-    let mut v = json!({
-        "Company": cfg.company,
-        "GroupID": cfg.invoice_group_id,
-        "CustNum": cust,
-        "CreditMemo": true,
-        (cfg.ref_fields.credit_memo.name.as_str()): reference_value(cfg, &m.reference)?,
-        "InvoiceDate": m.memo_date.as_str(),
-        "CurrencyCode": m.currency.code(),
-        "InvcDtls": invoice_lines(cfg, &m.lines),
-    });
-    if let Some(obj) = v.as_object_mut() {
-        if let Some(inv) = &m.applies_to_invoice {
-            obj.insert("InvoiceRef".into(), json!(parse_int(inv, "InvoiceNum")?));
-        }
-        if let Some(reason) = &m.reason {
-            obj.insert("InvoiceComment".into(), json!(reason));
-        }
+/// A miscellaneous invoice. `OrderNum` is not sent: on an invoice the order would supply
+/// `PONum`, the field that carries the invoice's own reference.
+fn invoice_body(
+    cfg: &EpicorConfig,
+    inv: &Invoice,
+    cust: i64,
+    new_answer: &Value,
+) -> Result<Value, ErpError> {
+    let mut head = new_row(new_answer, "InvcHead")?;
+    head.insert("Company".into(), json!(cfg.company));
+    head.insert("CustNum".into(), json!(cust));
+    head.insert(
+        cfg.ref_fields.invoice.name.clone(),
+        json!(reference_value(cfg, &inv.reference)?),
+    );
+    head.insert("InvoiceDate".into(), json!(inv.invoice_date.as_str()));
+    head.insert("CurrencyCode".into(), json!(inv.currency.code()));
+    if let Some(d) = &inv.due_date {
+        head.insert("DueDate".into(), json!(d.as_str()));
     }
-    Ok(v)
+    head.insert("RowMod".into(), json!("A"));
+    Ok(invoice_update_ext(head, invoice_lines(cfg, &inv.lines)))
+}
+
+/// A credit memo (amounts entered positive); `InvoiceRef` relates it to the invoice it credits.
+fn credit_memo_body(
+    cfg: &EpicorConfig,
+    m: &CreditMemo,
+    cust: i64,
+    new_answer: &Value,
+) -> Result<Value, ErpError> {
+    let mut head = new_row(new_answer, "InvcHead")?;
+    head.insert("Company".into(), json!(cfg.company));
+    head.insert("CustNum".into(), json!(cust));
+    head.insert(
+        cfg.ref_fields.credit_memo.name.clone(),
+        json!(reference_value(cfg, &m.reference)?),
+    );
+    head.insert("InvoiceDate".into(), json!(m.memo_date.as_str()));
+    head.insert("CurrencyCode".into(), json!(m.currency.code()));
+    if let Some(inv) = &m.applies_to_invoice {
+        head.insert("InvoiceRef".into(), json!(parse_int(inv, "InvoiceNum")?));
+    }
+    if let Some(reason) = &m.reason {
+        head.insert("InvoiceComment".into(), json!(reason));
+    }
+    head.insert("RowMod".into(), json!("A"));
+    Ok(invoice_update_ext(head, invoice_lines(cfg, &m.lines)))
 }
 
 /// The header row a `GetNew…` answer added (`parameters.ds.{table}`, last row).
@@ -652,6 +692,8 @@ pub fn document_id(kind: DocKind, entity: &Value) -> Result<ErpDocumentId, ErpEr
 /// `None` where posting is not implemented by the connector yet.
 pub fn posting_parameters_request(kind: super::groups::GroupKind) -> Option<EpicorRequest> {
     match kind {
+        // Invoice groups post in one call; see [`invoice_posting_request`].
+        super::groups::GroupKind::Invoice => None,
         super::groups::GroupKind::Cash => Some(EpicorRequest {
             method: Method::Post,
             path: "Erp.PROC.CashRecPostSvc/GetNewParameters".into(),
@@ -681,12 +723,33 @@ pub fn posting_run_request(
     })
 }
 
+/// `InvcGrpSvc/PostInvoices(groupID)`: posts every invoice of the group (they become open AR).
+pub fn invoice_posting_request(group_id: &str) -> EpicorRequest {
+    EpicorRequest {
+        method: Method::Post,
+        path: "Erp.BO.InvcGrpSvc/PostInvoices".into(),
+        query: vec![],
+        body: Some(json!({ "groupID": group_id })),
+    }
+}
+
+/// The error text a `PostInvoices` answer carries (`parameters.errorMessage`), if any.
+pub fn posting_error_of(answer: &Value) -> Option<String> {
+    answer
+        .pointer("/parameters/errorMessage")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(str::to_owned)
+}
+
 /// The id of a created document: from the created row of an entity-set POST, or from the
 /// header row of the dataset a BO method returns (`parameters.ds`).
 pub fn created_id(kind: DocKind, body: &Value) -> Result<ErpDocumentId, ErpError> {
     let header = match kind {
         DocKind::SalesOrder => Some("OrderHed"),
         DocKind::CashReceipt => Some("CashHead"),
+        DocKind::Invoice | DocKind::CreditMemo => Some("InvcHead"),
         _ => None,
     };
     match header {
@@ -766,9 +829,21 @@ mod tests {
             "TranDate": "2024-05-14", "FiscalYear": 2024, "FiscalPeriod": 5, "RowMod": "A"}]}}})
     }
 
+    /// What the sandbox's `GetNewInvcHeadType` answers in group STRIPE240514.
+    fn new_invoice_answer(credit: bool) -> Value {
+        json!({"parameters": {"ds": {"InvcHead": [{
+            "Company": "EPIC06", "GroupID": "STRIPE240514", "InvoiceNum": 0, "InvoiceType": "Mis",
+            "CreditMemo": credit, "InvoiceDate": "2024-05-14", "FiscalYear": 2024,
+            "FiscalPeriod": 5, "RowMod": "A"}]}}})
+    }
+
     fn request_of(cmd: &ErpCommand) -> EpicorRequest {
-        let new = new_cash_answer();
-        let new = get_new_request(cmd, "STRIPECR240514").map(|_| &new);
+        let new = match cmd.kind() {
+            DocKind::Invoice => new_invoice_answer(false),
+            DocKind::CreditMemo => new_invoice_answer(true),
+            _ => new_cash_answer(),
+        };
+        let new = get_new_request(cmd, "G").map(|_| &new);
         create_request(&cfg(), cmd, Some(42), new).unwrap()
     }
 
