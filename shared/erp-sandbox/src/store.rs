@@ -97,6 +97,14 @@ impl Store {
                     "INSERT OR IGNORE INTO master VALUES (?1, 'account', ?2)",
                     params![erp, a],
                 )?;
+                if erp == ErpKind::Epicor.as_str() {
+                    self.put_record(
+                        erp,
+                        "GLAccounts",
+                        &epicor_internal(a),
+                        &epicor_gl_account(a),
+                    )?;
+                }
             }
             for p in &seed.closed_periods {
                 self.conn.execute(
@@ -498,4 +506,23 @@ impl Store {
         let rows = stmt.query_map([session_key], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// Epicor's internal account of a display account: segments joined by `|` (`1010-00` →
+/// `1010|00`; the sandbox's chart separates segments with `-`).
+pub fn epicor_internal(display: &str) -> String {
+    display.split('-').collect::<Vec<_>>().join("|")
+}
+
+/// The `GLAccountSvc` row of a display account.
+fn epicor_gl_account(display: &str) -> Value {
+    let internal = epicor_internal(display);
+    let mut row = serde_json::Map::new();
+    row.insert("GLAccount1".into(), Value::from(internal.clone()));
+    for (i, seg) in internal.split('|').enumerate() {
+        row.insert(format!("SegValue{}", i + 1), Value::from(seg));
+    }
+    row.insert("GLAcctDispGLAcctDisp".into(), Value::from(display));
+    row.insert("Active".into(), Value::from(true));
+    Value::Object(row)
 }

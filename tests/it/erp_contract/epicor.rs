@@ -28,6 +28,7 @@ fn config(sb: &SandboxHandle) -> EpicorConfig {
         groups: Default::default(),
         posting: Default::default(),
         payment_methods: ledgerbridge_erp::epicor::config::default_payment_methods(),
+        gl_accounts: Default::default(),
     }
 }
 
@@ -414,10 +415,11 @@ async fn erp_epicor_sandbox_exports_requests_and_documents() {
     sb.shutdown().await;
 }
 
-/// Services whose requests already follow the contract facts; GL journals still use the older
-/// nested entity-set body.
-const CONTRACT_SERVICES: [&str; 7] = [
+/// The services the connector calls; every request it sends to them is checked.
+const CONTRACT_SERVICES: [&str; 9] = [
     "Erp.BO.CustomerSvc",
+    "Erp.BO.GLJrnGrpSvc",
+    "Erp.BO.GLJournalEntrySvc",
     "Erp.BO.InvcGrpSvc",
     "Erp.BO.ARInvoiceSvc",
     "Erp.BO.SalesOrderSvc",
@@ -477,6 +479,12 @@ async fn erp_epicor_requests_match_the_contract_facts() {
     assert!(checked
         .iter()
         .any(|r| r.path.ends_with(".InvcGrpSvc/PostInvoices")));
+    assert!(checked
+        .iter()
+        .any(|r| r.path.ends_with(".GLJournalEntrySvc/UpdateExt")));
+    assert!(checked
+        .iter()
+        .any(|r| r.path.ends_with(".GLJrnGrpSvc/PostGroupJournals")));
     assert!(checked
         .iter()
         .any(|r| r.method == "POST" && r.path.ends_with("/Customers")));

@@ -43,6 +43,11 @@ pub fn call(ctx: &Ctx<'_>, service: &str, method: &str, body: &Value) -> Result<
         ("Erp.BO.InvcGrpSvc", "PostInvoices") => post_invoice_group(ctx, body),
         ("Erp.BO.ARInvoiceSvc", "GetNewInvcHeadType") => get_new_invoice_head(ctx, body),
         ("Erp.BO.ARInvoiceSvc", "UpdateExt") => invoice_update_ext(ctx, body),
+        ("Erp.BO.GLJrnGrpSvc", "GetNewGLJrnGrp") => Ok(get_new_group(ctx, body, "GLJrnGrp")),
+        ("Erp.BO.GLJrnGrpSvc", "Update") => update_group(ctx, body, JOURNAL_GROUP),
+        ("Erp.BO.GLJrnGrpSvc", "PostGroupJournals") => post_journal_group(ctx, body),
+        ("Erp.BO.GLJournalEntrySvc", "GetNewGlJrnHedTran") => get_new_journal_head(ctx, body),
+        ("Erp.BO.GLJournalEntrySvc", "UpdateExt") => journal_update_ext(ctx, body),
         _ => Err(bad(format!(
             "{service}.{method} is not available in this sandbox."
         ))),
@@ -71,6 +76,12 @@ pub(crate) const INVOICE_GROUP: GroupSpec = GroupSpec {
     table: "InvcGrp",
     entity: "InvcGrps",
     date_field: "InvoiceDate",
+};
+
+pub(crate) const JOURNAL_GROUP: GroupSpec = GroupSpec {
+    table: "GLJrnGrp",
+    entity: "GLJrnGrps",
+    date_field: "JEDate",
 };
 
 /// The sandbox's fiscal calendar: one period per calendar month.
@@ -115,6 +126,10 @@ fn update_group(ctx: &Ctx<'_>, body: &Value, spec: GroupSpec) -> Result<Value, R
     let date = text(&v, spec.date_field)
         .ok_or_else(|| bad(format!("{} is required.", spec.date_field)))?;
     open_period(ctx.st, date, "Group")?;
+    if spec.table == "GLJrnGrp" {
+        text(&v, "BookID").ok_or_else(|| bad("Book ID is required."))?;
+        text(&v, "JournalCode").ok_or_else(|| bad("Journal Code is required."))?;
+    }
     let (year, period) =
         fiscal_of(date).ok_or_else(|| bad(format!("{date} is not a valid date.")))?;
     row.insert("Company".into(), json!(ctx.company));
@@ -696,4 +711,194 @@ fn post_invoice_group(ctx: &Ctx<'_>, body: &Value) -> Result<Value, Reject> {
         .map_err(db)?;
     Ok(json!({"returnObj": null, "parameters": {
         "invoicesGenerated": posted.join(","), "errorMessage": "", "legalNumberMessage": ""}}))
+}
+
+/// `GLJournalEntrySvc/GetNewGlJrnHedTran(ds, GroupID)`: a new journal header defaulted from the
+/// group (book, fiscal year and period, journal code, date).
+fn get_new_journal_head(ctx: &Ctx<'_>, body: &Value) -> Result<Value, Reject> {
+    let group_id = text(body, "GroupID").ok_or_else(|| bad("Group ID is required."))?;
+    let group = usable_group(ctx, &JOURNAL_GROUP, group_id).map_err(bad)?;
+    let mut ds = body.get("ds").cloned().unwrap_or_else(|| json!({}));
+    push_row(
+        &mut ds,
+        "GLJrnHed",
+        json!({
+            "Company": ctx.company, "GroupID": group_id, "BookID": group.get("BookID"),
+            "FiscalYear": group.get("FiscalYear"), "FiscalPeriod": group.get("FiscalPeriod"),
+            "JournalCode": group.get("JournalCode"), "JournalNum": 0,
+            "JEDate": group.get("JEDate"), "Posted": false, "RowMod": "A",
+        }),
+    );
+    Ok(method_answer(ds))
+}
+
+/// `GLJournalEntrySvc/UpdateExt` creating one journal with its manual lines.
+fn journal_update_ext(ctx: &Ctx<'_>, body: &Value) -> Result<Value, Reject> {
+    let st = ctx.st;
+    let ds = body.get("ds").cloned().unwrap_or_else(|| json!({}));
+    let fail =
+        |table: &str, msg: String| Ok(update_ext_answer(ds.clone(), vec![upd_error(table, &msg)]));
+    let heads = rows(&ds, "GLJrnHed");
+    let [head] = heads.as_slice() else {
+        return fail(
+            "GLJrnHed",
+            "The sandbox takes exactly one GLJrnHed row per UpdateExt call.".into(),
+        );
+    };
+    let hv = Value::Object((*head).clone());
+    if text(&hv, "RowMod") != Some("A")
+        || hv.get("JournalNum").and_then(Value::as_i64).unwrap_or(0) != 0
+    {
+        return fail(
+            "GLJrnHed",
+            "Only new journals (RowMod \"A\", JournalNum 0) are supported.".into(),
+        );
+    }
+    if text(&hv, "Company") != Some(ctx.company) {
+        return fail(
+            "GLJrnHed",
+            format!("Company is required and must be {}.", ctx.company),
+        );
+    }
+    let Some(group_id) = text(&hv, "GroupID") else {
+        return fail(
+            "GLJrnHed",
+            "Group ID is required (create the journal with GetNewGlJrnHedTran).".into(),
+        );
+    };
+    let group = match usable_group(ctx, &JOURNAL_GROUP, group_id) {
+        Ok(g) => g,
+        Err(m) => return fail("GLJrnHed", m),
+    };
+    let date = text(&hv, "JEDate").unwrap_or("");
+    if fiscal_of(date).is_none()
+        || fiscal_of(date) != fiscal_of(text(&group, "JEDate").unwrap_or(""))
+    {
+        return fail(
+            "GLJrnHed",
+            format!("Journal date {date} is not in the period of group {group_id}."),
+        );
+    }
+    if let Err((_, m)) = open_period(st, date, "Journal") {
+        return fail("GLJrnHed", m);
+    }
+    for f in ["BookID", "FiscalYear", "FiscalPeriod", "JournalCode"] {
+        if hv.get(f) != group.get(f) {
+            return fail("GLJrnHed", format!("{f} must be the group's."));
+        }
+    }
+    let lines = rows(&ds, "GLJrnDtlMnl");
+    if lines.is_empty() {
+        return fail(
+            "GLJrnDtlMnl",
+            "At least one journal line is required.".into(),
+        );
+    }
+    let (mut dr, mut cr, mut net) = (
+        rust_decimal::Decimal::ZERO,
+        rust_decimal::Decimal::ZERO,
+        rust_decimal::Decimal::ZERO,
+    );
+    for l in &lines {
+        let lv = Value::Object((*l).clone());
+        if text(&lv, "RowMod") != Some("A") {
+            return fail(
+                "GLJrnDtlMnl",
+                "Only new lines (RowMod \"A\") are supported.".into(),
+            );
+        }
+        let acct = text(&lv, "GLAccount").unwrap_or("");
+        if !acct.contains('|') && acct.contains('-') {
+            return fail(
+                "GLJrnDtlMnl",
+                format!("GL Account {acct} is not valid: GLAccount takes the internal account (segments joined by '|'), not the display format."),
+            );
+        }
+        if st.get_doc(ERP, "GLAccounts", acct).map_err(db)?.is_none() {
+            return fail("GLJrnDtlMnl", format!("GL Account {acct} is not valid."));
+        }
+        for (f, total) in [
+            ("TotDebit", &mut dr),
+            ("TotCredit", &mut cr),
+            ("TransAmt", &mut net),
+        ] {
+            match super::decimal(&lv, f) {
+                Ok(v) => *total += v.unwrap_or_default(),
+                Err(m) => return fail("GLJrnDtlMnl", m),
+            }
+        }
+    }
+    if dr != cr || !net.is_zero() {
+        return fail(
+            "GLJrnDtlMnl",
+            format!("Journal is out of balance. Debits {dr} Credits {cr}."),
+        );
+    }
+    let n = st.next("epicor.JournalNum", 1).map_err(db)?;
+    let mut head_out = (*head).clone();
+    head_out.insert("JournalNum".into(), json!(n));
+    head_out.insert("Posted".into(), json!(false));
+    head_out.insert("RowMod".into(), json!(""));
+    let lines_out: Vec<Value> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut l = (*l).clone();
+            l.insert("JournalNum".into(), json!(n));
+            l.insert("JournalLine".into(), json!(i + 1));
+            for f in [
+                "GroupID",
+                "BookID",
+                "FiscalYear",
+                "FiscalPeriod",
+                "JournalCode",
+                "JEDate",
+            ] {
+                if let Some(x) = head_out.get(f) {
+                    l.insert(f.into(), x.clone());
+                }
+            }
+            l.insert("RowMod".into(), json!(""));
+            Value::Object(l)
+        })
+        .collect();
+    let id = format!(
+        "{}/{}/{}/{n}",
+        text(&hv, "BookID").unwrap_or(""),
+        hv.get("FiscalYear").and_then(Value::as_i64).unwrap_or(0),
+        text(&hv, "JournalCode").unwrap_or("")
+    );
+    let mut stored = head_out.clone();
+    stored.insert("GLJrnDtlMnls".into(), Value::Array(lines_out.clone()));
+    st.insert_doc(
+        ERP,
+        "GLJournalEntries",
+        &id,
+        &Value::Object(stored),
+        ctx.lag,
+    )
+    .map_err(db)?;
+    Ok(update_ext_answer(
+        json!({"GLJrnHed": [head_out], "GLJrnDtlMnl": lines_out}),
+        vec![],
+    ))
+}
+
+/// `GLJrnGrpSvc/PostGroupJournals(postGroupID)`: post the group's journals and remove the group
+/// (Epicor deletes the group when all its journals post).
+fn post_journal_group(ctx: &Ctx<'_>, body: &Value) -> Result<Value, Reject> {
+    let group_id = text(body, "postGroupID").ok_or_else(|| bad("Group ID is required."))?;
+    usable_group(ctx, &JOURNAL_GROUP, group_id).map_err(bad)?;
+    for (entity, id, mut doc) in ctx.st.documents(ERP).map_err(db)? {
+        if entity == "GLJournalEntries" && text(&doc, "GroupID") == Some(group_id) {
+            if let Some(o) = doc.as_object_mut() {
+                o.insert("Posted".into(), json!(true));
+            }
+            ctx.st.put_record(ERP, &entity, &id, &doc).map_err(db)?;
+        }
+    }
+    ctx.st
+        .delete_record(ERP, JOURNAL_GROUP.entity, group_id)
+        .map_err(db)?;
+    Ok(json!({"returnObj": null, "parameters": {"NotAllPostedMessage": ""}}))
 }

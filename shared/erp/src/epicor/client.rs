@@ -1,7 +1,7 @@
 //! Epicor HTTP client: authentication headers, the customer-number lookup documents need, and
 //! the [`ErpConnector`] implementation.
 
-use super::config::{EpicorAuth, EpicorConfig, EpicorCredentials, EpicorPosting};
+use super::config::{EpicorAuth, EpicorConfig, EpicorCredentials, EpicorPosting, GlAccountResolve};
 use super::groups::{self, GroupKind};
 use super::mapping::{self, EpicorRequest, Method, ERP};
 use super::retry::{classify, reclassify, update_ext_failure};
@@ -156,6 +156,9 @@ impl EpicorConnector {
     /// because the document itself exists.
     async fn post_group(&self, kind: GroupKind, group_id: &str) {
         let run = async {
+            if kind == GroupKind::Journal {
+                return self.call(&mapping::journal_posting_request(group_id)).await;
+            }
             if kind == GroupKind::Invoice {
                 let answer = self
                     .call(&mapping::invoice_posting_request(group_id))
@@ -175,6 +178,30 @@ impl EpicorConnector {
         if let Err(e) = run.await {
             tracing::warn!(erp = ERP, group = group_id, error = %e, "posting the group failed; the document stays entered");
         }
+    }
+
+    /// The internal form of every GL account the command names (display → internal).
+    async fn internal_accounts(
+        &self,
+        command: &ErpCommand,
+    ) -> Result<BTreeMap<String, String>, ErpError> {
+        let mut out = BTreeMap::new();
+        for display in mapping::accounts_of(command) {
+            if out.contains_key(display) {
+                continue;
+            }
+            let internal = match self.cfg.gl_accounts.resolve {
+                GlAccountResolve::Segments => mapping::internal_account(&self.cfg, display),
+                GlAccountResolve::Lookup => {
+                    let body = self
+                        .call(&mapping::gl_account_lookup_request(display))
+                        .await?;
+                    mapping::gl_account_of(display, &body)?
+                }
+            };
+            out.insert(display.to_owned(), internal);
+        }
+        Ok(out)
     }
 
     async fn cust_num(&self, customer_id: &str) -> Result<i64, ErpError> {
@@ -237,7 +264,9 @@ impl ErpConnector for EpicorConnector {
             Some(req) => Some(self.call(&req).await?),
             None => None,
         };
-        let req = mapping::create_request(&self.cfg, command, cust, new_answer.as_ref())?;
+        let accounts = self.internal_accounts(command).await?;
+        let req =
+            mapping::create_request(&self.cfg, command, cust, new_answer.as_ref(), &accounts)?;
         let body = self.call(&req).await?;
         let kind: DocKind = command.kind();
         let id = mapping::created_id(kind, &body)?;

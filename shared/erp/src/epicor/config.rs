@@ -104,6 +104,40 @@ pub struct EpicorConfig {
     /// an assumption: set them to the ids of the company's PayMethod rows.
     #[serde(default = "default_payment_methods")]
     pub payment_methods: BTreeMap<String, i64>,
+    /// How the mapping's GL accounts become Epicor's internal `GLAccount`.
+    #[serde(default)]
+    pub gl_accounts: EpicorGlAccounts,
+}
+
+/// Epicor's `GLAccount` is the internal account, segment values joined by `|` (e.g. `1010|00`);
+/// the mapping holds display accounts (`1010-00`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EpicorGlAccounts {
+    pub resolve: GlAccountResolve,
+    /// The display separator of the chart of accounts, which splits the mapping's accounts into
+    /// segments (`segments`), and which an account already in internal form does not contain.
+    pub separator: String,
+}
+
+impl Default for EpicorGlAccounts {
+    fn default() -> Self {
+        EpicorGlAccounts {
+            resolve: GlAccountResolve::Segments,
+            separator: "-".into(),
+        }
+    }
+}
+
+/// `segments`: split the display account on the separator and join with `|` (production code
+/// builds the account from segment values); `lookup`: ask `GLAccountSvc/GLAccounts` for the
+/// account whose display form (`GLAcctDispGLAcctDisp`) is the mapping's account (that this
+/// joined column can be filtered on is an assumption).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GlAccountResolve {
+    Segments,
+    Lookup,
 }
 
 /// The default payment-method ids (an assumption; see [`EpicorConfig::payment_methods`]).

@@ -14,6 +14,7 @@ use crate::error::ErpError;
 use crate::time::parse_utc;
 use ledgerbridge_core::ids::ErpDocumentId;
 use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
 
 pub const ERP: &str = crate::kind::ErpKind::Epicor.as_str();
 
@@ -45,12 +46,15 @@ pub fn entity_set(kind: DocKind) -> &'static str {
 /// `UpdateExt` call, for the same reason as orders ([`get_new_request`]). AR invoices and credit
 /// memos likewise start with `ARInvoiceSvc/GetNewInvcHeadType(GroupID, MISC-BILL |
 /// CREDIT-MEMO)` (the only way `InvcHead.GroupID` is set) and commit header and `InvcDtl` lines
-/// with one `UpdateExt`.
+/// with one `UpdateExt`. GL journals start with `GLJournalEntrySvc/GetNewGlJrnHedTran(GroupID)`
+/// (book, fiscal year and period, journal code and date from the group) and commit the header
+/// and its `GLJrnDtlMnl` lines with one `UpdateExt`.
 pub fn create_path(kind: DocKind) -> &'static str {
     match kind {
         DocKind::SalesOrder => "Erp.BO.SalesOrderSvc/UpdateExt",
         DocKind::CashReceipt => "Erp.BO.CashRecSvc/UpdateExt",
         DocKind::Invoice | DocKind::CreditMemo => "Erp.BO.ARInvoiceSvc/UpdateExt",
+        DocKind::JournalEntry => "Erp.BO.GLJournalEntrySvc/UpdateExt",
         other => entity_set(other),
     }
 }
@@ -93,6 +97,12 @@ pub fn get_new_request(cmd: &ErpCommand, group_id: &str) -> Option<EpicorRequest
                 })),
             })
         }
+        ErpCommand::PostJournalEntry(_) => Some(EpicorRequest {
+            method: Method::Post,
+            path: "Erp.BO.GLJournalEntrySvc/GetNewGlJrnHedTran".into(),
+            query: vec![],
+            body: Some(json!({"ds": {"GLJrnHed": []}, "GroupID": group_id})),
+        }),
         _ => None,
     }
 }
@@ -104,6 +114,9 @@ pub fn group_of(cmd: &ErpCommand) -> Option<(super::groups::GroupKind, &ErpDate)
         ErpCommand::CreateCashReceipt(r) => Some((super::groups::GroupKind::Cash, &r.receipt_date)),
         ErpCommand::CreateInvoice(i) => Some((super::groups::GroupKind::Invoice, &i.invoice_date)),
         ErpCommand::CreateCreditMemo(m) => Some((super::groups::GroupKind::Invoice, &m.memo_date)),
+        ErpCommand::PostJournalEntry(j) => {
+            Some((super::groups::GroupKind::Journal, &j.posting_date))
+        }
         _ => None,
     }
 }
@@ -246,6 +259,7 @@ pub fn create_request(
     cmd: &ErpCommand,
     cust_num: Option<i64>,
     new_answer: Option<&Value>,
+    accounts: &BTreeMap<String, String>,
 ) -> Result<EpicorRequest, ErpError> {
     let need_new =
         || new_answer.ok_or_else(|| ErpError::permanent(ERP, "internal: GetNew answer missing"));
@@ -258,7 +272,7 @@ pub fn create_request(
         ErpCommand::CreateInvoice(i) => invoice_body(cfg, i, need_cust()?, need_new()?)?,
         ErpCommand::CreateCreditMemo(m) => credit_memo_body(cfg, m, need_cust()?, need_new()?)?,
         ErpCommand::CreateCashReceipt(r) => cash_receipt_body(cfg, r, need_cust()?, need_new()?)?,
-        ErpCommand::PostJournalEntry(j) => journal_body(cfg, j)?,
+        ErpCommand::PostJournalEntry(j) => journal_body(cfg, j, need_new()?, accounts)?,
     };
     Ok(EpicorRequest {
         method: Method::Post,
@@ -622,43 +636,104 @@ fn cash_receipt_body(
     }))
 }
 
-fn journal_body(cfg: &EpicorConfig, j: &JournalEntry) -> Result<Value, ErpError> {
-    let lines: Vec<Value> = j
-        .lines
-        .iter()
-        .enumerate()
-        .map(|(i, l)| {
-            let (dr, cr) = match l.side {
-                Side::Debit => (
-                    l.amount.to_decimal(),
-                    rust_decimal::Decimal::new(0, j.currency.exponent()),
-                ),
-                Side::Credit => (
-                    rust_decimal::Decimal::new(0, j.currency.exponent()),
-                    l.amount.to_decimal(),
-                ),
-            };
-            json!({
-                "Company": cfg.company,
-                "JournalLine": i + 1,
-                "GLAccount": l.gl_account,
-                "TotDebit": dr.to_string(),
-                "TotCredit": cr.to_string(),
-                "Description": l.memo.clone().unwrap_or_else(|| j.description.clone()),
-            })
+/// The display accounts of a command whose internal form must be resolved (journal lines).
+pub fn accounts_of(cmd: &ErpCommand) -> Vec<&str> {
+    match cmd {
+        ErpCommand::PostJournalEntry(j) => j.lines.iter().map(|l| l.gl_account.as_str()).collect(),
+        _ => vec![],
+    }
+}
+
+/// The internal account (`1010|00`) of a display account (`1010-00`) from its segments.
+pub fn internal_account(cfg: &EpicorConfig, display: &str) -> String {
+    let sep = cfg.gl_accounts.separator.as_str();
+    if sep.is_empty() || display.contains('|') {
+        return display.to_owned();
+    }
+    display.split(sep).collect::<Vec<_>>().join("|")
+}
+
+/// `GET GLAccountSvc/GLAccounts?$filter=GLAcctDispGLAcctDisp eq '{display}'&$select=GLAccount1`.
+pub fn gl_account_lookup_request(display: &str) -> EpicorRequest {
+    EpicorRequest {
+        method: Method::Get,
+        path: "Erp.BO.GLAccountSvc/GLAccounts".into(),
+        query: vec![
+            (
+                "$filter".into(),
+                format!("GLAcctDispGLAcctDisp eq '{}'", display.replace('\'', "''")),
+            ),
+            ("$select".into(), "GLAccount1".into()),
+            ("$top".into(), "2".into()),
+        ],
+        body: None,
+    }
+}
+
+/// The internal account of a [`gl_account_lookup_request`] answer.
+pub fn gl_account_of(display: &str, body: &Value) -> Result<String, ErpError> {
+    body.pointer("/value/0/GLAccount1")
+        .and_then(Value::as_str)
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ErpError::permanent(ERP, format!("GL account {display} not found in Epicor"))
         })
-        .collect();
+}
+
+/// `GLJournalEntrySvc/UpdateExt` with the header `GetNewGlJrnHedTran` returned (group, book,
+/// fiscal year and period, journal code kept) and one `GLJrnDtlMnl` per line: the internal
+/// account with its segments, `TransAmt` signed (debit positive) and `TotDebit`/`TotCredit`.
+fn journal_body(
+    cfg: &EpicorConfig,
+    j: &JournalEntry,
+    new_answer: &Value,
+    accounts: &BTreeMap<String, String>,
+) -> Result<Value, ErpError> {
+    let zero = rust_decimal::Decimal::new(0, j.currency.exponent());
+    let mut head = new_row(new_answer, "GLJrnHed")?;
+    head.insert("Company".into(), json!(cfg.company));
+    head.insert("JEDate".into(), json!(j.posting_date.as_str()));
+    head.insert("CurrencyCode".into(), json!(j.currency.code()));
+    head.insert(
+        cfg.ref_fields.journal_entry.name.clone(),
+        json!(reference_value(cfg, &j.reference)?),
+    );
+    head.insert("CommentText".into(), json!(j.description));
+    head.insert("RowMod".into(), json!("A"));
+    let mut lines = Vec::new();
+    for (i, l) in j.lines.iter().enumerate() {
+        let internal = accounts
+            .get(&l.gl_account)
+            .cloned()
+            .unwrap_or_else(|| internal_account(cfg, &l.gl_account));
+        let amount = l.amount.to_decimal();
+        let (dr, cr, signed) = match l.side {
+            Side::Debit => (amount, zero, amount),
+            Side::Credit => (zero, amount, -amount),
+        };
+        let mut line = Map::new();
+        line.insert("Company".into(), json!(cfg.company));
+        line.insert("JournalNum".into(), json!(0));
+        line.insert("JournalLine".into(), json!(i + 1));
+        line.insert("GLAccount".into(), json!(internal));
+        for (n, seg) in internal.split('|').enumerate().take(20) {
+            line.insert(format!("SegValue{}", n + 1), json!(seg));
+        }
+        line.insert("TransAmt".into(), json!(signed.to_string()));
+        line.insert("TotDebit".into(), json!(dr.to_string()));
+        line.insert("TotCredit".into(), json!(cr.to_string()));
+        line.insert(
+            "Description".into(),
+            json!(l.memo.clone().unwrap_or_else(|| j.description.clone())),
+        );
+        line.insert("RowMod".into(), json!("A"));
+        lines.push(Value::Object(line));
+    }
     Ok(json!({
-        "Company": cfg.company,
-        "BookID": cfg.journal.book_id,
-        "FiscalYear": j.posting_date.year(),
-        "JournalCode": cfg.journal.journal_code,
-        "GroupID": cfg.journal.group_id,
-        "JEDate": j.posting_date.as_str(),
-        "CurrencyCode": j.currency.code(),
-        (cfg.ref_fields.journal_entry.name.as_str()): reference_value(cfg, &j.reference)?,
-        "CommentText": j.description,
-        "GLJrnDtlMnls": lines,
+        "ds": {"GLJrnHed": [head], "GLJrnDtlMnl": lines},
+        "continueProcessingOnError": false,
+        "rollbackParentOnChildError": true,
     }))
 }
 
@@ -689,18 +764,17 @@ pub fn document_id(kind: DocKind, entity: &Value) -> Result<ErpDocumentId, ErpEr
 }
 
 /// The first call of a group's posting: `CashRecPostSvc/GetNewParameters` for cash groups;
-/// `None` where posting is not implemented by the connector yet.
+/// `None` for invoice and journal groups, which post in one call
+/// ([`invoice_posting_request`], [`journal_posting_request`]).
 pub fn posting_parameters_request(kind: super::groups::GroupKind) -> Option<EpicorRequest> {
     match kind {
-        // Invoice groups post in one call; see [`invoice_posting_request`].
-        super::groups::GroupKind::Invoice => None,
+        super::groups::GroupKind::Invoice | super::groups::GroupKind::Journal => None,
         super::groups::GroupKind::Cash => Some(EpicorRequest {
             method: Method::Post,
             path: "Erp.PROC.CashRecPostSvc/GetNewParameters".into(),
             query: vec![],
             body: Some(json!({})),
         }),
-        _ => None,
     }
 }
 
@@ -733,6 +807,16 @@ pub fn invoice_posting_request(group_id: &str) -> EpicorRequest {
     }
 }
 
+/// `GLJrnGrpSvc/PostGroupJournals(postGroupID)`: posts the journals of the group.
+pub fn journal_posting_request(group_id: &str) -> EpicorRequest {
+    EpicorRequest {
+        method: Method::Post,
+        path: "Erp.BO.GLJrnGrpSvc/PostGroupJournals".into(),
+        query: vec![],
+        body: Some(json!({ "postGroupID": group_id })),
+    }
+}
+
 /// The error text a `PostInvoices` answer carries (`parameters.errorMessage`), if any.
 pub fn posting_error_of(answer: &Value) -> Option<String> {
     answer
@@ -750,6 +834,7 @@ pub fn created_id(kind: DocKind, body: &Value) -> Result<ErpDocumentId, ErpError
         DocKind::SalesOrder => Some("OrderHed"),
         DocKind::CashReceipt => Some("CashHead"),
         DocKind::Invoice | DocKind::CreditMemo => Some("InvcHead"),
+        DocKind::JournalEntry => Some("GLJrnHed"),
         _ => None,
     };
     match header {
@@ -815,6 +900,7 @@ mod tests {
             groups: Default::default(),
             posting: Default::default(),
             payment_methods: crate::epicor::config::default_payment_methods(),
+            gl_accounts: Default::default(),
         }
     }
 
@@ -841,10 +927,14 @@ mod tests {
         let new = match cmd.kind() {
             DocKind::Invoice => new_invoice_answer(false),
             DocKind::CreditMemo => new_invoice_answer(true),
+            DocKind::JournalEntry => json!({"parameters": {"ds": {"GLJrnHed": [{
+                "Company": "EPIC06", "GroupID": "STRIPEGL240514", "BookID": "MAIN",
+                "FiscalYear": 2024, "FiscalPeriod": 5, "JournalCode": "GJ", "JournalNum": 0,
+                "JEDate": "2024-05-14", "Posted": false, "RowMod": "A"}]}}}),
             _ => new_cash_answer(),
         };
         let new = get_new_request(cmd, "G").map(|_| &new);
-        create_request(&cfg(), cmd, Some(42), new).unwrap()
+        create_request(&cfg(), cmd, Some(42), new, &BTreeMap::new()).unwrap()
     }
 
     fn expected() -> Value {
@@ -898,6 +988,16 @@ mod tests {
             .unwrap()
             .to_owned();
         assert!(r.len() <= 30, "{r}");
+    }
+
+    #[test]
+    fn gl_accounts_become_internal_accounts() {
+        assert_eq!(internal_account(&cfg(), "1010-00"), "1010|00");
+        assert_eq!(internal_account(&cfg(), "1010|00"), "1010|00");
+        assert_eq!(internal_account(&cfg(), "4000"), "4000");
+        let found = json!({"value": [{"GLAccount1": "4000|10"}]});
+        assert_eq!(gl_account_of("4000-10", &found).unwrap(), "4000|10");
+        assert!(gl_account_of("9", &json!({"value": []})).is_err());
     }
 
     #[test]

@@ -10,6 +10,6 @@ pub mod retry;
 
 pub use client::EpicorConnector;
 pub use config::{
-    EpicorAuth, EpicorConfig, EpicorCredentials, EpicorErrorSettings, EpicorGroupSettings,
-    EpicorPosting, EpicorRefFields, RefField,
+    EpicorAuth, EpicorConfig, EpicorCredentials, EpicorErrorSettings, EpicorGlAccounts,
+    EpicorGroupSettings, EpicorPosting, EpicorRefFields, GlAccountResolve, RefField,
 };
