@@ -242,3 +242,32 @@ pub struct EpicorCredentials {
     pub api_key: Secret<String>,
     pub auth: EpicorAuth,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_settings_parse_with_every_epicor_setting() {
+        let text = include_str!("../../../../config/erp-settings.epicor.example.json");
+        let cfg: EpicorConfig = serde_json::from_str(text).unwrap();
+        assert_eq!(cfg.posting, EpicorPosting::AfterCreate);
+        assert_eq!(cfg.payment_methods, default_payment_methods());
+        assert_eq!(cfg.groups, EpicorGroupSettings::default());
+        assert_eq!(cfg.gl_accounts, EpicorGlAccounts::default());
+        assert_eq!(cfg.errors, EpicorErrorSettings::default());
+        assert_eq!(cfg.ref_fields, EpicorRefFields::default());
+        let settings = crate::settings::ErpSettings::from_json(
+            &ledgerbridge_core::secrets::Secret::new(text.to_owned()),
+        );
+        assert!(settings.is_ok());
+        // Settings without the new fields keep the defaults.
+        let old: EpicorConfig = serde_json::from_str(
+            r#"{"base_url":"https://x","company":"C","invoice_group_id":"I","cash_group_id":"C",
+                "journal":{"book_id":"MAIN","journal_code":"GJ","group_id":"G"}}"#,
+        )
+        .unwrap();
+        assert_eq!(old.posting, EpicorPosting::AfterCreate);
+        assert_eq!(old.gl_accounts.resolve, GlAccountResolve::Segments);
+    }
+}
