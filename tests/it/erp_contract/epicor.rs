@@ -416,8 +416,9 @@ async fn erp_epicor_sandbox_exports_requests_and_documents() {
 }
 
 /// The services the connector calls; every request it sends to them is checked.
-const CONTRACT_SERVICES: [&str; 9] = [
+const CONTRACT_SERVICES: [&str; 10] = [
     "Erp.BO.CustomerSvc",
+    "Erp.BO.ApplyCreditMemoSvc",
     "Erp.BO.GLJrnGrpSvc",
     "Erp.BO.GLJournalEntrySvc",
     "Erp.BO.InvcGrpSvc",
@@ -485,6 +486,14 @@ async fn erp_epicor_requests_match_the_contract_facts() {
     assert!(checked
         .iter()
         .any(|r| r.path.ends_with(".GLJrnGrpSvc/PostGroupJournals")));
+    assert!(checked
+        .iter()
+        .any(|r| r.path.ends_with(".ApplyCreditMemoSvc/UpdateExt")));
+    // The credit memo was applied to its invoice.
+    assert_eq!(
+        sb.count(ErpKind::Epicor, "CreditMemoApplications").unwrap(),
+        1
+    );
     assert!(checked
         .iter()
         .any(|r| r.method == "POST" && r.path.ends_with("/Customers")));

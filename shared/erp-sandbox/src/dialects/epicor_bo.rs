@@ -48,6 +48,9 @@ pub fn call(ctx: &Ctx<'_>, service: &str, method: &str, body: &Value) -> Result<
         ("Erp.BO.GLJrnGrpSvc", "PostGroupJournals") => post_journal_group(ctx, body),
         ("Erp.BO.GLJournalEntrySvc", "GetNewGlJrnHedTran") => get_new_journal_head(ctx, body),
         ("Erp.BO.GLJournalEntrySvc", "UpdateExt") => journal_update_ext(ctx, body),
+        ("Erp.BO.ApplyCreditMemoSvc", "GetNewCashHead") => apply_memo_new(ctx, body),
+        ("Erp.BO.ApplyCreditMemoSvc", "GetHdrDocumentInfo") => apply_memo_document(ctx, body),
+        ("Erp.BO.ApplyCreditMemoSvc", "UpdateExt") => apply_memo_update_ext(ctx, body),
         _ => Err(bad(format!(
             "{service}.{method} is not available in this sandbox."
         ))),
@@ -901,4 +904,172 @@ fn post_journal_group(ctx: &Ctx<'_>, body: &Value) -> Result<Value, Reject> {
         .delete_record(ERP, JOURNAL_GROUP.entity, group_id)
         .map_err(db)?;
     Ok(json!({"returnObj": null, "parameters": {"NotAllPostedMessage": ""}}))
+}
+
+/// `ApplyCreditMemoSvc/GetNewCashHead(ds, groupID)`: a `CMemo` header in the cash group.
+fn apply_memo_new(ctx: &Ctx<'_>, body: &Value) -> Result<Value, Reject> {
+    let group_id = text(body, "groupID").ok_or_else(|| bad("Group ID is required."))?;
+    let group = usable_group(ctx, &CASH_GROUP, group_id).map_err(bad)?;
+    let mut ds = body.get("ds").cloned().unwrap_or_else(|| json!({}));
+    push_row(
+        &mut ds,
+        "CashHead",
+        json!({
+            "Company": ctx.company, "GroupID": group_id, "HeadNum": 0, "TranType": "CMemo",
+            "TranDate": group.get("TranDate"), "FiscalYear": group.get("FiscalYear"),
+            "FiscalPeriod": group.get("FiscalPeriod"), "RowMod": "A",
+        }),
+    );
+    Ok(method_answer(ds))
+}
+
+/// The total of an invoice or memo document (its lines' quantity × price).
+fn document_total(doc: &Value) -> rust_decimal::Decimal {
+    doc.get("InvcDtls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|l| {
+            let q = super::decimal(l, "SellingShipQty").ok().flatten()?;
+            let p = super::decimal(l, "DocUnitPrice").ok().flatten()?;
+            Some(q * p)
+        })
+        .sum()
+}
+
+/// `ApplyCreditMemoSvc/GetHdrDocumentInfo(documentNum, ds)`: the header defaulted from a posted
+/// credit memo.
+fn apply_memo_document(ctx: &Ctx<'_>, body: &Value) -> Result<Value, Reject> {
+    let n = body
+        .get("documentNum")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| bad("Document number is required."))?;
+    let memo = ctx
+        .st
+        .get_doc(ERP, "ARInvoices", &n.to_string())
+        .map_err(db)?
+        .filter(|d| d.get("CreditMemo").and_then(Value::as_bool) == Some(true))
+        .ok_or_else(|| bad(format!("Credit memo {n} not found.")))?;
+    if memo.get("Posted").and_then(Value::as_bool) != Some(true) {
+        return Err(bad(format!("Credit memo {n} is not posted.")));
+    }
+    let mut ds = body.get("ds").cloned().unwrap_or_else(|| json!({}));
+    let head = ds
+        .get_mut("CashHead")
+        .and_then(Value::as_array_mut)
+        .and_then(|r| r.last_mut())
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| bad("Call GetNewCashHead first."))?;
+    head.insert("CreditMemoNum".into(), json!(n));
+    head.insert(
+        "CustNum".into(),
+        memo.get("CustNum").cloned().unwrap_or(Value::Null),
+    );
+    head.insert(
+        "CurrencyCode".into(),
+        memo.get("CurrencyCode").cloned().unwrap_or(Value::Null),
+    );
+    head.insert(
+        "DocTranAmt".into(),
+        json!(document_total(&memo).to_string()),
+    );
+    Ok(method_answer(ds))
+}
+
+/// `ApplyCreditMemoSvc/UpdateExt`: apply a posted memo to a posted invoice of the same customer,
+/// for at most the memo's amount. Kept as a record (not a new document in the audit log).
+fn apply_memo_update_ext(ctx: &Ctx<'_>, body: &Value) -> Result<Value, Reject> {
+    let st = ctx.st;
+    let ds = body.get("ds").cloned().unwrap_or_else(|| json!({}));
+    let fail =
+        |table: &str, msg: String| Ok(update_ext_answer(ds.clone(), vec![upd_error(table, &msg)]));
+    let heads = rows(&ds, "CashHead");
+    let [head] = heads.as_slice() else {
+        return fail("CashHead", "Exactly one CashHead row is expected.".into());
+    };
+    let hv = Value::Object((*head).clone());
+    if text(&hv, "TranType") != Some("CMemo") {
+        return fail(
+            "CashHead",
+            "Credit memo applications have TranType CMemo.".into(),
+        );
+    }
+    let Some(group_id) = text(&hv, "GroupID") else {
+        return fail("CashHead", "Group ID is required.".into());
+    };
+    if let Err(m) = usable_group(ctx, &CASH_GROUP, group_id) {
+        return fail("CashHead", m);
+    }
+    let memo_num = hv.get("CreditMemoNum").and_then(Value::as_i64).unwrap_or(0);
+    let Some(memo) = st
+        .get_doc(ERP, "ARInvoices", &memo_num.to_string())
+        .map_err(db)?
+        .filter(|d| d.get("Posted").and_then(Value::as_bool) == Some(true))
+    else {
+        return fail("CashHead", format!("Credit memo {memo_num} is not posted."));
+    };
+    let available = document_total(&memo);
+    let mut applied = rust_decimal::Decimal::ZERO;
+    let details = rows(&ds, "CashDtl");
+    for d in &details {
+        let dv = Value::Object((*d).clone());
+        let inv = dv.get("InvoiceNum").and_then(Value::as_i64).unwrap_or(0);
+        let Some(invoice) = st
+            .get_doc(ERP, "ARInvoices", &inv.to_string())
+            .map_err(db)?
+        else {
+            return fail("CashDtl", format!("Invoice {inv} not found."));
+        };
+        if invoice.get("CreditMemo").and_then(Value::as_bool) == Some(true)
+            || invoice.get("Posted").and_then(Value::as_bool) != Some(true)
+        {
+            return fail("CashDtl", format!("Invoice {inv} is not a posted invoice."));
+        }
+        if invoice.get("CustNum") != memo.get("CustNum") {
+            return fail(
+                "CashDtl",
+                format!("Invoice {inv} belongs to another customer."),
+            );
+        }
+        match super::decimal(&dv, "DocTranAmt") {
+            Ok(Some(a)) if a > rust_decimal::Decimal::ZERO => applied += a,
+            Ok(_) => {
+                return fail(
+                    "CashDtl",
+                    "Applied amount must be greater than zero.".into(),
+                )
+            }
+            Err(m) => return fail("CashDtl", m),
+        }
+    }
+    if details.is_empty() || applied > available {
+        return fail(
+            "CashDtl",
+            format!("Applied {applied} must be positive and at most the memo's {available}."),
+        );
+    }
+    let n = st.next("epicor.HeadNum", 1).map_err(db)?;
+    let mut stored = (*head).clone();
+    stored.insert("HeadNum".into(), json!(n));
+    stored.insert("RowMod".into(), json!(""));
+    stored.insert(
+        "CashDtls".into(),
+        Value::Array(
+            details
+                .iter()
+                .map(|d| Value::Object((*d).clone()))
+                .collect(),
+        ),
+    );
+    st.put_record(
+        ERP,
+        "CreditMemoApplications",
+        &format!("{group_id}/{n}"),
+        &Value::Object(stored.clone()),
+    )
+    .map_err(db)?;
+    Ok(update_ext_answer(
+        json!({"CashHead": [stored], "CashDtl": details.iter().map(|d| Value::Object((*d).clone())).collect::<Vec<_>>()}),
+        vec![],
+    ))
 }

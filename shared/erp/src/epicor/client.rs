@@ -204,6 +204,38 @@ impl EpicorConnector {
         Ok(out)
     }
 
+    /// Apply a posted credit memo to its posted invoice through `ApplyCreditMemoSvc`, in the
+    /// day's cash group (which group the service expects is not documented: an assumption).
+    /// Like posting, a failure is logged and leaves the memo related to the invoice by
+    /// `InvoiceRef` but unapplied.
+    async fn apply_credit_memo(
+        &self,
+        memo: &ErpDocumentId,
+        invoice: &ErpDocumentId,
+        date: &ErpDate,
+    ) {
+        let run = async {
+            let group = self.ensure_group(GroupKind::Cash, date).await?;
+            let group_id = group
+                .get("GroupID")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let new = self
+                .call(&mapping::apply_memo_new_request(group_id))
+                .await?;
+            let head = self
+                .call(&mapping::apply_memo_document_request(memo, &new)?)
+                .await?;
+            self.call(&mapping::apply_memo_update_request(
+                &self.cfg, invoice, &head,
+            )?)
+            .await
+        };
+        if let Err(e) = run.await {
+            tracing::warn!(erp = ERP, %memo, %invoice, error = %e, "applying the credit memo failed; it stays related to the invoice, unapplied");
+        }
+    }
+
     async fn cust_num(&self, customer_id: &str) -> Result<i64, ErpError> {
         let req = mapping::customer_lookup_request(customer_id)?;
         let body = self.call(&req).await?;
@@ -272,6 +304,11 @@ impl ErpConnector for EpicorConnector {
         let id = mapping::created_id(kind, &body)?;
         if let (EpicorPosting::AfterCreate, Some((kind, group_id))) = (self.cfg.posting, &group) {
             self.post_group(*kind, group_id).await;
+            if let ErpCommand::CreateCreditMemo(m) = command {
+                if let Some(invoice) = &m.applies_to_invoice {
+                    self.apply_credit_memo(&id, invoice, &m.memo_date).await;
+                }
+            }
         }
         Ok(id)
     }

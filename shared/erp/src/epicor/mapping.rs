@@ -827,6 +827,64 @@ pub fn posting_error_of(answer: &Value) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// `ApplyCreditMemoSvc/GetNewCashHead(ds, groupID)`: a credit-memo transfer (`CMemo`) in the
+/// cash group.
+pub fn apply_memo_new_request(group_id: &str) -> EpicorRequest {
+    EpicorRequest {
+        method: Method::Post,
+        path: "Erp.BO.ApplyCreditMemoSvc/GetNewCashHead".into(),
+        query: vec![],
+        body: Some(json!({"ds": {"CashHead": []}, "groupID": group_id})),
+    }
+}
+
+/// `ApplyCreditMemoSvc/GetHdrDocumentInfo(documentNum, ds)`: the header defaulted from the
+/// posted credit memo (customer, currency, amount).
+pub fn apply_memo_document_request(
+    memo: &ErpDocumentId,
+    new_answer: &Value,
+) -> Result<EpicorRequest, ErpError> {
+    let ds = new_answer
+        .pointer("/parameters/ds")
+        .cloned()
+        .ok_or_else(|| ErpError::permanent(ERP, "GetNewCashHead answer lacks parameters.ds"))?;
+    Ok(EpicorRequest {
+        method: Method::Post,
+        path: "Erp.BO.ApplyCreditMemoSvc/GetHdrDocumentInfo".into(),
+        query: vec![],
+        body: Some(json!({"documentNum": parse_int(memo, "InvoiceNum")?, "ds": ds})),
+    })
+}
+
+/// `ApplyCreditMemoSvc/UpdateExt`: the memo's header and one application row against the
+/// invoice for the memo's amount, in one call.
+pub fn apply_memo_update_request(
+    cfg: &EpicorConfig,
+    invoice: &ErpDocumentId,
+    header_answer: &Value,
+) -> Result<EpicorRequest, ErpError> {
+    let head = new_row(header_answer, "CashHead")?;
+    let amount = head
+        .get("DocTranAmt")
+        .cloned()
+        .ok_or_else(|| ErpError::permanent(ERP, "credit memo header lacks DocTranAmt"))?;
+    Ok(EpicorRequest {
+        method: Method::Post,
+        path: "Erp.BO.ApplyCreditMemoSvc/UpdateExt".into(),
+        query: vec![],
+        body: Some(json!({
+            "ds": {"CashHead": [head], "CashDtl": [{
+                "Company": cfg.company,
+                "InvoiceNum": parse_int(invoice, "InvoiceNum")?,
+                "DocTranAmt": amount,
+                "RowMod": "A",
+            }]},
+            "continueProcessingOnError": false,
+            "rollbackParentOnChildError": true,
+        })),
+    })
+}
+
 /// The id of a created document: from the created row of an entity-set POST, or from the
 /// header row of the dataset a BO method returns (`parameters.ds`).
 pub fn created_id(kind: DocKind, body: &Value) -> Result<ErpDocumentId, ErpError> {
