@@ -611,3 +611,73 @@ async fn erp_epicor_cash_receipts_use_the_day_group_and_post_when_asked() {
     assert!(err.to_string().contains("payment_methods"), "{err}");
     sb.shutdown().await;
 }
+
+#[tokio::test]
+async fn erp_epicor_groups_held_by_another_user_are_retried_and_bo_errors_are_500() {
+    let sb = sandbox().await;
+    let c = connector(&sb);
+    let mut cmds = fixture_commands("g");
+    with_masters(&c, &mut cmds).await;
+    let receipt = by_kind(&cmds, DocKind::CashReceipt);
+    let ErpCommand::CreateCashReceipt(r) = &receipt else {
+        panic!("not a receipt")
+    };
+    let d = r.receipt_date.as_str().to_owned();
+    let group = format!("STRIPECR{}{}{}", &d[2..4], &d[5..7], &d[8..10]);
+    // Another user (the bearer identity) creates and so holds the day's cash group.
+    let http = reqwest::Client::new();
+    let keys = sb.keys();
+    let root = format!("{}/KineticTest/api/v2/odata/EPIC06", sb.base_url());
+    let call = |path: &str, b: serde_json::Value| {
+        http.post(format!("{root}/{path}"))
+            .header("x-api-key", &keys.epicor_api_key)
+            .bearer_auth(&keys.epicor_bearer)
+            .json(&b)
+            .send()
+    };
+    let new: serde_json::Value = call(
+        "Erp.BO.CashGrpSvc/GetNewCashGrp",
+        serde_json::json!({"ds": {"CashGrp": []}}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let mut ds = new["parameters"]["ds"].clone();
+    ds["CashGrp"][0]["GroupID"] = group.clone().into();
+    ds["CashGrp"][0]["TranDate"] = d.clone().into();
+    let r = call("Erp.BO.CashGrpSvc/Update", serde_json::json!({ "ds": ds }))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let err = c.create(&receipt).await.unwrap_err();
+    assert_eq!(err.kind(), ErpErrorKind::Retryable, "{err}");
+    assert!(err.to_string().contains("in use by"), "{err}");
+    assert_eq!(sb.count(ErpKind::Epicor, "CashRecs").unwrap(), 0);
+    // A business error of a BO method comes back as 500 with Epicor's ErrorMessage, and the
+    // connector treats it as permanent.
+    let r = call(
+        "Erp.BO.ARInvoiceSvc/GetNewInvcHeadType",
+        serde_json::json!({"ds": {}, "GroupID": "NOSUCH", "InvoiceType": "MISC-BILL"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 500);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["ErrorMessage"], "Group NOSUCH not found.");
+    sb.seed(&Seed {
+        erp: Some(ErpKind::Epicor),
+        closed_periods: vec![d[..7].to_owned()],
+        ..Seed::default()
+    })
+    .unwrap();
+    let mut invoice = by_kind(&fixture_commands("h"), DocKind::Invoice);
+    if let ErpCommand::CreateInvoice(i) = &mut invoice {
+        i.invoice_date = ErpDate::parse(&d).unwrap();
+    }
+    let err = post_command(&c, &invoice, &policy()).await.unwrap_err();
+    assert_eq!(err.kind(), ErpErrorKind::Permanent, "{err}");
+    assert!(err.to_string().contains("closed fiscal period"), "{err}");
+    sb.shutdown().await;
+}
