@@ -172,7 +172,7 @@ impl EpicorConnector {
                 return Ok(Value::Null);
             };
             let params = self.call(&first).await?;
-            let req = mapping::posting_run_request(kind, group_id, &params)?;
+            let req = mapping::cash_posting_run_request(group_id, &params)?;
             self.call(&req).await
         };
         if let Err(e) = run.await {

@@ -779,16 +779,11 @@ pub fn posting_parameters_request(kind: super::groups::GroupKind) -> Option<Epic
 }
 
 /// `CashRecPostSvc/RunDirect` with the parameters row of `params` set to the group.
-pub fn posting_run_request(
-    kind: super::groups::GroupKind,
-    group_id: &str,
-    params: &Value,
-) -> Result<EpicorRequest, ErpError> {
+pub fn cash_posting_run_request(group_id: &str, params: &Value) -> Result<EpicorRequest, ErpError> {
     let table = "CashRecPostParam";
     let mut row = new_row(params, table)?;
     row.insert("GroupID".into(), json!(group_id));
     row.insert("RowMod".into(), json!("U"));
-    let _ = kind;
     Ok(EpicorRequest {
         method: Method::Post,
         path: "Erp.PROC.CashRecPostSvc/RunDirect".into(),
