@@ -11,13 +11,18 @@
 //!   (error) with reasons in a migration log; lookups read the emulated `t…` tables.
 //!
 //! Everything is persisted in SQLite; every committed document is written to an audit log.
+//! Every request is recorded as received (`GET /_admin/requests`), and documents are exported
+//! in ERP-neutral form (`GET /_admin/documents`); see docs/erp-connectors.md. The Epicor
+//! contract facts the sandbox is built from live in `contracts/epicor/` ([`contract`]).
 //! Fault knobs (latency, 5xx before commit, commit-then-drop, 429 + Retry-After, search lag) are
 //! set through `POST /_admin/faults` or [`SandboxHandle::set_faults`].
 
 // Handlers return an early `Response` as the error of small helpers; boxing it buys nothing.
 #![allow(clippy::result_large_err)]
 
+pub mod contract;
 mod dialects;
+mod export;
 mod store;
 
 use axum::body::Body;
@@ -34,6 +39,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+pub use export::{DocState, ExportedDocument, ExportedLine, RecordedRequest};
 pub use store::{AuditEntry, StoreError};
 
 /// Which dialects the server answers: one per [`ErpKind`], re-exported so callers of the sandbox
@@ -124,6 +130,10 @@ pub(crate) struct Shared {
     pub store: Mutex<store::Store>,
     pub faults: Mutex<Faults>,
     pub keys: Mutex<SandboxKeys>,
+    /// Every request outside `/_admin`, as received.
+    pub requests: Mutex<Vec<RecordedRequest>>,
+    /// The Epicor contract facts the Epicor dialect enforces.
+    pub contract: contract::EpicorContract,
 }
 
 pub(crate) type AppState = Arc<Shared>;
@@ -198,6 +208,20 @@ impl SandboxHandle {
         let store = self.shared.store.lock().map_err(|_| StoreError::Poisoned)?;
         store.count(erp.as_str(), entity)
     }
+    /// Every request received so far (outside `/_admin`), oldest first, optionally of one ERP.
+    pub fn requests(&self, erp: Option<ErpKind>) -> Vec<RecordedRequest> {
+        requests_of(&self.shared, erp)
+    }
+    /// Forget the recorded requests.
+    pub fn clear_requests(&self) {
+        if let Ok(mut g) = self.shared.requests.lock() {
+            g.clear();
+        }
+    }
+    /// Every document in ERP-neutral form, optionally of one ERP (Epicor only so far).
+    pub fn documents(&self, erp: Option<ErpKind>) -> Result<Vec<ExportedDocument>, StoreError> {
+        documents_of(&self.shared, erp)
+    }
     pub async fn shutdown(mut self) {
         if let Some(s) = self.stop.take() {
             // The server may already have stopped; nothing to do then.
@@ -217,6 +241,8 @@ pub enum SandboxError {
     Bind(#[from] std::io::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Contract(#[from] contract::ContractError),
 }
 
 /// Start the sandbox in this process; returns its address and a handle.
@@ -233,12 +259,18 @@ pub async fn spawn(cfg: SandboxConfig) -> Result<(SocketAddr, SandboxHandle), Sa
                 closed_periods: vec![],
             })?;
         }
+        // Epicor payment methods (PayMethod.PMUID) the connector's default settings use.
+        for pmuid in 1..=4 {
+            store.add_master(ErpKind::Epicor.as_str(), "paymethod", &pmuid.to_string())?;
+        }
     }
     let shared = Arc::new(Shared {
         keys: Mutex::new(cfg.keys.clone()),
         cfg: cfg.clone(),
         store: Mutex::new(store),
         faults: Mutex::new(Faults::default()),
+        requests: Mutex::new(Vec::new()),
+        contract: contract::EpicorContract::load()?,
     });
     let app = router(shared.clone());
     let listener = TcpListener::bind(cfg.bind).await?;
@@ -275,6 +307,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/_admin/seed", post(seed))
         .route("/_admin/keys", post(set_keys))
         .route("/_admin/audit", get(audit))
+        .route("/_admin/requests", get(requests).delete(clear_requests))
+        .route("/_admin/documents", get(documents))
         .route("/_admin/health", get(|| async { "ok" }));
     if serves(&state, ErpKind::Epicor) {
         r = r.route(
@@ -312,7 +346,53 @@ pub(crate) fn router(state: AppState) -> Router {
                 get(dialects::sage500::staging),
             );
     }
-    r.with_state(state)
+    r.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        export::record,
+    ))
+    .with_state(state)
+}
+
+fn requests_of(s: &Shared, erp: Option<ErpKind>) -> Vec<RecordedRequest> {
+    s.requests
+        .lock()
+        .map(|g| {
+            g.iter()
+                .filter(|r| erp.is_none() || r.erp == erp)
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn documents_of(s: &Shared, erp: Option<ErpKind>) -> Result<Vec<ExportedDocument>, StoreError> {
+    let store = s.store.lock().map_err(|_| StoreError::Poisoned)?;
+    let mut out = Vec::new();
+    if erp.is_none_or(|e| e == ErpKind::Epicor) {
+        out.extend(dialects::epicor::documents(&store)?);
+    }
+    Ok(out)
+}
+
+async fn requests(State(s): State<AppState>, Query(q): Query<AuditQuery>) -> Response {
+    Json(requests_of(&s, q.erp)).into_response()
+}
+
+async fn clear_requests(State(s): State<AppState>) -> StatusCode {
+    match s.requests.lock() {
+        Ok(mut g) => {
+            g.clear();
+            StatusCode::NO_CONTENT
+        }
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+async fn documents(State(s): State<AppState>, Query(q): Query<AuditQuery>) -> Response {
+    match documents_of(&s, q.erp) {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
 }
 
 async fn get_faults(State(s): State<AppState>) -> Json<Faults> {

@@ -97,6 +97,14 @@ impl Store {
                     "INSERT OR IGNORE INTO master VALUES (?1, 'account', ?2)",
                     params![erp, a],
                 )?;
+                if erp == ErpKind::Epicor.as_str() {
+                    self.put_record(
+                        erp,
+                        "GLAccounts",
+                        &epicor_internal(a),
+                        &epicor_gl_account(a),
+                    )?;
+                }
             }
             for p in &seed.closed_periods {
                 self.conn.execute(
@@ -346,6 +354,68 @@ impl Store {
         Ok(out)
     }
 
+    /// Insert or replace a record that is not a document (a group, a posting flag): searchable
+    /// like documents, never audited.
+    pub fn put_record(
+        &self,
+        erp: &str,
+        entity: &str,
+        id: &str,
+        body: &Value,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        let text = body.to_string();
+        let n = self.conn.execute(
+            "UPDATE documents SET body = ?4 WHERE erp = ?1 AND entity = ?2 AND doc_id = ?3",
+            params![erp, entity, id, text],
+        )?;
+        if n == 0 {
+            self.conn.execute(
+                "INSERT INTO documents (erp, entity, doc_id, body, committed_ms, visible_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                params![erp, entity, id, text, now],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Remove a record written by [`Store::put_record`].
+    pub fn delete_record(&self, erp: &str, entity: &str, id: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "DELETE FROM documents WHERE erp = ?1 AND entity = ?2 AND doc_id = ?3",
+            params![erp, entity, id],
+        )?;
+        Ok(())
+    }
+
+    /// Add one master-data code (`item`, `account`, `paymethod`, …).
+    pub fn add_master(&self, erp: &str, kind: &str, code: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO master VALUES (?1, ?2, ?3)",
+            params![erp, kind, code],
+        )?;
+        Ok(())
+    }
+
+    /// Every document of an ERP, in commit order: `(entity, doc_id, body)`.
+    pub fn documents(&self, erp: &str) -> Result<Vec<(String, String, Value)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT entity, doc_id, body FROM documents WHERE erp = ?1 ORDER BY seq")?;
+        let rows = stmt.query_map([erp], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (entity, doc_id, body) = row?;
+            out.push((entity, doc_id, serde_json::from_str(&body)?));
+        }
+        Ok(out)
+    }
+
     pub fn count(&self, erp: &str, entity: &str) -> Result<i64, StoreError> {
         Ok(self.conn.query_row(
             "SELECT COUNT(*) FROM documents WHERE erp = ?1 AND entity = ?2",
@@ -436,4 +506,23 @@ impl Store {
         let rows = stmt.query_map([session_key], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// Epicor's internal account of a display account: segments joined by `|` (`1010-00` →
+/// `1010|00`; the sandbox's chart separates segments with `-`).
+pub fn epicor_internal(display: &str) -> String {
+    display.split('-').collect::<Vec<_>>().join("|")
+}
+
+/// The `GLAccountSvc` row of a display account.
+fn epicor_gl_account(display: &str) -> Value {
+    let internal = epicor_internal(display);
+    let mut row = serde_json::Map::new();
+    row.insert("GLAccount1".into(), Value::from(internal.clone()));
+    for (i, seg) in internal.split('|').enumerate() {
+        row.insert(format!("SegValue{}", i + 1), Value::from(seg));
+    }
+    row.insert("GLAcctDispGLAcctDisp".into(), Value::from(display));
+    row.insert("Active".into(), Value::from(true));
+    Value::Object(row)
 }

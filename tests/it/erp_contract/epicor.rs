@@ -24,6 +24,11 @@ fn config(sb: &SandboxHandle) -> EpicorConfig {
         ref_fields: Default::default(),
         customer_fields: ledgerbridge_erp::epicor::config::default_customer_fields(),
         timeout_ms: 2_000,
+        errors: Default::default(),
+        groups: Default::default(),
+        posting: Default::default(),
+        payment_methods: ledgerbridge_erp::epicor::config::default_payment_methods(),
+        gl_accounts: Default::default(),
     }
 }
 
@@ -326,5 +331,353 @@ async fn erp_epicor_lists_changed_customers() {
     let sb = sandbox().await;
     let c = connector(&sb);
     changed_customers_contract(&c, &sb, ledgerbridge_erp_sandbox::ErpKind::Epicor, "Name").await;
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn erp_epicor_sandbox_exports_requests_and_documents() {
+    let sb = sandbox().await;
+    let c = connector(&sb);
+    let cmds = fixture_commands("exp");
+    let customer = by_kind(&cmds, DocKind::Customer);
+    let order = by_kind(&cmds, DocKind::SalesOrder);
+    post_command(&c, &customer, &policy()).await.unwrap();
+    let out = post_command(&c, &order, &policy()).await.unwrap();
+
+    // Every request as received, over the admin route and the handle alike.
+    let http = reqwest::Client::new();
+    let recorded: Vec<ledgerbridge_erp_sandbox::RecordedRequest> = http
+        .get(format!("{}/_admin/requests?erp=epicor", sb.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(recorded, sb.requests(Some(ErpKind::Epicor)));
+    assert!(recorded.iter().all(|r| r.erp == Some(ErpKind::Epicor)));
+    assert!(recorded
+        .iter()
+        .all(|r| r.path.starts_with("/KineticTest/api/v2/odata/EPIC06/")));
+    let seqs: Vec<u64> = recorded.iter().map(|r| r.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    let lookup = recorded
+        .iter()
+        .find(|r| r.method == "GET" && r.path.ends_with("/SalesOrders"))
+        .unwrap();
+    assert!(lookup
+        .query
+        .iter()
+        .any(|(k, v)| k == "$filter" && v.starts_with("PONum eq 'LB-")));
+    let create = recorded
+        .iter()
+        .find(|r| r.method == "POST" && r.path.ends_with(".SalesOrderSvc/UpdateExt"))
+        .unwrap();
+    let head = &create.body["ds"]["OrderHed"][0];
+    assert_eq!(head["Company"], "EPIC06");
+
+    // Documents in ERP-neutral form, amounts as decimal strings.
+    let docs: Vec<ledgerbridge_erp_sandbox::ExportedDocument> = http
+        .get(format!("{}/_admin/documents?erp=epicor", sb.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(docs, sb.documents(Some(ErpKind::Epicor)).unwrap());
+    let so = docs.iter().find(|d| d.kind == "sales_order").unwrap();
+    assert_eq!(so.erp_id, out.erp_id.as_str());
+    assert_eq!(
+        so.reference.as_deref(),
+        Some(head["PONum"].as_str().unwrap())
+    );
+    let ErpCommand::CreateSalesOrder(o) = &order else {
+        panic!("not an order")
+    };
+    assert_eq!(so.customer.as_deref(), Some(o.customer_id.as_str()));
+    assert_eq!(so.currency.as_deref(), Some(o.currency.code()));
+    assert_eq!(so.lines.len(), o.lines.len());
+    let total: rust_decimal::Decimal = so.amount.as_deref().unwrap().parse().unwrap();
+    assert!(total > rust_decimal::Decimal::ZERO);
+    assert_eq!(so.state, ledgerbridge_erp_sandbox::DocState::Entered);
+    assert!(docs.iter().any(|d| d.kind == "customer"));
+
+    // The log can be cleared; admin calls themselves are never recorded.
+    let status = http
+        .delete(format!("{}/_admin/requests", sb.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 204);
+    assert!(sb.requests(None).is_empty());
+    sb.shutdown().await;
+}
+
+/// The services the connector calls; every request it sends to them is checked.
+const CONTRACT_SERVICES: [&str; 10] = [
+    "Erp.BO.CustomerSvc",
+    "Erp.BO.ApplyCreditMemoSvc",
+    "Erp.BO.GLJrnGrpSvc",
+    "Erp.BO.GLJournalEntrySvc",
+    "Erp.BO.InvcGrpSvc",
+    "Erp.BO.ARInvoiceSvc",
+    "Erp.BO.SalesOrderSvc",
+    "Erp.BO.CashGrpSvc",
+    "Erp.BO.CashRecSvc",
+    "Erp.PROC.CashRecPostSvc",
+];
+
+#[tokio::test]
+async fn erp_epicor_requests_match_the_contract_facts() {
+    let sb = sandbox().await;
+    let c = connector(&sb);
+    let mut cmds = fixture_commands("k");
+    with_masters(&c, &mut cmds).await;
+    for cmd in &cmds {
+        post_command(&c, cmd, &policy()).await.unwrap();
+        c.find_by_reference(cmd.reference()).await.unwrap();
+    }
+    customer_fields_contract(
+        &c,
+        &sb,
+        ErpKind::Epicor,
+        "Customers",
+        &ledgerbridge_erp::epicor::config::default_customer_fields(),
+    )
+    .await;
+    c.find_customer_by_email("nobody@example.com")
+        .await
+        .unwrap();
+    let contract = ledgerbridge_erp_sandbox::contract::EpicorContract::load().unwrap();
+    let requests = sb.requests(Some(ErpKind::Epicor));
+    let checked: Vec<_> = requests
+        .iter()
+        .filter(|r| {
+            CONTRACT_SERVICES
+                .iter()
+                .any(|s| r.path.contains(&format!("/{s}/")))
+        })
+        .collect();
+    // Customers, order lookups and the order itself were all sent.
+    assert!(checked
+        .iter()
+        .any(|r| r.path.ends_with(".SalesOrderSvc/UpdateExt")));
+    assert!(checked.iter().any(|r| r.method == "PATCH"));
+    assert!(checked
+        .iter()
+        .any(|r| r.path.ends_with(".CashRecSvc/GetNewCashHeadType")));
+    assert!(checked
+        .iter()
+        .any(|r| r.path.ends_with(".CashRecSvc/UpdateExt")));
+    assert!(checked
+        .iter()
+        .any(|r| r.path.ends_with(".CashGrpSvc/Update")));
+    assert!(checked
+        .iter()
+        .any(|r| r.path.ends_with(".ARInvoiceSvc/GetNewInvcHeadType")));
+    assert!(checked
+        .iter()
+        .any(|r| r.path.ends_with(".InvcGrpSvc/PostInvoices")));
+    assert!(checked
+        .iter()
+        .any(|r| r.path.ends_with(".GLJournalEntrySvc/UpdateExt")));
+    assert!(checked
+        .iter()
+        .any(|r| r.path.ends_with(".GLJrnGrpSvc/PostGroupJournals")));
+    assert!(checked
+        .iter()
+        .any(|r| r.path.ends_with(".ApplyCreditMemoSvc/UpdateExt")));
+    // The credit memo was applied to its invoice.
+    assert_eq!(
+        sb.count(ErpKind::Epicor, "CreditMemoApplications").unwrap(),
+        1
+    );
+    assert!(checked
+        .iter()
+        .any(|r| r.method == "POST" && r.path.ends_with("/Customers")));
+    let mut violations = Vec::new();
+    for r in &checked {
+        let body = (!r.body.is_null()).then_some(&r.body);
+        for v in contract.check_request(&r.method, &r.path, &r.query, body) {
+            violations.push(format!("{} {}: {v}", r.method, r.path));
+        }
+    }
+    assert!(violations.is_empty(), "{violations:#?}");
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn erp_epicor_sandbox_is_strict_about_rows_and_update_ext_errors() {
+    let sb = sandbox().await;
+    let http = reqwest::Client::new();
+    let keys = sb.keys();
+    let root = format!("{}/KineticTest/api/v2/odata/EPIC06", sb.base_url());
+    let send = |path: &str, b: serde_json::Value| {
+        http.post(format!("{root}/{path}"))
+            .header("x-api-key", &keys.epicor_api_key)
+            .basic_auth(&keys.epicor_user, Some(&keys.epicor_password))
+            .json(&b)
+            .send()
+    };
+    // An entity-set POST takes one row: nested children and unknown fields are refused.
+    let r = send(
+        "Erp.BO.SalesOrderSvc/SalesOrders",
+        serde_json::json!({"Company": "EPIC06", "CustNum": 1, "OrderDate": "2024-05-01",
+            "OrderDtls": [{"PartNum": "WIDGET-01"}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    let t = r.text().await.unwrap();
+    assert!(t.contains("OrderDtls") && t.contains("ErrorMessage"), "{t}");
+    let r = send(
+        "Erp.BO.CustomerSvc/Customers",
+        serde_json::json!({"Company": "EPIC06", "CustID": "X1", "Name": "X", "PayMethod": "card"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("PayMethod"));
+    // A method that does not exist, or an input it does not take, is refused.
+    let r = send("Erp.BO.SalesOrderSvc/CreateOrder", serde_json::json!({}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    // UpdateExt reports business errors with HTTP 200, errorsOccurred and BOUpdError rows.
+    let r = send(
+        "Erp.BO.SalesOrderSvc/UpdateExt",
+        serde_json::json!({"ds": {"OrderHed": [{"Company": "EPIC06", "OrderNum": 0, "CustNum": 999,
+            "OrderDate": "2024-05-01", "RowMod": "A"}], "OrderDtl": []},
+            "continueProcessingOnError": false, "rollbackParentOnChildError": true}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["parameters"]["errorsOccurred"], true, "{v}");
+    assert_eq!(v["returnObj"]["BOUpdError"][0]["TableName"], "OrderHed");
+    assert!(v["returnObj"]["BOUpdError"][0]["ErrorText"]
+        .as_str()
+        .unwrap()
+        .contains("Customer 999 not found."));
+    assert_eq!(sb.count(ErpKind::Epicor, "SalesOrders").unwrap(), 0);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn erp_epicor_cash_receipts_use_the_day_group_and_post_when_asked() {
+    let sb = sandbox().await;
+    let mut cfg = config(&sb);
+    cfg.posting = ledgerbridge_erp::epicor::EpicorPosting::AfterCreate;
+    let c = EpicorConnector::new(cfg, Credentials::fixed(creds(&sb.keys()))).unwrap();
+    let mut cmds = fixture_commands("p");
+    let invoice = with_masters(&c, &mut cmds).await;
+    let receipt = by_kind(&cmds, DocKind::CashReceipt);
+    let out = post_command(&c, &receipt, &policy()).await.unwrap();
+    let ErpCommand::CreateCashReceipt(r) = &receipt else {
+        panic!("not a receipt")
+    };
+    let d = r.receipt_date.as_str();
+    let group = format!("STRIPECR{}{}{}", &d[2..4], &d[5..7], &d[8..10]);
+    assert!(
+        out.erp_id.as_str().starts_with(&format!("{group}/")),
+        "{}",
+        out.erp_id
+    );
+    let docs = sb.documents(Some(ErpKind::Epicor)).unwrap();
+    let cash = docs.iter().find(|d| d.kind == "cash_receipt").unwrap();
+    assert_eq!(cash.state, ledgerbridge_erp_sandbox::DocState::Posted);
+    assert_eq!(cash.lines.len(), 1);
+    // The stored type is PayInv (from GetNewCashHeadType), the method a PMUID.
+    let stored = sb
+        .audit(Some(ErpKind::Epicor))
+        .unwrap()
+        .into_iter()
+        .find(|a| a.entity == "CashRecs")
+        .unwrap();
+    assert_eq!(stored.body["TranType"], "PayInv");
+    assert_eq!(stored.body["PMUID"], 1);
+    assert!(stored.body.get("PayMethod").is_none());
+    // An unknown payment method is a permanent error naming the setting.
+    let mut receipt = by_kind(&fixture_commands("q"), DocKind::CashReceipt);
+    if let ErpCommand::CreateCashReceipt(r) = &mut receipt {
+        r.payment_method = "BARTER".into();
+        r.applies_to = Some(Application::Invoice(invoice));
+    }
+    let err = post_command(&c, &receipt, &policy()).await.unwrap_err();
+    assert_eq!(err.kind(), ErpErrorKind::Permanent);
+    assert!(err.to_string().contains("payment_methods"), "{err}");
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn erp_epicor_groups_held_by_another_user_are_retried_and_bo_errors_are_500() {
+    let sb = sandbox().await;
+    let c = connector(&sb);
+    let mut cmds = fixture_commands("g");
+    with_masters(&c, &mut cmds).await;
+    let receipt = by_kind(&cmds, DocKind::CashReceipt);
+    let ErpCommand::CreateCashReceipt(r) = &receipt else {
+        panic!("not a receipt")
+    };
+    let d = r.receipt_date.as_str().to_owned();
+    let group = format!("STRIPECR{}{}{}", &d[2..4], &d[5..7], &d[8..10]);
+    // Another user (the bearer identity) creates and so holds the day's cash group.
+    let http = reqwest::Client::new();
+    let keys = sb.keys();
+    let root = format!("{}/KineticTest/api/v2/odata/EPIC06", sb.base_url());
+    let call = |path: &str, b: serde_json::Value| {
+        http.post(format!("{root}/{path}"))
+            .header("x-api-key", &keys.epicor_api_key)
+            .bearer_auth(&keys.epicor_bearer)
+            .json(&b)
+            .send()
+    };
+    let new: serde_json::Value = call(
+        "Erp.BO.CashGrpSvc/GetNewCashGrp",
+        serde_json::json!({"ds": {"CashGrp": []}}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let mut ds = new["parameters"]["ds"].clone();
+    ds["CashGrp"][0]["GroupID"] = group.clone().into();
+    ds["CashGrp"][0]["TranDate"] = d.clone().into();
+    let r = call("Erp.BO.CashGrpSvc/Update", serde_json::json!({ "ds": ds }))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let err = c.create(&receipt).await.unwrap_err();
+    assert_eq!(err.kind(), ErpErrorKind::Retryable, "{err}");
+    assert!(err.to_string().contains("in use by"), "{err}");
+    assert_eq!(sb.count(ErpKind::Epicor, "CashRecs").unwrap(), 0);
+    // A business error of a BO method comes back as 500 with Epicor's ErrorMessage, and the
+    // connector treats it as permanent.
+    let r = call(
+        "Erp.BO.ARInvoiceSvc/GetNewInvcHeadType",
+        serde_json::json!({"ds": {}, "GroupID": "NOSUCH", "InvoiceType": "MISC-BILL"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 500);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["ErrorMessage"], "Group NOSUCH not found.");
+    sb.seed(&Seed {
+        erp: Some(ErpKind::Epicor),
+        closed_periods: vec![d[..7].to_owned()],
+        ..Seed::default()
+    })
+    .unwrap();
+    let mut invoice = by_kind(&fixture_commands("h"), DocKind::Invoice);
+    if let ErpCommand::CreateInvoice(i) = &mut invoice {
+        i.invoice_date = ErpDate::parse(&d).unwrap();
+    }
+    let err = post_command(&c, &invoice, &policy()).await.unwrap_err();
+    assert_eq!(err.kind(), ErpErrorKind::Permanent, "{err}");
+    assert!(err.to_string().contains("closed fiscal period"), "{err}");
     sb.shutdown().await;
 }

@@ -1,6 +1,7 @@
 //! The three dialects and helpers they share.
 
 pub mod epicor;
+pub mod epicor_bo;
 pub mod sage500;
 pub mod sagepro;
 

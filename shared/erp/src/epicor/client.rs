@@ -1,10 +1,11 @@
 //! Epicor HTTP client: authentication headers, the customer-number lookup documents need, and
 //! the [`ErpConnector`] implementation.
 
-use super::config::{EpicorAuth, EpicorConfig, EpicorCredentials};
+use super::config::{EpicorAuth, EpicorConfig, EpicorCredentials, EpicorPosting, GlAccountResolve};
+use super::groups::{self, GroupKind};
 use super::mapping::{self, EpicorRequest, Method, ERP};
-use super::retry::classify;
-use crate::commands::{CustomerUpsert, DocKind, ErpCommand, ExternalRef};
+use super::retry::{classify, reclassify, update_ext_failure};
+use crate::commands::{CustomerUpsert, DocKind, ErpCommand, ErpDate, ExternalRef};
 use crate::connector::{
     collect_changed, normalize_email, single_email_match, Credentials, ErpConnector,
     ErpCustomerMatch, ErpCustomerRecord,
@@ -94,12 +95,145 @@ impl EpicorConnector {
             }
             b
         };
-        let (_, body) = http::send(ERP, &self.creds, build, classify).await?;
+        let (_, body) = http::send(ERP, &self.creds, build, classify)
+            .await
+            .map_err(|e| reclassify(e, &self.cfg.errors.transient_markers))?;
         if body.is_empty() {
             return Ok(Value::Null);
         }
-        serde_json::from_slice(&body)
-            .map_err(|e| ErpError::permanent(ERP, format!("unreadable answer: {e}")))
+        let v: Value = serde_json::from_slice(&body)
+            .map_err(|e| ErpError::permanent(ERP, format!("unreadable answer: {e}")))?;
+        // UpdateExt reports business errors with HTTP 200.
+        match update_ext_failure(&v) {
+            Some(e) => Err(e),
+            None => Ok(v),
+        }
+    }
+
+    /// The user the connector works as (groups locked by someone else are skipped).
+    fn user(&self) -> Option<String> {
+        match &self.creds.current().auth {
+            EpicorAuth::Basic { user, .. } => Some(user.clone()),
+            EpicorAuth::Bearer(_) => None,
+        }
+    }
+
+    /// The day's group of `kind`: found by id, or created (`GetNew{Grp}` → `Update`). Epicor
+    /// fills the fiscal year and period from the group's date.
+    async fn ensure_group(&self, kind: GroupKind, date: &ErpDate) -> Result<Value, ErpError> {
+        let id = groups::group_id(&self.cfg, kind, date);
+        let user = self.user();
+        let found = self.call(&groups::find_request(kind, &id)).await?;
+        if let Some(row) = groups::row_of(kind, &found) {
+            groups::check_usable(kind, &row, user.as_deref())?;
+            return Ok(row);
+        }
+        let new = self.call(&groups::get_new_request(kind)).await?;
+        let req = groups::update_request(&self.cfg, kind, &id, date, &new)?;
+        match self.call(&req).await {
+            Ok(answer) => groups::row_of(kind, &answer).ok_or_else(|| {
+                ErpError::permanent(
+                    ERP,
+                    format!("{} Update answer lacks the group", kind.table()),
+                )
+            }),
+            Err(e) => {
+                // Created meanwhile by another worker: use it.
+                let again = self.call(&groups::find_request(kind, &id)).await?;
+                match groups::row_of(kind, &again) {
+                    Some(row) => {
+                        groups::check_usable(kind, &row, user.as_deref())?;
+                        Ok(row)
+                    }
+                    None => Err(e),
+                }
+            }
+        }
+    }
+
+    /// Post the group after a document was created in it (setting `posting = after_create`).
+    /// A failed posting leaves the document entered in its group; it is logged, not returned,
+    /// because the document itself exists.
+    async fn post_group(&self, kind: GroupKind, group_id: &str) {
+        let run = async {
+            if kind == GroupKind::Journal {
+                return self.call(&mapping::journal_posting_request(group_id)).await;
+            }
+            if kind == GroupKind::Invoice {
+                let answer = self
+                    .call(&mapping::invoice_posting_request(group_id))
+                    .await?;
+                return match mapping::posting_error_of(&answer) {
+                    Some(m) => Err(ErpError::permanent(ERP, m)),
+                    None => Ok(answer),
+                };
+            }
+            let Some(first) = mapping::posting_parameters_request(kind) else {
+                return Ok(Value::Null);
+            };
+            let params = self.call(&first).await?;
+            let req = mapping::cash_posting_run_request(group_id, &params)?;
+            self.call(&req).await
+        };
+        if let Err(e) = run.await {
+            tracing::warn!(erp = ERP, group = group_id, error = %e, "posting the group failed; the document stays entered");
+        }
+    }
+
+    /// The internal form of every GL account the command names (display → internal).
+    async fn internal_accounts(
+        &self,
+        command: &ErpCommand,
+    ) -> Result<BTreeMap<String, String>, ErpError> {
+        let mut out = BTreeMap::new();
+        for display in mapping::accounts_of(command) {
+            if out.contains_key(display) {
+                continue;
+            }
+            let internal = match self.cfg.gl_accounts.resolve {
+                GlAccountResolve::Segments => mapping::internal_account(&self.cfg, display),
+                GlAccountResolve::Lookup => {
+                    let body = self
+                        .call(&mapping::gl_account_lookup_request(display))
+                        .await?;
+                    mapping::gl_account_of(display, &body)?
+                }
+            };
+            out.insert(display.to_owned(), internal);
+        }
+        Ok(out)
+    }
+
+    /// Apply a posted credit memo to its posted invoice through `ApplyCreditMemoSvc`, in the
+    /// day's cash group (which group the service expects is not documented: an assumption).
+    /// Like posting, a failure is logged and leaves the memo related to the invoice by
+    /// `InvoiceRef` but unapplied.
+    async fn apply_credit_memo(
+        &self,
+        memo: &ErpDocumentId,
+        invoice: &ErpDocumentId,
+        date: &ErpDate,
+    ) {
+        let run = async {
+            let group = self.ensure_group(GroupKind::Cash, date).await?;
+            let group_id = group
+                .get("GroupID")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let new = self
+                .call(&mapping::apply_memo_new_request(group_id))
+                .await?;
+            let head = self
+                .call(&mapping::apply_memo_document_request(memo, &new)?)
+                .await?;
+            self.call(&mapping::apply_memo_update_request(
+                &self.cfg, invoice, &head,
+            )?)
+            .await
+        };
+        if let Err(e) = run.await {
+            tracing::warn!(erp = ERP, %memo, %invoice, error = %e, "applying the credit memo failed; it stays related to the invoice, unapplied");
+        }
     }
 
     async fn cust_num(&self, customer_id: &str) -> Result<i64, ErpError> {
@@ -143,10 +277,40 @@ impl ErpConnector for EpicorConnector {
             Some(id) => Some(self.cust_num(id).await?),
             None => None,
         };
-        let req = mapping::create_request(&self.cfg, command, cust)?;
+        let group = match mapping::group_of(command) {
+            Some((kind, date)) => {
+                let row = self.ensure_group(kind, date).await?;
+                let id = row
+                    .get("GroupID")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                Some((kind, id))
+            }
+            None => None,
+        };
+        let new_answer = match group
+            .as_ref()
+            .and_then(|(_, id)| mapping::get_new_request(command, id))
+        {
+            Some(req) => Some(self.call(&req).await?),
+            None => None,
+        };
+        let accounts = self.internal_accounts(command).await?;
+        let req =
+            mapping::create_request(&self.cfg, command, cust, new_answer.as_ref(), &accounts)?;
         let body = self.call(&req).await?;
         let kind: DocKind = command.kind();
-        mapping::document_id(kind, &body)
+        let id = mapping::created_id(kind, &body)?;
+        if let (EpicorPosting::AfterCreate, Some((kind, group_id))) = (self.cfg.posting, &group) {
+            self.post_group(*kind, group_id).await;
+            if let ErpCommand::CreateCreditMemo(m) = command {
+                if let Some(invoice) = &m.applies_to_invoice {
+                    self.apply_credit_memo(&id, invoice, &m.memo_date).await;
+                }
+            }
+        }
+        Ok(id)
     }
 
     async fn update_customer(

@@ -4,6 +4,7 @@ use crate::commands::DocKind;
 use crate::fields::CustomerFieldMap;
 use ledgerbridge_core::secrets::Secret;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Which ERP field carries the external reference, and how long it may be.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +90,124 @@ pub struct EpicorConfig {
     /// Per-request timeout.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// How Epicor's error answers are read.
+    #[serde(default)]
+    pub errors: EpicorErrorSettings,
+    /// How the day's cash, invoice and journal groups are named.
+    #[serde(default)]
+    pub groups: EpicorGroupSettings,
+    /// Whether a group is posted after each document is created in it.
+    #[serde(default)]
+    pub posting: EpicorPosting,
+    /// Payment method code of the mapping (e.g. `CC`, `STRIPE`) → Epicor `PMUID` (the internal
+    /// id of a PayMethod row; `CashHead` has no text payment-method field). The default ids are
+    /// an assumption: set them to the ids of the company's PayMethod rows.
+    #[serde(default = "default_payment_methods")]
+    pub payment_methods: BTreeMap<String, i64>,
+    /// How the mapping's GL accounts become Epicor's internal `GLAccount`.
+    #[serde(default)]
+    pub gl_accounts: EpicorGlAccounts,
+}
+
+/// Epicor's `GLAccount` is the internal account, segment values joined by `|` (e.g. `1010|00`);
+/// the mapping holds display accounts (`1010-00`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EpicorGlAccounts {
+    pub resolve: GlAccountResolve,
+    /// The display separator of the chart of accounts, which splits the mapping's accounts into
+    /// segments (`segments`), and which an account already in internal form does not contain.
+    pub separator: String,
+}
+
+impl Default for EpicorGlAccounts {
+    fn default() -> Self {
+        EpicorGlAccounts {
+            resolve: GlAccountResolve::Segments,
+            separator: "-".into(),
+        }
+    }
+}
+
+/// `segments`: split the display account on the separator and join with `|` (production code
+/// builds the account from segment values); `lookup`: ask `GLAccountSvc/GLAccounts` for the
+/// account whose display form (`GLAcctDispGLAcctDisp`) is the mapping's account (that this
+/// joined column can be filtered on is an assumption).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GlAccountResolve {
+    Segments,
+    Lookup,
+}
+
+/// The default payment-method ids (an assumption; see [`EpicorConfig::payment_methods`]).
+pub fn default_payment_methods() -> BTreeMap<String, i64> {
+    [("STRIPE", 1), ("CC", 2), ("ACH", 3), ("SEPA", 4)]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+}
+
+/// The group of a day: `pattern` with `{prefix}` (the configured group id: `cash_group_id`,
+/// `invoice_group_id`, `journal.group_id`), `{yyyy}`, `{yy}`, `{mm}`, `{dd}` of the document date.
+/// Epicor's `GroupID` length is not in any captured schema; the default pattern's 14 characters
+/// for an 8-character prefix are an assumption, which is why the pattern is a setting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EpicorGroupSettings {
+    pub pattern: String,
+    /// Bank account of new cash groups (`CashGrp.BankAcctID`); Epicor's default when unset.
+    pub bank_acct_id: Option<String>,
+}
+
+impl Default for EpicorGroupSettings {
+    fn default() -> Self {
+        EpicorGroupSettings {
+            pattern: "{prefix}{yy}{mm}{dd}".into(),
+            bank_acct_id: None,
+        }
+    }
+}
+
+/// `after_create` (the default): the group is posted after each document (cash:
+/// `CashRecPostSvc`; invoices and credit memos: `InvcGrpSvc/PostInvoices`), so an invoice is
+/// open AR and takes cash as soon as it is booked, as before groups existed in the connector;
+/// `none`: documents stay entered in their group for an accountant to post (Epicor then refuses
+/// to apply cash to the unposted invoices, and those receipts are parked with its message).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EpicorPosting {
+    None,
+    #[default]
+    AfterCreate,
+}
+
+/// Epicor answers many business-rule failures with HTTP 500 and an `ErrorMessage`; those are
+/// permanent (the document is parked with Epicor's words) unless the message contains one of
+/// `transient_markers` (case-insensitive). The default markers are an assumption: no source
+/// lists the messages of Epicor's transient failures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EpicorErrorSettings {
+    pub transient_markers: Vec<String>,
+}
+
+impl Default for EpicorErrorSettings {
+    fn default() -> Self {
+        EpicorErrorSettings {
+            transient_markers: [
+                "deadlock",
+                "timeout",
+                "timed out",
+                "temporarily",
+                "try again",
+                "unavailable",
+                "being used by another user",
+                "an unexpected internal problem",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
+    }
 }
 
 fn default_timeout_ms() -> u64 {
@@ -122,4 +241,33 @@ pub enum EpicorAuth {
 pub struct EpicorCredentials {
     pub api_key: Secret<String>,
     pub auth: EpicorAuth,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_settings_parse_with_every_epicor_setting() {
+        let text = include_str!("../../../../config/erp-settings.epicor.example.json");
+        let cfg: EpicorConfig = serde_json::from_str(text).unwrap();
+        assert_eq!(cfg.posting, EpicorPosting::AfterCreate);
+        assert_eq!(cfg.payment_methods, default_payment_methods());
+        assert_eq!(cfg.groups, EpicorGroupSettings::default());
+        assert_eq!(cfg.gl_accounts, EpicorGlAccounts::default());
+        assert_eq!(cfg.errors, EpicorErrorSettings::default());
+        assert_eq!(cfg.ref_fields, EpicorRefFields::default());
+        let settings = crate::settings::ErpSettings::from_json(
+            &ledgerbridge_core::secrets::Secret::new(text.to_owned()),
+        );
+        assert!(settings.is_ok());
+        // Settings without the new fields keep the defaults.
+        let old: EpicorConfig = serde_json::from_str(
+            r#"{"base_url":"https://x","company":"C","invoice_group_id":"I","cash_group_id":"C",
+                "journal":{"book_id":"MAIN","journal_code":"GJ","group_id":"G"}}"#,
+        )
+        .unwrap();
+        assert_eq!(old.posting, EpicorPosting::AfterCreate);
+        assert_eq!(old.gl_accounts.resolve, GlAccountResolve::Segments);
+    }
 }

@@ -14,6 +14,7 @@ use crate::error::ErpError;
 use crate::time::parse_utc;
 use ledgerbridge_core::ids::ErpDocumentId;
 use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
 
 pub const ERP: &str = crate::kind::ErpKind::Epicor.as_str();
 
@@ -25,6 +26,98 @@ pub fn entity_set(kind: DocKind) -> &'static str {
         DocKind::Invoice | DocKind::CreditMemo => "Erp.BO.ARInvoiceSvc/ARInvoices",
         DocKind::CashReceipt => "Erp.BO.CashRecSvc/CashRecs",
         DocKind::JournalEntry => "Erp.BO.GLJournalEntrySvc/GLJournalEntries",
+    }
+}
+
+/// Where a document is created: the entity set (one flat row) or a BO method.
+///
+/// Sales orders go through `SalesOrderSvc/UpdateExt` with a two-table dataset (`OrderHed` +
+/// `OrderDtl`): the entity set's POST takes only an `OrderHedRow` (vendor schema), and the
+/// method sequence production code uses (`GetNewOrderHed` → `Update` → `GetNewOrderDtl` →
+/// `Update`) must save the header before its lines exist, so a lost or failed line call would
+/// leave an order with its reference but without lines. `UpdateExt` commits header and lines in
+/// one call (`rollbackParentOnChildError`), which effectively-once posting needs. That
+/// `UpdateExt` links the new lines to the new header (both sent with `OrderNum` 0) and runs the
+/// same defaults as `ChangeCustomer` is an assumption only a real Epicor can confirm.
+///
+/// Cash receipts start with `CashRecSvc/GetNewCashHeadType(groupID, PAYINV|DEPOSIT)` (vendor
+/// schema), which gives the header its stored `TranType` and the group's date, fiscal period and
+/// bank account; the edited header and its applications (`CashDtl`) are then committed by one
+/// `UpdateExt` call, for the same reason as orders ([`get_new_request`]). AR invoices and credit
+/// memos likewise start with `ARInvoiceSvc/GetNewInvcHeadType(GroupID, MISC-BILL |
+/// CREDIT-MEMO)` (the only way `InvcHead.GroupID` is set) and commit header and `InvcDtl` lines
+/// with one `UpdateExt`. GL journals start with `GLJournalEntrySvc/GetNewGlJrnHedTran(GroupID)`
+/// (book, fiscal year and period, journal code and date from the group) and commit the header
+/// and its `GLJrnDtlMnl` lines with one `UpdateExt`.
+pub fn create_path(kind: DocKind) -> &'static str {
+    match kind {
+        DocKind::SalesOrder => "Erp.BO.SalesOrderSvc/UpdateExt",
+        DocKind::CashReceipt => "Erp.BO.CashRecSvc/UpdateExt",
+        DocKind::Invoice | DocKind::CreditMemo => "Erp.BO.ARInvoiceSvc/UpdateExt",
+        DocKind::JournalEntry => "Erp.BO.GLJournalEntrySvc/UpdateExt",
+        other => entity_set(other),
+    }
+}
+
+/// The typed `GetNew…Type` call that starts a document in `group_id`, for the kinds created
+/// that way (cash receipts); `None` for the others.
+pub fn get_new_request(cmd: &ErpCommand, group_id: &str) -> Option<EpicorRequest> {
+    match cmd {
+        ErpCommand::CreateCashReceipt(r) => {
+            let tran_type = match &r.applies_to {
+                Some(Application::SalesOrder(_)) => "DEPOSIT",
+                // Applied to an invoice, or left on account: a customer payment (PAYINV);
+                // MISPAY is for receipts without a customer and carries no customer credit.
+                Some(Application::Invoice(_)) | None => "PAYINV",
+            };
+            Some(EpicorRequest {
+                method: Method::Post,
+                path: "Erp.BO.CashRecSvc/GetNewCashHeadType".into(),
+                query: vec![],
+                body: Some(json!({
+                    "ds": {"CashHead": []},
+                    "groupID": group_id,
+                    "tranType": tran_type,
+                })),
+            })
+        }
+        ErpCommand::CreateInvoice(_) | ErpCommand::CreateCreditMemo(_) => {
+            let invoice_type = match cmd {
+                ErpCommand::CreateCreditMemo(_) => "CREDIT-MEMO",
+                _ => "MISC-BILL",
+            };
+            Some(EpicorRequest {
+                method: Method::Post,
+                path: "Erp.BO.ARInvoiceSvc/GetNewInvcHeadType".into(),
+                query: vec![],
+                body: Some(json!({
+                    "ds": {"InvcHead": []},
+                    "GroupID": group_id,
+                    "InvoiceType": invoice_type,
+                })),
+            })
+        }
+        ErpCommand::PostJournalEntry(_) => Some(EpicorRequest {
+            method: Method::Post,
+            path: "Erp.BO.GLJournalEntrySvc/GetNewGlJrnHedTran".into(),
+            query: vec![],
+            body: Some(json!({"ds": {"GLJrnHed": []}, "GroupID": group_id})),
+        }),
+        _ => None,
+    }
+}
+
+/// The document date a command's group is chosen by, and which group kind; `None` for
+/// documents outside groups.
+pub fn group_of(cmd: &ErpCommand) -> Option<(super::groups::GroupKind, &ErpDate)> {
+    match cmd {
+        ErpCommand::CreateCashReceipt(r) => Some((super::groups::GroupKind::Cash, &r.receipt_date)),
+        ErpCommand::CreateInvoice(i) => Some((super::groups::GroupKind::Invoice, &i.invoice_date)),
+        ErpCommand::CreateCreditMemo(m) => Some((super::groups::GroupKind::Invoice, &m.memo_date)),
+        ErpCommand::PostJournalEntry(j) => {
+            Some((super::groups::GroupKind::Journal, &j.posting_date))
+        }
+        _ => None,
     }
 }
 
@@ -165,21 +258,25 @@ pub fn create_request(
     cfg: &EpicorConfig,
     cmd: &ErpCommand,
     cust_num: Option<i64>,
+    new_answer: Option<&Value>,
+    accounts: &BTreeMap<String, String>,
 ) -> Result<EpicorRequest, ErpError> {
+    let need_new =
+        || new_answer.ok_or_else(|| ErpError::permanent(ERP, "internal: GetNew answer missing"));
     let need_cust = || {
         cust_num.ok_or_else(|| ErpError::permanent(ERP, "internal: customer number not resolved"))
     };
     let body = match cmd {
         ErpCommand::UpsertCustomer(c) => customer_body(cfg, c, None)?,
         ErpCommand::CreateSalesOrder(o) => sales_order_body(cfg, o, need_cust()?)?,
-        ErpCommand::CreateInvoice(i) => invoice_body(cfg, i, need_cust()?)?,
-        ErpCommand::CreateCreditMemo(m) => credit_memo_body(cfg, m, need_cust()?)?,
-        ErpCommand::CreateCashReceipt(r) => cash_receipt_body(cfg, r, need_cust()?)?,
-        ErpCommand::PostJournalEntry(j) => journal_body(cfg, j)?,
+        ErpCommand::CreateInvoice(i) => invoice_body(cfg, i, need_cust()?, need_new()?)?,
+        ErpCommand::CreateCreditMemo(m) => credit_memo_body(cfg, m, need_cust()?, need_new()?)?,
+        ErpCommand::CreateCashReceipt(r) => cash_receipt_body(cfg, r, need_cust()?, need_new()?)?,
+        ErpCommand::PostJournalEntry(j) => journal_body(cfg, j, need_new()?, accounts)?,
     };
     Ok(EpicorRequest {
         method: Method::Post,
-        path: entity_set(cmd.kind()).to_owned(),
+        path: create_path(cmd.kind()).to_owned(),
         query: vec![],
         body: Some(body),
     })
@@ -350,20 +447,20 @@ fn customer_body(
 }
 
 fn line_json(cfg: &EpicorConfig, n: usize, l: &DocumentLine, qty_field: &str) -> Value {
-    let mut v = json!({
+    // A line's GL account is not a sales category (`SalesCatID` is a SalesCat code), so it is
+    // not sent; the sales category comes from the part or Epicor's defaults.
+    let _ = n;
+    json!({
         "Company": cfg.company,
         "PartNum": l.item_id,
         "LineDesc": l.description,
         qty_field: l.quantity.normalize().to_string(),
         "DocUnitPrice": l.unit_price.to_decimal().to_string(),
-    });
-    if let (Some(obj), Some(acct)) = (v.as_object_mut(), &l.gl_account) {
-        obj.insert("SalesCatID".into(), json!(acct));
-    }
-    let _ = n;
-    v
+    })
 }
 
+/// `SalesOrderSvc/UpdateExt` with `OrderHed` and its `OrderDtl` rows, all new (`RowMod` "A",
+/// `OrderNum` 0: Epicor assigns the number); see [`create_path`].
 fn sales_order_body(cfg: &EpicorConfig, o: &SalesOrder, cust: i64) -> Result<Value, ErpError> {
     let lines: Vec<Value> = o
         .lines
@@ -372,19 +469,29 @@ fn sales_order_body(cfg: &EpicorConfig, o: &SalesOrder, cust: i64) -> Result<Val
         .map(|(i, l)| {
             let mut v = line_json(cfg, i, l, "SellingQuantity");
             if let Some(obj) = v.as_object_mut() {
+                obj.insert("OrderNum".into(), json!(0));
                 obj.insert("OrderLine".into(), json!(i + 1));
+                obj.insert("RowMod".into(), json!("A"));
             }
             v
         })
         .collect();
     Ok(json!({
-        "Company": cfg.company,
-        "CustNum": cust,
-        (cfg.ref_fields.sales_order.name.as_str()): reference_value(cfg, &o.reference)?,
-        "OrderDate": o.order_date.as_str(),
-        "NeedByDate": o.order_date.as_str(),
-        "CurrencyCode": o.currency.code(),
-        "OrderDtls": lines,
+        "ds": {
+            "OrderHed": [{
+                "Company": cfg.company,
+                "OrderNum": 0,
+                "CustNum": cust,
+                (cfg.ref_fields.sales_order.name.as_str()): reference_value(cfg, &o.reference)?,
+                "OrderDate": o.order_date.as_str(),
+                "NeedByDate": o.order_date.as_str(),
+                "CurrencyCode": o.currency.code(),
+                "RowMod": "A",
+            }],
+            "OrderDtl": lines,
+        },
+        "continueProcessingOnError": false,
+        "rollbackParentOnChildError": true,
     }))
 }
 
@@ -395,131 +502,238 @@ fn invoice_lines(cfg: &EpicorConfig, lines: &[DocumentLine]) -> Vec<Value> {
         .map(|(i, l)| {
             let mut v = line_json(cfg, i, l, "SellingShipQty");
             if let Some(obj) = v.as_object_mut() {
+                obj.insert("InvoiceNum".into(), json!(0));
                 obj.insert("InvoiceLine".into(), json!(i + 1));
+                obj.insert("RowMod".into(), json!("A"));
             }
             v
         })
         .collect()
 }
 
-fn invoice_body(cfg: &EpicorConfig, inv: &Invoice, cust: i64) -> Result<Value, ErpError> {
-    let mut v = json!({
-        "Company": cfg.company,
-        "GroupID": cfg.invoice_group_id,
-        "CustNum": cust,
-        "CreditMemo": false,
-        (cfg.ref_fields.invoice.name.as_str()): reference_value(cfg, &inv.reference)?,
-        "InvoiceDate": inv.invoice_date.as_str(),
-        "CurrencyCode": inv.currency.code(),
-        "InvcDtls": invoice_lines(cfg, &inv.lines),
-    });
-    if let Some(obj) = v.as_object_mut() {
-        if let Some(d) = &inv.due_date {
-            obj.insert("DueDate".into(), json!(d.as_str()));
-        }
-        if let Some(so) = &inv.sales_order {
-            obj.insert("OrderNum".into(), json!(parse_int(so, "OrderNum")?));
-        }
-    }
-    Ok(v)
+/// `ARInvoiceSvc/UpdateExt` with the header `GetNewInvcHeadType` returned (group, type, credit
+/// flag, date and fiscal period kept) and its lines.
+fn invoice_update_ext(head: Map<String, Value>, lines: Vec<Value>) -> Value {
+    json!({
+        "ds": {"InvcHead": [head], "InvcDtl": lines},
+        "continueProcessingOnError": false,
+        "rollbackParentOnChildError": true,
+    })
 }
 
-fn credit_memo_body(cfg: &EpicorConfig, m: &CreditMemo, cust: i64) -> Result<Value, ErpError> {
-    let mut v = json!({
-        "Company": cfg.company,
-        "GroupID": cfg.invoice_group_id,
-        "CustNum": cust,
-        "CreditMemo": true,
-        (cfg.ref_fields.credit_memo.name.as_str()): reference_value(cfg, &m.reference)?,
-        "InvoiceDate": m.memo_date.as_str(),
-        "CurrencyCode": m.currency.code(),
-        "InvcDtls": invoice_lines(cfg, &m.lines),
-    });
-    if let Some(obj) = v.as_object_mut() {
-        if let Some(inv) = &m.applies_to_invoice {
-            obj.insert("InvoiceRef".into(), json!(parse_int(inv, "InvoiceNum")?));
-        }
-        if let Some(reason) = &m.reason {
-            obj.insert("InvoiceComment".into(), json!(reason));
-        }
+/// A miscellaneous invoice. `OrderNum` is not sent: on an invoice the order would supply
+/// `PONum`, the field that carries the invoice's own reference.
+fn invoice_body(
+    cfg: &EpicorConfig,
+    inv: &Invoice,
+    cust: i64,
+    new_answer: &Value,
+) -> Result<Value, ErpError> {
+    let mut head = new_row(new_answer, "InvcHead")?;
+    head.insert("Company".into(), json!(cfg.company));
+    head.insert("CustNum".into(), json!(cust));
+    head.insert(
+        cfg.ref_fields.invoice.name.clone(),
+        json!(reference_value(cfg, &inv.reference)?),
+    );
+    head.insert("InvoiceDate".into(), json!(inv.invoice_date.as_str()));
+    head.insert("CurrencyCode".into(), json!(inv.currency.code()));
+    if let Some(d) = &inv.due_date {
+        head.insert("DueDate".into(), json!(d.as_str()));
     }
-    Ok(v)
+    head.insert("RowMod".into(), json!("A"));
+    Ok(invoice_update_ext(head, invoice_lines(cfg, &inv.lines)))
 }
 
-fn cash_receipt_body(cfg: &EpicorConfig, r: &CashReceipt, cust: i64) -> Result<Value, ErpError> {
+/// A credit memo (amounts entered positive); `InvoiceRef` relates it to the invoice it credits.
+fn credit_memo_body(
+    cfg: &EpicorConfig,
+    m: &CreditMemo,
+    cust: i64,
+    new_answer: &Value,
+) -> Result<Value, ErpError> {
+    let mut head = new_row(new_answer, "InvcHead")?;
+    head.insert("Company".into(), json!(cfg.company));
+    head.insert("CustNum".into(), json!(cust));
+    head.insert(
+        cfg.ref_fields.credit_memo.name.clone(),
+        json!(reference_value(cfg, &m.reference)?),
+    );
+    head.insert("InvoiceDate".into(), json!(m.memo_date.as_str()));
+    head.insert("CurrencyCode".into(), json!(m.currency.code()));
+    if let Some(inv) = &m.applies_to_invoice {
+        head.insert("InvoiceRef".into(), json!(parse_int(inv, "InvoiceNum")?));
+    }
+    if let Some(reason) = &m.reason {
+        head.insert("InvoiceComment".into(), json!(reason));
+    }
+    head.insert("RowMod".into(), json!("A"));
+    Ok(invoice_update_ext(head, invoice_lines(cfg, &m.lines)))
+}
+
+/// The header row a `GetNew…` answer added (`parameters.ds.{table}`, last row).
+fn new_row(answer: &Value, table: &str) -> Result<Map<String, Value>, ErpError> {
+    answer
+        .pointer(&format!("/parameters/ds/{table}"))
+        .and_then(Value::as_array)
+        .and_then(|rows| rows.last())
+        .and_then(Value::as_object)
+        .cloned()
+        .ok_or_else(|| ErpError::permanent(ERP, format!("GetNew answer lacks a {table} row")))
+}
+
+/// The `PMUID` of a payment method code, from the settings.
+pub fn pmuid(cfg: &EpicorConfig, method: &str) -> Result<i64, ErpError> {
+    cfg.payment_methods.get(method).copied().ok_or_else(|| {
+        ErpError::permanent(
+            ERP,
+            format!(
+                "payment method {method:?} has no Epicor PMUID in the settings (payment_methods)"
+            ),
+        )
+    })
+}
+
+/// `CashRecSvc/UpdateExt` with the header `GetNewCashHeadType` returned (its `TranType`,
+/// group, date and fiscal period kept) and, for a payment on an invoice, one application row.
+fn cash_receipt_body(
+    cfg: &EpicorConfig,
+    r: &CashReceipt,
+    cust: i64,
+    new_answer: &Value,
+) -> Result<Value, ErpError> {
     let amount = r.amount.to_decimal().to_string();
-    let mut v = json!({
-        "Company": cfg.company,
-        "GroupID": cfg.cash_group_id,
-        "CustNum": cust,
-        "TranDate": r.receipt_date.as_str(),
-        (cfg.ref_fields.cash_receipt.name.as_str()): reference_value(cfg, &r.reference)?,
-        "DocTranAmt": amount,
-        "CurrencyCode": r.amount.currency.code(),
-        "PayMethod": r.payment_method,
-        "TranType": "PayInv",
-    });
-    if let Some(obj) = v.as_object_mut() {
-        match &r.applies_to {
-            Some(Application::Invoice(inv)) => {
-                obj.insert(
-                    "CashDtls".into(),
-                    json!([{
-                        "Company": cfg.company,
-                        "InvoiceNum": parse_int(inv, "InvoiceNum")?,
-                        "DocTranAmt": amount,
-                    }]),
-                );
-            }
-            Some(Application::SalesOrder(so)) => {
-                obj.insert("TranType".into(), json!("DepPay"));
-                obj.insert("OrderNum".into(), json!(parse_int(so, "OrderNum")?));
-            }
-            None => {
-                obj.insert("TranType".into(), json!("MisPay"));
-            }
-        }
+    let mut head = new_row(new_answer, "CashHead")?;
+    let mut set = |k: &str, v: Value| {
+        head.insert(k.into(), v);
+    };
+    set("Company", json!(cfg.company));
+    set("CustNum", json!(cust));
+    set("TranDate", json!(r.receipt_date.as_str()));
+    set(
+        &cfg.ref_fields.cash_receipt.name,
+        json!(reference_value(cfg, &r.reference)?),
+    );
+    set("DocTranAmt", json!(amount));
+    set("CurrencyCode", json!(r.amount.currency.code()));
+    set("PMUID", json!(pmuid(cfg, &r.payment_method)?));
+    set("RowMod", json!("A"));
+    let mut details = Vec::new();
+    match &r.applies_to {
+        Some(Application::Invoice(inv)) => details.push(json!({
+            "Company": cfg.company,
+            "InvoiceNum": parse_int(inv, "InvoiceNum")?,
+            "DocTranAmt": amount,
+            "RowMod": "A",
+        })),
+        Some(Application::SalesOrder(so)) => set("OrderNum", json!(parse_int(so, "OrderNum")?)),
+        None => set("OnAccount", json!(true)),
     }
-    Ok(v)
+    Ok(json!({
+        "ds": {"CashHead": [head], "CashDtl": details},
+        "continueProcessingOnError": false,
+        "rollbackParentOnChildError": true,
+    }))
 }
 
-fn journal_body(cfg: &EpicorConfig, j: &JournalEntry) -> Result<Value, ErpError> {
-    let lines: Vec<Value> = j
-        .lines
-        .iter()
-        .enumerate()
-        .map(|(i, l)| {
-            let (dr, cr) = match l.side {
-                Side::Debit => (
-                    l.amount.to_decimal(),
-                    rust_decimal::Decimal::new(0, j.currency.exponent()),
-                ),
-                Side::Credit => (
-                    rust_decimal::Decimal::new(0, j.currency.exponent()),
-                    l.amount.to_decimal(),
-                ),
-            };
-            json!({
-                "Company": cfg.company,
-                "JournalLine": i + 1,
-                "GLAccount": l.gl_account,
-                "TotDebit": dr.to_string(),
-                "TotCredit": cr.to_string(),
-                "Description": l.memo.clone().unwrap_or_else(|| j.description.clone()),
-            })
+/// The display accounts of a command whose internal form must be resolved (journal lines).
+pub fn accounts_of(cmd: &ErpCommand) -> Vec<&str> {
+    match cmd {
+        ErpCommand::PostJournalEntry(j) => j.lines.iter().map(|l| l.gl_account.as_str()).collect(),
+        _ => vec![],
+    }
+}
+
+/// The internal account (`1010|00`) of a display account (`1010-00`) from its segments.
+pub fn internal_account(cfg: &EpicorConfig, display: &str) -> String {
+    let sep = cfg.gl_accounts.separator.as_str();
+    if sep.is_empty() || display.contains('|') {
+        return display.to_owned();
+    }
+    display.split(sep).collect::<Vec<_>>().join("|")
+}
+
+/// `GET GLAccountSvc/GLAccounts?$filter=GLAcctDispGLAcctDisp eq '{display}'&$select=GLAccount1`.
+pub fn gl_account_lookup_request(display: &str) -> EpicorRequest {
+    EpicorRequest {
+        method: Method::Get,
+        path: "Erp.BO.GLAccountSvc/GLAccounts".into(),
+        query: vec![
+            (
+                "$filter".into(),
+                format!("GLAcctDispGLAcctDisp eq '{}'", display.replace('\'', "''")),
+            ),
+            ("$select".into(), "GLAccount1".into()),
+            ("$top".into(), "2".into()),
+        ],
+        body: None,
+    }
+}
+
+/// The internal account of a [`gl_account_lookup_request`] answer.
+pub fn gl_account_of(display: &str, body: &Value) -> Result<String, ErpError> {
+    body.pointer("/value/0/GLAccount1")
+        .and_then(Value::as_str)
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ErpError::permanent(ERP, format!("GL account {display} not found in Epicor"))
         })
-        .collect();
+}
+
+/// `GLJournalEntrySvc/UpdateExt` with the header `GetNewGlJrnHedTran` returned (group, book,
+/// fiscal year and period, journal code kept) and one `GLJrnDtlMnl` per line: the internal
+/// account with its segments, `TransAmt` signed (debit positive) and `TotDebit`/`TotCredit`.
+fn journal_body(
+    cfg: &EpicorConfig,
+    j: &JournalEntry,
+    new_answer: &Value,
+    accounts: &BTreeMap<String, String>,
+) -> Result<Value, ErpError> {
+    let zero = rust_decimal::Decimal::new(0, j.currency.exponent());
+    let mut head = new_row(new_answer, "GLJrnHed")?;
+    head.insert("Company".into(), json!(cfg.company));
+    head.insert("JEDate".into(), json!(j.posting_date.as_str()));
+    head.insert("CurrencyCode".into(), json!(j.currency.code()));
+    head.insert(
+        cfg.ref_fields.journal_entry.name.clone(),
+        json!(reference_value(cfg, &j.reference)?),
+    );
+    head.insert("CommentText".into(), json!(j.description));
+    head.insert("RowMod".into(), json!("A"));
+    let mut lines = Vec::new();
+    for (i, l) in j.lines.iter().enumerate() {
+        let internal = accounts
+            .get(&l.gl_account)
+            .cloned()
+            .unwrap_or_else(|| internal_account(cfg, &l.gl_account));
+        let amount = l.amount.to_decimal();
+        let (dr, cr, signed) = match l.side {
+            Side::Debit => (amount, zero, amount),
+            Side::Credit => (zero, amount, -amount),
+        };
+        let mut line = Map::new();
+        line.insert("Company".into(), json!(cfg.company));
+        line.insert("JournalNum".into(), json!(0));
+        line.insert("JournalLine".into(), json!(i + 1));
+        line.insert("GLAccount".into(), json!(internal));
+        for (n, seg) in internal.split('|').enumerate().take(20) {
+            line.insert(format!("SegValue{}", n + 1), json!(seg));
+        }
+        line.insert("TransAmt".into(), json!(signed.to_string()));
+        line.insert("TotDebit".into(), json!(dr.to_string()));
+        line.insert("TotCredit".into(), json!(cr.to_string()));
+        line.insert(
+            "Description".into(),
+            json!(l.memo.clone().unwrap_or_else(|| j.description.clone())),
+        );
+        line.insert("RowMod".into(), json!("A"));
+        lines.push(Value::Object(line));
+    }
     Ok(json!({
-        "Company": cfg.company,
-        "BookID": cfg.journal.book_id,
-        "FiscalYear": j.posting_date.year(),
-        "JournalCode": cfg.journal.journal_code,
-        "GroupID": cfg.journal.group_id,
-        "JEDate": j.posting_date.as_str(),
-        "CurrencyCode": j.currency.code(),
-        (cfg.ref_fields.journal_entry.name.as_str()): reference_value(cfg, &j.reference)?,
-        "CommentText": j.description,
-        "GLJrnDtlMnls": lines,
+        "ds": {"GLJrnHed": [head], "GLJrnDtlMnl": lines},
+        "continueProcessingOnError": false,
+        "rollbackParentOnChildError": true,
     }))
 }
 
@@ -547,6 +761,146 @@ pub fn document_id(kind: DocKind, entity: &Value) -> Result<ErpDocumentId, ErpEr
         parts.push(part);
     }
     Ok(ErpDocumentId::new(parts.join("/")))
+}
+
+/// The first call of a group's posting: `CashRecPostSvc/GetNewParameters` for cash groups;
+/// `None` for invoice and journal groups, which post in one call
+/// ([`invoice_posting_request`], [`journal_posting_request`]).
+pub fn posting_parameters_request(kind: super::groups::GroupKind) -> Option<EpicorRequest> {
+    match kind {
+        super::groups::GroupKind::Invoice | super::groups::GroupKind::Journal => None,
+        super::groups::GroupKind::Cash => Some(EpicorRequest {
+            method: Method::Post,
+            path: "Erp.PROC.CashRecPostSvc/GetNewParameters".into(),
+            query: vec![],
+            body: Some(json!({})),
+        }),
+    }
+}
+
+/// `CashRecPostSvc/RunDirect` with the parameters row of `params` set to the group.
+pub fn cash_posting_run_request(group_id: &str, params: &Value) -> Result<EpicorRequest, ErpError> {
+    let table = "CashRecPostParam";
+    let mut row = new_row(params, table)?;
+    row.insert("GroupID".into(), json!(group_id));
+    row.insert("RowMod".into(), json!("U"));
+    Ok(EpicorRequest {
+        method: Method::Post,
+        path: "Erp.PROC.CashRecPostSvc/RunDirect".into(),
+        query: vec![],
+        body: Some(json!({"ds": {table: [row]}})),
+    })
+}
+
+/// `InvcGrpSvc/PostInvoices(groupID)`: posts every invoice of the group (they become open AR).
+pub fn invoice_posting_request(group_id: &str) -> EpicorRequest {
+    EpicorRequest {
+        method: Method::Post,
+        path: "Erp.BO.InvcGrpSvc/PostInvoices".into(),
+        query: vec![],
+        body: Some(json!({ "groupID": group_id })),
+    }
+}
+
+/// `GLJrnGrpSvc/PostGroupJournals(postGroupID)`: posts the journals of the group.
+pub fn journal_posting_request(group_id: &str) -> EpicorRequest {
+    EpicorRequest {
+        method: Method::Post,
+        path: "Erp.BO.GLJrnGrpSvc/PostGroupJournals".into(),
+        query: vec![],
+        body: Some(json!({ "postGroupID": group_id })),
+    }
+}
+
+/// The error text a `PostInvoices` answer carries (`parameters.errorMessage`), if any.
+pub fn posting_error_of(answer: &Value) -> Option<String> {
+    answer
+        .pointer("/parameters/errorMessage")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(str::to_owned)
+}
+
+/// `ApplyCreditMemoSvc/GetNewCashHead(ds, groupID)`: a credit-memo transfer (`CMemo`) in the
+/// cash group.
+pub fn apply_memo_new_request(group_id: &str) -> EpicorRequest {
+    EpicorRequest {
+        method: Method::Post,
+        path: "Erp.BO.ApplyCreditMemoSvc/GetNewCashHead".into(),
+        query: vec![],
+        body: Some(json!({"ds": {"CashHead": []}, "groupID": group_id})),
+    }
+}
+
+/// `ApplyCreditMemoSvc/GetHdrDocumentInfo(documentNum, ds)`: the header defaulted from the
+/// posted credit memo (customer, currency, amount).
+pub fn apply_memo_document_request(
+    memo: &ErpDocumentId,
+    new_answer: &Value,
+) -> Result<EpicorRequest, ErpError> {
+    let ds = new_answer
+        .pointer("/parameters/ds")
+        .cloned()
+        .ok_or_else(|| ErpError::permanent(ERP, "GetNewCashHead answer lacks parameters.ds"))?;
+    Ok(EpicorRequest {
+        method: Method::Post,
+        path: "Erp.BO.ApplyCreditMemoSvc/GetHdrDocumentInfo".into(),
+        query: vec![],
+        body: Some(json!({"documentNum": parse_int(memo, "InvoiceNum")?, "ds": ds})),
+    })
+}
+
+/// `ApplyCreditMemoSvc/UpdateExt`: the memo's header and one application row against the
+/// invoice for the memo's amount, in one call.
+pub fn apply_memo_update_request(
+    cfg: &EpicorConfig,
+    invoice: &ErpDocumentId,
+    header_answer: &Value,
+) -> Result<EpicorRequest, ErpError> {
+    let head = new_row(header_answer, "CashHead")?;
+    let amount = head
+        .get("DocTranAmt")
+        .cloned()
+        .ok_or_else(|| ErpError::permanent(ERP, "credit memo header lacks DocTranAmt"))?;
+    Ok(EpicorRequest {
+        method: Method::Post,
+        path: "Erp.BO.ApplyCreditMemoSvc/UpdateExt".into(),
+        query: vec![],
+        body: Some(json!({
+            "ds": {"CashHead": [head], "CashDtl": [{
+                "Company": cfg.company,
+                "InvoiceNum": parse_int(invoice, "InvoiceNum")?,
+                "DocTranAmt": amount,
+                "RowMod": "A",
+            }]},
+            "continueProcessingOnError": false,
+            "rollbackParentOnChildError": true,
+        })),
+    })
+}
+
+/// The id of a created document: from the created row of an entity-set POST, or from the
+/// header row of the dataset a BO method returns (`parameters.ds`).
+pub fn created_id(kind: DocKind, body: &Value) -> Result<ErpDocumentId, ErpError> {
+    let header = match kind {
+        DocKind::SalesOrder => Some("OrderHed"),
+        DocKind::CashReceipt => Some("CashHead"),
+        DocKind::Invoice | DocKind::CreditMemo => Some("InvcHead"),
+        DocKind::JournalEntry => Some("GLJrnHed"),
+        _ => None,
+    };
+    match header {
+        Some(table) => {
+            let row = body
+                .pointer(&format!("/parameters/ds/{table}/0"))
+                .ok_or_else(|| {
+                    ErpError::permanent(ERP, format!("method answer lacks a {table} row"))
+                })?;
+            document_id(kind, row)
+        }
+        None => document_id(kind, body),
+    }
 }
 
 /// First entity of an OData collection answer `{"value":[…]}`.
@@ -595,11 +949,45 @@ mod tests {
             ref_fields: Default::default(),
             customer_fields: crate::epicor::config::default_customer_fields(),
             timeout_ms: 1000,
+            errors: Default::default(),
+            groups: Default::default(),
+            posting: Default::default(),
+            payment_methods: crate::epicor::config::default_payment_methods(),
+            gl_accounts: Default::default(),
         }
     }
 
     fn commands() -> Vec<ErpCommand> {
         serde_json::from_str(include_str!("../../tests/fixtures/commands.json")).unwrap()
+    }
+
+    /// What the sandbox's `GetNewCashHeadType` answers for a PAYINV receipt in group G240514.
+    fn new_cash_answer() -> Value {
+        json!({"parameters": {"ds": {"CashHead": [{
+            "Company": "EPIC06", "GroupID": "STRIPECR240514", "HeadNum": 0, "TranType": "PayInv",
+            "TranDate": "2024-05-14", "FiscalYear": 2024, "FiscalPeriod": 5, "RowMod": "A"}]}}})
+    }
+
+    /// What the sandbox's `GetNewInvcHeadType` answers in group STRIPE240514.
+    fn new_invoice_answer(credit: bool) -> Value {
+        json!({"parameters": {"ds": {"InvcHead": [{
+            "Company": "EPIC06", "GroupID": "STRIPE240514", "InvoiceNum": 0, "InvoiceType": "Mis",
+            "CreditMemo": credit, "InvoiceDate": "2024-05-14", "FiscalYear": 2024,
+            "FiscalPeriod": 5, "RowMod": "A"}]}}})
+    }
+
+    fn request_of(cmd: &ErpCommand) -> EpicorRequest {
+        let new = match cmd.kind() {
+            DocKind::Invoice => new_invoice_answer(false),
+            DocKind::CreditMemo => new_invoice_answer(true),
+            DocKind::JournalEntry => json!({"parameters": {"ds": {"GLJrnHed": [{
+                "Company": "EPIC06", "GroupID": "STRIPEGL240514", "BookID": "MAIN",
+                "FiscalYear": 2024, "FiscalPeriod": 5, "JournalCode": "GJ", "JournalNum": 0,
+                "JEDate": "2024-05-14", "Posted": false, "RowMod": "A"}]}}}),
+            _ => new_cash_answer(),
+        };
+        let new = get_new_request(cmd, "G").map(|_| &new);
+        create_request(&cfg(), cmd, Some(42), new, &BTreeMap::new()).unwrap()
     }
 
     fn expected() -> Value {
@@ -611,7 +999,7 @@ mod tests {
         let exp = expected();
         for cmd in commands() {
             let key = cmd.reference().full();
-            let req = create_request(&cfg(), &cmd, Some(42)).unwrap();
+            let req = request_of(&cmd);
             let got = json!({"path": req.path, "body": req.body});
             assert_eq!(got, exp[&key], "mapping of {key}");
         }
@@ -647,9 +1035,22 @@ mod tests {
             .into_iter()
             .find(|c| c.kind() == DocKind::CashReceipt)
             .unwrap();
-        let req = create_request(&cfg(), &cmd, Some(1)).unwrap();
-        let r = req.body.unwrap()["CheckRef"].as_str().unwrap().to_owned();
+        let req = request_of(&cmd);
+        let r = req.body.unwrap()["ds"]["CashHead"][0]["CheckRef"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         assert!(r.len() <= 30, "{r}");
+    }
+
+    #[test]
+    fn gl_accounts_become_internal_accounts() {
+        assert_eq!(internal_account(&cfg(), "1010-00"), "1010|00");
+        assert_eq!(internal_account(&cfg(), "1010|00"), "1010|00");
+        assert_eq!(internal_account(&cfg(), "4000"), "4000");
+        let found = json!({"value": [{"GLAccount1": "4000|10"}]});
+        assert_eq!(gl_account_of("4000-10", &found).unwrap(), "4000|10");
+        assert!(gl_account_of("9", &json!({"value": []})).is_err());
     }
 
     #[test]

@@ -4,8 +4,12 @@
 
 pub mod client;
 pub mod config;
+pub mod groups;
 pub mod mapping;
 pub mod retry;
 
 pub use client::EpicorConnector;
-pub use config::{EpicorAuth, EpicorConfig, EpicorCredentials, EpicorRefFields, RefField};
+pub use config::{
+    EpicorAuth, EpicorConfig, EpicorCredentials, EpicorErrorSettings, EpicorGlAccounts,
+    EpicorGroupSettings, EpicorPosting, EpicorRefFields, GlAccountResolve, RefField,
+};
