@@ -1,7 +1,7 @@
 //! Contract tests of the ERP connectors against the project's ERP sandbox (in process).
 
 mod agent;
-mod epicor;
+pub(crate) mod epicor;
 mod sage500;
 mod sagepro;
 

@@ -335,6 +335,9 @@ async fn samples_through_the_pipeline<C: ErpConnector>(
             "no write-back {key} on {id}: {writes:?}"
         );
     }
+    if erp == ErpKind::Epicor {
+        epicor_requests_match_the_contract(&sb);
+    }
     // Stripe calls per sample event (enrichment + write-back); printed for the record, bounded
     // so a regression (e.g. a fetch per duplicate delivery) fails.
     let calls = rig.stripe.calls();
@@ -345,6 +348,43 @@ async fn samples_through_the_pipeline<C: ErpConnector>(
         files.len()
     );
     sb.shutdown().await;
+}
+
+/// Every request the pipeline sent to the Epicor business objects, checked against the vendor
+/// contract facts (fields exist on their row types, methods take those inputs, enumerated values
+/// allowed): the sample stream replayed as a contract test.
+fn epicor_requests_match_the_contract(sb: &SandboxHandle) {
+    let contract = ledgerbridge_erp_sandbox::contract::EpicorContract::load().unwrap();
+    let requests = sb.requests(Some(ErpKind::Epicor));
+    let mut checked = 0;
+    let mut violations = Vec::new();
+    for r in &requests {
+        let known = crate::erp_contract::epicor::CONTRACT_SERVICES
+            .iter()
+            .any(|s| r.path.contains(&format!("/{s}/")));
+        if !known {
+            continue;
+        }
+        checked += 1;
+        let body = (!r.body.is_null()).then_some(&r.body);
+        for v in contract.check_request(&r.method, &r.path, &r.query, body) {
+            violations.push(format!("{} {}: {v}", r.method, r.path));
+        }
+    }
+    // Customers, the order, the receipt and both credit memos went through the contract's services.
+    for method in [
+        "SalesOrderSvc/UpdateExt",
+        "CashRecSvc/GetNewCashHeadType",
+        "CashRecSvc/UpdateExt",
+        "ARInvoiceSvc/GetNewInvcHeadType",
+    ] {
+        assert!(
+            requests.iter().any(|r| r.path.ends_with(method)),
+            "the pipeline sent no {method}"
+        );
+    }
+    assert!(checked >= 10, "only {checked} requests checked");
+    assert!(violations.is_empty(), "{violations:#?}");
 }
 
 #[tokio::test]

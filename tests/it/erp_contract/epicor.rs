@@ -182,45 +182,93 @@ async fn erp_epicor_validation_errors_are_permanent_with_epicor_message() {
 }
 
 #[tokio::test]
-async fn erp_epicor_sandbox_rejects_unbalanced_journals_and_float_amounts() {
+async fn erp_epicor_sandbox_rejects_nested_journals_unbalanced_lines_and_float_amounts() {
     let sb = sandbox().await;
     let http = reqwest::Client::new();
     let keys = sb.keys();
-    let url = format!(
-        "{}/KineticTest/api/v2/odata/EPIC06/Erp.BO.GLJournalEntrySvc/GLJournalEntries",
-        sb.base_url()
-    );
-    let line = |acct: &str, dr: serde_json::Value, cr: serde_json::Value| serde_json::json!({"Company":"EPIC06","GLAccount":acct,"TotDebit":dr,"TotCredit":cr});
-    let body = |lines: Vec<serde_json::Value>| {
-        serde_json::json!({
-        "Company":"EPIC06","BookID":"MAIN","FiscalYear":2024,"JournalCode":"GJ","GroupID":"G","JEDate":"2024-05-01",
-        "Description":"x","GLJrnDtlMnls": lines})
-    };
-    let send = |b: serde_json::Value| {
-        http.post(&url)
+    let root = format!("{}/KineticTest/api/v2/odata/EPIC06", sb.base_url());
+    let send = |path: &str, b: &serde_json::Value| {
+        http.post(format!("{root}/{path}"))
             .header("x-api-key", &keys.epicor_api_key)
             .basic_auth(&keys.epicor_user, Some(&keys.epicor_password))
-            .json(&b)
+            .json(b)
             .send()
     };
-    let r = send(body(vec![
-        line("1010-00", "10.00".into(), "0".into()),
-        line("1015-00", "0".into(), "9.99".into()),
-    ]))
-    .await
-    .unwrap();
+    // A journal with its lines nested in one entity-set POST is not what Epicor's OData layer
+    // binds: GLJrnDtlMnls is no field of the GLJrnHed row.
+    let nested = serde_json::json!({
+        "Company": "EPIC06", "BookID": "MAIN", "FiscalYear": 2024, "JournalCode": "GJ",
+        "GroupID": "G", "JEDate": "2024-05-01", "Description": "x",
+        "GLJrnDtlMnls": [{"Company": "EPIC06", "GLAccount": "1010|00", "TotDebit": "10.00"}]});
+    let r = send("Erp.BO.GLJournalEntrySvc/GLJournalEntries", &nested)
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     let t = r.text().await.unwrap();
-    assert!(t.contains("out of balance"), "{t}");
-    let r = send(body(vec![
-        line("1010-00", 10.0.into(), "0".into()),
-        line("1015-00", "0".into(), "10.00".into()),
-    ]))
-    .await
-    .unwrap();
-    assert_eq!(r.status(), 400);
-    assert!(r.text().await.unwrap().contains("Edm.Decimal"));
-    assert_eq!(sb.count(ErpKind::Epicor, "GLJournalEntries").unwrap(), 0);
+    assert!(t.contains("GLJrnDtlMnls"), "{t}");
+
+    // The business-object route: the connector's own journal, in an unposted group, is taken;
+    // the same dataset made unbalanced by one cent, or with an amount sent as a JSON float, is
+    // refused the way UpdateExt refuses (200 with errorsOccurred and a BOUpdError row).
+    let mut cfg = config(&sb);
+    cfg.posting = ledgerbridge_erp::epicor::config::EpicorPosting::None;
+    let c = EpicorConnector::new(cfg, Credentials::fixed(creds(&sb.keys()))).unwrap();
+    let cmds = fixture_commands("j");
+    post_command(&c, &by_kind(&cmds, DocKind::JournalEntry), &policy())
+        .await
+        .unwrap();
+    assert_eq!(sb.count(ErpKind::Epicor, "GLJournalEntries").unwrap(), 1);
+    let sent = sb
+        .requests(Some(ErpKind::Epicor))
+        .into_iter()
+        .rev()
+        .find(|r| r.path.ends_with("GLJournalEntrySvc/UpdateExt"))
+        .unwrap();
+    let line_field = |body: &mut serde_json::Value, field: &str, v: serde_json::Value| {
+        let line = body["ds"]["GLJrnDtlMnl"]
+            .as_array_mut()
+            .and_then(|ls| {
+                ls.iter_mut()
+                    .find(|l| l.get(field).is_some_and(|x| x != "0" && x != "0.00"))
+            })
+            .unwrap();
+        line[field] = v;
+    };
+    let refused = |t: &str, what: &str| {
+        let v: serde_json::Value = serde_json::from_str(t).unwrap();
+        assert_eq!(v["parameters"]["errorsOccurred"], true, "{t}");
+        assert!(t.contains("BOUpdError") && t.contains(what), "{t}");
+    };
+    let mut unbalanced = sent.body.clone();
+    let debit = unbalanced["ds"]["GLJrnDtlMnl"]
+        .as_array()
+        .and_then(|ls| {
+            ls.iter()
+                .find_map(|l| l["TotDebit"].as_str().filter(|d| *d != "0" && *d != "0.00"))
+        })
+        .unwrap()
+        .parse::<rust_decimal::Decimal>()
+        .unwrap();
+    line_field(
+        &mut unbalanced,
+        "TotDebit",
+        (debit + rust_decimal::Decimal::new(1, 2))
+            .to_string()
+            .into(),
+    );
+    let r = send("Erp.BO.GLJournalEntrySvc/UpdateExt", &unbalanced)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    refused(&r.text().await.unwrap(), "out of balance");
+    let mut float = sent.body.clone();
+    line_field(&mut float, "TotDebit", serde_json::json!(10.5));
+    let r = send("Erp.BO.GLJournalEntrySvc/UpdateExt", &float)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    refused(&r.text().await.unwrap(), "Edm.Decimal");
+    assert_eq!(sb.count(ErpKind::Epicor, "GLJournalEntries").unwrap(), 1);
     sb.shutdown().await;
 }
 
@@ -416,7 +464,7 @@ async fn erp_epicor_sandbox_exports_requests_and_documents() {
 }
 
 /// The services the connector calls; every request it sends to them is checked.
-const CONTRACT_SERVICES: [&str; 10] = [
+pub(crate) const CONTRACT_SERVICES: [&str; 10] = [
     "Erp.BO.CustomerSvc",
     "Erp.BO.ApplyCreditMemoSvc",
     "Erp.BO.GLJrnGrpSvc",

@@ -32,15 +32,15 @@ fn service_of(set: &str) -> Option<&'static str> {
 }
 
 /// Entity sets whose POST/PATCH bodies and GET queries are checked against the contract facts
-/// (one flat row of the set's row type, every field known). The other sets still take the
-/// connector's older nested bodies until their documents move to the BO methods.
-const STRICT_SETS: [&str; 7] = [
+/// (one flat row of the set's row type, every field known).
+const STRICT_SETS: [&str; 8] = [
     "Customers",
     "SalesOrders",
     "CashRecs",
     "CashGrps",
     "InvcGrps",
     "ARInvoices",
+    "GLJournalEntries",
     "GLJrnGrps",
 ];
 
