@@ -23,6 +23,7 @@
 pub mod contract;
 mod dialects;
 mod export;
+pub mod sagepro_contract;
 mod store;
 
 use axum::body::Body;
