@@ -4,8 +4,9 @@
 //! - **Epicor Kinetic REST v2**: `/{instance}/api/v2/odata/{Company}/Erp.BO.{Svc}/{Set}` with
 //!   `x-api-key` plus Basic or Bearer auth, OData `$filter`/`$select`/`$top` (`eq` clauses joined
 //!   by `and`), decimals as strings (`IEEE754Compatible=true`), Epicor-style error bodies.
-//! - **Sage Pro REST** (`/api/v1/{resource}`, API key header): search by any field as a query
-//!   parameter, `{"error":{"code","message"}}` bodies.
+//! - **Sage Pro facade** (`/api/v1/{resource}`, API key header), strict to the published facade
+//!   contract in `contracts/sagepro/` ([`sagepro_contract`]): search by reference, e-mail or
+//!   change time, `{"error":{"code","message"}}` bodies.
 //! - **Sage 500**: a facade over emulated staging tables: a batch of staging rows is inserted with
 //!   `ProcessStatus` 0 and the named API procedure is emulated: rows end at 1 (processed) or 2
 //!   (error) with reasons in a migration log; lookups read the emulated `t…` tables.
@@ -23,6 +24,7 @@
 pub mod contract;
 mod dialects;
 mod export;
+pub mod sagepro_contract;
 mod store;
 
 use axum::body::Body;

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SageProConfig {
-    /// Root of the API, e.g. `https://sagepro.example.com` (paths start with `/api/v1/`).
+    /// Root of the site's facade, e.g. `https://sagepro.example.com` (paths start with `/api/v1/`;
+    /// the facade implements `tools/erp-sandbox/contracts/sagepro/facade.openapi.json`).
     pub base_url: String,
     /// Header carrying the API key (the product page does not name it).
     #[serde(default = "default_key_header")]

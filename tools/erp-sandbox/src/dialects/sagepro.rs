@@ -1,11 +1,19 @@
-//! Sage Pro REST dialect (`/api/v1/{resource}`), as described by the Sage Pro integration page.
+//! Sage Pro facade dialect (`/api/v1/{resource}`), strict to the published contract
+//! (`contracts/sagepro/facade.openapi.json`, see [`crate::sagepro_contract`]): every request is
+//! checked against the document before anything else than authentication (unknown fields,
+//! over-length values and missing required fields answer the documented 422; undocumented query
+//! parameters the documented 400), and every answer is checked against the document before it
+//! leaves (an answer the document does not describe becomes a 500 naming the violation, so no test
+//! passes on an undocumented answer). References are unique per resource (409
+//! `duplicate_reference`), as the contract requires of a facade.
 
-use super::{decimal, error, safe_field, text, Reject};
+use super::{decimal, error, text, Reject};
+use crate::sagepro_contract::{FacadeContract, Violation, ViolationKind};
 use crate::store::{FilterValue, Store};
 use crate::{dropped_response, gate, header, AppState, ErpKind, Gate};
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::body::{to_bytes, Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use rust_decimal::Decimal;
@@ -70,42 +78,144 @@ fn check_resource(r: &str) -> Result<(), Response> {
     }
 }
 
+/// Query parameters as sent, in order (duplicates kept, so the contract can refuse them).
+fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
+    uri.query()
+        .map(|q| {
+            q.split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                    (crate::export::decode(k), crate::export::decode(v))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn contract() -> Result<&'static FacadeContract, Response> {
+    FacadeContract::embedded().map_err(|e| {
+        error(
+            ErpKind::SagePro,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            &e,
+        )
+    })
+}
+
+fn joined(vs: &[Violation]) -> String {
+    vs.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The documented answer to a request that breaks the contract.
+fn rejection(resource: &str, vs: &[Violation]) -> Response {
+    let first = vs.first().map(|v| (v.kind, v.at.starts_with('?')));
+    let (status, code) = match first {
+        Some((_, true)) => (StatusCode::BAD_REQUEST, "invalid_filter"),
+        Some((ViolationKind::Missing, _)) => (StatusCode::UNPROCESSABLE_ENTITY, "missing_field"),
+        Some((ViolationKind::Unknown, _)) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_field"),
+        Some((ViolationKind::TooLong, _)) => (StatusCode::UNPROCESSABLE_ENTITY, "too_long"),
+        _ => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+    };
+    error(
+        ErpKind::SagePro,
+        status,
+        code,
+        &format!("{resource}: {}", joined(vs)),
+    )
+}
+
+/// Check the request against the contract: `Err` is the answer to give instead.
+fn admit(method: &Method, uri: &Uri, resource: &str, body: &Value) -> Result<(), Response> {
+    let c = contract()?;
+    c.check_request(method.as_str(), uri.path(), &query_pairs(uri), body)
+        .map_err(|vs| rejection(resource, &vs))
+}
+
+/// Check an answer against the contract before it leaves. An answer whose body cannot be read
+/// is a connection dropped on purpose (a fault knob) and stays one.
+async fn conform(method: &Method, uri: &Uri, resp: Response) -> Response {
+    let (parts, body) = resp.into_parts();
+    let Ok(bytes) = to_bytes(body, usize::MAX).await else {
+        return dropped_response();
+    };
+    let value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    let checked = contract().and_then(|c| {
+        c.check_response(method.as_str(), uri.path(), parts.status.as_u16(), &value)
+            .map_err(|vs| {
+                error(
+                    ErpKind::SagePro,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    &format!(
+                        "sandbox answer {} to {method} {} breaks the published contract: {}",
+                        parts.status.as_u16(),
+                        uri.path(),
+                        joined(&vs)
+                    ),
+                )
+            })
+    });
+    match checked {
+        Ok(()) => Response::from_parts(parts, Body::from(bytes)),
+        Err(r) => r,
+    }
+}
+
 pub async fn search(
     State(s): State<AppState>,
     Path(resource): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
+    method: Method,
+    uri: Uri,
     h: HeaderMap,
 ) -> Response {
-    if let Err(r) = authenticate(&s, &h).and_then(|_| check_resource(&resource)) {
+    let r = search_checked(&s, &resource, &method, &uri, &h).await;
+    conform(&method, &uri, r).await
+}
+
+async fn search_checked(
+    s: &AppState,
+    resource: &str,
+    method: &Method,
+    uri: &Uri,
+    h: &HeaderMap,
+) -> Response {
+    if let Err(r) = authenticate(s, h)
+        .and_then(|_| check_resource(resource))
+        .and_then(|_| admit(method, uri, resource, &Value::Null))
+    {
         return r;
     }
-    if let Gate::Respond(r) = gate(&s, false, ErpKind::SagePro).await {
+    if let Gate::Respond(r) = gate(s, false, ErpKind::SagePro).await {
         return r;
     }
+    let q: HashMap<String, String> = query_pairs(uri).into_iter().collect();
     if resource == "customers" {
         if let Some(since) = q.get("updatedSince") {
-            return changed_customers(&s, since, &q);
+            return changed_customers(s, since, &q);
         }
     }
     let mut filters = Vec::new();
     for (k, v) in q {
-        if !safe_field(&k) {
-            return error(
-                ErpKind::SagePro,
-                StatusCode::BAD_REQUEST,
-                "invalid_filter",
-                &format!("Unknown filter {k}"),
-            );
-        }
-        // Customers are searched by e-mail case-insensitively.
+        // Customers are searched by e-mail case-insensitively (and trimmed, as the contract
+        // requires of a facade).
         if resource == "customers" && k == "email" {
-            filters.push((k, FilterValue::TextNoCase(v)));
+            filters.push((k, FilterValue::TextNoCase(v.trim().to_owned())));
         } else {
             filters.push((k, FilterValue::Text(v)));
         }
     }
     let found = match s.store.lock() {
-        Ok(st) => st.find(ERP, &resource, &filters, 100),
+        Ok(st) => st.find(ERP, resource, &filters, 100),
         Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     };
     match found {
@@ -162,16 +272,21 @@ fn changed_customers(s: &AppState, since: &str, q: &HashMap<String, String>) -> 
 pub async fn get_one(
     State(s): State<AppState>,
     Path((resource, id)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
     h: HeaderMap,
 ) -> Response {
-    if let Err(r) = authenticate(&s, &h).and_then(|_| check_resource(&resource)) {
-        return r;
+    if let Err(r) = authenticate(&s, &h)
+        .and_then(|_| check_resource(&resource))
+        .and_then(|_| admit(&method, &uri, &resource, &Value::Null))
+    {
+        return conform(&method, &uri, r).await;
     }
     let found = match s.store.lock() {
         Ok(st) => st.get_doc(ERP, &resource, &id),
         Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     };
-    match found {
+    let r = match found {
         Ok(Some(v)) => Json(v).into_response(),
         Ok(None) => error(
             ErpKind::SagePro,
@@ -185,23 +300,34 @@ pub async fn get_one(
             "internal",
             &e.to_string(),
         ),
-    }
+    };
+    conform(&method, &uri, r).await
 }
 
 pub async fn create(
     State(s): State<AppState>,
     Path(resource): Path<String>,
+    method: Method,
+    uri: Uri,
     h: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = authenticate(&s, &h).and_then(|_| check_resource(&resource)) {
+    let r = create_checked(&s, &resource, &method, &uri, &h, &body).await;
+    conform(&method, &uri, r).await
+}
+
+async fn create_checked(
+    s: &AppState,
+    resource: &str,
+    method: &Method,
+    uri: &Uri,
+    h: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    if let Err(r) = authenticate(s, h).and_then(|_| check_resource(resource)) {
         return r;
     }
-    let drop = match gate(&s, true, ErpKind::SagePro).await {
-        Gate::Respond(r) => return r,
-        Gate::Proceed { drop_after_commit } => drop_after_commit,
-    };
-    let Ok(Value::Object(mut doc)) = serde_json::from_slice::<Value>(&body) else {
+    let Ok(Value::Object(mut doc)) = serde_json::from_slice::<Value>(body) else {
         return error(
             ErpKind::SagePro,
             StatusCode::BAD_REQUEST,
@@ -209,9 +335,16 @@ pub async fn create(
             "Request body must be a JSON object",
         );
     };
+    if let Err(r) = admit(method, uri, resource, &Value::Object(doc.clone())) {
+        return r;
+    }
+    let drop = match gate(s, true, ErpKind::SagePro).await {
+        Gate::Respond(r) => return r,
+        Gate::Proceed { drop_after_commit } => drop_after_commit,
+    };
     let lag = s.faults.lock().map(|f| f.search_lag_ms).unwrap_or(0);
     let r = match s.store.lock() {
-        Ok(st) => insert(&st, &resource, &mut doc, lag),
+        Ok(st) => insert(&st, resource, &mut doc, lag),
         Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     };
     match r {
@@ -281,18 +414,40 @@ fn item_lines(st: &Store, v: &Value) -> Result<(), Rej> {
     Ok(())
 }
 
+/// A stored record of `resource` with this reference, committed (search lag does not hide it:
+/// uniqueness is the database's rule, not the search index's).
+fn reference_taken(st: &Store, resource: &str, v: &Value) -> Result<Option<String>, Rej> {
+    let Some(reference) = text(v, "reference") else {
+        return Ok(None);
+    };
+    let found = st
+        .find_committed(
+            ERP,
+            resource,
+            &[("reference".into(), FilterValue::Text(reference.to_owned()))],
+        )
+        .map_err(db)?;
+    Ok(found
+        .first()
+        .map(|d| text(d, "id").unwrap_or_default().to_owned()))
+}
+
 fn insert(st: &Store, resource: &str, doc: &mut Map<String, Value>, lag: u64) -> Result<(), Rej> {
     let v = Value::Object(doc.clone());
+    if let Some(existing) = reference_taken(st, resource, &v)? {
+        return Err((
+            StatusCode::CONFLICT,
+            "duplicate_reference".into(),
+            format!(
+                "{resource} {existing} already has reference {}",
+                text(&v, "reference").unwrap_or_default()
+            ),
+        ));
+    }
     let id = match resource {
         "customers" => {
             let id = required(&v, "customerId")?.to_owned();
             required(&v, "name")?;
-            if id.len() > 10 {
-                return Err(unprocessable(
-                    "invalid_field",
-                    "customerId must be at most 10 characters",
-                ));
-            }
             if st.get_doc(ERP, resource, &id).map_err(db)?.is_some() {
                 return Err((
                     StatusCode::CONFLICT,
@@ -396,10 +551,30 @@ fn insert(st: &Store, resource: &str, doc: &mut Map<String, Value>, lag: u64) ->
 pub async fn update(
     State(s): State<AppState>,
     Path((resource, id)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
     h: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = authenticate(&s, &h).and_then(|_| check_resource(&resource)) {
+    let r = update_checked(&s, &resource, &id, &method, &uri, &h, &body).await;
+    if resource == "customers" {
+        conform(&method, &uri, r).await
+    } else {
+        // Not an operation of the contract: the answer is still the contract's error shape.
+        r
+    }
+}
+
+async fn update_checked(
+    s: &AppState,
+    resource: &str,
+    id: &str,
+    method: &Method,
+    uri: &Uri,
+    h: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    if let Err(r) = authenticate(s, h).and_then(|_| check_resource(resource)) {
         return r;
     }
     if resource != "customers" {
@@ -410,10 +585,7 @@ pub async fn update(
             "Only customers can be updated",
         );
     }
-    if let Gate::Respond(r) = gate(&s, false, ErpKind::SagePro).await {
-        return r;
-    }
-    let Ok(Value::Object(patch)) = serde_json::from_slice::<Value>(&body) else {
+    let Ok(Value::Object(patch)) = serde_json::from_slice::<Value>(body) else {
         return error(
             ErpKind::SagePro,
             StatusCode::BAD_REQUEST,
@@ -421,12 +593,28 @@ pub async fn update(
             "Request body must be a JSON object",
         );
     };
+    if let Err(r) = admit(method, uri, resource, &Value::Object(patch.clone())) {
+        return r;
+    }
+    if let Some(other) = patch.get("customerId").and_then(Value::as_str) {
+        if other != id {
+            return error(
+                ErpKind::SagePro,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+                &format!("customerId {other} does not match customer {id}; customer numbers are never changed"),
+            );
+        }
+    }
+    if let Gate::Respond(r) = gate(s, false, ErpKind::SagePro).await {
+        return r;
+    }
     let Ok(st) = s.store.lock() else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     let r: Result<bool, Reject> = (|| {
         let Some(Value::Object(mut doc)) =
-            st.get_doc(ERP, "customers", &id).map_err(super::bad_db)?
+            st.get_doc(ERP, "customers", id).map_err(super::bad_db)?
         else {
             return Ok(false);
         };
@@ -435,7 +623,7 @@ pub async fn update(
                 doc.insert(k, v);
             }
         }
-        st.update_doc(ERP, "customers", &id, &Value::Object(doc))
+        st.update_doc(ERP, "customers", id, &Value::Object(doc))
             .map_err(super::bad_db)
     })();
     match r {
