@@ -13,7 +13,8 @@ use ledgerbridge_erp::{
 use ledgerbridge_erp_sandbox::{ErpKind, Faults, SandboxHandle};
 use std::time::Duration;
 
-const COMPANY: &str = "EPIC06";
+// Sage 500 company IDs are varchar(3).
+const COMPANY: &str = "SOA";
 
 fn config(sb: &SandboxHandle) -> Sage500Config {
     let mut cfg = Sage500Config::http(sb.base_url(), COMPANY);
@@ -228,7 +229,9 @@ async fn erp_sage500_unbalanced_journal_is_rejected() {
         )
         .await
         .unwrap();
-    assert_eq!(out.return_code, 2);
+    // @_oRetVal 1: the call ran; the rows failed (vendor interface, TYL).
+    assert_eq!(out.return_code, 1);
+    assert_eq!(out.failed, Some(1));
     assert!(out.process_status.iter().all(|s| *s == 2));
     assert!(
         out.log

@@ -133,12 +133,16 @@ impl Sage500Connector<Sage500Backend> {
                     let key = current
                         .api_key
                         .ok_or_else(|| config_err("transport \"http\" needs \"api_key\""))?;
-                    Sage500Backend::Http(HttpDb::new(
-                        base,
-                        &cfg.company,
-                        Credentials::fixed(key),
-                        timeout,
-                    )?)
+                    let steps = cfg
+                        .docs
+                        .all()
+                        .iter()
+                        .filter_map(|d| d.setup_step_key.map(|k| (d.procedure.clone(), k)))
+                        .collect();
+                    Sage500Backend::Http(
+                        HttpDb::new(base, &cfg.company, Credentials::fixed(key), timeout)?
+                            .with_calls(cfg.api.clone(), steps),
+                    )
                 }
                 #[cfg(feature = "sqlserver")]
                 Sage500Transport::Sqlserver => {
@@ -150,13 +154,9 @@ impl Sage500Connector<Sage500Backend> {
                             "transport \"sqlserver\" needs \"user\" and \"password\"",
                         ));
                     };
-                    Sage500Backend::SqlServer(super::sqlserver::SqlServerDb::new(
-                        sql,
-                        &cfg.company,
-                        user,
-                        password,
-                        timeout,
-                    )?)
+                    Sage500Backend::SqlServer(super::sqlserver::sql_server_db(
+                        sql, &cfg, user, password,
+                    ))
                 }
                 #[cfg(not(feature = "sqlserver"))]
                 Sage500Transport::Sqlserver => return Err(config_err(
@@ -178,6 +178,7 @@ impl<D: Sage500Db> Sage500Connector<D> {
     }
 
     async fn run(&self, staged: &StagedCommand) -> Result<super::mapping::BatchOutcome, ErpError> {
+        mapping::check_staging(&staged.rows)?;
         let outcome = self.db.run_batch(&staged.procedure, &staged.rows).await?;
         check_outcome(&staged.procedure, &outcome)?;
         Ok(outcome)

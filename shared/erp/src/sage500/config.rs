@@ -9,6 +9,65 @@ use crate::fields::CustomerFieldMap;
 use ledgerbridge_core::secrets::Secret;
 use serde::{Deserialize, Serialize};
 
+/// `SetupStepKey` of sales order insertion, open orders (vendor source TYL, constant
+/// `SOInsertion_OPEN`): a blank `Status` becomes Open and only Open is accepted.
+pub const SETUP_STEP_SO_OPEN: i64 = 2_100_600;
+
+/// How the API procedures are called (the 11-parameter migration interface, vendor source TYL;
+/// the values are those of the production caller QDT).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Sage500ApiCall {
+    /// `tsmMigrateSession.UserID` of the sessions the connector registers.
+    pub user_id: String,
+    /// `@iRptOption`: 0 log all, 1 none, 2 good only, 3 bad only.
+    pub rpt_option: i64,
+    /// `@iPrintWarnings`: 1 log warnings, 0 not.
+    pub print_warnings: i64,
+    /// Most calls of the procedure per session while `@oContinue = 1` (each call is time-boxed
+    /// by Sage to 2-3 seconds). Reaching it leaves rows unprocessed, reported as retryable.
+    pub max_calls: u32,
+}
+
+impl Default for Sage500ApiCall {
+    fn default() -> Self {
+        Sage500ApiCall {
+            user_id: "ledgerbridge".into(),
+            rpt_option: 3,
+            print_warnings: 0,
+            max_calls: 50,
+        }
+    }
+}
+
+/// Sales order header values the procedure needs explicitly (vendor source TYL: `Hold` and
+/// `RequireSOAck` must end up 0/1 and fail when NULL; a blank `Status` is Open only under
+/// `SetupStepKey` 2100600). `TranNo` is the caller's: `tran_no_prefix` followed by a hash of
+/// the reference, 10 characters in all (`StgSalesOrder.TranNo` is varchar(10)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Sage500SalesOrder {
+    /// At most 4 characters, so 6 or more characters of hash remain.
+    pub tran_no_prefix: String,
+    /// `Status` (list text; assumption: the procedure's list replacement takes "Open").
+    pub status: String,
+    /// `Hold` (0/1).
+    pub hold: String,
+    /// `RequireSOAck` (0/1).
+    pub require_ack: String,
+}
+
+impl Default for Sage500SalesOrder {
+    fn default() -> Self {
+        Sage500SalesOrder {
+            tran_no_prefix: "LB".into(),
+            status: "Open".into(),
+            hold: "0".into(),
+            require_ack: "0".into(),
+        }
+    }
+}
+
 /// How the connector reaches the Sage 500 database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -34,6 +93,11 @@ pub struct Sage500DocSpec {
     pub reference_column: String,
     /// Column of `target_table` returned as the ERP document id.
     pub key_column: String,
+    /// `SetupStepKey` of the migration session registered for this procedure
+    /// (`tsmMigrateSession`). Sales orders: 2100600 (open orders, vendor source TYL); no public
+    /// source names the customer step, so it is unset (NULL) unless configured.
+    #[serde(default)]
+    pub setup_step_key: Option<i64>,
 }
 
 fn spec(
@@ -51,6 +115,7 @@ fn spec(
         target_table: target.into(),
         reference_column: reference.into(),
         key_column: key.into(),
+        setup_step_key: None,
     }
 }
 
@@ -67,22 +132,30 @@ pub struct Sage500Docs {
 impl Default for Sage500Docs {
     fn default() -> Self {
         Sage500Docs {
+            // The reference goes to CRMCustID (varchar(32) in StgCustomer and a tarCustomer
+            // column): the only customer column the facts list that holds a reference
+            // (UserFld1-4 hold 15). Assumption: the installation does not use CRMCustID for a
+            // CRM link; configure another column otherwise.
             customer: spec(
                 "spARapiCustomerIns",
                 "StgCustomer",
                 None,
                 "tarCustomer",
-                "UserFld1",
+                "CRMCustID",
                 "CustKey",
             ),
-            sales_order: spec(
-                "spSOapiSalesOrdIns",
-                "StgSalesOrder",
-                Some("StgSOLine"),
-                "tsoSalesOrder",
-                "CustPONo",
-                "TranNo",
-            ),
+            // The reference goes to TranCmnt (varchar(50)); CustPONo holds only 15.
+            sales_order: Sage500DocSpec {
+                setup_step_key: Some(SETUP_STEP_SO_OPEN),
+                ..spec(
+                    "spSOapiSalesOrdIns",
+                    "StgSalesOrder",
+                    Some("StgSOLine"),
+                    "tsoSalesOrder",
+                    "TranCmnt",
+                    "TranNo",
+                )
+            },
             invoice: spec(
                 "spARapiInvoiceIns",
                 "StgInvoice",
@@ -153,41 +226,11 @@ pub struct Sage500SqlConfig {
     /// Accept the server's certificate without validation (self-signed on-premises servers).
     #[serde(default)]
     pub trust_server_certificate: bool,
-    /// Parameter names the API procedures take for the session key and the company
-    /// (unconfirmed; the procedures are called as
-    /// `EXEC @rc = [proc] {session_param} = @P1, {company_param} = @P2`).
-    #[serde(default = "default_session_param")]
-    pub session_param: String,
-    #[serde(default = "default_company_param")]
-    pub company_param: String,
-    /// Migration log table and its columns (unconfirmed).
-    #[serde(default = "default_log_table")]
-    pub log_table: String,
-    #[serde(default = "default_log_message_column")]
-    pub log_message_column: String,
-    /// `CREATE TABLE #tciTransToPost (…)` as the installation defines it; journals cannot be
-    /// posted over SQL Server without it (the temporary table must exist on the connection
-    /// that calls the procedure).
-    #[serde(default)]
-    pub gl_temp_table_ddl: Option<String>,
 }
 
 fn default_port() -> u16 {
     1433
 }
-fn default_session_param() -> String {
-    "@iSessionKey".into()
-}
-fn default_company_param() -> String {
-    "@iCompanyID".into()
-}
-fn default_log_table() -> String {
-    "tdmMigrationLogWrk".into()
-}
-fn default_log_message_column() -> String {
-    "Comment".into()
-}
-
 /// Where a customer's e-mail address is found (all names unconfirmed). A stock Sage 500 keeps
 /// it on the customer's primary contact: `tarCustomer.PrimaryCntctKey` → `tciContact.CntctKey`,
 /// column `tciContact.EMailAddr`. The customer table and key are those of `docs.customer`.
@@ -256,6 +299,12 @@ pub struct Sage500Config {
     /// name), for the scheduled ERP → Stripe sync.
     #[serde(default = "default_changed_column")]
     pub customer_changed_column: String,
+    /// How the API procedures are called.
+    #[serde(default)]
+    pub api: Sage500ApiCall,
+    /// Sales order header values and `TranNo` shape.
+    #[serde(default)]
+    pub sales_order: Sage500SalesOrder,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
 }
@@ -304,6 +353,8 @@ impl Sage500Config {
             warehouse_id: None,
             customer_fields: default_customer_fields(),
             customer_changed_column: default_changed_column(),
+            api: Sage500ApiCall::default(),
+            sales_order: Sage500SalesOrder::default(),
             timeout_ms: default_timeout_ms(),
         }
     }
