@@ -572,7 +572,7 @@ async fn erp_sage500_tsql_emulation_rejects_what_sql_server_and_sage_would() {
     assert_eq!(
         run(
             "INSERT INTO [StgSOLine] ([SessionKey], [ProcessStatus], [LineNo]) VALUES (@P1, 0, 1)",
-            &[k.clone()]
+            std::slice::from_ref(&k)
         ),
         Err(207)
     );
