@@ -19,6 +19,10 @@ const COMPANY: &str = "SOA";
 
 fn config(sb: &SandboxHandle) -> Sage500Config {
     let mut cfg = Sage500Config::http(sb.base_url(), COMPANY);
+    // The sandbox emulates the documented site procedures for invoices, receipts and journals.
+    cfg.site_procedures = true;
+    // ...and a Data Import Manager job whose column map allows customer updates.
+    cfg.customer_update_dim_job = Some(ledgerbridge_erp_sandbox::SAGE500_DIM_CUSTOMER_JOB);
     cfg.timeout_ms = 2_000;
     cfg
 }
@@ -212,20 +216,20 @@ async fn erp_sage500_unbalanced_journal_is_rejected() {
     )
     .unwrap();
     let row = |acct: &str, amt: &str| StagingRow {
-        table: "#tciTransToPost".into(),
+        table: "StgLBGLJournal".into(),
         columns: vec![
             ("GLAcctNo".into(), SqlValue::Text(acct.into())),
             ("PostAmtHC".into(), SqlValue::Decimal(amt.into())),
             ("PostDate".into(), SqlValue::Text("2024-05-16".into())),
             (
-                "TranDesc".into(),
+                "PostCmnt".into(),
                 SqlValue::Text("LB-po_unbalanced-JE".into()),
             ),
         ],
     };
     let out = db
         .run_batch(
-            "spglAPIPostBatchlessGLPosting",
+            "spLBapiGLJournalIns",
             &[row("1010-00", "100.00"), row("1015-00", "-99.99")],
         )
         .await
@@ -242,8 +246,7 @@ async fn erp_sage500_unbalanced_journal_is_rejected() {
         out.log
     );
     let err =
-        ledgerbridge_erp::sage500::retry::check_outcome("spglAPIPostBatchlessGLPosting", &out)
-            .unwrap_err();
+        ledgerbridge_erp::sage500::retry::check_outcome("spLBapiGLJournalIns", &out).unwrap_err();
     assert_eq!(err.kind(), ErpErrorKind::Permanent);
     assert_eq!(sb.count(ErpKind::Sage500, "tglTransaction").unwrap(), 0);
     sb.shutdown().await;
@@ -330,21 +333,10 @@ fn tsql_connector(
     Sage500Connector<TsqlDb<ledgerbridge_erp_sandbox::Sage500Tsql>>,
     ledgerbridge_erp_sandbox::Sage500Tsql,
 ) {
-    let cfg = config(sb);
+    let mut cfg = config(sb);
+    cfg.docs = cfg.docs.with_site_procedures();
     let emulator = sb.sage500_tsql();
-    let steps = cfg
-        .docs
-        .all()
-        .iter()
-        .filter_map(|d| d.setup_step_key.map(|k| (d.procedure.clone(), k)))
-        .collect();
-    let db = TsqlDb::new(
-        emulator.clone(),
-        COMPANY,
-        cfg.api.clone(),
-        steps,
-        Duration::from_secs(2),
-    );
+    let db = TsqlDb::from_config(emulator.clone(), &cfg);
     (Sage500Connector::with_db(cfg, db), emulator)
 }
 
@@ -606,6 +598,96 @@ async fn erp_sage500_tsql_emulation_rejects_what_sql_server_and_sage_would() {
             &[k, SqlValue::Text(COMPANY.into())]
         ),
         Err(2812)
+    );
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn erp_sage500_unconfigured_documents_and_updates_are_refused_with_what_to_configure() {
+    let sb = sandbox().await;
+    let mut cfg = Sage500Config::http(sb.base_url(), COMPANY);
+    cfg.timeout_ms = 2_000;
+    let c = Sage500Connector::new(
+        cfg,
+        Credentials::fixed(Sage500Credentials {
+            api_key: Some(Secret::new(sb.keys().sage500_api_key)),
+            ..Sage500Credentials::default()
+        }),
+    )
+    .unwrap();
+    let cmds = fixture_commands("v");
+    // Customers and sales orders use Sage's own procedures...
+    let cu = by_kind(&cmds, DocKind::Customer);
+    assert!(post_command(&c, &cu, &policy()).await.unwrap().created);
+    // ...a linked customer is read-only without a DIM column map...
+    let err = post_command(&c, &cu, &policy()).await.unwrap_err();
+    assert_eq!(err.kind(), ErpErrorKind::Permanent);
+    assert!(err.to_string().contains("customer_update_dim_job"), "{err}");
+    // ...and invoices, receipts and journals wait for the site procedures.
+    for kind in [
+        DocKind::Invoice,
+        DocKind::CreditMemo,
+        DocKind::CashReceipt,
+        DocKind::JournalEntry,
+    ] {
+        let err = post_command(&c, &by_kind(&cmds, kind), &policy())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErpErrorKind::Permanent, "{kind:?}");
+        assert!(err.to_string().contains("site_procedures"), "{err}");
+    }
+    assert_eq!(creates(&sb, None), 1);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn erp_sage500_tsql_customer_update_applies_only_the_dim_column_map() {
+    let sb = sandbox().await;
+    let (c, emu) = tsql_connector(&sb);
+    let ErpCommand::UpsertCustomer(mut cu) = by_kind(&fixture_commands("w"), DocKind::Customer)
+    else {
+        unreachable!()
+    };
+    let first = post_command(&c, &ErpCommand::UpsertCustomer(cu.clone()), &policy())
+        .await
+        .unwrap();
+    cu.name = "Renamed Customer".into();
+    let second = post_command(&c, &ErpCommand::UpsertCustomer(cu.clone()), &policy())
+        .await
+        .unwrap();
+    assert!(second.updated && !second.created);
+    assert_eq!(first.erp_id, second.erp_id);
+    assert!(emu.executed().iter().any(|(s, p)| s
+        .starts_with("INSERT INTO [tdiDataTrnsfrJobExecute]")
+        && p[0] == SqlValue::Int(ledgerbridge_erp_sandbox::SAGE500_DIM_CUSTOMER_JOB)));
+    let audit = sb.audit(Some(ErpKind::Sage500)).unwrap();
+    let update = audit
+        .iter()
+        .find(|a| a.entity == "tarCustomer" && a.action == "update")
+        .unwrap();
+    assert_eq!(update.body["CustName"], "Renamed Customer");
+    // Without a job tied to the session, Sage fails update rows.
+    let mut conn = ledgerbridge_erp::sage500::SqlConnect::connect(&emu)
+        .await
+        .unwrap();
+    let rows = ledgerbridge_erp::sage500::mapping::update_customer_rows(c.config(), &cu)
+        .unwrap()
+        .rows;
+    let out = ledgerbridge_erp::sage500::tsql::run_migration(
+        &mut conn,
+        COMPANY,
+        &c.config().api,
+        None,
+        "spARapiCustomerIns",
+        &rows,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.failed, Some(1));
+    assert!(
+        out.log.iter().any(|l| l.contains("Data Import Manager")),
+        "{:?}",
+        out.log
     );
     sb.shutdown().await;
 }

@@ -25,6 +25,7 @@ mod dialects;
 mod export;
 mod store;
 
+pub use dialects::sage500::DIM_CUSTOMER_JOB as SAGE500_DIM_CUSTOMER_JOB;
 pub use dialects::sage500_schema::SqlError as Sage500SqlError;
 pub use dialects::sage500_tsql::{ExecutedBatch, TsqlEmulator as Sage500Tsql};
 

@@ -103,9 +103,12 @@ impl Sage500Connector<Sage500Backend> {
     /// Build the adapter the configuration names. Credentials are read once; the HTTP facade
     /// key is refreshed through `creds` on 401/403 when it has a refresher.
     pub fn new(
-        cfg: Sage500Config,
+        mut cfg: Sage500Config,
         creds: Credentials<Sage500Credentials>,
     ) -> Result<Self, ErpError> {
+        if cfg.site_procedures {
+            cfg.docs = cfg.docs.with_site_procedures();
+        }
         fields::check_field_map(ERP, &cfg.customer_fields)?;
         for spec in cfg.docs.all() {
             for name in [
@@ -141,7 +144,8 @@ impl Sage500Connector<Sage500Backend> {
                         .collect();
                     Sage500Backend::Http(
                         HttpDb::new(base, &cfg.company, Credentials::fixed(key), timeout)?
-                            .with_calls(cfg.api.clone(), steps),
+                            .with_calls(cfg.api.clone(), steps)
+                            .with_dim_job(cfg.customer_update_dim_job),
                     )
                 }
                 #[cfg(feature = "sqlserver")]
@@ -169,7 +173,10 @@ impl Sage500Connector<Sage500Backend> {
 
 impl<D: Sage500Db> Sage500Connector<D> {
     /// A connector over any adapter (tests, other transports).
-    pub fn with_db(cfg: Sage500Config, db: D) -> Self {
+    pub fn with_db(mut cfg: Sage500Config, db: D) -> Self {
+        if cfg.site_procedures {
+            cfg.docs = cfg.docs.with_site_procedures();
+        }
         Sage500Connector { cfg, db }
     }
 
@@ -202,7 +209,7 @@ impl<D: Sage500Db> ErpConnector for Sage500Connector<D> {
         &self,
         reference: &ExternalRef,
     ) -> Result<Option<ErpDocumentId>, ErpError> {
-        let spec = self.cfg.docs.for_kind(reference.kind());
+        let spec = mapping::doc_spec(&self.cfg, reference.kind())?;
         let value = mapping::reference_value(&self.cfg, reference)?;
         Ok(self
             .db
@@ -220,7 +227,7 @@ impl<D: Sage500Db> ErpConnector for Sage500Connector<D> {
         command.validate()?;
         let staged = mapping::create_rows(&self.cfg, command)?;
         let outcome = self.run(&staged).await?;
-        let spec = self.cfg.docs.for_kind(command.kind());
+        let spec = mapping::doc_spec(&self.cfg, command.kind())?;
         if let Some(id) = outcome
             .document
             .as_ref()

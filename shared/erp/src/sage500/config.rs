@@ -1,8 +1,9 @@
-//! Sage 500 connector configuration. Names the project could not confirm against a Sage 500
-//! installation (every staging table except `StgSalesOrder`/`StgSOLine`, every procedure
-//! except `spSOapiSalesOrdIns`/`spglAPIPostBatchlessGLPosting`, the reference columns, the
-//! migration log table and the procedures' parameter names) are configurable and documented
-//! as unconfirmed in docs/erp-connectors.md.
+//! Sage 500 connector configuration. Customers and sales orders go through Sage's own API
+//! procedures (`spARapiCustomerIns`, `spSOapiSalesOrdIns`, vendor source); AR invoices, credit
+//! memos, customer payments and GL journals have no public vendor API and go through site
+//! procedures, off until configured. Names no source confirms (reference columns, the customer
+//! `SetupStepKey`, the site procedures) are configurable and listed as assumptions in
+//! docs/erp-connectors.md.
 
 use crate::commands::DocKind;
 use crate::fields::CustomerFieldMap;
@@ -123,10 +124,15 @@ fn spec(
 pub struct Sage500Docs {
     pub customer: Sage500DocSpec,
     pub sales_order: Sage500DocSpec,
-    pub invoice: Sage500DocSpec,
-    pub credit_memo: Sage500DocSpec,
-    pub cash_receipt: Sage500DocSpec,
-    pub journal_entry: Sage500DocSpec,
+    /// Site procedures (no vendor API is public); `None` parks these documents with a reason.
+    #[serde(default)]
+    pub invoice: Option<Sage500DocSpec>,
+    #[serde(default)]
+    pub credit_memo: Option<Sage500DocSpec>,
+    #[serde(default)]
+    pub cash_receipt: Option<Sage500DocSpec>,
+    #[serde(default)]
+    pub journal_entry: Option<Sage500DocSpec>,
 }
 
 impl Default for Sage500Docs {
@@ -156,63 +162,134 @@ impl Default for Sage500Docs {
                     "TranNo",
                 )
             },
-            invoice: spec(
-                "spARapiInvoiceIns",
-                "StgInvoice",
-                Some("StgInvoiceLine"),
-                "tarInvoice",
-                "UserFld1",
-                "TranNo",
-            ),
-            credit_memo: spec(
-                "spARapiInvoiceIns",
-                "StgInvoice",
-                Some("StgInvoiceLine"),
-                "tarInvoice",
-                "UserFld1",
-                "TranNo",
-            ),
-            cash_receipt: spec(
-                "spARapiCustPmtIns",
-                "StgCustPmt",
-                Some("StgCustPmtAppl"),
-                "tarCustPmt",
-                "UserFld1",
-                "TranNo",
-            ),
-            journal_entry: spec(
-                "spglAPIPostBatchlessGLPosting",
-                "#tciTransToPost",
-                None,
-                "tglTransaction",
-                "TranDesc",
-                "BatchKey",
-            ),
+            // No public source shows a Sage 500 API procedure or staging table for AR
+            // invoices, customer payments or GL journals: off until configured (see
+            // `Sage500Config::site_procedures` and docs/erp-connectors.md).
+            invoice: None,
+            credit_memo: None,
+            cash_receipt: None,
+            journal_entry: None,
         }
     }
 }
 
+/// Site procedures: the procedures a Sage partner installs for the documents Sage 500 has no
+/// public API for. Each follows the vendor's migration API contract (11 parameters, `@oContinue`
+/// loop, `@_oRetVal`, `Stg*` staging with `SessionKey`/`ProcessStatus`, failures in
+/// `tdmMigrationLogWrk`); the names, staging tables and reference columns below are this
+/// project's contract for them (assumptions, documented in docs/erp-connectors.md), not Sage's.
+/// The journal procedure is expected to write a GL batch (`tciBatchLog`) with `tglPosting` rows
+/// and post it with Sage's posting engine `spglSetAPIGLPosting`, which needs a Sage partner's
+/// confirmation on the installation.
+pub fn site_procedure_defaults() -> [(DocKind, Sage500DocSpec); 4] {
+    let invoice = spec(
+        "spLBapiARInvoiceIns",
+        "StgLBARInvoice",
+        Some("StgLBARInvoiceLine"),
+        "tarInvoice",
+        "TranCmnt",
+        "TranNo",
+    );
+    [
+        (DocKind::Invoice, invoice.clone()),
+        (DocKind::CreditMemo, invoice),
+        (
+            DocKind::CashReceipt,
+            spec(
+                "spLBapiARCustPmtIns",
+                "StgLBCustPmt",
+                Some("StgLBCustPmtAppl"),
+                "tarCustPmt",
+                "TranCmnt",
+                "TranNo",
+            ),
+        ),
+        (
+            DocKind::JournalEntry,
+            spec(
+                "spLBapiGLJournalIns",
+                "StgLBGLJournal",
+                None,
+                "tglTransaction",
+                "PostCmnt",
+                "BatchKey",
+            ),
+        ),
+    ]
+}
+
+/// Why a document kind without a configured procedure is parked.
+pub fn unconfigured_reason(kind: DocKind) -> String {
+    let what = match kind {
+        DocKind::Invoice | DocKind::CreditMemo => "AR invoices and credit memos",
+        DocKind::CashReceipt => "customer payments",
+        DocKind::JournalEntry => {
+            "GL journals (spglAPIPostBatchlessGLPosting posts inventory transactions 810-814 only)"
+        }
+        DocKind::Customer | DocKind::SalesOrder => "this document",
+    };
+    format!(
+        "Sage 500 has no public API procedure for {what}: install the site procedure described \
+         in docs/erp-connectors.md and set \"site_procedures\": true (or docs.{}) in the Sage 500 \
+         settings, then replay",
+        kind_key(kind)
+    )
+}
+
+fn kind_key(kind: DocKind) -> &'static str {
+    match kind {
+        DocKind::Customer => "customer",
+        DocKind::SalesOrder => "sales_order",
+        DocKind::Invoice => "invoice",
+        DocKind::CreditMemo => "credit_memo",
+        DocKind::CashReceipt => "cash_receipt",
+        DocKind::JournalEntry => "journal_entry",
+    }
+}
+
 impl Sage500Docs {
-    pub fn for_kind(&self, kind: DocKind) -> &Sage500DocSpec {
+    /// The procedure of `kind`, or `None` when it is not configured.
+    pub fn for_kind(&self, kind: DocKind) -> Option<&Sage500DocSpec> {
         match kind {
-            DocKind::Customer => &self.customer,
-            DocKind::SalesOrder => &self.sales_order,
-            DocKind::Invoice => &self.invoice,
-            DocKind::CreditMemo => &self.credit_memo,
-            DocKind::CashReceipt => &self.cash_receipt,
-            DocKind::JournalEntry => &self.journal_entry,
+            DocKind::Customer => Some(&self.customer),
+            DocKind::SalesOrder => Some(&self.sales_order),
+            DocKind::Invoice => self.invoice.as_ref(),
+            DocKind::CreditMemo => self.credit_memo.as_ref(),
+            DocKind::CashReceipt => self.cash_receipt.as_ref(),
+            DocKind::JournalEntry => self.journal_entry.as_ref(),
         }
     }
 
-    pub fn all(&self) -> [&Sage500DocSpec; 6] {
+    /// Every configured procedure.
+    pub fn all(&self) -> Vec<&Sage500DocSpec> {
         [
-            &self.customer,
-            &self.sales_order,
-            &self.invoice,
-            &self.credit_memo,
-            &self.cash_receipt,
-            &self.journal_entry,
+            Some(&self.customer),
+            Some(&self.sales_order),
+            self.invoice.as_ref(),
+            self.credit_memo.as_ref(),
+            self.cash_receipt.as_ref(),
+            self.journal_entry.as_ref(),
         ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    /// Fill the unconfigured kinds with the site procedure defaults.
+    pub fn with_site_procedures(mut self) -> Self {
+        for (kind, spec) in site_procedure_defaults() {
+            let slot = match kind {
+                DocKind::Invoice => &mut self.invoice,
+                DocKind::CreditMemo => &mut self.credit_memo,
+                DocKind::CashReceipt => &mut self.cash_receipt,
+                DocKind::JournalEntry => &mut self.journal_entry,
+                DocKind::Customer | DocKind::SalesOrder => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(spec);
+            }
+        }
+        self
     }
 }
 
@@ -275,6 +352,12 @@ pub struct Sage500Config {
     pub sqlserver: Option<Sage500SqlConfig>,
     #[serde(default)]
     pub docs: Sage500Docs,
+    /// The installation has the site procedures of [`site_procedure_defaults`] for AR
+    /// invoices, credit memos, customer payments and GL journals (kinds configured under
+    /// `docs` keep their own). Off by default: those documents are parked with
+    /// [`unconfigured_reason`].
+    #[serde(default)]
+    pub site_procedures: bool,
     /// How customers are found by e-mail (unconfirmed names).
     #[serde(default)]
     pub customer_email: Sage500EmailLookup,
@@ -299,6 +382,15 @@ pub struct Sage500Config {
     /// name), for the scheduled ERP → Stripe sync.
     #[serde(default = "default_changed_column")]
     pub customer_changed_column: String,
+    /// Customer updates (`Action` = 2: master data and the subscription user fields) are
+    /// applied by Sage only to the columns a Data Import Manager job's column map allows
+    /// (`tdiDataTrnsfrColumnMap.AllowUpdate`, vendor source TYL), for a job execution tied to
+    /// the session. This is that job's `DataTrnsfrJobDefKey`; the connector ties each update
+    /// session to it with a `tdiDataTrnsfrJobExecute` row (assumption: no source shows the
+    /// table's other columns). Unset: linked customers are read-only and updates are parked
+    /// with a reason saying so.
+    #[serde(default)]
+    pub customer_update_dim_job: Option<i64>,
     /// How the API procedures are called.
     #[serde(default)]
     pub api: Sage500ApiCall,
@@ -346,6 +438,7 @@ impl Sage500Config {
             base_url: Some(base_url.into()),
             sqlserver: None,
             docs: Sage500Docs::default(),
+            site_procedures: false,
             customer_email: Sage500EmailLookup::default(),
             reference_max_len: default_ref_len(),
             invoice_tran_type: default_invoice_type(),
@@ -353,6 +446,7 @@ impl Sage500Config {
             warehouse_id: None,
             customer_fields: default_customer_fields(),
             customer_changed_column: default_changed_column(),
+            customer_update_dim_job: None,
             api: Sage500ApiCall::default(),
             sales_order: Sage500SalesOrder::default(),
             timeout_ms: default_timeout_ms(),

@@ -118,7 +118,8 @@ pub(super) fn check_identifier(name: &str) -> Result<(), ErpError> {
 ///
 /// A batch asks the facade to run the vendor's calling sequence next to the database (the
 /// same steps [`super::tsql`] sends as T-SQL): register a session (`spGetNextSurrogateKey
-/// 'tsmMigrateSession'`, a `tsmMigrateSession` row with `session.setup_step_key`), stage the
+/// 'tsmMigrateSession'`, a `tsmMigrateSession` row with `session.setup_step_key`, and for
+/// updates a `tdiDataTrnsfrJobExecute` row for `session.dim_job_def_key`), stage the
 /// rows with that `SessionKey` and `ProcessStatus = 0` (no `CompanyID`: the company is in the
 /// path and passed as `@iCompanyID`), call the procedure with the 11 parameters of `call`
 /// while `@oContinue = 1`, then answer `@_oRetVal` (`ret_val`), the counters (`failed`,
@@ -131,6 +132,7 @@ pub struct HttpDb {
     api_key: Credentials<Secret<String>>,
     api: Sage500ApiCall,
     steps: Vec<(String, i64)>,
+    dim_job: Option<i64>,
 }
 
 impl std::fmt::Debug for HttpDb {
@@ -195,6 +197,7 @@ impl HttpDb {
             api_key,
             api: Sage500ApiCall::default(),
             steps: Vec::new(),
+            dim_job: None,
         })
     }
 
@@ -202,6 +205,12 @@ impl HttpDb {
     pub fn with_calls(mut self, api: Sage500ApiCall, steps: Vec<(String, i64)>) -> Self {
         self.api = api;
         self.steps = steps;
+        self
+    }
+
+    /// The Data Import Manager job tied to update sessions (`customer_update_dim_job`).
+    pub fn with_dim_job(mut self, job: Option<i64>) -> Self {
+        self.dim_job = job;
         self
     }
 
@@ -247,7 +256,11 @@ impl Sage500Db for HttpDb {
             .map(|(_, k)| *k);
         let body = json!({
             "procedure": procedure,
-            "session": {"setup_step_key": step, "user_id": self.api.user_id},
+            "session": {
+                "setup_step_key": step,
+                "user_id": self.api.user_id,
+                "dim_job_def_key": self.dim_job.filter(|_| super::mapping::has_updates(rows)),
+            },
             "call": {
                 "cancel": 0,
                 "rpt_option": self.api.rpt_option,

@@ -3,7 +3,9 @@
 //! < 0 credit).
 
 use super::config::{Sage500Config, Sage500DocSpec};
-use crate::commands::{Application, CustomerUpsert, DocumentLine, ErpCommand, ExternalRef, Side};
+use crate::commands::{
+    Application, CustomerUpsert, DocKind, DocumentLine, ErpCommand, ExternalRef, Side,
+};
 use crate::error::ErpError;
 use serde_json::{json, Map, Value};
 
@@ -66,6 +68,14 @@ pub const ACTION_UPDATE: i64 = 2;
 pub struct StagedCommand {
     pub procedure: String,
     pub rows: Vec<StagingRow>,
+}
+
+/// The procedure of `kind`, or a permanent error saying what to configure (the document is
+/// parked with it).
+pub fn doc_spec(cfg: &Sage500Config, kind: DocKind) -> Result<&Sage500DocSpec, ErpError> {
+    cfg.docs
+        .for_kind(kind)
+        .ok_or_else(|| ErpError::permanent(ERP, super::config::unconfigured_reason(kind)))
 }
 
 pub fn reference_value(cfg: &Sage500Config, r: &ExternalRef) -> Result<String, ErpError> {
@@ -236,7 +246,7 @@ fn customer_row(
 
 /// Rows and procedure creating the document of `cmd`.
 pub fn create_rows(cfg: &Sage500Config, cmd: &ErpCommand) -> Result<StagedCommand, ErpError> {
-    let spec = cfg.docs.for_kind(cmd.kind());
+    let spec = doc_spec(cfg, cmd.kind())?;
     let reference = text(&reference_value(cfg, cmd.reference())?);
     let header = |cols: Cols| StagingRow {
         table: spec.header_table.clone(),
@@ -378,11 +388,34 @@ pub fn create_rows(cfg: &Sage500Config, cmd: &ErpCommand) -> Result<StagedComman
     })
 }
 
+/// Updates need a Data Import Manager column map (see `customer_update_dim_job`).
+fn check_updates_configured(cfg: &Sage500Config) -> Result<(), ErpError> {
+    if cfg.customer_update_dim_job.is_some() {
+        return Ok(());
+    }
+    Err(ErpError::permanent(
+        ERP,
+        "Sage 500 applies customer updates only through a Data Import Manager column map; \
+         linked customers are read-only until a DIM job for StgCustomer is set up and \
+         \"customer_update_dim_job\" is configured (docs/erp-connectors.md), then replay",
+    ))
+}
+
+/// Does this batch update rows (`Action` = 2)?
+pub fn has_updates(rows: &[StagingRow]) -> bool {
+    rows.iter().any(|r| {
+        r.columns
+            .iter()
+            .any(|(c, v)| c == "Action" && *v == SqlValue::Int(ACTION_UPDATE))
+    })
+}
+
 /// Rows and procedure updating an existing customer's master data (`Action` = 2).
 pub fn update_customer_rows(
     cfg: &Sage500Config,
     c: &CustomerUpsert,
 ) -> Result<StagedCommand, ErpError> {
+    check_updates_configured(cfg)?;
     Ok(StagedCommand {
         procedure: cfg.docs.customer.procedure.clone(),
         rows: vec![customer_row(cfg, c, ACTION_UPDATE)?],
@@ -396,6 +429,7 @@ pub fn customer_fields_rows(
     customer_id: &str,
     fields: &[(String, String)],
 ) -> Result<StagedCommand, ErpError> {
+    check_updates_configured(cfg)?;
     let mut cols = Cols::new()
         .put("Action", SqlValue::Int(ACTION_UPDATE))
         .put("CustID", text(customer_id));
@@ -467,7 +501,13 @@ mod tests {
 
     #[test]
     fn maps_fixture_commands_to_staging_rows() {
-        let cfg = Sage500Config::http("http://x", "SOA");
+        let mut cfg = Sage500Config::http("http://x", "SOA");
+        // Invoices, receipts and journals go through site procedures, off by default.
+        assert_eq!(
+            create_rows(&cfg, &commands()[2]).unwrap_err().kind(),
+            crate::error::ErpErrorKind::Permanent
+        );
+        cfg.docs = cfg.docs.with_site_procedures();
         let cmds = commands();
         let so = create_rows(&cfg, &cmds[1]).unwrap();
         assert_eq!(so.procedure, "spSOapiSalesOrdIns");
@@ -556,7 +596,19 @@ mod tests {
                 Some(SqlValue::Decimal("-1000.00".into())),
             ]
         );
-        assert!(je.rows.iter().all(|r| col(r, "TranDesc").is_some()));
+        assert!(je.rows.iter().all(|r| col(r, "PostCmnt").is_some()));
+        // Linked customers are read-only until a DIM column map is configured.
+        let read_only = update_customer_rows(
+            &cfg,
+            match &cmds[0] {
+                ErpCommand::UpsertCustomer(c) => c,
+                _ => unreachable!(),
+            },
+        )
+        .unwrap_err();
+        assert!(read_only.to_string().contains("customer_update_dim_job"));
+        assert!(customer_fields_rows(&cfg, "C1", &[]).is_err());
+        cfg.customer_update_dim_job = Some(1);
         let cu = update_customer_rows(
             &cfg,
             match &cmds[0] {
@@ -612,9 +664,10 @@ mod tests {
     #[test]
     fn references_are_shortened_to_the_configured_length() {
         let mut cfg = Sage500Config::http("http://x", "SOA");
+        cfg.docs = cfg.docs.with_site_procedures();
         cfg.reference_max_len = 24;
         let r = create_rows(&cfg, &commands()[3]).unwrap();
-        let Some(SqlValue::Text(v)) = col(&r.rows[0], "UserFld1") else {
+        let Some(SqlValue::Text(v)) = col(&r.rows[0], "TranCmnt") else {
             panic!("no reference")
         };
         assert!(v.len() <= 24 && v.ends_with("-CR"), "{v}");

@@ -11,7 +11,6 @@ use super::tsql::{SqlCell, SqlConnect, SqlSession, TsqlDb};
 use crate::error::ErpError;
 use crate::http::clip;
 use ledgerbridge_core::secrets::Secret;
-use std::time::Duration;
 use tiberius::{AuthMethod, Client, ColumnData, Config, Query};
 use tokio::net::TcpStream;
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
@@ -28,22 +27,13 @@ pub fn sql_server_db(
     user: String,
     password: Secret<String>,
 ) -> SqlServerDb {
-    let steps = cfg
-        .docs
-        .all()
-        .iter()
-        .filter_map(|d| d.setup_step_key.map(|k| (d.procedure.clone(), k)))
-        .collect();
-    TsqlDb::new(
+    TsqlDb::from_config(
         SqlServerConnect {
             cfg: sql,
             user,
             password,
         },
-        &cfg.company,
-        cfg.api.clone(),
-        steps,
-        Duration::from_millis(cfg.timeout_ms),
+        cfg,
     )
 }
 

@@ -85,6 +85,12 @@ pub const SQL_REGISTER_SESSION: &str = "INSERT INTO [tsmMigrateSession] ([Migrat
      [CompanyID], [LastCompProcessMode], [LastCompProcessNo], [LastCompProcessTime], \
      [SetupStepKey], [StartTime], [UserID]) VALUES (@P1, @P2, 1, 0, NULL, @P3, GETDATE(), @P4)";
 
+/// Tie the session to the Data Import Manager job whose column map allows updates (TYL: the
+/// procedures read `tdiDataTrnsfrJobExecute` by `SessionKey`). `@P1` job definition key,
+/// `@P2` session key.
+pub const SQL_TIE_DIM_JOB: &str = "INSERT INTO [tdiDataTrnsfrJobExecute] \
+     ([DataTrnsfrJobDefKey], [SessionKey]) VALUES (@P1, @P2)";
+
 /// The session's migration log. `@P1` key.
 pub const SQL_READ_LOG: &str = "SELECT CAST([Comment] AS nvarchar(255)) FROM \
      [tdmMigrationLogWrk] WHERE [SessionKey] = @P1";
@@ -167,6 +173,20 @@ pub async fn run_migration<S: SqlSession>(
     procedure: &str,
     rows: &[StagingRow],
 ) -> Result<BatchOutcome, ErpError> {
+    run_migration_with(s, company, api, setup_step_key, None, procedure, rows).await
+}
+
+/// [`run_migration`], with the Data Import Manager job tied to the session when the rows
+/// update (`Action` = 2).
+pub async fn run_migration_with<S: SqlSession>(
+    s: &mut S,
+    company: &str,
+    api: &Sage500ApiCall,
+    setup_step_key: Option<i64>,
+    dim_job: Option<i64>,
+    procedure: &str,
+    rows: &[StagingRow],
+) -> Result<BatchOutcome, ErpError> {
     let call = call_sql(procedure)?;
     let mut inserts = Vec::with_capacity(rows.len());
     let mut tables: Vec<&str> = Vec::new();
@@ -195,6 +215,14 @@ pub async fn run_migration<S: SqlSession>(
         false,
     )
     .await?;
+    if let (Some(job), true) = (dim_job, super::mapping::has_updates(rows)) {
+        s.execute(
+            SQL_TIE_DIM_JOB,
+            &[SqlValue::Int(job), session.clone()],
+            false,
+        )
+        .await?;
+    }
     for (sql, r) in inserts.iter().zip(rows) {
         let mut params = vec![session.clone()];
         params.extend(r.columns.iter().map(|(_, v)| v.clone()));
@@ -270,6 +298,7 @@ pub struct TsqlDb<C> {
     api: Sage500ApiCall,
     /// `SetupStepKey` per procedure name.
     steps: Vec<(String, i64)>,
+    dim_job: Option<i64>,
     timeout: Duration,
 }
 
@@ -294,8 +323,34 @@ impl<C: SqlConnect> TsqlDb<C> {
             company: company.to_owned(),
             api,
             steps,
+            dim_job: None,
             timeout,
         }
+    }
+
+    /// The adapter for a connector configuration: its company, call settings, each
+    /// procedure's `SetupStepKey`, the DIM job for updates and the timeout.
+    pub fn from_config(connect: C, cfg: &super::config::Sage500Config) -> Self {
+        let steps = cfg
+            .docs
+            .all()
+            .iter()
+            .filter_map(|d| d.setup_step_key.map(|k| (d.procedure.clone(), k)))
+            .collect();
+        TsqlDb::new(
+            connect,
+            &cfg.company,
+            cfg.api.clone(),
+            steps,
+            Duration::from_millis(cfg.timeout_ms),
+        )
+        .with_dim_job(cfg.customer_update_dim_job)
+    }
+
+    /// The Data Import Manager job tied to update sessions (`customer_update_dim_job`).
+    pub fn with_dim_job(mut self, job: Option<i64>) -> Self {
+        self.dim_job = job;
+        self
     }
 
     fn timed_out(&self, may_have_committed: bool) -> ErpError {
@@ -342,7 +397,16 @@ impl<C: SqlConnect> Sage500Db for TsqlDb<C> {
             .map(|(_, k)| *k);
         let run = async {
             let mut s = self.connect.connect().await?;
-            run_migration(&mut s, &self.company, &self.api, step, procedure, rows).await
+            run_migration_with(
+                &mut s,
+                &self.company,
+                &self.api,
+                step,
+                self.dim_job,
+                procedure,
+                rows,
+            )
+            .await
         };
         tokio::time::timeout(self.timeout, run)
             .await

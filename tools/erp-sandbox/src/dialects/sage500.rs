@@ -15,7 +15,8 @@
 //! time-boxed by Sage), so `@oContinue` stays 1 until the caller has looped over every
 //! document; `@_oRetVal` is 1 whenever the call ran, even when rows failed; migrated rows are
 //! deleted from staging, failed rows keep `ProcessStatus = 2` with a `tdmMigrationLogWrk`
-//! comment; sales order lines attach to their header by `TranNo`, which is required, and
+//! comment; AR invoices, customer payments and GL journals are emulated as the site procedures
+//! the connector documents (`spLBapi…`, `StgLB…` staging; no vendor API is public for them); sales order lines attach to their header by `TranNo`, which is required, and
 //! `Status`/`Hold`/`RequireSOAck` follow the session's `SetupStepKey`.
 
 use super::sage500_schema::{self as schema, SqlError};
@@ -36,6 +37,57 @@ const ERP: &str = ErpKind::Sage500.as_str();
 /// key, never returned as staging rows of a procedure).
 const SESSION_TABLE: &str = "tsmMigrateSession";
 
+/// Where the emulation keeps `tdiDataTrnsfrJobExecute` rows (by session).
+const DIM_EXECUTE_TABLE: &str = "tdiDataTrnsfrJobExecute";
+
+/// The Data Import Manager job the sandbox's installation has set up for customer updates:
+/// `DataTrnsfrJobDefKey` 1, a step for `StgCustomer` whose column map allows updating these
+/// columns (`tdiDataTrnsfrColumnMap.AllowUpdate = 1`). A real installation defines its own in
+/// the Data Import Manager; the connector's `customer_update_dim_job` names it.
+pub const DIM_CUSTOMER_JOB: i64 = 1;
+const DIM_CUSTOMER_COLUMNS: [&str; 14] = [
+    "CustName",
+    "EMailAddr",
+    "AddrLine1",
+    "AddrLine2",
+    "City",
+    "StateID",
+    "PostalCode",
+    "CountryID",
+    "CurrID",
+    "CRMCustID",
+    "UserFld1",
+    "UserFld2",
+    "UserFld3",
+    "UserFld4",
+];
+
+/// `INSERT INTO tdiDataTrnsfrJobExecute (DataTrnsfrJobDefKey, SessionKey)`.
+pub fn tie_dim_job(st: &Store, session: i64, job: i64) -> Result<(), SqlError> {
+    st.insert_staging(
+        "",
+        DIM_EXECUTE_TABLE,
+        session,
+        &json!({"DataTrnsfrJobDefKey": job, "SessionKey": session}),
+    )
+    .map_err(store_err)?;
+    Ok(())
+}
+
+/// The columns of `table` the session's DIM job lets an update change (none without a job).
+fn updatable_columns(st: &Store, session: i64, table: &str) -> Result<Vec<&'static str>, SqlError> {
+    let job = st
+        .staging_rows_full(session)
+        .map_err(store_err)?
+        .into_iter()
+        .find(|(t, ..)| t == DIM_EXECUTE_TABLE)
+        .and_then(|(.., c)| c.get("DataTrnsfrJobDefKey").and_then(Value::as_i64));
+    Ok(match job {
+        Some(DIM_CUSTOMER_JOB) if table == "StgCustomer" => DIM_CUSTOMER_COLUMNS.to_vec(),
+        _ => Vec::new(),
+    })
+}
+
 /// `SetupStepKey` of open sales order insertion (vendor source TYL).
 pub const SO_OPEN: i64 = 2_100_600;
 /// `SetupStepKey` of closed (history) sales order insertion.
@@ -52,6 +104,8 @@ pub struct Row {
 pub struct SessionSpec {
     #[serde(default)]
     pub setup_step_key: Option<i64>,
+    #[serde(default)]
+    pub dim_job_def_key: Option<i64>,
     #[serde(default)]
     pub user_id: Option<String>,
 }
@@ -107,20 +161,20 @@ fn proc_of(name: &str) -> Option<Proc> {
             target: "tsoSalesOrder",
             key: "SOKey",
         },
-        "spARapiInvoiceIns" => Proc {
-            header: "StgInvoice",
-            lines: Some("StgInvoiceLine"),
+        "spLBapiARInvoiceIns" => Proc {
+            header: "StgLBARInvoice",
+            lines: Some("StgLBARInvoiceLine"),
             target: "tarInvoice",
             key: "InvcKey",
         },
-        "spARapiCustPmtIns" => Proc {
-            header: "StgCustPmt",
-            lines: Some("StgCustPmtAppl"),
+        "spLBapiARCustPmtIns" => Proc {
+            header: "StgLBCustPmt",
+            lines: Some("StgLBCustPmtAppl"),
             target: "tarCustPmt",
             key: "CustPmtKey",
         },
-        "spglAPIPostBatchlessGLPosting" => Proc {
-            header: "#tciTransToPost",
+        "spLBapiGLJournalIns" => Proc {
+            header: "StgLBGLJournal",
             lines: None,
             target: "tglTransaction",
             key: "BatchKey",
@@ -320,10 +374,10 @@ pub fn call(st: &Store, procedure: &str, a: &CallArgs, lag: u64) -> Result<CallO
         }
         return Ok(out);
     };
-    // The document: one header (all pending rows for the batchless GL posting), and its lines
+    // The document: one header (all pending rows for a GL journal), and its lines
     // (by TranNo for sales orders).
-    let batchless = procedure == "spglAPIPostBatchlessGLPosting";
-    let doc_headers: Vec<&(String, i64, Row)> = if batchless {
+    let journal = procedure == "spLBapiGLJournalIns";
+    let doc_headers: Vec<&(String, i64, Row)> = if journal {
         headers.clone()
     } else {
         vec![*first]
@@ -345,8 +399,13 @@ pub fn call(st: &Store, procedure: &str, a: &CallArgs, lag: u64) -> Result<CallO
     let header_rows: Vec<&Row> = doc_headers.iter().map(|(.., r)| r).collect();
     let line_rows: Vec<&Row> = doc_lines.iter().map(|(.., r)| r).collect();
     out.recs += 1;
+    let updatable = updatable_columns(st, a.session, p.header)?;
     let checked = if procedure == "spSOapiSalesOrdIns" {
         validate_so(st, &a.company, header_rows[0], &line_rows, step)
+    } else if is_customer_update(procedure, &header_rows) && updatable.is_empty() {
+        // TYL: with no updatable column in a DIM column map tied to the session, update rows
+        // are failed.
+        Err("Action 2 (update) needs a Data Import Manager job whose column map allows updating StgCustomer columns, tied to the session.".to_owned())
     } else {
         Ok(())
     }
@@ -354,8 +413,16 @@ pub fn call(st: &Store, procedure: &str, a: &CallArgs, lag: u64) -> Result<CallO
     match checked {
         Ok(()) => {
             out.document = Some(
-                commit(st, &a.company, procedure, &p, &header_rows, &line_rows, lag)
-                    .map_err(store_err)?,
+                commit(
+                    st,
+                    &a.company,
+                    procedure,
+                    &p,
+                    (&header_rows, &line_rows),
+                    &updatable,
+                    lag,
+                )
+                .map_err(store_err)?,
             );
             for k in &keys {
                 st.delete_staging(*k).map_err(store_err)?;
@@ -439,8 +506,8 @@ fn commit(
     company: &str,
     procedure: &str,
     p: &Proc,
-    header: &[&Row],
-    lines: &[&Row],
+    (header, lines): (&[&Row], &[&Row]),
+    updatable: &[&str],
     lag: u64,
 ) -> Result<Value, crate::StoreError> {
     if is_customer_update(procedure, header) {
@@ -450,8 +517,9 @@ fn commit(
         let mut doc = existing
             .and_then(|d| d.as_object().cloned())
             .unwrap_or_default();
+        // Only the columns the DIM column map allows are updated; others are ignored.
         for (k, v) in &header[0].columns {
-            if k != "Action" {
+            if updatable.contains(&k.as_str()) {
                 doc.insert(k.clone(), v.clone());
             }
         }
@@ -578,6 +646,9 @@ fn facade(st: &Store, company: &str, b: &Batch, lag: u64) -> Result<Value, SqlEr
         b.session.setup_step_key,
         b.session.user_id.as_deref().unwrap_or("ledgerbridge"),
     )?;
+    if let Some(job) = b.session.dim_job_def_key {
+        tie_dim_job(st, key, job)?;
+    }
     for r in &b.rows {
         stage(st, key, &r.table, &r.columns)?;
     }
@@ -611,7 +682,7 @@ fn facade(st: &Store, company: &str, b: &Batch, lag: u64) -> Result<Value, SqlEr
         .staging_rows(key)
         .map_err(store_err)?
         .into_iter()
-        .filter(|(t, ..)| t != SESSION_TABLE)
+        .filter(|(t, ..)| t != SESSION_TABLE && t != DIM_EXECUTE_TABLE)
         .map(|(t, k, s)| json!({"table": t, "row_key": k, "process_status": s}))
         .collect();
     let log: Vec<Value> = st
@@ -722,7 +793,7 @@ fn validate(
                 (_, None) => {}
             }
         }
-        "spSOapiSalesOrdIns" | "spARapiInvoiceIns" => {
+        "spSOapiSalesOrdIns" | "spLBapiARInvoiceIns" => {
             customer_exists(st, company, h, t)?;
             req(h, "CurrID", t)?;
             open_period(st, h, "TranDate", t)?;
@@ -745,7 +816,7 @@ fn validate(
                 dec(&l.columns, "UnitPrice")?;
             }
         }
-        "spARapiCustPmtIns" => {
+        "spLBapiARCustPmtIns" => {
             customer_exists(st, company, h, t)?;
             open_period(st, h, "TranDate", t)?;
             if dec(h, "TranAmt")? <= Decimal::ZERO {
@@ -769,7 +840,7 @@ fn validate(
                 dec(&l.columns, "ApplyAmt")?;
             }
         }
-        "spglAPIPostBatchlessGLPosting" => {
+        "spLBapiGLJournalIns" => {
             if header.len() < 2 {
                 return Err("A GL posting needs at least two rows.".into());
             }
@@ -778,7 +849,7 @@ fn validate(
                 let acct = req(&r.columns, "GLAcctNo", t)?;
                 if !st.has_master(ERP, "account", acct).map_err(db)? {
                     return Err(format!(
-                        "Invalid GL account '{acct}' (spglAPIValidateAccount)."
+                        "Invalid GL account '{acct}' (spglSetAPIValidateAccount)."
                     ));
                 }
                 open_period(st, &r.columns, "PostDate", t)?;

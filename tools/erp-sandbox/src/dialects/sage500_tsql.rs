@@ -563,6 +563,19 @@ fn statement(
             for (c, e) in columns.iter().zip(&row.content) {
                 cols.insert(c.clone(), cell_json(&eval(e, vars)?));
             }
+            if table.eq_ignore_ascii_case("tdiDataTrnsfrJobExecute") {
+                check_columns(&["DataTrnsfrJobDefKey", "SessionKey"])?;
+                let job = cols.get("DataTrnsfrJobDefKey").and_then(Value::as_i64);
+                let session = cols.get("SessionKey").and_then(Value::as_i64);
+                let (Some(job), Some(session)) = (job, session) else {
+                    return Err(SqlError::new(
+                        515,
+                        "Cannot insert the value NULL into table 'tdiDataTrnsfrJobExecute'.",
+                    ));
+                };
+                sage500::tie_dim_job(st, session, job)?;
+                return Ok(None);
+            }
             if table.eq_ignore_ascii_case("tsmMigrateSession") {
                 check_columns(&SESSION_COLUMNS)?;
                 let key = cols.get("MigrateSessionKey").and_then(Value::as_i64);
