@@ -461,3 +461,37 @@ pub struct Sage500Credentials {
     pub user: Option<String>,
     pub password: Option<Secret<String>>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_settings_parse_with_the_defaults() {
+        let text = include_str!("../../../../config/erp-settings.sage500.example.json");
+        let cfg: Sage500Config = serde_json::from_str(text).unwrap();
+        assert_eq!(cfg.api, Sage500ApiCall::default());
+        assert_eq!(cfg.sales_order, Sage500SalesOrder::default());
+        assert_eq!(cfg.customer_fields, default_customer_fields());
+        assert_eq!(cfg.docs, Sage500Docs::default());
+        assert!(!cfg.site_procedures && cfg.customer_update_dim_job.is_none());
+        assert_eq!(
+            cfg.docs.sales_order.setup_step_key,
+            Some(SETUP_STEP_SO_OPEN)
+        );
+        assert_eq!(cfg.docs.customer.reference_column, "CRMCustID");
+        assert!(cfg.docs.invoice.is_none() && cfg.docs.journal_entry.is_none());
+        let site = cfg.docs.clone().with_site_procedures();
+        assert_eq!(site.all().len(), 6);
+        assert_eq!(
+            site.journal_entry.map(|j| j.procedure),
+            Some("spLBapiGLJournalIns".to_owned())
+        );
+        assert!(
+            crate::settings::ErpSettings::from_json(&ledgerbridge_core::secrets::Secret::new(
+                text.to_owned()
+            ))
+            .is_ok()
+        );
+    }
+}
