@@ -529,7 +529,7 @@ fn erp_settings(sb: &ledgerbridge_erp_sandbox::SandboxHandle, erp: ErpKind) -> V
         }
         ErpKind::Sage500 => {
             json!({"kind": "sage500", "transport": "http", "base_url": sb.base_url(),
-            "company": "EPIC06", "timeout_ms": 2000, "api_key": keys.sage500_api_key})
+            "company": "SOA", "site_procedures": true, "customer_update_dim_job": 1, "timeout_ms": 2000, "api_key": keys.sage500_api_key})
         }
     }
 }

@@ -76,7 +76,7 @@ pub(crate) fn sagepro(sb: &SandboxHandle) -> AnyConnector {
 
 pub(crate) fn sage500(sb: &SandboxHandle) -> AnyConnector {
     connector(
-        json!({"kind": "sage500", "company": "SOA", "base_url": sb.base_url(), "timeout_ms": 5000,
+        json!({"kind": "sage500", "company": "SOA", "site_procedures": true, "customer_update_dim_job": 1, "base_url": sb.base_url(), "timeout_ms": 5000,
         "api_key": sb.keys().sage500_api_key}),
     )
 }

@@ -190,7 +190,7 @@ fn settings_for(erp: ErpKind, sb: &SandboxHandle) -> serde_json::Value {
             serde_json::json!({"kind": "sagepro", "base_url": sb.base_url(), "api_key": keys.sagepro_api_key})
         }
         ErpKind::Sage500 => {
-            serde_json::json!({"kind": "sage500", "company": "SOA", "base_url": sb.base_url(),
+            serde_json::json!({"kind": "sage500", "company": "SOA", "site_procedures": true, "customer_update_dim_job": 1, "base_url": sb.base_url(),
             "api_key": keys.sage500_api_key})
         }
     }

@@ -27,6 +27,10 @@ mod export;
 pub mod sagepro_contract;
 mod store;
 
+pub use dialects::sage500::DIM_CUSTOMER_JOB as SAGE500_DIM_CUSTOMER_JOB;
+pub use dialects::sage500_schema::SqlError as Sage500SqlError;
+pub use dialects::sage500_tsql::{ExecutedBatch, TsqlEmulator as Sage500Tsql};
+
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -152,6 +156,12 @@ impl SandboxHandle {
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
+    /// A T-SQL connection factory onto this sandbox's Sage 500 database (see
+    /// [`Sage500Tsql`]).
+    pub fn sage500_tsql(&self) -> Sage500Tsql {
+        Sage500Tsql::new(self.shared.clone())
+    }
+
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
     }

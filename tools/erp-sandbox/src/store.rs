@@ -477,6 +477,34 @@ impl Store {
         Ok(())
     }
 
+    /// Sage deletes the staging rows it migrated.
+    pub fn delete_staging(&self, row_key: i64) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM staging WHERE row_key = ?1", [row_key])?;
+        Ok(())
+    }
+
+    /// Every staging row of a session with its columns: `(table, row_key, process_status,
+    /// columns)`, in insertion order.
+    pub fn staging_rows_full(
+        &self,
+        session_key: i64,
+    ) -> Result<Vec<(String, i64, i64, Value)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT tbl, row_key, process_status, columns FROM staging WHERE session_key = ?1 ORDER BY row_key",
+        )?;
+        let rows = stmt.query_map([session_key], |r| {
+            let cols: String = r.get(3)?;
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                serde_json::from_str(&cols).unwrap_or(Value::Null),
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn log(
         &self,
         session_key: i64,

@@ -103,9 +103,12 @@ impl Sage500Connector<Sage500Backend> {
     /// Build the adapter the configuration names. Credentials are read once; the HTTP facade
     /// key is refreshed through `creds` on 401/403 when it has a refresher.
     pub fn new(
-        cfg: Sage500Config,
+        mut cfg: Sage500Config,
         creds: Credentials<Sage500Credentials>,
     ) -> Result<Self, ErpError> {
+        if cfg.site_procedures {
+            cfg.docs = cfg.docs.with_site_procedures();
+        }
         fields::check_field_map(ERP, &cfg.customer_fields)?;
         for spec in cfg.docs.all() {
             for name in [
@@ -133,12 +136,17 @@ impl Sage500Connector<Sage500Backend> {
                     let key = current
                         .api_key
                         .ok_or_else(|| config_err("transport \"http\" needs \"api_key\""))?;
-                    Sage500Backend::Http(HttpDb::new(
-                        base,
-                        &cfg.company,
-                        Credentials::fixed(key),
-                        timeout,
-                    )?)
+                    let steps = cfg
+                        .docs
+                        .all()
+                        .iter()
+                        .filter_map(|d| d.setup_step_key.map(|k| (d.procedure.clone(), k)))
+                        .collect();
+                    Sage500Backend::Http(
+                        HttpDb::new(base, &cfg.company, Credentials::fixed(key), timeout)?
+                            .with_calls(cfg.api.clone(), steps)
+                            .with_dim_job(cfg.customer_update_dim_job),
+                    )
                 }
                 #[cfg(feature = "sqlserver")]
                 Sage500Transport::Sqlserver => {
@@ -150,13 +158,9 @@ impl Sage500Connector<Sage500Backend> {
                             "transport \"sqlserver\" needs \"user\" and \"password\"",
                         ));
                     };
-                    Sage500Backend::SqlServer(super::sqlserver::SqlServerDb::new(
-                        sql,
-                        &cfg.company,
-                        user,
-                        password,
-                        timeout,
-                    )?)
+                    Sage500Backend::SqlServer(super::sqlserver::sql_server_db(
+                        sql, &cfg, user, password,
+                    ))
                 }
                 #[cfg(not(feature = "sqlserver"))]
                 Sage500Transport::Sqlserver => return Err(config_err(
@@ -169,7 +173,10 @@ impl Sage500Connector<Sage500Backend> {
 
 impl<D: Sage500Db> Sage500Connector<D> {
     /// A connector over any adapter (tests, other transports).
-    pub fn with_db(cfg: Sage500Config, db: D) -> Self {
+    pub fn with_db(mut cfg: Sage500Config, db: D) -> Self {
+        if cfg.site_procedures {
+            cfg.docs = cfg.docs.with_site_procedures();
+        }
         Sage500Connector { cfg, db }
     }
 
@@ -178,6 +185,7 @@ impl<D: Sage500Db> Sage500Connector<D> {
     }
 
     async fn run(&self, staged: &StagedCommand) -> Result<super::mapping::BatchOutcome, ErpError> {
+        mapping::check_staging(&staged.rows)?;
         let outcome = self.db.run_batch(&staged.procedure, &staged.rows).await?;
         check_outcome(&staged.procedure, &outcome)?;
         Ok(outcome)
@@ -201,7 +209,7 @@ impl<D: Sage500Db> ErpConnector for Sage500Connector<D> {
         &self,
         reference: &ExternalRef,
     ) -> Result<Option<ErpDocumentId>, ErpError> {
-        let spec = self.cfg.docs.for_kind(reference.kind());
+        let spec = mapping::doc_spec(&self.cfg, reference.kind())?;
         let value = mapping::reference_value(&self.cfg, reference)?;
         Ok(self
             .db
@@ -219,7 +227,7 @@ impl<D: Sage500Db> ErpConnector for Sage500Connector<D> {
         command.validate()?;
         let staged = mapping::create_rows(&self.cfg, command)?;
         let outcome = self.run(&staged).await?;
-        let spec = self.cfg.docs.for_kind(command.kind());
+        let spec = mapping::doc_spec(&self.cfg, command.kind())?;
         if let Some(id) = outcome
             .document
             .as_ref()

@@ -1,13 +1,73 @@
-//! Sage 500 connector configuration. Names the project could not confirm against a Sage 500
-//! installation (every staging table except `StgSalesOrder`/`StgSOLine`, every procedure
-//! except `spSOapiSalesOrdIns`/`spglAPIPostBatchlessGLPosting`, the reference columns, the
-//! migration log table and the procedures' parameter names) are configurable and documented
-//! as unconfirmed in docs/erp-connectors.md.
+//! Sage 500 connector configuration. Customers and sales orders go through Sage's own API
+//! procedures (`spARapiCustomerIns`, `spSOapiSalesOrdIns`, vendor source); AR invoices, credit
+//! memos, customer payments and GL journals have no public vendor API and go through site
+//! procedures, off until configured. Names no source confirms (reference columns, the customer
+//! `SetupStepKey`, the site procedures) are configurable and listed as assumptions in
+//! docs/erp-connectors.md.
 
 use crate::commands::DocKind;
 use crate::fields::CustomerFieldMap;
 use ledgerbridge_core::secrets::Secret;
 use serde::{Deserialize, Serialize};
+
+/// `SetupStepKey` of sales order insertion, open orders (vendor source TYL, constant
+/// `SOInsertion_OPEN`): a blank `Status` becomes Open and only Open is accepted.
+pub const SETUP_STEP_SO_OPEN: i64 = 2_100_600;
+
+/// How the API procedures are called (the 11-parameter migration interface, vendor source TYL;
+/// the values are those of the production caller QDT).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Sage500ApiCall {
+    /// `tsmMigrateSession.UserID` of the sessions the connector registers.
+    pub user_id: String,
+    /// `@iRptOption`: 0 log all, 1 none, 2 good only, 3 bad only.
+    pub rpt_option: i64,
+    /// `@iPrintWarnings`: 1 log warnings, 0 not.
+    pub print_warnings: i64,
+    /// Most calls of the procedure per session while `@oContinue = 1` (each call is time-boxed
+    /// by Sage to 2-3 seconds). Reaching it leaves rows unprocessed, reported as retryable.
+    pub max_calls: u32,
+}
+
+impl Default for Sage500ApiCall {
+    fn default() -> Self {
+        Sage500ApiCall {
+            user_id: "ledgerbridge".into(),
+            rpt_option: 3,
+            print_warnings: 0,
+            max_calls: 50,
+        }
+    }
+}
+
+/// Sales order header values the procedure needs explicitly (vendor source TYL: `Hold` and
+/// `RequireSOAck` must end up 0/1 and fail when NULL; a blank `Status` is Open only under
+/// `SetupStepKey` 2100600). `TranNo` is the caller's: `tran_no_prefix` followed by a hash of
+/// the reference, 10 characters in all (`StgSalesOrder.TranNo` is varchar(10)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Sage500SalesOrder {
+    /// At most 4 characters, so 6 or more characters of hash remain.
+    pub tran_no_prefix: String,
+    /// `Status` (list text; assumption: the procedure's list replacement takes "Open").
+    pub status: String,
+    /// `Hold` (0/1).
+    pub hold: String,
+    /// `RequireSOAck` (0/1).
+    pub require_ack: String,
+}
+
+impl Default for Sage500SalesOrder {
+    fn default() -> Self {
+        Sage500SalesOrder {
+            tran_no_prefix: "LB".into(),
+            status: "Open".into(),
+            hold: "0".into(),
+            require_ack: "0".into(),
+        }
+    }
+}
 
 /// How the connector reaches the Sage 500 database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -34,6 +94,11 @@ pub struct Sage500DocSpec {
     pub reference_column: String,
     /// Column of `target_table` returned as the ERP document id.
     pub key_column: String,
+    /// `SetupStepKey` of the migration session registered for this procedure
+    /// (`tsmMigrateSession`). Sales orders: 2100600 (open orders, vendor source TYL); no public
+    /// source names the customer step, so it is unset (NULL) unless configured.
+    #[serde(default)]
+    pub setup_step_key: Option<i64>,
 }
 
 fn spec(
@@ -51,6 +116,7 @@ fn spec(
         target_table: target.into(),
         reference_column: reference.into(),
         key_column: key.into(),
+        setup_step_key: None,
     }
 }
 
@@ -58,88 +124,172 @@ fn spec(
 pub struct Sage500Docs {
     pub customer: Sage500DocSpec,
     pub sales_order: Sage500DocSpec,
-    pub invoice: Sage500DocSpec,
-    pub credit_memo: Sage500DocSpec,
-    pub cash_receipt: Sage500DocSpec,
-    pub journal_entry: Sage500DocSpec,
+    /// Site procedures (no vendor API is public); `None` parks these documents with a reason.
+    #[serde(default)]
+    pub invoice: Option<Sage500DocSpec>,
+    #[serde(default)]
+    pub credit_memo: Option<Sage500DocSpec>,
+    #[serde(default)]
+    pub cash_receipt: Option<Sage500DocSpec>,
+    #[serde(default)]
+    pub journal_entry: Option<Sage500DocSpec>,
 }
 
 impl Default for Sage500Docs {
     fn default() -> Self {
         Sage500Docs {
+            // The reference goes to CRMCustID (varchar(32) in StgCustomer and a tarCustomer
+            // column): the only customer column the facts list that holds a reference
+            // (UserFld1-4 hold 15). Assumption: the installation does not use CRMCustID for a
+            // CRM link; configure another column otherwise.
             customer: spec(
                 "spARapiCustomerIns",
                 "StgCustomer",
                 None,
                 "tarCustomer",
-                "UserFld1",
+                "CRMCustID",
                 "CustKey",
             ),
-            sales_order: spec(
-                "spSOapiSalesOrdIns",
-                "StgSalesOrder",
-                Some("StgSOLine"),
-                "tsoSalesOrder",
-                "CustPONo",
-                "TranNo",
-            ),
-            invoice: spec(
-                "spARapiInvoiceIns",
-                "StgInvoice",
-                Some("StgInvoiceLine"),
-                "tarInvoice",
-                "UserFld1",
-                "TranNo",
-            ),
-            credit_memo: spec(
-                "spARapiInvoiceIns",
-                "StgInvoice",
-                Some("StgInvoiceLine"),
-                "tarInvoice",
-                "UserFld1",
-                "TranNo",
-            ),
-            cash_receipt: spec(
-                "spARapiCustPmtIns",
-                "StgCustPmt",
-                Some("StgCustPmtAppl"),
-                "tarCustPmt",
-                "UserFld1",
-                "TranNo",
-            ),
-            journal_entry: spec(
-                "spglAPIPostBatchlessGLPosting",
-                "#tciTransToPost",
-                None,
-                "tglTransaction",
-                "TranDesc",
-                "BatchKey",
-            ),
+            // The reference goes to TranCmnt (varchar(50)); CustPONo holds only 15.
+            sales_order: Sage500DocSpec {
+                setup_step_key: Some(SETUP_STEP_SO_OPEN),
+                ..spec(
+                    "spSOapiSalesOrdIns",
+                    "StgSalesOrder",
+                    Some("StgSOLine"),
+                    "tsoSalesOrder",
+                    "TranCmnt",
+                    "TranNo",
+                )
+            },
+            // No public source shows a Sage 500 API procedure or staging table for AR
+            // invoices, customer payments or GL journals: off until configured (see
+            // `Sage500Config::site_procedures` and docs/erp-connectors.md).
+            invoice: None,
+            credit_memo: None,
+            cash_receipt: None,
+            journal_entry: None,
         }
     }
 }
 
+/// Site procedures: the procedures a Sage partner installs for the documents Sage 500 has no
+/// public API for. Each follows the vendor's migration API contract (11 parameters, `@oContinue`
+/// loop, `@_oRetVal`, `Stg*` staging with `SessionKey`/`ProcessStatus`, failures in
+/// `tdmMigrationLogWrk`); the names, staging tables and reference columns below are this
+/// project's contract for them (assumptions, documented in docs/erp-connectors.md), not Sage's.
+/// The journal procedure is expected to write a GL batch (`tciBatchLog`) with `tglPosting` rows
+/// and post it with Sage's posting engine `spglSetAPIGLPosting`, which needs a Sage partner's
+/// confirmation on the installation.
+pub fn site_procedure_defaults() -> [(DocKind, Sage500DocSpec); 4] {
+    let invoice = spec(
+        "spLBapiARInvoiceIns",
+        "StgLBARInvoice",
+        Some("StgLBARInvoiceLine"),
+        "tarInvoice",
+        "TranCmnt",
+        "TranNo",
+    );
+    [
+        (DocKind::Invoice, invoice.clone()),
+        (DocKind::CreditMemo, invoice),
+        (
+            DocKind::CashReceipt,
+            spec(
+                "spLBapiARCustPmtIns",
+                "StgLBCustPmt",
+                Some("StgLBCustPmtAppl"),
+                "tarCustPmt",
+                "TranCmnt",
+                "TranNo",
+            ),
+        ),
+        (
+            DocKind::JournalEntry,
+            spec(
+                "spLBapiGLJournalIns",
+                "StgLBGLJournal",
+                None,
+                "tglTransaction",
+                "PostCmnt",
+                "BatchKey",
+            ),
+        ),
+    ]
+}
+
+/// Why a document kind without a configured procedure is parked.
+pub fn unconfigured_reason(kind: DocKind) -> String {
+    let what = match kind {
+        DocKind::Invoice | DocKind::CreditMemo => "AR invoices and credit memos",
+        DocKind::CashReceipt => "customer payments",
+        DocKind::JournalEntry => {
+            "GL journals (spglAPIPostBatchlessGLPosting posts inventory transactions 810-814 only)"
+        }
+        DocKind::Customer | DocKind::SalesOrder => "this document",
+    };
+    format!(
+        "Sage 500 has no public API procedure for {what}: install the site procedure described \
+         in docs/erp-connectors.md and set \"site_procedures\": true (or docs.{}) in the Sage 500 \
+         settings, then replay",
+        kind_key(kind)
+    )
+}
+
+fn kind_key(kind: DocKind) -> &'static str {
+    match kind {
+        DocKind::Customer => "customer",
+        DocKind::SalesOrder => "sales_order",
+        DocKind::Invoice => "invoice",
+        DocKind::CreditMemo => "credit_memo",
+        DocKind::CashReceipt => "cash_receipt",
+        DocKind::JournalEntry => "journal_entry",
+    }
+}
+
 impl Sage500Docs {
-    pub fn for_kind(&self, kind: DocKind) -> &Sage500DocSpec {
+    /// The procedure of `kind`, or `None` when it is not configured.
+    pub fn for_kind(&self, kind: DocKind) -> Option<&Sage500DocSpec> {
         match kind {
-            DocKind::Customer => &self.customer,
-            DocKind::SalesOrder => &self.sales_order,
-            DocKind::Invoice => &self.invoice,
-            DocKind::CreditMemo => &self.credit_memo,
-            DocKind::CashReceipt => &self.cash_receipt,
-            DocKind::JournalEntry => &self.journal_entry,
+            DocKind::Customer => Some(&self.customer),
+            DocKind::SalesOrder => Some(&self.sales_order),
+            DocKind::Invoice => self.invoice.as_ref(),
+            DocKind::CreditMemo => self.credit_memo.as_ref(),
+            DocKind::CashReceipt => self.cash_receipt.as_ref(),
+            DocKind::JournalEntry => self.journal_entry.as_ref(),
         }
     }
 
-    pub fn all(&self) -> [&Sage500DocSpec; 6] {
+    /// Every configured procedure.
+    pub fn all(&self) -> Vec<&Sage500DocSpec> {
         [
-            &self.customer,
-            &self.sales_order,
-            &self.invoice,
-            &self.credit_memo,
-            &self.cash_receipt,
-            &self.journal_entry,
+            Some(&self.customer),
+            Some(&self.sales_order),
+            self.invoice.as_ref(),
+            self.credit_memo.as_ref(),
+            self.cash_receipt.as_ref(),
+            self.journal_entry.as_ref(),
         ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    /// Fill the unconfigured kinds with the site procedure defaults.
+    pub fn with_site_procedures(mut self) -> Self {
+        for (kind, spec) in site_procedure_defaults() {
+            let slot = match kind {
+                DocKind::Invoice => &mut self.invoice,
+                DocKind::CreditMemo => &mut self.credit_memo,
+                DocKind::CashReceipt => &mut self.cash_receipt,
+                DocKind::JournalEntry => &mut self.journal_entry,
+                DocKind::Customer | DocKind::SalesOrder => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(spec);
+            }
+        }
+        self
     }
 }
 
@@ -153,41 +303,11 @@ pub struct Sage500SqlConfig {
     /// Accept the server's certificate without validation (self-signed on-premises servers).
     #[serde(default)]
     pub trust_server_certificate: bool,
-    /// Parameter names the API procedures take for the session key and the company
-    /// (unconfirmed; the procedures are called as
-    /// `EXEC @rc = [proc] {session_param} = @P1, {company_param} = @P2`).
-    #[serde(default = "default_session_param")]
-    pub session_param: String,
-    #[serde(default = "default_company_param")]
-    pub company_param: String,
-    /// Migration log table and its columns (unconfirmed).
-    #[serde(default = "default_log_table")]
-    pub log_table: String,
-    #[serde(default = "default_log_message_column")]
-    pub log_message_column: String,
-    /// `CREATE TABLE #tciTransToPost (…)` as the installation defines it; journals cannot be
-    /// posted over SQL Server without it (the temporary table must exist on the connection
-    /// that calls the procedure).
-    #[serde(default)]
-    pub gl_temp_table_ddl: Option<String>,
 }
 
 fn default_port() -> u16 {
     1433
 }
-fn default_session_param() -> String {
-    "@iSessionKey".into()
-}
-fn default_company_param() -> String {
-    "@iCompanyID".into()
-}
-fn default_log_table() -> String {
-    "tdmMigrationLogWrk".into()
-}
-fn default_log_message_column() -> String {
-    "Comment".into()
-}
-
 /// Where a customer's e-mail address is found (all names unconfirmed). A stock Sage 500 keeps
 /// it on the customer's primary contact: `tarCustomer.PrimaryCntctKey` → `tciContact.CntctKey`,
 /// column `tciContact.EMailAddr`. The customer table and key are those of `docs.customer`.
@@ -232,6 +352,12 @@ pub struct Sage500Config {
     pub sqlserver: Option<Sage500SqlConfig>,
     #[serde(default)]
     pub docs: Sage500Docs,
+    /// The installation has the site procedures of [`site_procedure_defaults`] for AR
+    /// invoices, credit memos, customer payments and GL journals (kinds configured under
+    /// `docs` keep their own). Off by default: those documents are parked with
+    /// [`unconfigured_reason`].
+    #[serde(default)]
+    pub site_procedures: bool,
     /// How customers are found by e-mail (unconfirmed names).
     #[serde(default)]
     pub customer_email: Sage500EmailLookup,
@@ -256,6 +382,21 @@ pub struct Sage500Config {
     /// name), for the scheduled ERP → Stripe sync.
     #[serde(default = "default_changed_column")]
     pub customer_changed_column: String,
+    /// Customer updates (`Action` = 2: master data and the subscription user fields) are
+    /// applied by Sage only to the columns a Data Import Manager job's column map allows
+    /// (`tdiDataTrnsfrColumnMap.AllowUpdate`, vendor source TYL), for a job execution tied to
+    /// the session. This is that job's `DataTrnsfrJobDefKey`; the connector ties each update
+    /// session to it with a `tdiDataTrnsfrJobExecute` row (assumption: no source shows the
+    /// table's other columns). Unset: linked customers are read-only and updates are parked
+    /// with a reason saying so.
+    #[serde(default)]
+    pub customer_update_dim_job: Option<i64>,
+    /// How the API procedures are called.
+    #[serde(default)]
+    pub api: Sage500ApiCall,
+    /// Sales order header values and `TranNo` shape.
+    #[serde(default)]
+    pub sales_order: Sage500SalesOrder,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
 }
@@ -297,6 +438,7 @@ impl Sage500Config {
             base_url: Some(base_url.into()),
             sqlserver: None,
             docs: Sage500Docs::default(),
+            site_procedures: false,
             customer_email: Sage500EmailLookup::default(),
             reference_max_len: default_ref_len(),
             invoice_tran_type: default_invoice_type(),
@@ -304,6 +446,9 @@ impl Sage500Config {
             warehouse_id: None,
             customer_fields: default_customer_fields(),
             customer_changed_column: default_changed_column(),
+            customer_update_dim_job: None,
+            api: Sage500ApiCall::default(),
+            sales_order: Sage500SalesOrder::default(),
             timeout_ms: default_timeout_ms(),
         }
     }
@@ -315,4 +460,38 @@ pub struct Sage500Credentials {
     pub api_key: Option<Secret<String>>,
     pub user: Option<String>,
     pub password: Option<Secret<String>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_settings_parse_with_the_defaults() {
+        let text = include_str!("../../../../config/erp-settings.sage500.example.json");
+        let cfg: Sage500Config = serde_json::from_str(text).unwrap();
+        assert_eq!(cfg.api, Sage500ApiCall::default());
+        assert_eq!(cfg.sales_order, Sage500SalesOrder::default());
+        assert_eq!(cfg.customer_fields, default_customer_fields());
+        assert_eq!(cfg.docs, Sage500Docs::default());
+        assert!(!cfg.site_procedures && cfg.customer_update_dim_job.is_none());
+        assert_eq!(
+            cfg.docs.sales_order.setup_step_key,
+            Some(SETUP_STEP_SO_OPEN)
+        );
+        assert_eq!(cfg.docs.customer.reference_column, "CRMCustID");
+        assert!(cfg.docs.invoice.is_none() && cfg.docs.journal_entry.is_none());
+        let site = cfg.docs.clone().with_site_procedures();
+        assert_eq!(site.all().len(), 6);
+        assert_eq!(
+            site.journal_entry.map(|j| j.procedure),
+            Some("spLBapiGLJournalIns".to_owned())
+        );
+        assert!(
+            crate::settings::ErpSettings::from_json(&ledgerbridge_core::secrets::Secret::new(
+                text.to_owned()
+            ))
+            .is_ok()
+        );
+    }
 }

@@ -1,6 +1,6 @@
 //! The staging-table contract behind a small trait, and its HTTP adapter.
 
-use super::config::Sage500EmailLookup;
+use super::config::{Sage500ApiCall, Sage500EmailLookup};
 use super::mapping::{BatchOutcome, StagingRow, ERP};
 use super::retry::classify;
 use crate::connector::Credentials;
@@ -14,8 +14,9 @@ use std::time::Duration;
 
 /// Staging rows in, outcome out; and a lookup of a migrated document by reference column.
 pub trait Sage500Db: Send + Sync {
-    /// Insert `rows` under a new session key, run `procedure` for that session, and report the
-    /// rows' `ProcessStatus` and the migration log.
+    /// Register a migration session, stage `rows` under it, run `procedure` for it in the
+    /// vendor's call loop, and report `@_oRetVal`, the counters, each row's outcome and the
+    /// migration log.
     fn run_batch(
         &self,
         procedure: &str,
@@ -95,11 +96,6 @@ fn key_text(v: Option<&Value>) -> Option<String> {
     }
 }
 
-/// A fresh session key (positive, fits SQL Server `int`).
-pub(super) fn new_session_key() -> i64 {
-    i64::from((uuid::Uuid::new_v4().as_u128() % (i32::MAX as u128 - 1)) as i32 + 1)
-}
-
 /// Table and column names come from configuration, never from commands; they are still
 /// restricted so they can be placed in a URL or a bracket-quoted SQL identifier.
 pub(super) fn check_identifier(name: &str) -> Result<(), ErpError> {
@@ -119,10 +115,24 @@ pub(super) fn check_identifier(name: &str) -> Result<(), ErpError> {
 
 /// The HTTP staging facade (`POST {base}/sage500/{company}/batches`,
 /// `GET {base}/sage500/{company}/lookup`), authenticated with `x-api-key`.
+///
+/// A batch asks the facade to run the vendor's calling sequence next to the database (the
+/// same steps [`super::tsql`] sends as T-SQL): register a session (`spGetNextSurrogateKey
+/// 'tsmMigrateSession'`, a `tsmMigrateSession` row with `session.setup_step_key`, and for
+/// updates a `tdiDataTrnsfrJobExecute` row for `session.dim_job_def_key`), stage the
+/// rows with that `SessionKey` and `ProcessStatus = 0` (no `CompanyID`: the company is in the
+/// path and passed as `@iCompanyID`), call the procedure with the 11 parameters of `call`
+/// while `@oContinue = 1`, then answer `@_oRetVal` (`ret_val`), the counters (`failed`,
+/// `total`, `recs_processed`), the number of `calls`, the rows still in staging with their
+/// `ProcessStatus` (`rows`; migrated rows are deleted by Sage) and the session's
+/// `tdmMigrationLogWrk` entries (`log`: `comment`, `column_id`, `column_value`, `status`).
 pub struct HttpDb {
     root: String,
     http: reqwest::Client,
     api_key: Credentials<Secret<String>>,
+    api: Sage500ApiCall,
+    steps: Vec<(String, i64)>,
+    dim_job: Option<i64>,
 }
 
 impl std::fmt::Debug for HttpDb {
@@ -135,13 +145,21 @@ impl std::fmt::Debug for HttpDb {
 
 #[derive(Deserialize)]
 struct BatchAnswer {
-    return_code: i64,
+    ret_val: i64,
+    failed: i64,
+    total: i64,
     #[serde(default)]
     rows: Vec<RowAnswer>,
     #[serde(default)]
-    log: Vec<String>,
+    log: Vec<LogAnswer>,
     #[serde(default)]
     document: Option<Map<String, Value>>,
+}
+
+#[derive(Deserialize)]
+struct LogAnswer {
+    #[serde(default)]
+    comment: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -177,7 +195,23 @@ impl HttpDb {
             root: format!("{}/sage500/{company}", base_url.trim_end_matches('/')),
             http,
             api_key,
+            api: Sage500ApiCall::default(),
+            steps: Vec::new(),
+            dim_job: None,
         })
+    }
+
+    /// How procedures are called, and the `SetupStepKey` of each procedure's sessions.
+    pub fn with_calls(mut self, api: Sage500ApiCall, steps: Vec<(String, i64)>) -> Self {
+        self.api = api;
+        self.steps = steps;
+        self
+    }
+
+    /// The Data Import Manager job tied to update sessions (`customer_update_dim_job`).
+    pub fn with_dim_job(mut self, job: Option<i64>) -> Self {
+        self.dim_job = job;
+        self
     }
 
     async fn call(
@@ -215,9 +249,25 @@ impl Sage500Db for HttpDb {
                 Ok(json!({"table": r.table, "columns": cols}))
             })
             .collect::<Result<_, ErpError>>()?;
+        let step = self
+            .steps
+            .iter()
+            .find(|(p, _)| p == procedure)
+            .map(|(_, k)| *k);
         let body = json!({
-            "session_key": new_session_key(),
             "procedure": procedure,
+            "session": {
+                "setup_step_key": step,
+                "user_id": self.api.user_id,
+                "dim_job_def_key": self.dim_job.filter(|_| super::mapping::has_updates(rows)),
+            },
+            "call": {
+                "cancel": 0,
+                "rpt_option": self.api.rpt_option,
+                "print_warnings": self.api.print_warnings,
+                "use_stage_table": 1,
+                "max_calls": self.api.max_calls,
+            },
             "rows": rows_json,
         })
         .to_string();
@@ -238,10 +288,15 @@ impl Sage500Db for HttpDb {
             retry_after: None,
             may_have_committed: true,
         })?;
+        let migrated = rows.len().saturating_sub(a.rows.len());
+        let mut process_status = vec![1; migrated];
+        process_status.extend(a.rows.iter().map(|r| r.process_status));
         Ok(BatchOutcome {
-            return_code: a.return_code,
-            process_status: a.rows.iter().map(|r| r.process_status).collect(),
-            log: a.log,
+            return_code: a.ret_val,
+            failed: Some(a.failed),
+            total: Some(a.total),
+            process_status,
+            log: a.log.into_iter().filter_map(|l| l.comment).collect(),
             document: a.document,
         })
     }

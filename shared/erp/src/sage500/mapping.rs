@@ -3,7 +3,9 @@
 //! < 0 credit).
 
 use super::config::{Sage500Config, Sage500DocSpec};
-use crate::commands::{Application, CustomerUpsert, DocumentLine, ErpCommand, ExternalRef, Side};
+use crate::commands::{
+    Application, CustomerUpsert, DocKind, DocumentLine, ErpCommand, ExternalRef, Side,
+};
 use crate::error::ErpError;
 use serde_json::{json, Map, Value};
 
@@ -16,6 +18,7 @@ pub enum SqlValue {
     Text(String),
     Decimal(String),
     Int(i64),
+    Null,
 }
 
 impl SqlValue {
@@ -23,12 +26,14 @@ impl SqlValue {
         match self {
             SqlValue::Text(s) | SqlValue::Decimal(s) => json!(s),
             SqlValue::Int(i) => json!(i),
+            SqlValue::Null => Value::Null,
         }
     }
 }
 
-/// One row to insert into a staging table (`SessionKey`, `ProcessStatus` = 0 and `CompanyID`
-/// are added by the adapter).
+/// One row to insert into a staging table (`SessionKey` and `ProcessStatus` = 0 are added by
+/// the adapter; staging tables have no `CompanyID` column: the company is a procedure
+/// parameter).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StagingRow {
     pub table: String,
@@ -36,14 +41,18 @@ pub struct StagingRow {
 }
 
 /// What running an API procedure over one session's staging rows did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BatchOutcome {
-    /// The procedure's return code: 0 unknown error, 1 success, 2 failure, 3 parameter error.
+    /// `@_oRetVal` of the last call (the OUTPUT parameter, not the RETURN value): 0 unknown
+    /// error, 1 the call ran (rows may still have failed), 2 failure, 3 parameter error.
     pub return_code: i64,
-    /// `ProcessStatus` of every staging row of the session (0 not processed, 1 processed,
-    /// 2 error).
+    /// `@oFailedRecs` and `@oTotalRecs` after the last call, when the adapter reports them.
+    pub failed: Option<i64>,
+    pub total: Option<i64>,
+    /// The outcome of every staged row: 1 migrated (Sage deletes migrated rows from staging),
+    /// 2 failed (`ProcessStatus` 2, kept in staging), 0 not processed.
     pub process_status: Vec<i64>,
-    /// Migration-log messages of the session.
+    /// `tdmMigrationLogWrk.Comment` of the session's failures and warnings.
     pub log: Vec<String>,
     /// The created document's columns when the adapter can return them (the HTTP facade does);
     /// otherwise the connector looks the document up by reference.
@@ -61,8 +70,91 @@ pub struct StagedCommand {
     pub rows: Vec<StagingRow>,
 }
 
+/// The procedure of `kind`, or a permanent error saying what to configure (the document is
+/// parked with it).
+pub fn doc_spec(cfg: &Sage500Config, kind: DocKind) -> Result<&Sage500DocSpec, ErpError> {
+    cfg.docs
+        .for_kind(kind)
+        .ok_or_else(|| ErpError::permanent(ERP, super::config::unconfigured_reason(kind)))
+}
+
 pub fn reference_value(cfg: &Sage500Config, r: &ExternalRef) -> Result<String, ErpError> {
     Ok(r.render(cfg.reference_max_len)?)
+}
+
+/// The sales order's `TranNo`: `sales_order.tran_no_prefix` and base-36 digits of a SHA-256 of
+/// the rendered reference, 10 characters in all (`StgSalesOrder.TranNo` is varchar(10), vendor
+/// source TYL). The same reference always gives the same number, so a retry stages the same
+/// order; a different reference colliding would be rejected by Sage as a duplicate number.
+pub fn so_tran_no(cfg: &Sage500Config, r: &ExternalRef) -> Result<String, ErpError> {
+    use sha2::{Digest, Sha256};
+    let prefix = &cfg.sales_order.tran_no_prefix;
+    if prefix.len() > 4 || !prefix.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(ErpError::Config {
+            erp: ERP,
+            message: format!(
+                "sales_order.tran_no_prefix {prefix:?} must be at most 4 letters or digits"
+            ),
+        });
+    }
+    let digest = Sha256::digest(reference_value(cfg, r)?.as_bytes());
+    let mut n =
+        u128::from_be_bytes(
+            <[u8; 16]>::try_from(&digest[..16]).map_err(|_| ErpError::Config {
+                erp: ERP,
+                message: "hash too short".into(),
+            })?,
+        );
+    let mut tran_no = prefix.to_ascii_uppercase();
+    const DIGITS: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    while tran_no.len() < TRAN_NO_LEN {
+        tran_no.push(char::from(DIGITS[(n % 36) as usize]));
+        n /= 36;
+    }
+    Ok(tran_no)
+}
+
+const TRAN_NO_LEN: usize = 10;
+
+/// At most `max` characters of `s` (free text such as line descriptions, which Sage would
+/// otherwise reject as too long).
+fn clip_chars(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+/// Check every row against the staging schema of the contract facts before anything is sent:
+/// a column the staging table lacks is a configuration error, a value longer than its
+/// `varchar(n)` column a permanent rejection naming the column (not the value). Tables the
+/// facts do not describe (site-specific staging) are not checked here.
+pub fn check_staging(rows: &[StagingRow]) -> Result<(), ErpError> {
+    use super::schema::{column_type, is_known_table, ColumnType};
+    for r in rows {
+        if !is_known_table(&r.table) {
+            continue;
+        }
+        for (c, v) in &r.columns {
+            let Some(ty) = column_type(&r.table, c) else {
+                return Err(ErpError::Config {
+                    erp: ERP,
+                    message: format!("{} has no column {c} (Sage 500 staging schema)", r.table),
+                });
+            };
+            if let (ColumnType::Varchar(n), SqlValue::Text(t)) = (ty, v) {
+                let len = t.chars().count();
+                if len > n {
+                    return Err(ErpError::permanent(
+                        ERP,
+                        format!(
+                            "{}.{c} holds {n} characters; the value has {len}: shorten it at the \
+                             source or map the value to a wider column",
+                            r.table
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn text(s: &str) -> SqlValue {
@@ -154,7 +246,7 @@ fn customer_row(
 
 /// Rows and procedure creating the document of `cmd`.
 pub fn create_rows(cfg: &Sage500Config, cmd: &ErpCommand) -> Result<StagedCommand, ErpError> {
-    let spec = cfg.docs.for_kind(cmd.kind());
+    let spec = doc_spec(cfg, cmd.kind())?;
     let reference = text(&reference_value(cfg, cmd.reference())?);
     let header = |cols: Cols| StagingRow {
         table: spec.header_table.clone(),
@@ -163,19 +255,47 @@ pub fn create_rows(cfg: &Sage500Config, cmd: &ErpCommand) -> Result<StagedComman
     let rows = match cmd {
         ErpCommand::UpsertCustomer(c) => vec![customer_row(cfg, c, ACTION_INSERT)?],
         ErpCommand::CreateSalesOrder(o) => {
+            // The caller's TranNo on the header and every line: lines attach by TranNo.
+            let tran_no = so_tran_no(cfg, cmd.reference())?;
+            let so = &cfg.sales_order;
             let mut rows = vec![header(
                 Cols::new()
                     .put("Action", SqlValue::Int(ACTION_INSERT))
+                    .put("TranNo", text(&tran_no))
                     .put("CustID", text(&o.customer_id))
                     .put("CurrID", text(o.currency.code()))
-                    .put("TranDate", text(o.order_date.as_str())),
+                    .put("TranDate", text(o.order_date.as_str()))
+                    .put("Status", text(&so.status))
+                    .put("Hold", text(&so.hold))
+                    .put("RequireSOAck", text(&so.require_ack)),
             )];
-            rows.extend(line_rows(
-                spec,
-                "QtyOrd",
-                cfg.warehouse_id.as_deref(),
-                &o.lines,
-            )?);
+            let Some(table) = &spec.line_table else {
+                return Err(ErpError::Config {
+                    erp: ERP,
+                    message: format!("{} needs a line table", spec.procedure),
+                });
+            };
+            for (i, l) in o.lines.iter().enumerate() {
+                rows.push(StagingRow {
+                    table: table.clone(),
+                    columns: Cols::new()
+                        .put("TranNo", text(&tran_no))
+                        .put("SOLineNo", SqlValue::Int(i as i64 + 1))
+                        .put("ItemID", text(&l.item_id))
+                        .put("Description", text(&clip_chars(&l.description, 40)))
+                        .put(
+                            "QtyOrd",
+                            SqlValue::Decimal(l.quantity.normalize().to_string()),
+                        )
+                        .put(
+                            "UnitPrice",
+                            SqlValue::Decimal(l.unit_price.to_decimal().to_string()),
+                        )
+                        .opt("GLAcctNo", l.gl_account.as_deref())
+                        .opt("WarehouseID", cfg.warehouse_id.as_deref())
+                        .0,
+                });
+            }
             rows
         }
         ErpCommand::CreateInvoice(i) => {
@@ -268,11 +388,34 @@ pub fn create_rows(cfg: &Sage500Config, cmd: &ErpCommand) -> Result<StagedComman
     })
 }
 
+/// Updates need a Data Import Manager column map (see `customer_update_dim_job`).
+fn check_updates_configured(cfg: &Sage500Config) -> Result<(), ErpError> {
+    if cfg.customer_update_dim_job.is_some() {
+        return Ok(());
+    }
+    Err(ErpError::permanent(
+        ERP,
+        "Sage 500 applies customer updates only through a Data Import Manager column map; \
+         linked customers are read-only until a DIM job for StgCustomer is set up and \
+         \"customer_update_dim_job\" is configured (docs/erp-connectors.md), then replay",
+    ))
+}
+
+/// Does this batch update rows (`Action` = 2)?
+pub fn has_updates(rows: &[StagingRow]) -> bool {
+    rows.iter().any(|r| {
+        r.columns
+            .iter()
+            .any(|(c, v)| c == "Action" && *v == SqlValue::Int(ACTION_UPDATE))
+    })
+}
+
 /// Rows and procedure updating an existing customer's master data (`Action` = 2).
 pub fn update_customer_rows(
     cfg: &Sage500Config,
     c: &CustomerUpsert,
 ) -> Result<StagedCommand, ErpError> {
+    check_updates_configured(cfg)?;
     Ok(StagedCommand {
         procedure: cfg.docs.customer.procedure.clone(),
         rows: vec![customer_row(cfg, c, ACTION_UPDATE)?],
@@ -286,6 +429,7 @@ pub fn customer_fields_rows(
     customer_id: &str,
     fields: &[(String, String)],
 ) -> Result<StagedCommand, ErpError> {
+    check_updates_configured(cfg)?;
     let mut cols = Cols::new()
         .put("Action", SqlValue::Int(ACTION_UPDATE))
         .put("CustID", text(customer_id));
@@ -357,33 +501,54 @@ mod tests {
 
     #[test]
     fn maps_fixture_commands_to_staging_rows() {
-        let cfg = Sage500Config::http("http://x", "SOA");
+        let mut cfg = Sage500Config::http("http://x", "SOA");
+        // Invoices, receipts and journals go through site procedures, off by default.
+        assert_eq!(
+            create_rows(&cfg, &commands()[2]).unwrap_err().kind(),
+            crate::error::ErpErrorKind::Permanent
+        );
+        cfg.docs = cfg.docs.with_site_procedures();
         let cmds = commands();
         let so = create_rows(&cfg, &cmds[1]).unwrap();
         assert_eq!(so.procedure, "spSOapiSalesOrdIns");
         assert_eq!(so.rows[0].table, "StgSalesOrder");
-        // 33 characters do not fit the default 30: shortened deterministically.
+        // The reference goes to TranCmnt (varchar(50)); 33 characters do not fit the default
+        // 30: shortened deterministically.
         assert_eq!(
-            col(&so.rows[0], "CustPONo"),
+            col(&so.rows[0], "TranCmnt"),
             Some(&SqlValue::Text("LB-pi_3MtwBwLkdI~50dfe0c763-SO".into()))
         );
+        assert_eq!(col(&so.rows[0], "CustPONo"), None);
         let wide = Sage500Config {
             reference_max_len: 50,
             ..cfg.clone()
         };
         assert_eq!(
-            col(&create_rows(&wide, &cmds[1]).unwrap().rows[0], "CustPONo"),
+            col(&create_rows(&wide, &cmds[1]).unwrap().rows[0], "TranCmnt"),
             Some(&SqlValue::Text("LB-pi_3MtwBwLkdIwHu7ix28a3tqPa-SO".into()))
         );
-        assert_eq!(so.rows.len(), 3);
+        // TranNo: deterministic, 10 characters, on the header and every line; SOLineNo
+        // numbers the lines; Status, Hold and RequireSOAck are explicit.
+        let Some(SqlValue::Text(tran_no)) = col(&so.rows[0], "TranNo").cloned() else {
+            panic!("no TranNo")
+        };
+        assert_eq!(tran_no.len(), 10);
+        assert!(tran_no.starts_with("LB"), "{tran_no}");
         assert_eq!(
-            col(&so.rows[1], "QtyOrd"),
-            Some(&SqlValue::Decimal("3".into()))
+            so_tran_no(&cfg, cmds[1].reference()).unwrap(),
+            tran_no,
+            "same reference, same number"
         );
-        assert_eq!(
-            col(&so.rows[1], "UnitPrice"),
-            Some(&SqlValue::Decimal("19.99".into()))
-        );
+        assert_ne!(so_tran_no(&cfg, cmds[2].reference()).unwrap(), tran_no);
+        for (i, line) in so.rows[1..].iter().enumerate() {
+            assert_eq!(col(line, "TranNo"), Some(&SqlValue::Text(tran_no.clone())));
+            assert_eq!(col(line, "SOLineNo"), Some(&SqlValue::Int(i as i64 + 1)));
+            assert_eq!(col(line, "LineNo"), None);
+        }
+        for (c, v) in [("Status", "Open"), ("Hold", "0"), ("RequireSOAck", "0")] {
+            assert_eq!(col(&so.rows[0], c), Some(&SqlValue::Text(v.into())), "{c}");
+        }
+        assert!(check_staging(&so.rows).is_ok());
         // KWD keeps three decimals.
         let inv = create_rows(&cfg, &cmds[2]).unwrap();
         assert_eq!(
@@ -431,7 +596,19 @@ mod tests {
                 Some(SqlValue::Decimal("-1000.00".into())),
             ]
         );
-        assert!(je.rows.iter().all(|r| col(r, "TranDesc").is_some()));
+        assert!(je.rows.iter().all(|r| col(r, "PostCmnt").is_some()));
+        // Linked customers are read-only until a DIM column map is configured.
+        let read_only = update_customer_rows(
+            &cfg,
+            match &cmds[0] {
+                ErpCommand::UpsertCustomer(c) => c,
+                _ => unreachable!(),
+            },
+        )
+        .unwrap_err();
+        assert!(read_only.to_string().contains("customer_update_dim_job"));
+        assert!(customer_fields_rows(&cfg, "C1", &[]).is_err());
+        cfg.customer_update_dim_job = Some(1);
         let cu = update_customer_rows(
             &cfg,
             match &cmds[0] {
@@ -447,11 +624,50 @@ mod tests {
     }
 
     #[test]
+    fn staging_columns_and_widths_are_checked_before_sending() {
+        let row = |c: &str, v: SqlValue| StagingRow {
+            table: "StgSalesOrder".into(),
+            columns: vec![(c.into(), v)],
+        };
+        assert!(check_staging(&[row("CustPONo", SqlValue::Text("x".repeat(15)))]).is_ok());
+        let e = check_staging(&[row("CustPONo", SqlValue::Text("x".repeat(16)))]).unwrap_err();
+        assert_eq!(e.kind(), crate::error::ErpErrorKind::Permanent);
+        assert!(e.to_string().contains("CustPONo holds 15"), "{e}");
+        assert!(matches!(
+            check_staging(&[row("CompanyID", SqlValue::Text("SOA".into()))]),
+            Err(ErpError::Config { .. })
+        ));
+        assert!(matches!(
+            check_staging(&[row("LineNo", SqlValue::Int(1))]),
+            Err(ErpError::Config { .. })
+        ));
+        // A customer reference longer than CRMCustID's 32 characters is refused.
+        let mut cfg = Sage500Config::http("http://x", "SOA");
+        cfg.reference_max_len = 40;
+        let cmds = commands();
+        let mut cu = create_rows(&cfg, &cmds[0]).unwrap();
+        if let Some((_, SqlValue::Text(v))) = cu.rows[0]
+            .columns
+            .iter_mut()
+            .find(|(c, _)| c == "CRMCustID")
+        {
+            *v = "y".repeat(33);
+        }
+        assert!(check_staging(&cu.rows).is_err());
+        cfg.sales_order.tran_no_prefix = "TOOLONG".into();
+        assert!(matches!(
+            create_rows(&cfg, &cmds[1]),
+            Err(ErpError::Config { .. })
+        ));
+    }
+
+    #[test]
     fn references_are_shortened_to_the_configured_length() {
         let mut cfg = Sage500Config::http("http://x", "SOA");
+        cfg.docs = cfg.docs.with_site_procedures();
         cfg.reference_max_len = 24;
         let r = create_rows(&cfg, &commands()[3]).unwrap();
-        let Some(SqlValue::Text(v)) = col(&r.rows[0], "UserFld1") else {
+        let Some(SqlValue::Text(v)) = col(&r.rows[0], "TranCmnt") else {
             panic!("no reference")
         };
         assert!(v.len() <= 24 && v.ends_with("-CR"), "{v}");

@@ -22,8 +22,8 @@ pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ErpErro
     classify_status(ERP, status, headers, erp_message(body))
 }
 
-/// Turn a procedure outcome into success or an error. Success needs return code 1 and every
-/// staging row at `ProcessStatus` 1; rows at 2 (or return code 2) are a permanent rejection
+/// Turn a procedure outcome into success or an error. Success needs `@_oRetVal` 1, every
+/// staged row migrated and no failed count; rows at 2 (or return code 2) are a permanent rejection
 /// carrying the migration log's reason; return code 3 is a parameter error (a configuration
 /// problem: wrong procedure name or parameters); rows left at 0 mean the procedure did not
 /// process them, which is reported as retryable-without-commit.
@@ -35,18 +35,22 @@ pub fn check_outcome(procedure: &str, o: &BatchOutcome) -> Result<(), ErpError> 
             clip(&o.log.join("; "))
         }
     };
-    let all_processed = !o.process_status.is_empty() && o.process_status.iter().all(|s| *s == 1);
+    let all_processed = !o.process_status.is_empty()
+        && o.process_status.iter().all(|s| *s == 1)
+        && o.failed.unwrap_or(0) == 0;
     match o.return_code {
         1 if all_processed => Ok(()),
         3 => Err(ErpError::Config {
             erp: ERP,
             message: format!("{procedure} reported a parameter error: {}", reason()),
         }),
-        _ if o.process_status.contains(&2) || o.return_code == 2 => Err(ErpError::Permanent {
-            erp: ERP,
-            status: None,
-            message: format!("{procedure}: {}", reason()),
-        }),
+        _ if o.process_status.contains(&2) || o.return_code == 2 || o.failed.unwrap_or(0) > 0 => {
+            Err(ErpError::Permanent {
+                erp: ERP,
+                status: None,
+                message: format!("{procedure}: {}", reason()),
+            })
+        }
         1 | 0 if o.process_status.contains(&0) => Err(ErpError::Retryable {
             erp: ERP,
             status: None,
@@ -72,7 +76,7 @@ mod tests {
             return_code: rc,
             process_status: st.to_vec(),
             log: log.iter().map(|s| s.to_string()).collect(),
-            document: None,
+            ..BatchOutcome::default()
         }
     }
 
@@ -97,6 +101,15 @@ mod tests {
         let e = check_outcome("p", &outcome(1, &[0], &[])).unwrap_err();
         assert!(e.is_retriable() && !e.may_have_committed());
         assert!(check_outcome("p", &outcome(1, &[], &[])).is_err());
+        // @_oRetVal 1 means the call ran; a failed count is still a rejection.
+        let failed = BatchOutcome {
+            failed: Some(1),
+            ..outcome(1, &[1], &["TranNo is null"])
+        };
+        assert_eq!(
+            check_outcome("p", &failed).unwrap_err().kind(),
+            ErpErrorKind::Permanent
+        );
     }
 
     #[test]

@@ -3,6 +3,8 @@
 pub mod epicor;
 pub mod epicor_bo;
 pub mod sage500;
+pub mod sage500_schema;
+pub mod sage500_tsql;
 pub mod sagepro;
 
 use crate::ErpKind;

@@ -1,12 +1,25 @@
-//! Sage 500 emulation: staging tables and the effects of the API procedures on them.
+//! Sage 500 emulation: the migration API over staging tables, as the vendor's procedures behave
+//! (contract facts in `contracts/sage500/`).
 //!
-//! `POST /sage500/{company}/batches` takes `{session_key, procedure, rows:[{table, columns}]}`:
-//! the rows are inserted into the emulated staging tables with `ProcessStatus = 0`, then the
-//! named procedure is emulated: on success the document is written to its `t…` table and every
-//! row is set to 1; on failure nothing is written, rows are set to 2 and the reasons go to the
-//! migration log. The answer carries the procedure's return code (1 success, 2 failure,
-//! 3 parameter error), the rows' `ProcessStatus` and the log.
+//! The engine ([`register_session`], [`stage`], [`call`]) is shared by both ways in:
+//! - `POST /sage500/{company}/batches`, the HTTP facade: `{procedure, session: {setup_step_key,
+//!   user_id}, call: {cancel, rpt_option, print_warnings, use_stage_table, max_calls}, rows:
+//!   [{table, columns}]}`. The facade registers a session, stages the rows, calls the procedure
+//!   while `@oContinue = 1` and answers `{session_key, calls, ret_val, recs_processed, failed,
+//!   total, rows (still in staging, with process_status), log, document}`;
+//! - the T-SQL emulation (`sage500_tsql`), which parses the statements a SQL Server client sends.
+//!
+//! Strict as Sage is: staging rows are checked against the real schemas (unknown column,
+//! over-width value, `CompanyID` → SQL errors); the procedure needs a registered
+//! `tsmMigrateSession` of the same company; it migrates one document per call (each call is
+//! time-boxed by Sage), so `@oContinue` stays 1 until the caller has looped over every
+//! document; `@_oRetVal` is 1 whenever the call ran, even when rows failed; migrated rows are
+//! deleted from staging, failed rows keep `ProcessStatus = 2` with a `tdmMigrationLogWrk`
+//! comment; AR invoices, customer payments and GL journals are emulated as the site procedures
+//! the connector documents (`spLBapi…`, `StgLB…` staging; no vendor API is public for them); sales order lines attach to their header by `TranNo`, which is required, and
+//! `Status`/`Hold`/`RequireSOAck` follow the session's `SetupStepKey`.
 
+use super::sage500_schema::{self as schema, SqlError};
 use super::{decimal, error, safe_field};
 use crate::store::{FilterValue, Store};
 use crate::{dropped_response, gate, header, AppState, ErpKind, Gate};
@@ -20,16 +33,109 @@ use serde_json::{json, Map, Value};
 
 const ERP: &str = ErpKind::Sage500.as_str();
 
-#[derive(Deserialize)]
+/// Where the emulation keeps `tsmMigrateSession` rows (in the staging store, under the session
+/// key, never returned as staging rows of a procedure).
+const SESSION_TABLE: &str = "tsmMigrateSession";
+
+/// Where the emulation keeps `tdiDataTrnsfrJobExecute` rows (by session).
+const DIM_EXECUTE_TABLE: &str = "tdiDataTrnsfrJobExecute";
+
+/// The Data Import Manager job the sandbox's installation has set up for customer updates:
+/// `DataTrnsfrJobDefKey` 1, a step for `StgCustomer` whose column map allows updating these
+/// columns (`tdiDataTrnsfrColumnMap.AllowUpdate = 1`). A real installation defines its own in
+/// the Data Import Manager; the connector's `customer_update_dim_job` names it.
+pub const DIM_CUSTOMER_JOB: i64 = 1;
+const DIM_CUSTOMER_COLUMNS: [&str; 14] = [
+    "CustName",
+    "EMailAddr",
+    "AddrLine1",
+    "AddrLine2",
+    "City",
+    "StateID",
+    "PostalCode",
+    "CountryID",
+    "CurrID",
+    "CRMCustID",
+    "UserFld1",
+    "UserFld2",
+    "UserFld3",
+    "UserFld4",
+];
+
+/// `INSERT INTO tdiDataTrnsfrJobExecute (DataTrnsfrJobDefKey, SessionKey)`.
+pub fn tie_dim_job(st: &Store, session: i64, job: i64) -> Result<(), SqlError> {
+    st.insert_staging(
+        "",
+        DIM_EXECUTE_TABLE,
+        session,
+        &json!({"DataTrnsfrJobDefKey": job, "SessionKey": session}),
+    )
+    .map_err(store_err)?;
+    Ok(())
+}
+
+/// The columns of `table` the session's DIM job lets an update change (none without a job).
+fn updatable_columns(st: &Store, session: i64, table: &str) -> Result<Vec<&'static str>, SqlError> {
+    let job = st
+        .staging_rows_full(session)
+        .map_err(store_err)?
+        .into_iter()
+        .find(|(t, ..)| t == DIM_EXECUTE_TABLE)
+        .and_then(|(.., c)| c.get("DataTrnsfrJobDefKey").and_then(Value::as_i64));
+    Ok(match job {
+        Some(DIM_CUSTOMER_JOB) if table == "StgCustomer" => DIM_CUSTOMER_COLUMNS.to_vec(),
+        _ => Vec::new(),
+    })
+}
+
+/// `SetupStepKey` of open sales order insertion (vendor source TYL).
+pub const SO_OPEN: i64 = 2_100_600;
+/// `SetupStepKey` of closed (history) sales order insertion.
+pub const SO_CLOSED: i64 = 2_400_350;
+
+/// One staging row.
+#[derive(Debug, Clone, Deserialize)]
 pub struct Row {
     pub table: String,
     pub columns: Map<String, Value>,
 }
 
+#[derive(Deserialize, Default)]
+pub struct SessionSpec {
+    #[serde(default)]
+    pub setup_step_key: Option<i64>,
+    #[serde(default)]
+    pub dim_job_def_key: Option<i64>,
+    #[serde(default)]
+    pub user_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct CallSpec {
+    #[serde(default)]
+    pub cancel: i64,
+    #[serde(default = "one")]
+    pub rpt_option: i64,
+    #[serde(default = "one")]
+    pub print_warnings: i64,
+    #[serde(default = "one")]
+    pub use_stage_table: i64,
+    #[serde(default = "max_calls")]
+    pub max_calls: u32,
+}
+
+fn one() -> i64 {
+    1
+}
+fn max_calls() -> u32 {
+    50
+}
+
 #[derive(Deserialize)]
 pub struct Batch {
-    pub session_key: i64,
     pub procedure: String,
+    pub session: SessionSpec,
+    pub call: CallSpec,
     pub rows: Vec<Row>,
 }
 
@@ -55,26 +161,417 @@ fn proc_of(name: &str) -> Option<Proc> {
             target: "tsoSalesOrder",
             key: "SOKey",
         },
-        "spARapiInvoiceIns" => Proc {
-            header: "StgInvoice",
-            lines: Some("StgInvoiceLine"),
+        "spLBapiARInvoiceIns" => Proc {
+            header: "StgLBARInvoice",
+            lines: Some("StgLBARInvoiceLine"),
             target: "tarInvoice",
             key: "InvcKey",
         },
-        "spARapiCustPmtIns" => Proc {
-            header: "StgCustPmt",
-            lines: Some("StgCustPmtAppl"),
+        "spLBapiARCustPmtIns" => Proc {
+            header: "StgLBCustPmt",
+            lines: Some("StgLBCustPmtAppl"),
             target: "tarCustPmt",
             key: "CustPmtKey",
         },
-        "spglAPIPostBatchlessGLPosting" => Proc {
-            header: "#tciTransToPost",
+        "spLBapiGLJournalIns" => Proc {
+            header: "StgLBGLJournal",
             lines: None,
             target: "tglTransaction",
             key: "BatchKey",
         },
         _ => return None,
     })
+}
+
+/// The parameters of one API procedure call (the 11-parameter interface, vendor source TYL).
+#[derive(Debug, Clone)]
+pub struct CallArgs {
+    pub cancel: i64,
+    pub session: i64,
+    pub company: String,
+    pub rpt_option: i64,
+    pub print_warnings: i64,
+    pub use_stage_table: i64,
+    pub recs: i64,
+    pub failed: i64,
+    pub total: i64,
+}
+
+/// The OUTPUT parameters after one call, and the document it committed (for the facade).
+#[derive(Debug, Clone, Default)]
+pub struct CallOut {
+    pub cont: i64,
+    pub recs: i64,
+    pub failed: i64,
+    pub total: i64,
+    pub ret_val: i64,
+    pub document: Option<Value>,
+}
+
+fn store_err(e: crate::StoreError) -> SqlError {
+    SqlError::new(50000, e.to_string())
+}
+
+/// `EXEC spGetNextSurrogateKey 'tsmMigrateSession', @key OUTPUT`.
+pub fn next_session_key(st: &Store) -> Result<i64, SqlError> {
+    st.next("sage500.tsmMigrateSession", 1).map_err(store_err)
+}
+
+/// The `tsmMigrateSession` row of a session.
+fn session_row(st: &Store, key: i64) -> Result<Option<Map<String, Value>>, SqlError> {
+    Ok(st
+        .staging_rows_full(key)
+        .map_err(store_err)?
+        .into_iter()
+        .find(|(t, ..)| t == SESSION_TABLE)
+        .and_then(|(.., c)| c.as_object().cloned()))
+}
+
+/// `INSERT INTO tsmMigrateSession (…)` (the key comes from `spGetNextSurrogateKey`).
+pub fn register_session(
+    st: &Store,
+    key: i64,
+    company: &str,
+    setup_step_key: Option<i64>,
+    user: &str,
+) -> Result<(), SqlError> {
+    if session_row(st, key)?.is_some() {
+        return Err(SqlError::new(
+            2627,
+            format!("Violation of PRIMARY KEY constraint 'PK_tsmMigrateSession'. The duplicate key value is ({key})."),
+        ));
+    }
+    if company.is_empty() || company.chars().count() > 3 {
+        return Err(SqlError::new(
+            2628,
+            "String or binary data would be truncated in table 'tsmMigrateSession', column 'CompanyID'.",
+        ));
+    }
+    st.insert_staging(
+        company,
+        SESSION_TABLE,
+        key,
+        &json!({"MigrateSessionKey": key, "CompanyID": company, "SetupStepKey": setup_step_key,
+                "UserID": user, "LastCompProcessMode": 1, "LastCompProcessNo": 0}),
+    )
+    .map_err(store_err)?;
+    Ok(())
+}
+
+/// `INSERT INTO Stg… (SessionKey, ProcessStatus, …)`, checked against the real schema.
+pub fn stage(
+    st: &Store,
+    session: i64,
+    table: &str,
+    columns: &Map<String, Value>,
+) -> Result<i64, SqlError> {
+    let known_site_table = table.starts_with("Stg") || table.starts_with('#');
+    if !schema::is_known(table) && !known_site_table {
+        return Err(SqlError::new(
+            208,
+            format!("Invalid object name '{table}'."),
+        ));
+    }
+    schema::check_row(table, columns)?;
+    st.insert_staging("", table, session, &Value::Object(columns.clone()))
+        .map_err(store_err)
+}
+
+fn text_of(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// One call of an API procedure: migrates the next pending document of the session.
+pub fn call(st: &Store, procedure: &str, a: &CallArgs, lag: u64) -> Result<CallOut, SqlError> {
+    let Some(p) = proc_of(procedure) else {
+        return Err(SqlError::new(
+            2812,
+            format!("Could not find stored procedure '{procedure}'."),
+        ));
+    };
+    let mut out = CallOut {
+        cont: 0,
+        recs: a.recs,
+        failed: a.failed,
+        total: a.total,
+        ret_val: 1,
+        document: None,
+    };
+    let log = |msg: &str| st.log(a.session, None, msg).map_err(store_err);
+    if a.cancel == 1 {
+        log("Migration cancelled by the caller.")?;
+        return Ok(out);
+    }
+    if !(0..=3).contains(&a.rpt_option) || !(0..=1).contains(&a.print_warnings) {
+        log("Invalid @iRptOption or @iPrintWarnings.")?;
+        out.ret_val = 3;
+        return Ok(out);
+    }
+    if a.use_stage_table != 1 {
+        log("The emulation reads the permanent Stg tables only (@iUseStageTable = 1).")?;
+        out.ret_val = 3;
+        return Ok(out);
+    }
+    let session = session_row(st, a.session)?;
+    let Some(session) =
+        session.filter(|s| s.get("CompanyID").and_then(Value::as_str) == Some(a.company.as_str()))
+    else {
+        log(&format!(
+            "Migration session {} is not registered for company {} (tsmMigrateSession).",
+            a.session, a.company
+        ))?;
+        out.ret_val = 3;
+        return Ok(out);
+    };
+    let step = session.get("SetupStepKey").and_then(Value::as_i64);
+    let pending: Vec<(String, i64, Row)> = st
+        .staging_rows_full(a.session)
+        .map_err(store_err)?
+        .into_iter()
+        .filter(|(t, _, status, _)| *status == 0 && (t == p.header || Some(t.as_str()) == p.lines))
+        .filter_map(|(t, k, _, c)| {
+            Some((
+                t.clone(),
+                k,
+                Row {
+                    table: t,
+                    columns: c.as_object().cloned()?,
+                },
+            ))
+        })
+        .collect();
+    let headers: Vec<&(String, i64, Row)> =
+        pending.iter().filter(|(t, ..)| t == p.header).collect();
+    if out.total == 0 {
+        out.total = headers.len() as i64;
+    }
+    // @iRptOption: 0 log all, 1 none, 2 good only, 3 bad only; failures are logged under 0
+    // and 3 only, so a caller choosing 1 or 2 gets no reason for a failed row.
+    let log_failures = matches!(a.rpt_option, 0 | 3);
+    let fail = |keys: &[i64], msg: &str| -> Result<(), SqlError> {
+        for k in keys {
+            st.set_process_status(*k, 2).map_err(store_err)?;
+        }
+        if log_failures {
+            st.log(a.session, keys.first().copied(), msg)
+                .map_err(store_err)?;
+        }
+        Ok(())
+    };
+    let Some(first) = headers.first() else {
+        // Lines without a header in this session.
+        let orphans: Vec<i64> = pending.iter().map(|(_, k, _)| *k).collect();
+        if !orphans.is_empty() {
+            fail(
+                &orphans,
+                "Sales order header record missing for the line's TranNo.",
+            )?;
+            out.failed += orphans.len() as i64;
+        }
+        return Ok(out);
+    };
+    // The document: one header (all pending rows for a GL journal), and its lines
+    // (by TranNo for sales orders).
+    let journal = procedure == "spLBapiGLJournalIns";
+    let doc_headers: Vec<&(String, i64, Row)> = if journal {
+        headers.clone()
+    } else {
+        vec![*first]
+    };
+    let tran_no = text_of(first.2.columns.get("TranNo"));
+    let doc_lines: Vec<&(String, i64, Row)> = pending
+        .iter()
+        .filter(|(t, ..)| Some(t.as_str()) == p.lines)
+        .filter(|(_, _, r)| {
+            procedure != "spSOapiSalesOrdIns"
+                || (tran_no.is_some() && text_of(r.columns.get("TranNo")) == tran_no)
+        })
+        .collect();
+    let keys: Vec<i64> = doc_headers
+        .iter()
+        .chain(&doc_lines)
+        .map(|(_, k, _)| *k)
+        .collect();
+    let header_rows: Vec<&Row> = doc_headers.iter().map(|(.., r)| r).collect();
+    let line_rows: Vec<&Row> = doc_lines.iter().map(|(.., r)| r).collect();
+    out.recs += 1;
+    let updatable = updatable_columns(st, a.session, p.header)?;
+    let checked = if procedure == "spSOapiSalesOrdIns" {
+        validate_so(st, &a.company, header_rows[0], &line_rows, step)
+    } else if is_customer_update(procedure, &header_rows) && updatable.is_empty() {
+        // TYL: with no updatable column in a DIM column map tied to the session, update rows
+        // are failed.
+        Err("Action 2 (update) needs a Data Import Manager job whose column map allows updating StgCustomer columns, tied to the session.".to_owned())
+    } else {
+        Ok(())
+    }
+    .and_then(|()| validate(st, &a.company, procedure, &header_rows, &line_rows));
+    match checked {
+        Ok(()) => {
+            out.document = Some(
+                commit(
+                    st,
+                    &a.company,
+                    procedure,
+                    &p,
+                    (&header_rows, &line_rows),
+                    &updatable,
+                    lag,
+                )
+                .map_err(store_err)?,
+            );
+            for k in &keys {
+                st.delete_staging(*k).map_err(store_err)?;
+            }
+        }
+        Err(msg) => {
+            fail(&keys, &msg)?;
+            out.failed += 1;
+        }
+    }
+    let remaining = headers.len() - doc_headers.len();
+    out.cont = i64::from(remaining > 0);
+    Ok(out)
+}
+
+/// The sales order rules of `spSOapiSalesOrdIns` (vendor source TYL).
+fn validate_so(
+    st: &Store,
+    company: &str,
+    h: &Row,
+    lines: &[&Row],
+    step: Option<i64>,
+) -> Result<(), String> {
+    let c = &h.columns;
+    let tran_no = req(c, "TranNo", &h.table).map_err(|_| "TranNo is null".to_owned())?;
+    for f in ["Hold", "RequireSOAck"] {
+        match c.get(f).and_then(|v| text_of(Some(v))).as_deref() {
+            Some("0" | "1" | "Yes" | "No") => {}
+            Some(other) => return Err(format!("{f} '{other}' is not 0/1 (Yes/No).")),
+            None => return Err(format!("{f} is null.")),
+        }
+    }
+    let status = text_of(c.get("Status")).unwrap_or_default();
+    let open = matches!(status.as_str(), "Open" | "1");
+    let closed = matches!(status.as_str(), "Closed" | "4");
+    match (status.is_empty(), step) {
+        (true, Some(SO_OPEN)) => {}
+        (true, _) => {
+            return Err("Status is blank and the session's SetupStepKey is not 2100600: the order would be Closed.".into())
+        }
+        (false, Some(SO_OPEN)) if !open => {
+            return Err(format!("Status '{status}' is not accepted for open order insertion (SetupStepKey 2100600)."))
+        }
+        (false, Some(SO_CLOSED)) if !closed => {
+            return Err(format!("Status '{status}' is not accepted for closed order insertion (SetupStepKey 2400350)."))
+        }
+        (false, _) if !open && !closed => return Err(format!("Status '{status}' is not valid.")),
+        _ => {}
+    }
+    let dup = st
+        .find_committed(
+            ERP,
+            "tsoSalesOrder",
+            &[
+                ("TranNo".into(), FilterValue::Text(tran_no.into())),
+                ("CompanyID".into(), FilterValue::Text(company.into())),
+            ],
+        )
+        .map_err(db)?;
+    if !dup.is_empty() {
+        return Err(format!("Sales order TranNo '{tran_no}' already exists."));
+    }
+    let mut seen = Vec::new();
+    for l in lines {
+        let n = l
+            .columns
+            .get("SOLineNo")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| format!("SOLineNo is required on the lines of TranNo '{tran_no}'."))?;
+        if seen.contains(&n) {
+            return Err(format!("Duplicate SOLineNo {n} on TranNo '{tran_no}'."));
+        }
+        seen.push(n);
+    }
+    Ok(())
+}
+
+/// Write the migrated document (or apply a customer update) and answer it.
+fn commit(
+    st: &Store,
+    company: &str,
+    procedure: &str,
+    p: &Proc,
+    (header, lines): (&[&Row], &[&Row]),
+    updatable: &[&str],
+    lag: u64,
+) -> Result<Value, crate::StoreError> {
+    if is_customer_update(procedure, header) {
+        // Action 2 (update): merge the staged columns into the existing customer.
+        // `validate` found the customer under the same store lock, so it is still there.
+        let existing = find_customer(st, company, &header[0].columns)?;
+        let mut doc = existing
+            .and_then(|d| d.as_object().cloned())
+            .unwrap_or_default();
+        // Only the columns the DIM column map allows are updated; others are ignored.
+        for (k, v) in &header[0].columns {
+            if updatable.contains(&k.as_str()) {
+                doc.insert(k.clone(), v.clone());
+            }
+        }
+        let key = doc.get(p.key).map(|k| match k {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        });
+        st.update_doc(
+            ERP,
+            p.target,
+            &key.unwrap_or_default(),
+            &Value::Object(doc.clone()),
+        )?;
+        return Ok(Value::Object(doc));
+    }
+    let key = st.next(&format!("sage500.{}", p.key), 1)?;
+    let mut doc = header[0].columns.clone();
+    doc.insert(p.key.into(), json!(key));
+    doc.insert("CompanyID".into(), json!(company));
+    if !doc.contains_key("TranNo") {
+        doc.insert("TranNo".into(), json!(format!("{key:010}")));
+    }
+    if p.lines.is_some() {
+        doc.insert(
+            "Lines".into(),
+            Value::Array(
+                lines
+                    .iter()
+                    .map(|l| Value::Object(l.columns.clone()))
+                    .collect(),
+            ),
+        );
+    }
+    if header.len() > 1 {
+        doc.insert(
+            "Lines".into(),
+            Value::Array(
+                header
+                    .iter()
+                    .map(|l| Value::Object(l.columns.clone()))
+                    .collect(),
+            ),
+        );
+    }
+    st.insert_doc(
+        ERP,
+        p.target,
+        &key.to_string(),
+        &Value::Object(doc.clone()),
+        lag,
+    )?;
+    Ok(Value::Object(doc))
 }
 
 fn authenticate(s: &AppState, h: &HeaderMap) -> Result<(), Response> {
@@ -109,12 +606,20 @@ pub async fn batch(
     };
     let lag = s.faults.lock().map(|f| f.search_lag_ms).unwrap_or(0);
     let r = match s.store.lock() {
-        Ok(st) => run(&st, &company, &b, lag),
+        Ok(st) => facade(&st, &company, &b, lag),
         Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     };
     match r {
         Ok(_) if drop => dropped_response(),
         Ok(v) => Json(v).into_response(),
+        // A statement SQL Server refuses (unknown column, truncation, unknown procedure) is
+        // the caller's to fix: 400. Anything else is the database's trouble: 500.
+        Err(e) if e.number != 50000 => error(
+            ErpKind::Sage500,
+            StatusCode::BAD_REQUEST,
+            "sql",
+            &e.to_string(),
+        ),
         Err(e) => error(
             ErpKind::Sage500,
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -124,113 +629,73 @@ pub async fn batch(
     }
 }
 
-fn run(st: &Store, company: &str, b: &Batch, lag: u64) -> Result<Value, crate::StoreError> {
-    let Some(p) = proc_of(&b.procedure) else {
-        return Ok(
-            json!({"return_code": 3, "rows": [], "log": [format!("Could not find stored procedure '{}'.", b.procedure)]}),
-        );
-    };
-    let mut keys = Vec::new();
-    for r in &b.rows {
-        let mut cols = r.columns.clone();
-        cols.insert("CompanyID".into(), json!(company));
-        keys.push((
-            r.table.clone(),
-            st.insert_staging(company, &r.table, b.session_key, &Value::Object(cols))?,
+/// The facade's calling sequence next to the database (what `ledgerbridge_erp::sage500::tsql`
+/// sends as T-SQL), in one store transaction's worth of locking.
+fn facade(st: &Store, company: &str, b: &Batch, lag: u64) -> Result<Value, SqlError> {
+    if proc_of(&b.procedure).is_none() {
+        return Err(SqlError::new(
+            2812,
+            format!("Could not find stored procedure '{}'.", b.procedure),
         ));
     }
-    let header: Vec<&Row> = b.rows.iter().filter(|r| r.table == p.header).collect();
-    let lines: Vec<&Row> = b
-        .rows
-        .iter()
-        .filter(|r| Some(r.table.as_str()) == p.lines)
-        .collect();
-    let outcome = if header.is_empty() {
-        Err(format!("No rows in {} for this session.", p.header))
-    } else if b
-        .rows
-        .iter()
-        .any(|r| r.table != p.header && Some(r.table.as_str()) != p.lines)
-    {
-        Err(format!("Unexpected staging table for {}.", b.procedure))
-    } else {
-        validate(st, company, &b.procedure, &header, &lines)
-    };
-    let mut document = Value::Null;
-    let (code, status) = match &outcome {
-        Ok(()) if is_customer_update(&b.procedure, &header) => {
-            // Action 2 (update): merge the staged columns into the existing customer.
-            // `validate` found the customer under the same store lock, so it is still there.
-            let existing = find_customer(st, company, &header[0].columns)?;
-            let mut doc = existing
-                .and_then(|d| d.as_object().cloned())
-                .unwrap_or_default();
-            for (k, v) in &header[0].columns {
-                if k != "Action" {
-                    doc.insert(k.clone(), v.clone());
-                }
-            }
-            let key = doc.get(p.key).map(|k| match k {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            });
-            st.update_doc(
-                ERP,
-                p.target,
-                &key.unwrap_or_default(),
-                &Value::Object(doc.clone()),
-            )?;
-            document = Value::Object(doc);
-            (1, 1)
-        }
-        Ok(()) => {
-            let key = st.next(&format!("sage500.{}", p.key), 1)?;
-            let mut doc = header[0].columns.clone();
-            doc.insert(p.key.into(), json!(key));
-            doc.insert("CompanyID".into(), json!(company));
-            doc.insert("TranNo".into(), json!(format!("{key:010}")));
-            if p.lines.is_some() {
-                doc.insert(
-                    "Lines".into(),
-                    Value::Array(
-                        lines
-                            .iter()
-                            .map(|l| Value::Object(l.columns.clone()))
-                            .collect(),
-                    ),
-                );
-            }
-            if header.len() > 1 {
-                doc.insert(
-                    "Lines".into(),
-                    Value::Array(
-                        header
-                            .iter()
-                            .map(|l| Value::Object(l.columns.clone()))
-                            .collect(),
-                    ),
-                );
-            }
-            document = Value::Object(doc.clone());
-            st.insert_doc(ERP, p.target, &key.to_string(), &Value::Object(doc), lag)?;
-            (1, 1)
-        }
-        Err(msg) => {
-            st.log(b.session_key, keys.first().map(|k| k.1), msg)?;
-            (2, 2)
-        }
-    };
-    for (_, k) in &keys {
-        st.set_process_status(*k, status)?;
+    let key = next_session_key(st)?;
+    register_session(
+        st,
+        key,
+        company,
+        b.session.setup_step_key,
+        b.session.user_id.as_deref().unwrap_or("ledgerbridge"),
+    )?;
+    if let Some(job) = b.session.dim_job_def_key {
+        tie_dim_job(st, key, job)?;
     }
+    for r in &b.rows {
+        stage(st, key, &r.table, &r.columns)?;
+    }
+    let mut args = CallArgs {
+        cancel: b.call.cancel,
+        session: key,
+        company: company.to_owned(),
+        rpt_option: b.call.rpt_option,
+        print_warnings: b.call.print_warnings,
+        use_stage_table: b.call.use_stage_table,
+        recs: 0,
+        failed: 0,
+        total: 0,
+    };
+    let mut calls = 0;
+    let mut document = None;
+    let out = loop {
+        calls += 1;
+        let out = call(st, &b.procedure, &args, lag)?;
+        args.recs = out.recs;
+        args.failed = out.failed;
+        args.total = out.total;
+        if out.document.is_some() {
+            document.clone_from(&out.document);
+        }
+        if out.cont != 1 || out.ret_val != 1 || calls >= b.call.max_calls {
+            break out;
+        }
+    };
     let rows: Vec<Value> = st
-        .staging_rows(b.session_key)?
+        .staging_rows(key)
+        .map_err(store_err)?
         .into_iter()
+        .filter(|(t, ..)| t != SESSION_TABLE && t != DIM_EXECUTE_TABLE)
         .map(|(t, k, s)| json!({"table": t, "row_key": k, "process_status": s}))
         .collect();
-    Ok(
-        json!({"return_code": code, "rows": rows, "log": st.logs(b.session_key)?, "document": document}),
-    )
+    let log: Vec<Value> = st
+        .logs(key)
+        .map_err(store_err)?
+        .into_iter()
+        .map(|m| json!({"comment": m, "status": 1}))
+        .collect();
+    Ok(json!({
+        "session_key": key, "calls": calls, "ret_val": out.ret_val, "recs_processed": out.recs,
+        "failed": out.failed, "total": out.total, "rows": rows, "log": log,
+        "document": document,
+    }))
 }
 
 fn db(e: crate::StoreError) -> String {
@@ -328,7 +793,7 @@ fn validate(
                 (_, None) => {}
             }
         }
-        "spSOapiSalesOrdIns" | "spARapiInvoiceIns" => {
+        "spSOapiSalesOrdIns" | "spLBapiARInvoiceIns" => {
             customer_exists(st, company, h, t)?;
             req(h, "CurrID", t)?;
             open_period(st, h, "TranDate", t)?;
@@ -351,7 +816,7 @@ fn validate(
                 dec(&l.columns, "UnitPrice")?;
             }
         }
-        "spARapiCustPmtIns" => {
+        "spLBapiARCustPmtIns" => {
             customer_exists(st, company, h, t)?;
             open_period(st, h, "TranDate", t)?;
             if dec(h, "TranAmt")? <= Decimal::ZERO {
@@ -375,7 +840,7 @@ fn validate(
                 dec(&l.columns, "ApplyAmt")?;
             }
         }
-        "spglAPIPostBatchlessGLPosting" => {
+        "spLBapiGLJournalIns" => {
             if header.len() < 2 {
                 return Err("A GL posting needs at least two rows.".into());
             }
@@ -384,7 +849,7 @@ fn validate(
                 let acct = req(&r.columns, "GLAcctNo", t)?;
                 if !st.has_master(ERP, "account", acct).map_err(db)? {
                     return Err(format!(
-                        "Invalid GL account '{acct}' (spglAPIValidateAccount)."
+                        "Invalid GL account '{acct}' (spglSetAPIValidateAccount)."
                     ));
                 }
                 open_period(st, &r.columns, "PostDate", t)?;
