@@ -6,6 +6,7 @@ mod map;
 mod replay;
 mod report;
 mod sample_stripe;
+mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -19,9 +20,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start the local pipeline: the webhook endpoint on localhost, an embedded queue and a
-    /// SQLite store.
+    /// Start the local pipeline: the webhook endpoint on localhost, durable embedded queues
+    /// and a SQLite store in the data directory, and the ERP sandbox.
     Local(local::LocalArgs),
+    /// Run the pipeline for production on one machine next to the ERP: a real ERP from an ERP
+    /// settings file, secrets from the environment or files, required mapping and
+    /// reconciliation files, a health endpoint, JSON logs, graceful shutdown.
+    Serve(serve::ServeArgs),
     /// On-premises agent: post commands from the cloud queue to an ERP on the local network
     /// (outbound HTTPS only).
     Agent(agent::AgentArgs),
@@ -53,6 +58,8 @@ enum CliError {
     #[error(transparent)]
     Local(#[from] local::LocalError),
     #[error(transparent)]
+    Serve(#[from] serve::ServeError),
+    #[error(transparent)]
     Replay(#[from] replay::ReplayError),
     #[error(transparent)]
     Agent(#[from] agent::AgentRunError),
@@ -81,6 +88,10 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
         sweep_secs: 0,
         erp_poll_secs: 0,
         stop_after: None,
+        queues: local::QueueArgs {
+            visibility_timeout_secs: 120,
+            max_receives: 10,
+        },
     };
     let running = local::start(&local_args).await?;
     println!(
@@ -117,10 +128,14 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    ledgerbridge_core::telemetry::init_text_logging();
     let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(_) => ledgerbridge_core::telemetry::init_json_logging(),
+        _ => ledgerbridge_core::telemetry::init_text_logging(),
+    }
     let result: Result<(), CliError> = match cli.command {
         Command::Local(args) => local::run(args).await.map_err(CliError::from),
+        Command::Serve(args) => serve::run(args).await.map_err(CliError::from),
         Command::Replay(args) => replay::run(args).await.map_err(CliError::from),
         Command::Demo(args) => demo(args).await,
         Command::Agent(args) => agent::run(args).await.map_err(CliError::from),

@@ -97,6 +97,9 @@ pub struct SqliteQueue {
     inner: Arc<Inner>,
 }
 
+/// seq, id, body, group, receive count, last error.
+type Row = (i64, String, String, Option<String>, u32, Option<String>);
+
 fn q_err(e: rusqlite::Error) -> QueueError {
     QueueError::Unavailable(format!("embedded queue: {e}"))
 }
@@ -195,7 +198,9 @@ impl SqliteQueue {
             }
             for p in batch {
                 // The sender may have gone away (its request was cancelled): nothing to tell.
-                let _ = p.done.send(result.clone());
+                if p.done.send(result.clone()).is_err() {
+                    tracing::debug!("A sender stopped waiting for its group commit");
+                }
             }
         }
     }
@@ -234,7 +239,7 @@ impl SqliteQueue {
         let tx = conn.transaction().map_err(q_err)?;
         let now = now_ms();
         let limit = i64::try_from(max).unwrap_or(i64::MAX);
-        let rows: Vec<(i64, String, String, Option<String>, u32, Option<String>)> = {
+        let rows: Vec<Row> = {
             // The oldest message of each group only, and only when it is visible: a group's
             // next message waits until the one in flight is deleted.
             let mut stmt = tx
@@ -319,7 +324,9 @@ impl SqliteQueue {
                 return Ok(batch);
             }
             // Either a send or the poll interval ends the wait; both just mean "look again".
-            let _ = tokio::time::timeout(poll, notified).await;
+            if tokio::time::timeout(poll, notified).await.is_err() {
+                tracing::trace!("No send within the poll interval");
+            }
         }
     }
 
@@ -426,6 +433,38 @@ impl SqliteQueue {
             .optional()
             .map_err(q_err)?;
         Ok(usize::try_from(n.unwrap_or(0)).unwrap_or(0))
+    }
+}
+
+/// An exclusive lock on a data directory, held while the value lives (and released by the
+/// operating system when the process dies): one process per set of queue and store files, so
+/// that process may recover what a previous one left in flight.
+pub struct DataDirLock {
+    _conn: Connection,
+}
+
+impl DataDirLock {
+    /// Lock `path` (a SQLite file used only as the lock). `Ok(None)` when another process
+    /// holds it.
+    pub fn acquire(path: &Path) -> Result<Option<DataDirLock>, QueueError> {
+        let conn = Connection::open(path).map_err(q_err)?;
+        conn.busy_timeout(Duration::ZERO).map_err(q_err)?;
+        match conn.execute_batch(
+            "PRAGMA journal_mode=DELETE;
+             PRAGMA locking_mode=EXCLUSIVE;
+             BEGIN EXCLUSIVE;",
+        ) {
+            Ok(()) => Ok(Some(DataDirLock { _conn: conn })),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(q_err(e)),
+        }
     }
 }
 
@@ -629,6 +668,16 @@ mod tests {
         drop(q);
         let q = SqliteQueue::open(&path, settings(60_000, 5)).unwrap();
         assert_eq!(q.len().unwrap(), 200);
+    }
+
+    #[test]
+    fn a_data_directory_is_locked_by_one_holder_at_a_time() {
+        let path = temp("lock").with_file_name("ledgerbridge.lock");
+        let first = DataDirLock::acquire(&path).unwrap();
+        assert!(first.is_some());
+        assert!(DataDirLock::acquire(&path).unwrap().is_none(), "held");
+        drop(first);
+        assert!(DataDirLock::acquire(&path).unwrap().is_some(), "released");
     }
 
     #[tokio::test]
