@@ -633,73 +633,85 @@ pub async fn start_with(opts: Options) -> Result<Running, LocalError> {
     let mut workers = Vec::new();
     {
         let (q, t, n) = (events.clone(), transform.clone(), in_flight.clone());
-        workers.push(tokio::spawn(worker(q, n, stop_rx.clone(), move |m| {
-            let t = t.clone();
-            async move { t.process(&m).await }
-        })));
+        workers.push(tokio::spawn(worker(
+            q,
+            n,
+            stop_rx.clone(),
+            DEFAULTS.transform_concurrency,
+            move |m| {
+                let t = t.clone();
+                async move { t.process(&m).await }
+            },
+        )));
     }
     {
         let (q, p, n, erp) = (commands.clone(), poster.clone(), in_flight.clone(), erp);
-        workers.push(tokio::spawn(worker(q, n, stop_rx.clone(), move |m| {
-            let p = p.clone();
-            async move {
-                let (outcome, posted) = p.process_detailed(&m).await;
-                match posted {
-                    Some(Posted::Command(msg, result)) => {
-                        let reference = msg.command.reference();
-                        match result {
-                            PostResult::Posted { erp_id, created } => say!(
-                                "erp     {:<8} {:<13} {:<46} → {} ({})",
-                                erp.as_str(),
-                                msg.command.kind().as_str(),
-                                reference.to_string(),
-                                erp_id,
-                                if created { "created" } else { "updated" }
-                            ),
-                            PostResult::AlreadyPosted { .. } => {}
-                            PostResult::Stale => {
-                                say!("erp     skipped an older update of {reference}")
+        workers.push(tokio::spawn(worker(
+            q,
+            n,
+            stop_rx.clone(),
+            DEFAULTS.post_concurrency,
+            move |m| {
+                let p = p.clone();
+                async move {
+                    let (outcome, posted) = p.process_detailed(&m).await;
+                    match posted {
+                        Some(Posted::Command(msg, result)) => {
+                            let reference = msg.command.reference();
+                            match result {
+                                PostResult::Posted { erp_id, created } => say!(
+                                    "erp     {:<8} {:<13} {:<46} → {} ({})",
+                                    erp.as_str(),
+                                    msg.command.kind().as_str(),
+                                    reference.to_string(),
+                                    erp_id,
+                                    if created { "created" } else { "updated" }
+                                ),
+                                PostResult::AlreadyPosted { .. } => {}
+                                PostResult::Stale => {
+                                    say!("erp     skipped an older update of {reference}")
+                                }
                             }
                         }
-                    }
-                    Some(Posted::Fields(msg, result)) => match result {
-                        FieldsResult::Written {
-                            customer_code,
-                            written,
-                            unmapped,
-                            ..
-                        } => {
-                            let values: Vec<String> = msg
-                                .values
-                                .iter()
-                                .filter(|(k, _)| !unmapped.contains(k))
-                                .map(|(k, v)| format!("{k}={v}"))
-                                .collect();
-                            say!(
-                                "erp     {:<8} {:<13} {:<46} → {} ({} field(s): {})",
-                                erp.as_str(),
-                                "fields",
-                                msg.object_id,
+                        Some(Posted::Fields(msg, result)) => match result {
+                            FieldsResult::Written {
                                 customer_code,
-                                written.len(),
-                                values.join(", ")
-                            );
-                            if !unmapped.is_empty() {
+                                written,
+                                unmapped,
+                                ..
+                            } => {
+                                let values: Vec<String> = msg
+                                    .values
+                                    .iter()
+                                    .filter(|(k, _)| !unmapped.contains(k))
+                                    .map(|(k, v)| format!("{k}={v}"))
+                                    .collect();
                                 say!(
-                                    "erp     not written (no field in the ERP settings): {}",
-                                    unmapped.join(", ")
+                                    "erp     {:<8} {:<13} {:<46} → {} ({} field(s): {})",
+                                    erp.as_str(),
+                                    "fields",
+                                    msg.object_id,
+                                    customer_code,
+                                    written.len(),
+                                    values.join(", ")
                                 );
+                                if !unmapped.is_empty() {
+                                    say!(
+                                        "erp     not written (no field in the ERP settings): {}",
+                                        unmapped.join(", ")
+                                    );
+                                }
                             }
-                        }
-                        FieldsResult::Stale => {
-                            say!("erp     skipped older values of {}", msg.object_id)
-                        }
-                    },
-                    None => {}
+                            FieldsResult::Stale => {
+                                say!("erp     skipped older values of {}", msg.object_id)
+                            }
+                        },
+                        None => {}
+                    }
+                    outcome
                 }
-                outcome
-            }
-        })));
+            },
+        )));
     }
     {
         let (q, r, n, parked) = (
@@ -709,13 +721,19 @@ pub async fn start_with(opts: Options) -> Result<Running, LocalError> {
             parked.clone(),
         );
         let attempts: Arc<std::sync::Mutex<HashMap<String, u32>>> = Arc::default();
-        workers.push(tokio::spawn(worker(q, n, stop_rx.clone(), move |m| {
-            let (r, parked, attempts) = (r.clone(), parked.clone(), attempts.clone());
-            async move {
-                let result = r.process_message(&m).await;
-                reconciled(&m, &result, &attempts, &parked).await
-            }
-        })));
+        workers.push(tokio::spawn(worker(
+            q,
+            n,
+            stop_rx.clone(),
+            DEFAULTS.local_recon_concurrency,
+            move |m| {
+                let (r, parked, attempts) = (r.clone(), parked.clone(), attempts.clone());
+                async move {
+                    let result = r.process_message(&m).await;
+                    reconciled(&m, &result, &attempts, &parked).await
+                }
+            },
+        )));
     }
     if opts.erp_poll_secs > 0 {
         tokio::spawn(erp_poll_timer(
@@ -732,28 +750,36 @@ pub async fn start_with(opts: Options) -> Result<Running, LocalError> {
     }
     {
         let (q, st, n) = (erp_events.clone(), erp_sync.clone(), in_flight.clone());
-        workers.push(tokio::spawn(worker(q, n, stop_rx.clone(), move |m| {
-            let st = st.clone();
-            async move {
-                let report = st.process_detailed(&m).await;
-                match report {
-                    ledgerbridge_pipeline::to_stripe::sync::SyncReport::Outcome(o) => o,
-                    ledgerbridge_pipeline::to_stripe::sync::SyncReport::Updated {
-                        stripe_customer,
-                    } => {
-                        say!("stripe  customer {stripe_customer} updated from the ERP");
-                        RecordOutcome::Done
+        workers.push(tokio::spawn(worker(
+            q,
+            n,
+            stop_rx.clone(),
+            DEFAULTS.sync_concurrency,
+            move |m| {
+                let st = st.clone();
+                async move {
+                    let report = st.process_detailed(&m).await;
+                    match report {
+                        ledgerbridge_pipeline::to_stripe::sync::SyncReport::Outcome(o) => o,
+                        ledgerbridge_pipeline::to_stripe::sync::SyncReport::Updated {
+                            stripe_customer,
+                        } => {
+                            say!("stripe  customer {stripe_customer} updated from the ERP");
+                            RecordOutcome::Done
+                        }
+                        ledgerbridge_pipeline::to_stripe::sync::SyncReport::Unchanged {
+                            stripe_customer,
+                        } => {
+                            say!(
+                                "stripe  customer {stripe_customer} already shows the ERP's values"
+                            );
+                            RecordOutcome::Done
+                        }
+                        _ => RecordOutcome::Done,
                     }
-                    ledgerbridge_pipeline::to_stripe::sync::SyncReport::Unchanged {
-                        stripe_customer,
-                    } => {
-                        say!("stripe  customer {stripe_customer} already shows the ERP's values");
-                        RecordOutcome::Done
-                    }
-                    _ => RecordOutcome::Done,
                 }
-            }
-        })));
+            },
+        )));
     }
     workers.push(tokio::spawn(report_parked(parked, stop_rx.clone())));
 
@@ -1014,13 +1040,15 @@ fn retry_delay(receive_count: u32) -> Duration {
         .min(MAX_RETRY_DELAY)
 }
 
-/// Receive from a durable queue and run `stage` on each message: delete on success (or a
-/// permanent outcome the stage has already parked), release for a later delivery on a
-/// retryable failure. Stops taking messages once `stop` is set, after the batch in hand.
+/// Receive from a durable queue and run `stage` on up to `concurrency` messages at a time
+/// (messages of one group are never in flight together): delete on success (or a permanent
+/// outcome the stage has already parked), release for a later delivery on a retryable
+/// failure. Stops taking messages once `stop` is set, after the batch in hand.
 async fn worker<F, Fut>(
     queue: SqliteQueue,
     in_flight: Arc<AtomicUsize>,
     mut stop: tokio::sync::watch::Receiver<bool>,
+    concurrency: usize,
     stage: F,
 ) where
     F: Fn(String) -> Fut,
@@ -1031,7 +1059,7 @@ async fn worker<F, Fut>(
             return;
         }
         let batch: Vec<Delivery> = tokio::select! {
-            batch = queue.receive(10, QUEUE_POLL) => match batch {
+            batch = queue.receive(concurrency.max(1), QUEUE_POLL) => match batch {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::error!(error = %e, "Receiving from the embedded queue failed");
@@ -1042,32 +1070,38 @@ async fn worker<F, Fut>(
             () = stopped(&mut stop) => return,
         };
         in_flight.fetch_add(batch.len(), Ordering::SeqCst);
-        for msg in batch {
-            let settled = match stage(msg.body.clone()).await {
-                RecordOutcome::Retry(reason) => {
-                    tracing::info!(
-                        reason = %reason,
-                        receive_count = msg.receive_count,
-                        "Message will be retried"
-                    );
-                    queue.retry(&msg, retry_delay(msg.receive_count), &reason)
+        let runs = batch.into_iter().map(|msg| {
+            let run = stage(msg.body.clone());
+            let (queue, in_flight) = (&queue, &in_flight);
+            async move {
+                let settled = match run.await {
+                    RecordOutcome::Retry(reason) => {
+                        tracing::info!(
+                            reason = %reason,
+                            receive_count = msg.receive_count,
+                            "Message will be retried"
+                        );
+                        queue.retry(&msg, retry_delay(msg.receive_count), &reason)
+                    }
+                    _ => queue.delete(&msg),
+                };
+                match settled {
+                    Ok(true) => {}
+                    // The visibility timeout ended first and the message went out again; that
+                    // delivery settles it (every stage is idempotent).
+                    Ok(false) => tracing::warn!(
+                        queue_message_id = %msg.id.as_str(),
+                        "Message was redelivered before this delivery finished"
+                    ),
+                    Err(e) => tracing::error!(
+                        error = %e,
+                        "Settling a message failed; it will be delivered again"
+                    ),
                 }
-                _ => queue.delete(&msg),
-            };
-            match settled {
-                Ok(true) => {}
-                // The visibility timeout ended first and the message went out again; that
-                // delivery settles it (every stage is idempotent).
-                Ok(false) => tracing::warn!(
-                    queue_message_id = %msg.id.as_str(),
-                    "Message was redelivered before this delivery finished"
-                ),
-                Err(e) => {
-                    tracing::error!(error = %e, "Settling a message failed; it will be delivered again")
-                }
+                in_flight.fetch_sub(1, Ordering::SeqCst);
             }
-            in_flight.fetch_sub(1, Ordering::SeqCst);
-        }
+        });
+        futures::future::join_all(runs).await;
     }
 }
 
