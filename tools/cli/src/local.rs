@@ -515,8 +515,10 @@ pub async fn start_with(opts: Options) -> Result<Running, LocalError> {
         StripeSource::Samples(dir) => {
             let sample = SampleStripe::load(&dir);
             let base = sample.serve().await.map_err(LocalError::Serve)?;
-            let cfg = StripeClientConfig::new(Secret::new("sk_test_local_samples".to_owned()))
+            let mut cfg = StripeClientConfig::new(Secret::new("sk_test_local_samples".to_owned()))
                 .with_base_url(base);
+            // The sample server is on this machine: Stripe's rate limit does not apply to it.
+            cfg.requests_per_second = 0;
             (StripeClient::new(cfg)?, Some(sample))
         }
     };
