@@ -208,3 +208,52 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     local::run_until_stopped(running, None, Duration::from_secs(args.shutdown_grace_secs)).await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn serve_refuses_to_start_and_lists_every_missing_file() {
+        let dir = std::env::temp_dir().join(format!("lb-serve-args-{}", std::process::id()));
+        let missing = |name: &str| dir.join(name).display().to_string();
+        let cmd = Cmd::parse_from([
+            "serve".to_owned(),
+            format!("--erp-settings-file={}", missing("erp.json")),
+            format!("--mapping={}", missing("mapping.toml")),
+            format!("--reconciliation={}", missing("reconciliation.toml")),
+            format!("--stripe-key-file={}", missing("stripe-key")),
+            format!("--webhook-secrets-file={}", missing("webhook-secrets")),
+        ]);
+        let Err(ServeError::Config(problems)) = options(&cmd.serve) else {
+            panic!("serve started without its files");
+        };
+        for file in [
+            "erp.json",
+            "mapping.toml",
+            "reconciliation.toml",
+            "stripe-key",
+            "webhook-secrets",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.contains(file)),
+                "{file} not named in {problems:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_mapping_and_reconciliation_files_are_required_arguments() {
+        let parsed = Cmd::try_parse_from(["serve", "--erp-settings-file=/x/erp.json"]);
+        let err = parsed.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("--mapping"), "{err}");
+        assert!(err.contains("--reconciliation"), "{err}");
+    }
+}
