@@ -228,7 +228,7 @@ fn r(id: &str, kind: DocKind) -> ExternalRef {
     ExternalRef::new(&StripeObjectId::new(id), kind).unwrap()
 }
 
-fn creates(sb: &SandboxHandle, erp: ErpKind) -> usize {
+pub(crate) fn creates(sb: &SandboxHandle, erp: ErpKind) -> usize {
     sb.audit(Some(erp))
         .unwrap()
         .iter()
@@ -236,7 +236,7 @@ fn creates(sb: &SandboxHandle, erp: ErpKind) -> usize {
         .count()
 }
 
-async fn assert_each_once<C: ErpConnector>(
+pub(crate) async fn assert_each_once<C: ErpConnector>(
     sb: &SandboxHandle,
     erp: ErpKind,
     c: &C,
@@ -405,7 +405,7 @@ async fn samples_through_the_pipeline_sage500() {
 /// Synthetic stream: `n` customers, each with a payment (reported by both payment events) and
 /// every third with a partial refund; currencies rotate through USD, JPY (zero-decimal) and KWD
 /// (three-decimal).
-fn synthetic(n: usize) -> (Vec<Vec<u8>>, Vec<ExternalRef>, FakeStripe) {
+pub(crate) fn synthetic(n: usize) -> (Vec<Vec<u8>>, Vec<ExternalRef>, FakeStripe) {
     let fake = FakeStripe::default();
     let mut events = Vec::new();
     let mut expected = Vec::new();

@@ -11,6 +11,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
+mod durable;
+pub use durable::{DataDirLock, DeadLetter, Delivery, DurableQueueSettings, SqliteQueue};
 #[cfg(feature = "reports")]
 mod reports;
 #[cfg(feature = "reports")]
@@ -161,6 +163,19 @@ impl SqliteStore {
         .map_err(db_err)?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// End every in-progress lease now. Call it only at start, while holding the data
+    /// directory's lock: the process that took the leases is gone, and waiting them out would
+    /// only delay the retries (every holder re-checks the ERP by reference before it writes).
+    pub fn expire_leases(&self) -> Result<usize, StoreError> {
+        self.with(|conn| {
+            conn.execute(
+                "UPDATE idempotency SET in_progress_expiration = 0 WHERE status = 'INPROGRESS'",
+                [],
+            )
+            .map_err(db_err)
         })
     }
 

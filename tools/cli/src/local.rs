@@ -1,19 +1,21 @@
 //! The whole pipeline in one process on embedded defaults: the webhook endpoint on localhost
-//! (the same intake handler as the Lambda), in-process queues, a SQLite store, the transform and
-//! erp-post stages, payout reconciliation (payout events from transform, and a sweep on a
-//! timer) with its discrepancy reports in SQLite, and the ERP sandbox speaking the chosen ERP's
-//! API.
+//! (the same intake handler as the Lambda), durable queues and a store in SQLite files in the
+//! data directory, the transform and erp-post stages, payout reconciliation (payout events from
+//! transform, and a sweep on a timer) with its discrepancy reports in SQLite, and the ERP
+//! sandbox speaking the chosen ERP's API. `ledgerbridge serve` runs the same process against a
+//! real ERP ([`start_with`] with [`ErpSource::Settings`]).
 
 use crate::sample_stripe::SampleStripe;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use clap::builder::TypedValueParser as _;
 use ledgerbridge_adapters::embedded::SqliteReportStore;
 use ledgerbridge_adapters::embedded::{
-    MemoryQueue, QueuedMessage, SqliteStore, DEFAULT_MAX_MESSAGE_BYTES,
+    DataDirLock, Delivery, DurableQueueSettings, SqliteQueue, SqliteStore,
+    DEFAULT_MAX_MESSAGE_BYTES,
 };
 use ledgerbridge_adapters::lambda::RecordOutcome;
 use ledgerbridge_app::defaults::DAY_SECS;
@@ -34,10 +36,31 @@ use ledgerbridge_recon::service::config::ReconFile;
 use ledgerbridge_recon::service::PayoutResult;
 use ledgerbridge_stripe::{StripeClient, StripeClientConfig};
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Set by `serve`: progress lines go to the JSON log instead of stdout as text.
+static JSON_OUTPUT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Send progress lines to the JSON log (`serve`) instead of printing them.
+pub fn log_progress_as_json() {
+    JSON_OUTPUT.store(true, Ordering::SeqCst);
+}
+
+/// A progress line: printed for `local` and `demo`, one JSON log record for `serve`.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        let line = format!($($t)*);
+        if JSON_OUTPUT.load(Ordering::Relaxed) {
+            tracing::info!("{}", line.split_whitespace().collect::<Vec<_>>().join(" "));
+        } else {
+            println!("{line}");
+        }
+    }};
+}
 
 /// The development signing secret used when `LEDGERBRIDGE_WEBHOOK_SECRETS` is not set. It is a
 /// published constant for local runs only, never a production secret.
@@ -50,9 +73,57 @@ pub const DEV_ERP_SECRET: &str = "lbsec_ledgerbridge_local_erp_development_only"
 /// The SQLite file of the payout discrepancy reports, in the data directory.
 pub const REPORTS_FILE: &str = "payout-reports.sqlite";
 
-/// Attempts at a reconciliation message before it is parked (there is no dead-letter queue
-/// locally); the sweep reconsiders the payout later.
+/// Attempts at a reconciliation message before it is parked; the sweep reconsiders the payout
+/// later. Below the reconciliation queue's own dead-letter limit, so the reason is recorded.
 const RECON_ATTEMPTS: u32 = 20;
+
+/// The lock file that keeps a second process off the same data directory.
+pub const LOCK_FILE: &str = "ledgerbridge.lock";
+
+/// The queue files in the data directory, by queue.
+pub const QUEUES: [&str; 5] = [
+    "events",
+    "commands",
+    "reconciliation",
+    "erp-events",
+    "parked",
+];
+
+/// How often an idle worker looks for messages whose retry delay or visibility timeout ended.
+const QUEUE_POLL: Duration = Duration::from_millis(200);
+
+/// The first retry of a message waits this long; each further one twice as long, up to
+/// [`MAX_RETRY_DELAY`].
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(500);
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
+
+/// The durable queues' settings for the local runner and `serve`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct QueueArgs {
+    /// Seconds a received message stays hidden before it is delivered again (SQS visibility
+    /// timeout); longer than any one message's processing.
+    #[arg(long, default_value_t = 120)]
+    pub visibility_timeout_secs: u64,
+    /// Deliveries without success before a message is moved to its queue's dead letters
+    /// (the template's `maxReceiveCount`); retries wait 0.5 s, 1 s, 2 s, … up to 60 s.
+    #[arg(long, default_value_t = 10)]
+    pub max_receives: u32,
+}
+
+impl QueueArgs {
+    fn settings(&self, queue: &str) -> DurableQueueSettings {
+        DurableQueueSettings {
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            visibility_timeout: Duration::from_secs(self.visibility_timeout_secs.max(1)),
+            // Reconciliation parks by itself after RECON_ATTEMPTS, with the payout named.
+            max_receives: if queue == "reconciliation" {
+                self.max_receives.max(RECON_ATTEMPTS.saturating_add(5))
+            } else {
+                self.max_receives.max(1)
+            },
+        }
+    }
+}
 
 /// `--erp` takes the [`ErpKind`] names, listed in `--help`.
 pub(crate) fn erp_kind_parser() -> impl clap::builder::TypedValueParser<Value = ErpKind> {
@@ -90,14 +161,133 @@ pub struct LocalArgs {
     /// Stop after this many seconds (for scripted runs); runs until Ctrl-C by default.
     #[arg(long)]
     pub stop_after: Option<u64>,
+    #[command(flatten)]
+    pub queues: QueueArgs,
+}
+
+/// Where the ERP is.
+pub enum ErpSource {
+    /// The ERP sandbox, in this process, with its database in the data directory.
+    Sandbox(ErpKind),
+    /// A real ERP (or a sandbox elsewhere), from an ERP settings document.
+    Settings(Secret<String>),
+}
+
+/// Where Stripe is.
+pub enum StripeSource {
+    /// Stripe's API (or `base_url`, a Stripe-compatible endpoint) with this key.
+    Api {
+        key: Secret<String>,
+        base_url: Option<String>,
+    },
+    /// The sample data in this directory, served on a loopback port.
+    Samples(PathBuf),
+}
+
+/// Everything the process needs, whichever command started it.
+pub struct Options {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub erp: ErpSource,
+    pub mapping_toml: String,
+    pub reconciliation_toml: String,
+    pub stripe: StripeSource,
+    /// The webhook signing secrets, under [`WEBHOOK_SECRETS`].
+    pub webhook_secrets: EnvSecrets,
+    /// The secrets ERP-side events are signed with; `None`: no `POST /erp/customers`.
+    pub erp_event_secrets: Option<Vec<Secret<String>>>,
+    pub sweep_secs: u64,
+    pub erp_poll_secs: u64,
+    pub queues: QueueArgs,
+}
+
+/// The secret name the intake reads its signing secrets under.
+pub const WEBHOOK_SECRETS: &str = "LEDGERBRIDGE_WEBHOOK_SECRETS";
+
+impl Options {
+    /// `ledgerbridge local`: the sandbox, the examples unless files are given, the sample
+    /// Stripe data unless `STRIPE_API_KEY` is set, development secrets unless set.
+    pub fn local(args: &LocalArgs) -> Result<Options, LocalError> {
+        let read = |p: &PathBuf| {
+            std::fs::read_to_string(p).map_err(|source| LocalError::Dir {
+                path: p.clone(),
+                source,
+            })
+        };
+        let mapping_toml = match &args.mapping {
+            Some(p) => read(p)?,
+            None => ledgerbridge_pipeline::mapping::EXAMPLE.to_owned(),
+        };
+        let reconciliation_toml = match &args.reconciliation {
+            Some(p) => read(p)?,
+            None => ledgerbridge_recon::service::config::EXAMPLE.to_owned(),
+        };
+        let env = ledgerbridge_core::config::Env::from_process();
+        let stripe = match env.plain("STRIPE_API_KEY") {
+            Some(key) => StripeSource::Api {
+                key: Secret::new(key),
+                base_url: None,
+            },
+            None => StripeSource::Samples(args.samples.clone()),
+        };
+        let webhook_secrets = if custom_secret() {
+            EnvSecrets::from_process_env()
+        } else {
+            EnvSecrets::from_pairs([(WEBHOOK_SECRETS.to_owned(), DEV_SECRET.to_owned())])
+        };
+        let erp_event_secrets = env
+            .optional("ERP_EVENT_SECRETS")
+            .map(|v| split_secrets(&v))
+            .unwrap_or_else(|| vec![Secret::new(DEV_ERP_SECRET.to_owned())]);
+        Ok(Options {
+            listen: SocketAddr::from(([127, 0, 0, 1], args.port)),
+            data_dir: args.data_dir.clone(),
+            erp: ErpSource::Sandbox(args.erp),
+            mapping_toml,
+            reconciliation_toml,
+            stripe,
+            webhook_secrets,
+            erp_event_secrets: Some(erp_event_secrets),
+            sweep_secs: args.sweep_secs,
+            erp_poll_secs: args.erp_poll_secs,
+            queues: args.queues.clone(),
+        })
+    }
+}
+
+/// A comma-separated list of secrets (or a JSON array of strings).
+pub(crate) fn split_secrets(v: &str) -> Vec<Secret<String>> {
+    if let Ok(list) = serde_json::from_str::<Vec<String>>(v.trim()) {
+        return list
+            .into_iter()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| Secret::new(s.trim().to_owned()))
+            .collect();
+    }
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| Secret::new(s.to_owned()))
+        .collect()
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
     #[error("cannot open the local store: {0}")]
     Store(#[from] ledgerbridge_core::ports::StoreError),
-    #[error("cannot listen on 127.0.0.1:{port}: {source}")]
-    Listen { port: u16, source: std::io::Error },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("embedded queue: {0}")]
+    Queue(#[from] ledgerbridge_core::ports::QueueError),
+    #[error(
+        "the data directory {0} is in use by another ledgerbridge process (its lock file is held)"
+    )]
+    Locked(PathBuf),
+    #[error("ERP event signing secrets: {0}")]
+    ErpSecrets(String),
     #[error("server failed: {0}")]
     Serve(std::io::Error),
     #[error("cannot create {path}: {source}")]
@@ -110,39 +300,76 @@ pub enum LocalError {
     #[error("ERP connector: {0}")]
     Erp(#[from] ledgerbridge_erp::ErpError),
     #[error("Stripe client: {0}")]
-    Stripe(#[from] ledgerbridge_stripe::StripeError),
+    Stripe(Box<ledgerbridge_stripe::StripeError>),
     #[error(transparent)]
     Mapping(#[from] ledgerbridge_pipeline::mapping::MappingError),
     #[error("reconciliation configuration: {0}")]
     Reconciliation(#[from] ledgerbridge_recon::service::config::ReconFileError),
 }
 
-type Transform = TransformStage<MemoryQueue, MemoryQueue, MemoryQueue, StripeClient>;
-type PostS = PostStage<AnyConnector, SqliteStore, StripeClient, SystemClock, MemoryQueue>;
-type LocalDeps = Deps<MemoryQueue, SqliteStore, SystemClock>;
-type ErpSync = ErpSyncStage<SqliteStore, StripeClient, SystemClock, MemoryQueue>;
+type Transform = TransformStage<SqliteQueue, SqliteQueue, SqliteQueue, StripeClient>;
+type PostS = PostStage<AnyConnector, SqliteStore, StripeClient, SystemClock, SqliteQueue>;
+type LocalDeps = Deps<SqliteQueue, SqliteStore, SystemClock>;
+type ErpSync = ErpSyncStage<SqliteStore, StripeClient, SystemClock, SqliteQueue>;
+
+impl From<ledgerbridge_stripe::StripeError> for LocalError {
+    fn from(e: ledgerbridge_stripe::StripeError) -> Self {
+        LocalError::Stripe(Box::new(e))
+    }
+}
 
 /// What the `POST /erp/customers` endpoint needs.
 struct ErpIntake {
     verifier: ledgerbridge_core::webhook::Verifier,
-    queue: MemoryQueue,
+    queue: SqliteQueue,
 }
 
 type Recon =
-    ledgerbridge_recon::service::Deps<MemoryQueue, SqliteStore, SqliteReportStore, SystemClock>;
+    ledgerbridge_recon::service::Deps<SqliteQueue, SqliteStore, SqliteReportStore, SystemClock>;
 
 /// A running local pipeline.
 pub struct Running {
     pub addr: std::net::SocketAddr,
-    pub sandbox: SandboxHandle,
+    /// The in-process ERP sandbox (`ErpSource::Sandbox` only).
+    pub sandbox: Option<SandboxHandle>,
     pub erp: ErpKind,
     pub stripe_writes: Option<SampleStripe>,
-    events: MemoryQueue,
-    commands: MemoryQueue,
-    erp_events: MemoryQueue,
-    reconciliation: MemoryQueue,
+    queues: Queues,
     in_flight: Arc<AtomicUsize>,
+    stop: tokio::sync::watch::Sender<bool>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
     server: tokio::task::JoinHandle<Result<(), std::io::Error>>,
+    /// Held for the life of the process: one process per data directory.
+    _lock: DataDirLock,
+}
+
+/// The durable queues, by name (the order of [`QUEUES`]).
+#[derive(Clone)]
+struct Queues {
+    events: SqliteQueue,
+    commands: SqliteQueue,
+    reconciliation: SqliteQueue,
+    erp_events: SqliteQueue,
+    parked: SqliteQueue,
+}
+
+impl Queues {
+    fn all(&self) -> [(&'static str, &SqliteQueue); 5] {
+        [
+            (QUEUES[0], &self.events),
+            (QUEUES[1], &self.commands),
+            (QUEUES[2], &self.reconciliation),
+            (QUEUES[3], &self.erp_events),
+            (QUEUES[4], &self.parked),
+        ]
+    }
+}
+
+/// What `GET /health` answers.
+struct Health {
+    queues: Queues,
+    in_flight: Arc<AtomicUsize>,
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Running {
@@ -156,10 +383,10 @@ impl Running {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut quiet = 0;
         while tokio::time::Instant::now() < deadline {
-            let busy = !self.events.is_empty()
-                || !self.commands.is_empty()
-                || !self.erp_events.is_empty()
-                || !self.reconciliation.is_empty()
+            let q = &self.queues;
+            let busy = [&q.events, &q.commands, &q.erp_events, &q.reconciliation]
+                .iter()
+                .any(|q| !q.is_empty().unwrap_or(false))
                 || self.in_flight.load(Ordering::SeqCst) > 0;
             quiet = if busy { 0 } else { quiet + 1 };
             if quiet >= 5 {
@@ -168,6 +395,28 @@ impl Running {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         false
+    }
+
+    /// Graceful shutdown: stop taking webhooks and messages, let the messages in hand finish
+    /// (at most `grace`), and return. Whatever is still queued stays on disk for the next
+    /// start.
+    pub async fn shutdown(self, grace: Duration) -> bool {
+        if self.stop.send(true).is_err() {
+            tracing::debug!("Every worker had already stopped");
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        let mut finished = true;
+        for w in self.workers {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if tokio::time::timeout(left, w).await.is_err() {
+                finished = false;
+            }
+        }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if tokio::time::timeout(left, self.server).await.is_err() {
+            finished = false;
+        }
+        finished && self.in_flight.load(Ordering::SeqCst) == 0
     }
 }
 
@@ -196,97 +445,130 @@ fn settings_for(erp: ErpKind, sb: &SandboxHandle) -> serde_json::Value {
     }
 }
 
-/// Start the pipeline.
+/// Start the pipeline on the sandbox (`ledgerbridge local`, `demo`).
 pub async fn start(args: &LocalArgs) -> Result<Running, LocalError> {
-    std::fs::create_dir_all(&args.data_dir).map_err(|source| LocalError::Dir {
-        path: args.data_dir.clone(),
+    start_with(Options::local(args)?).await
+}
+
+/// Take the data directory's lock, so a second process on the same files fails at start.
+fn lock_data_dir(data_dir: &std::path::Path) -> Result<DataDirLock, LocalError> {
+    DataDirLock::acquire(&data_dir.join(LOCK_FILE))?
+        .ok_or_else(|| LocalError::Locked(data_dir.to_path_buf()))
+}
+
+/// Start the pipeline from [`Options`].
+pub async fn start_with(opts: Options) -> Result<Running, LocalError> {
+    std::fs::create_dir_all(&opts.data_dir).map_err(|source| LocalError::Dir {
+        path: opts.data_dir.clone(),
         source,
     })?;
-    let mapping_text = match &args.mapping {
-        Some(p) => std::fs::read_to_string(p).map_err(|source| LocalError::Dir {
-            path: p.clone(),
-            source,
-        })?,
-        None => ledgerbridge_pipeline::mapping::EXAMPLE.to_owned(),
-    };
-    let mapping = Mapping::from_toml(&mapping_text)?;
-    let recon_text = match &args.reconciliation {
-        Some(p) => std::fs::read_to_string(p).map_err(|source| LocalError::Dir {
-            path: p.clone(),
-            source,
-        })?,
-        None => ledgerbridge_recon::service::config::EXAMPLE.to_owned(),
-    };
-    let recon_file = ReconFile::from_toml(&recon_text)?;
+    let lock = lock_data_dir(&opts.data_dir)?;
+    let mapping = Mapping::from_toml(&opts.mapping_toml)?;
+    let recon_file = ReconFile::from_toml(&opts.reconciliation_toml)?;
 
-    // The ERP sandbox, seeded with the items and accounts the mapping and the reconciliation
-    // configuration name.
-    let (_, sandbox) = ledgerbridge_erp_sandbox::spawn(SandboxConfig {
-        db: Some(
-            args.data_dir
-                .join(format!("sandbox-{}.sqlite", args.erp.as_str())),
-        ),
-        erps: vec![args.erp],
-        ..SandboxConfig::default()
-    })
-    .await
-    .map_err(|e| LocalError::Sandbox(e.to_string()))?;
-    let (mut gl_accounts, items) = names_in(&mapping_text);
-    gl_accounts.extend(names_in(&recon_text).0);
-    gl_accounts.sort();
-    gl_accounts.dedup();
-    sandbox
-        .seed(&Seed {
-            erp: Some(args.erp),
-            items,
-            gl_accounts,
-            closed_periods: vec![],
-        })
-        .map_err(|e| LocalError::Sandbox(e.to_string()))?;
-    let settings_json = Secret::new(settings_for(args.erp, &sandbox).to_string());
+    let (erp, settings_json, sandbox) = match opts.erp {
+        ErpSource::Sandbox(erp) => {
+            // The ERP sandbox, seeded with the items and accounts the mapping and the
+            // reconciliation configuration name.
+            let (_, sandbox) = ledgerbridge_erp_sandbox::spawn(SandboxConfig {
+                db: Some(
+                    opts.data_dir
+                        .join(format!("sandbox-{}.sqlite", erp.as_str())),
+                ),
+                erps: vec![erp],
+                ..SandboxConfig::default()
+            })
+            .await
+            .map_err(|e| LocalError::Sandbox(e.to_string()))?;
+            let (mut gl_accounts, items) = names_in(&opts.mapping_toml);
+            gl_accounts.extend(names_in(&opts.reconciliation_toml).0);
+            gl_accounts.sort();
+            gl_accounts.dedup();
+            sandbox
+                .seed(&Seed {
+                    erp: Some(erp),
+                    items,
+                    gl_accounts,
+                    closed_periods: vec![],
+                })
+                .map_err(|e| LocalError::Sandbox(e.to_string()))?;
+            let json = Secret::new(settings_for(erp, &sandbox).to_string());
+            (erp, json, Some(sandbox))
+        }
+        ErpSource::Settings(json) => {
+            let erp = ErpSettings::from_json(&json)?.kind();
+            (erp, json, None)
+        }
+    };
     let connector = AnyConnector::from_settings(ErpSettings::from_json(&settings_json)?)?;
     let poll_connector = AnyConnector::from_settings(ErpSettings::from_json(&settings_json)?)?;
 
-    // Stripe: the real API with a test-mode key, or the sample data served locally.
-    let env = ledgerbridge_core::config::Env::from_process();
-    let (stripe, sample) = match env.plain("STRIPE_API_KEY") {
-        Some(key) => (
-            StripeClient::new(StripeClientConfig::new(Secret::new(key)))?,
-            None,
-        ),
-        None => {
-            let sample = SampleStripe::load(&args.samples);
+    // Stripe: the real API (a test-mode key locally), or the sample data served locally.
+    let (stripe, sample) = match opts.stripe {
+        StripeSource::Api { key, base_url } => {
+            let mut cfg = StripeClientConfig::new(key);
+            if let Some(base) = base_url {
+                cfg = cfg.with_base_url(base);
+            }
+            (StripeClient::new(cfg)?, None)
+        }
+        StripeSource::Samples(dir) => {
+            let sample = SampleStripe::load(&dir);
             let base = sample.serve().await.map_err(LocalError::Serve)?;
-            let cfg = StripeClientConfig::new(Secret::new("sk_test_local_samples".to_owned()))
+            let mut cfg = StripeClientConfig::new(Secret::new("sk_test_local_samples".to_owned()))
                 .with_base_url(base);
+            // The sample server is on this machine: Stripe's rate limit does not apply to it.
+            cfg.requests_per_second = 0;
             (StripeClient::new(cfg)?, Some(sample))
         }
     };
 
-    if sample.is_some() {
+    if sample.is_some() && sandbox.is_some() {
         seed_sample_customer(&connector).await?;
     }
-    let store = SqliteStore::open(&args.data_dir.join("ledgerbridge.sqlite"))?;
-    let reports = SqliteReportStore::open(&args.data_dir.join(REPORTS_FILE))?;
-    let (events, commands, reconciliation, parked) = (
-        MemoryQueue::new(DEFAULT_MAX_MESSAGE_BYTES),
-        MemoryQueue::new(DEFAULT_MAX_MESSAGE_BYTES),
-        MemoryQueue::new(DEFAULT_MAX_MESSAGE_BYTES),
-        MemoryQueue::new(DEFAULT_MAX_MESSAGE_BYTES),
-    );
-    let secret_name = "LEDGERBRIDGE_WEBHOOK_SECRETS";
-    let secrets = if custom_secret() {
-        EnvSecrets::from_process_env()
-    } else {
-        EnvSecrets::from_pairs([(secret_name.to_owned(), DEV_SECRET.to_owned())])
+    let store = SqliteStore::open(&opts.data_dir.join("ledgerbridge.sqlite"))?;
+    let reports = SqliteReportStore::open(&opts.data_dir.join(REPORTS_FILE))?;
+    let open = |name: &str| {
+        SqliteQueue::open(
+            &opts.data_dir.join(format!("queue-{name}.sqlite")),
+            opts.queues.settings(name),
+        )
     };
+    let queues = Queues {
+        events: open(QUEUES[0])?,
+        commands: open(QUEUES[1])?,
+        reconciliation: open(QUEUES[2])?,
+        erp_events: open(QUEUES[3])?,
+        parked: open(QUEUES[4])?,
+    };
+    // This process holds the data directory's lock, so whatever a previous process left in
+    // flight (leases, hidden messages) belongs to no one: recover it now.
+    let expired = store.expire_leases()?;
+    let mut recovered = 0;
+    for (_, q) in queues.all() {
+        recovered += q.recover_in_flight()?;
+    }
+    if expired > 0 || recovered > 0 {
+        tracing::warn!(
+            leases = expired,
+            messages = recovered,
+            "Recovered the work of a process that stopped without finishing it"
+        );
+    }
+    let Queues {
+        events,
+        commands,
+        reconciliation,
+        erp_events,
+        parked,
+    } = queues.clone();
     let deps: Arc<LocalDeps> = Arc::new(Deps {
         queue: events.clone(),
         store: store.clone(),
         verifier: RotatingVerifier::new(
             SecretsBackend::Env(
-                CachedSecrets::new(secrets, DEFAULTS.secret_ttl),
-                secret_name.to_owned(),
+                CachedSecrets::new(opts.webhook_secrets, DEFAULTS.secret_ttl),
+                WEBHOOK_SECRETS.to_owned(),
             ),
             ledgerbridge_core::webhook::DEFAULT_TOLERANCE_SECS,
         ),
@@ -316,22 +598,14 @@ pub async fn start(args: &LocalArgs) -> Result<Running, LocalError> {
         claim_secs: DEFAULTS.recon_claim_days * DAY_SECS,
         concurrency: DEFAULTS.local_recon_concurrency,
     });
-    let erp_events = MemoryQueue::new(DEFAULT_MAX_MESSAGE_BYTES);
-    let erp_secrets: Vec<Secret<String>> = ledgerbridge_core::config::Env::from_process()
-        .optional("ERP_EVENT_SECRETS")
-        .map(|v| {
-            v.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| Secret::new(s.to_owned()))
-                .collect()
-        })
-        .unwrap_or_else(|| vec![Secret::new(DEV_ERP_SECRET.to_owned())]);
-    let erp_intake = Arc::new(ErpIntake {
-        verifier: ledgerbridge_core::webhook::Verifier::new(&erp_secrets)
-            .map_err(|e| LocalError::Serve(std::io::Error::other(e.to_string())))?,
-        queue: erp_events.clone(),
-    });
+    let erp_intake = match &opts.erp_event_secrets {
+        Some(secrets) => Some(Arc::new(ErpIntake {
+            verifier: ledgerbridge_core::webhook::Verifier::new(secrets)
+                .map_err(|e| LocalError::ErpSecrets(e.to_string()))?,
+            queue: erp_events.clone(),
+        })),
+        None => None,
+    };
     let erp_poll = Arc::new(erp_poll::build(
         poll_connector,
         store.clone(),
@@ -357,80 +631,89 @@ pub async fn start(args: &LocalArgs) -> Result<Running, LocalError> {
     ));
 
     let in_flight = Arc::new(AtomicUsize::new(0));
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let mut workers = Vec::new();
     {
         let (q, t, n) = (events.clone(), transform.clone(), in_flight.clone());
-        tokio::spawn(worker(q, n, move |m| {
-            let t = t.clone();
-            async move { t.process(&m).await }
-        }));
+        workers.push(tokio::spawn(worker(
+            q,
+            n,
+            stop_rx.clone(),
+            DEFAULTS.transform_concurrency,
+            move |m| {
+                let t = t.clone();
+                async move { t.process(&m).await }
+            },
+        )));
     }
     {
-        let (q, p, n, erp) = (
-            commands.clone(),
-            poster.clone(),
-            in_flight.clone(),
-            args.erp,
-        );
-        tokio::spawn(worker(q, n, move |m| {
-            let p = p.clone();
-            async move {
-                let (outcome, posted) = p.process_detailed(&m).await;
-                match posted {
-                    Some(Posted::Command(msg, result)) => {
-                        let reference = msg.command.reference();
-                        match result {
-                            PostResult::Posted { erp_id, created } => println!(
-                                "erp     {:<8} {:<13} {:<46} → {} ({})",
-                                erp.as_str(),
-                                msg.command.kind().as_str(),
-                                reference.to_string(),
-                                erp_id,
-                                if created { "created" } else { "updated" }
-                            ),
-                            PostResult::AlreadyPosted { .. } => {}
-                            PostResult::Stale => {
-                                println!("erp     skipped an older update of {reference}")
+        let (q, p, n, erp) = (commands.clone(), poster.clone(), in_flight.clone(), erp);
+        workers.push(tokio::spawn(worker(
+            q,
+            n,
+            stop_rx.clone(),
+            DEFAULTS.post_concurrency,
+            move |m| {
+                let p = p.clone();
+                async move {
+                    let (outcome, posted) = p.process_detailed(&m).await;
+                    match posted {
+                        Some(Posted::Command(msg, result)) => {
+                            let reference = msg.command.reference();
+                            match result {
+                                PostResult::Posted { erp_id, created } => say!(
+                                    "erp     {:<8} {:<13} {:<46} → {} ({})",
+                                    erp.as_str(),
+                                    msg.command.kind().as_str(),
+                                    reference.to_string(),
+                                    erp_id,
+                                    if created { "created" } else { "updated" }
+                                ),
+                                PostResult::AlreadyPosted { .. } => {}
+                                PostResult::Stale => {
+                                    say!("erp     skipped an older update of {reference}")
+                                }
                             }
                         }
-                    }
-                    Some(Posted::Fields(msg, result)) => match result {
-                        FieldsResult::Written {
-                            customer_code,
-                            written,
-                            unmapped,
-                            ..
-                        } => {
-                            let values: Vec<String> = msg
-                                .values
-                                .iter()
-                                .filter(|(k, _)| !unmapped.contains(k))
-                                .map(|(k, v)| format!("{k}={v}"))
-                                .collect();
-                            println!(
-                                "erp     {:<8} {:<13} {:<46} → {} ({} field(s): {})",
-                                erp.as_str(),
-                                "fields",
-                                msg.object_id,
+                        Some(Posted::Fields(msg, result)) => match result {
+                            FieldsResult::Written {
                                 customer_code,
-                                written.len(),
-                                values.join(", ")
-                            );
-                            if !unmapped.is_empty() {
-                                println!(
-                                    "erp     not written (no field in the ERP settings): {}",
-                                    unmapped.join(", ")
+                                written,
+                                unmapped,
+                                ..
+                            } => {
+                                let values: Vec<String> = msg
+                                    .values
+                                    .iter()
+                                    .filter(|(k, _)| !unmapped.contains(k))
+                                    .map(|(k, v)| format!("{k}={v}"))
+                                    .collect();
+                                say!(
+                                    "erp     {:<8} {:<13} {:<46} → {} ({} field(s): {})",
+                                    erp.as_str(),
+                                    "fields",
+                                    msg.object_id,
+                                    customer_code,
+                                    written.len(),
+                                    values.join(", ")
                                 );
+                                if !unmapped.is_empty() {
+                                    say!(
+                                        "erp     not written (no field in the ERP settings): {}",
+                                        unmapped.join(", ")
+                                    );
+                                }
                             }
-                        }
-                        FieldsResult::Stale => {
-                            println!("erp     skipped older values of {}", msg.object_id)
-                        }
-                    },
-                    None => {}
+                            FieldsResult::Stale => {
+                                say!("erp     skipped older values of {}", msg.object_id)
+                            }
+                        },
+                        None => {}
+                    }
+                    outcome
                 }
-                outcome
-            }
-        }));
+            },
+        )));
     }
     {
         let (q, r, n, parked) = (
@@ -440,86 +723,117 @@ pub async fn start(args: &LocalArgs) -> Result<Running, LocalError> {
             parked.clone(),
         );
         let attempts: Arc<std::sync::Mutex<HashMap<String, u32>>> = Arc::default();
-        tokio::spawn(worker(q, n, move |m| {
-            let (r, parked, attempts) = (r.clone(), parked.clone(), attempts.clone());
-            async move {
-                let result = r.process_message(&m).await;
-                reconciled(&m, &result, &attempts, &parked).await
-            }
-        }));
+        workers.push(tokio::spawn(worker(
+            q,
+            n,
+            stop_rx.clone(),
+            DEFAULTS.local_recon_concurrency,
+            move |m| {
+                let (r, parked, attempts) = (r.clone(), parked.clone(), attempts.clone());
+                async move {
+                    let result = r.process_message(&m).await;
+                    reconciled(&m, &result, &attempts, &parked).await
+                }
+            },
+        )));
     }
-    if args.erp_poll_secs > 0 {
+    if opts.erp_poll_secs > 0 {
         tokio::spawn(erp_poll_timer(
             erp_poll,
-            Duration::from_secs(args.erp_poll_secs),
+            Duration::from_secs(opts.erp_poll_secs),
         ));
     }
-    if args.sweep_secs > 0 {
+    if opts.sweep_secs > 0 {
         tokio::spawn(sweep_timer(
             recon,
-            Duration::from_secs(args.sweep_secs),
+            Duration::from_secs(opts.sweep_secs),
             in_flight.clone(),
         ));
     }
     {
         let (q, st, n) = (erp_events.clone(), erp_sync.clone(), in_flight.clone());
-        tokio::spawn(worker(q, n, move |m| {
-            let st = st.clone();
-            async move {
-                let report = st.process_detailed(&m).await;
-                match report {
-                    ledgerbridge_pipeline::to_stripe::sync::SyncReport::Outcome(o) => o,
-                    ledgerbridge_pipeline::to_stripe::sync::SyncReport::Updated {
-                        stripe_customer,
-                    } => {
-                        println!("stripe  customer {stripe_customer} updated from the ERP");
-                        RecordOutcome::Done
+        workers.push(tokio::spawn(worker(
+            q,
+            n,
+            stop_rx.clone(),
+            DEFAULTS.sync_concurrency,
+            move |m| {
+                let st = st.clone();
+                async move {
+                    let report = st.process_detailed(&m).await;
+                    match report {
+                        ledgerbridge_pipeline::to_stripe::sync::SyncReport::Outcome(o) => o,
+                        ledgerbridge_pipeline::to_stripe::sync::SyncReport::Updated {
+                            stripe_customer,
+                        } => {
+                            say!("stripe  customer {stripe_customer} updated from the ERP");
+                            RecordOutcome::Done
+                        }
+                        ledgerbridge_pipeline::to_stripe::sync::SyncReport::Unchanged {
+                            stripe_customer,
+                        } => {
+                            say!(
+                                "stripe  customer {stripe_customer} already shows the ERP's values"
+                            );
+                            RecordOutcome::Done
+                        }
+                        _ => RecordOutcome::Done,
                     }
-                    ledgerbridge_pipeline::to_stripe::sync::SyncReport::Unchanged {
-                        stripe_customer,
-                    } => {
-                        println!(
-                            "stripe  customer {stripe_customer} already shows the ERP's values"
-                        );
-                        RecordOutcome::Done
-                    }
-                    _ => RecordOutcome::Done,
                 }
-            }
-        }));
+            },
+        )));
     }
-    tokio::spawn(report_parked(parked));
+    workers.push(tokio::spawn(report_parked(parked, stop_rx.clone())));
 
-    let app = Router::new()
+    let health = Arc::new(Health {
+        queues: queues.clone(),
+        in_flight: in_flight.clone(),
+        stopping: stop_rx.clone(),
+    });
+    let mut app = Router::new()
         .route("/webhook", post(webhook))
         .with_state(deps)
         .merge(
             Router::new()
+                .route("/health", get(health_check))
+                .with_state(health),
+        );
+    if let Some(erp_intake) = erp_intake {
+        app = app.merge(
+            Router::new()
                 .route("/erp/customers", post(erp_event))
                 .with_state(erp_intake),
         );
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+    }
+    let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .map_err(|source| LocalError::Listen {
-            port: args.port,
+            addr: opts.listen,
             source,
         })?;
     let addr = listener.local_addr().map_err(|source| LocalError::Listen {
-        port: args.port,
+        addr: opts.listen,
         source,
     })?;
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut server_stop = stop_rx;
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                stopped(&mut server_stop).await;
+            })
+            .await
+    });
     Ok(Running {
         addr,
         sandbox,
-        erp: args.erp,
+        erp,
         stripe_writes: sample,
-        events,
-        commands,
-        erp_events,
-        reconciliation,
+        queues,
         in_flight,
+        stop,
+        workers,
         server,
+        _lock: lock,
     })
 }
 
@@ -545,7 +859,7 @@ async fn reconciled(
     body: &str,
     result: &PayoutResult,
     attempts: &std::sync::Mutex<HashMap<String, u32>>,
-    parked: &MemoryQueue,
+    parked: &SqliteQueue,
 ) -> RecordOutcome {
     use ledgerbridge_core::ports::EventQueue;
     let payout = payout_of(body);
@@ -584,7 +898,7 @@ async fn reconciled(
     };
     match (result, retry_reason) {
         (_, Some(reason)) => {
-            println!("recon   {payout:<30} not posted: {reason}");
+            say!("recon   {payout:<30} not posted: {reason}");
             let note = serde_json::json!({
                 "reason": format!("payout reconciliation of {payout}: {reason}"),
                 "payout": payout,
@@ -595,21 +909,21 @@ async fn reconciled(
             RecordOutcome::Done
         }
         (PayoutResult::Queued { reference }, None) => {
-            println!("recon   {payout:<30} journal {reference} queued");
+            say!("recon   {payout:<30} journal {reference} queued");
             outcome
         }
         (PayoutResult::NeedsReview, None) => {
-            println!(
+            say!(
                 "recon   {payout:<30} not posted: needs review (ledgerbridge report --payout {payout})"
             );
             outcome
         }
         (PayoutResult::AlreadyDone, None) => {
-            println!("recon   {payout:<30} already reconciled");
+            say!("recon   {payout:<30} already reconciled");
             outcome
         }
         (PayoutResult::Skipped { reason }, None) => {
-            println!("recon   {payout:<30} not posted: {reason}");
+            say!("recon   {payout:<30} not posted: {reason}");
             outcome
         }
         (_, None) => outcome,
@@ -630,12 +944,12 @@ where
         ticker.tick().await;
         let now = ledgerbridge_core::Clock::now_secs(&SystemClock);
         match poll.poll(now).await {
-            Ok(r) if r.queued > 0 || r.relinked > 0 => println!(
+            Ok(r) if r.queued > 0 || r.relinked > 0 => say!(
                 "erp     poll: {} changed customer(s), {} sent on to Stripe, {} not linked to Stripe",
                 r.listed, r.queued, r.not_linked
             ),
             Ok(_) => {}
-            Err(e) => println!("erp     poll failed: {e}"),
+            Err(e) => say!("erp     poll failed: {e}"),
         }
     }
 }
@@ -650,7 +964,7 @@ async fn sweep_timer(recon: Arc<Recon>, period: Duration, in_flight: Arc<AtomicU
         in_flight.fetch_add(1, Ordering::SeqCst);
         let s = recon.sweep(&format!("local-sweep-{run}")).await;
         in_flight.fetch_sub(1, Ordering::SeqCst);
-        println!(
+        say!(
             "recon   sweep {run}: {} payouts listed, {} journals queued, {} need review, {} already done, {} not ready, {} to retry, {} failed{}",
             s.listed,
             s.queued,
@@ -713,49 +1027,150 @@ async fn seed_sample_customer(connector: &AnyConnector) -> Result<(), LocalError
     Ok(())
 }
 
-/// Receive from an embedded queue and run `stage` on each message; retryable failures go back
-/// on the queue after a pause (the local stand-in for SQS visibility timeouts).
-async fn worker<F, Fut>(queue: MemoryQueue, in_flight: Arc<AtomicUsize>, stage: F)
-where
+/// Resolves once a stop is requested (or the sender is gone).
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    if stop.wait_for(|s| *s).await.is_err() {
+        tracing::debug!("The stop signal's sender is gone");
+    }
+}
+
+/// The delay before the `n`th delivery's retry: 0.5 s, 1 s, 2 s, … up to a minute.
+fn retry_delay(receive_count: u32) -> Duration {
+    let doublings = receive_count.saturating_sub(1).min(16);
+    FIRST_RETRY_DELAY
+        .saturating_mul(1u32 << doublings)
+        .min(MAX_RETRY_DELAY)
+}
+
+/// Receive from a durable queue and run `stage` on up to `concurrency` messages at a time
+/// (messages of one group are never in flight together): delete on success (or a permanent
+/// outcome the stage has already parked), release for a later delivery on a retryable
+/// failure. Stops taking messages once `stop` is set, after the batch in hand.
+async fn worker<F, Fut>(
+    queue: SqliteQueue,
+    in_flight: Arc<AtomicUsize>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    concurrency: usize,
+    stage: F,
+) where
     F: Fn(String) -> Fut,
     Fut: std::future::Future<Output = RecordOutcome>,
 {
     loop {
-        let batch: Vec<QueuedMessage> = queue.receive(10).await;
+        if *stop.borrow() {
+            return;
+        }
+        let batch: Vec<Delivery> = tokio::select! {
+            batch = queue.receive(concurrency.max(1), QUEUE_POLL) => match batch {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(error = %e, "Receiving from the embedded queue failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+            () = stopped(&mut stop) => return,
+        };
         in_flight.fetch_add(batch.len(), Ordering::SeqCst);
-        for msg in batch {
-            if let RecordOutcome::Retry(reason) = stage(msg.body.clone()).await {
-                tracing::info!(reason = %reason, "Message will be retried");
-                let (q, n) = (queue.clone(), in_flight.clone());
-                tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    q.requeue(msg);
-                    n.fetch_sub(1, Ordering::SeqCst);
-                });
-            } else {
+        let runs = batch.into_iter().map(|msg| {
+            let run = stage(msg.body.clone());
+            let (queue, in_flight) = (&queue, &in_flight);
+            async move {
+                let settled = match run.await {
+                    RecordOutcome::Retry(reason) => {
+                        tracing::info!(
+                            reason = %reason,
+                            receive_count = msg.receive_count,
+                            "Message will be retried"
+                        );
+                        queue.retry(&msg, retry_delay(msg.receive_count), &reason)
+                    }
+                    _ => queue.delete(&msg),
+                };
+                match settled {
+                    Ok(true) => {}
+                    // The visibility timeout ended first and the message went out again; that
+                    // delivery settles it (every stage is idempotent).
+                    Ok(false) => tracing::warn!(
+                        queue_message_id = %msg.id.as_str(),
+                        "Message was redelivered before this delivery finished"
+                    ),
+                    Err(e) => tracing::error!(
+                        error = %e,
+                        "Settling a message failed; it will be delivered again"
+                    ),
+                }
                 in_flight.fetch_sub(1, Ordering::SeqCst);
+            }
+        });
+        futures::future::join_all(runs).await;
+    }
+}
+
+/// Print each parked message's reason and keep it in the parked queue's dead letters, where a
+/// person finds it (`docs/serve.md`, "Parked messages").
+async fn report_parked(parked: SqliteQueue, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        let batch = tokio::select! {
+            batch = parked.receive(10, QUEUE_POLL) => batch,
+            () = stopped(&mut stop) => return,
+        };
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "Receiving parked messages failed");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        for msg in batch {
+            let reason = serde_json::from_str::<serde_json::Value>(&msg.body)
+                .ok()
+                .and_then(|v| v["reason"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            say!("parked  {reason}");
+            tracing::warn!(alarm = "parked", reason = %reason, "Message parked");
+            if let Err(e) = parked.dead_letter(&msg, &format!("parked: {reason}")) {
+                tracing::error!(error = %e, "Keeping a parked message failed; it will be reported again");
             }
         }
     }
 }
 
-async fn report_parked(parked: MemoryQueue) {
-    loop {
-        for msg in parked.receive(10).await {
-            let reason = serde_json::from_str::<serde_json::Value>(&msg.body)
-                .ok()
-                .and_then(|v| v["reason"].as_str().map(str::to_owned))
-                .unwrap_or_default();
-            println!("parked  {reason}");
+/// `GET /health`: 200 with the queue depths while running, 503 once shutting down or when a
+/// queue file cannot be read.
+async fn health_check(State(h): State<Arc<Health>>) -> (StatusCode, axum::Json<serde_json::Value>) {
+    let mut queues = serde_json::Map::new();
+    let mut ok = !*h.stopping.borrow();
+    for (name, q) in h.queues.all() {
+        match (q.len(), q.dead_letter_count()) {
+            (Ok(depth), Ok(dead)) => {
+                queues.insert(
+                    name.to_owned(),
+                    serde_json::json!({"depth": depth, "dead_letters": dead}),
+                );
+            }
+            _ => ok = false,
         }
     }
+    let body = serde_json::json!({
+        "status": if ok { "ok" } else if *h.stopping.borrow() { "stopping" } else { "degraded" },
+        "in_flight": h.in_flight.load(Ordering::SeqCst),
+        "queues": queues,
+    });
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, axum::Json(body))
 }
 
 pub async fn run(args: LocalArgs) -> Result<(), LocalError> {
     let running = start(&args).await?;
-    println!("ledgerbridge local pipeline");
-    println!("  webhook endpoint : {}", running.webhook_url());
-    println!(
+    say!("ledgerbridge local pipeline");
+    say!("  webhook endpoint : {}", running.webhook_url());
+    say!(
         "  signing secret   : {}",
         if custom_secret() {
             "from LEDGERBRIDGE_WEBHOOK_SECRETS"
@@ -763,13 +1178,15 @@ pub async fn run(args: LocalArgs) -> Result<(), LocalError> {
             "built-in development secret (see README)"
         }
     );
-    println!(
-        "  ERP sandbox      : {} at {} (audit log: {}/_admin/audit)",
-        running.erp.as_str(),
-        running.sandbox.base_url(),
-        running.sandbox.base_url()
-    );
-    println!(
+    if let Some(sandbox) = &running.sandbox {
+        say!(
+            "  ERP sandbox      : {} at {} (audit log: {}/_admin/audit)",
+            running.erp.as_str(),
+            sandbox.base_url(),
+            sandbox.base_url()
+        );
+    }
+    say!(
         "  Stripe API       : {}",
         if running.stripe_writes.is_some() {
             "sample data served locally (set STRIPE_API_KEY for test mode)"
@@ -777,28 +1194,71 @@ pub async fn run(args: LocalArgs) -> Result<(), LocalError> {
             "Stripe, with STRIPE_API_KEY"
         }
     );
-    println!("  data             : {}", args.data_dir.display());
-    println!(
+    say!("  data             : {}", args.data_dir.display());
+    say!(
         "  replay samples   : cargo run -p ledgerbridge-cli -- replay --url {}",
         running.webhook_url()
     );
+    run_until_stopped(running, args.stop_after, Duration::from_secs(30)).await
+}
+
+/// Wait for SIGTERM or SIGINT (or `stop_after` seconds), then shut down gracefully: no new
+/// webhooks or messages, the messages in hand finish within `grace`.
+pub async fn run_until_stopped(
+    mut running: Running,
+    stop_after: Option<u64>,
+    grace: Duration,
+) -> Result<(), LocalError> {
     let wait = async {
-        match args.stop_after {
+        match stop_after {
             Some(secs) => tokio::time::sleep(Duration::from_secs(secs)).await,
-            None => {
+            None => shutdown_signal().await,
+        }
+    };
+    tokio::select! {
+        () = wait => {}
+        res = &mut running.server => return match res {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(LocalError::Serve(e)),
+            Err(e) => Err(LocalError::Serve(std::io::Error::other(e))),
+        },
+    }
+    tracing::info!("Shutting down: finishing the messages in hand");
+    if running.shutdown(grace).await {
+        tracing::info!("Stopped; nothing in flight");
+    } else {
+        tracing::warn!(
+            grace_secs = grace.as_secs(),
+            "Stopped with work in flight; it is delivered again at the next start"
+        );
+    }
+    Ok(())
+}
+
+/// SIGTERM (systemd, `kill`) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
                 if tokio::signal::ctrl_c().await.is_err() {
                     std::future::pending::<()>().await;
                 }
             }
         }
-    };
-    tokio::select! {
-        () = wait => Ok(()),
-        res = running.server => match res {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(LocalError::Serve(e)),
-            Err(e) => Err(LocalError::Serve(std::io::Error::other(e))),
-        },
+    }
+    #[cfg(not(unix))]
+    {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }
 
@@ -834,20 +1294,23 @@ async fn erp_event(
 
 /// Print what the ERP sandbox committed.
 pub fn print_erp_summary(running: &Running) {
-    let audit = running.sandbox.audit(Some(running.erp)).unwrap_or_default();
+    let Some(sandbox) = &running.sandbox else {
+        return;
+    };
+    let audit = sandbox.audit(Some(running.erp)).unwrap_or_default();
     let mut counts: std::collections::BTreeMap<(String, String), usize> = Default::default();
     for a in &audit {
         *counts
             .entry((a.entity.clone(), a.action.clone()))
             .or_default() += 1;
     }
-    println!(
+    say!(
         "\nERP sandbox ({}) audit log: {} entries",
         running.erp.as_str(),
         audit.len()
     );
     for ((entity, action), n) in counts {
-        println!("  {n:>3} × {action:<6} {entity}");
+        say!("  {n:>3} × {action:<6} {entity}");
     }
 }
 
