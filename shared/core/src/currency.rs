@@ -39,7 +39,26 @@ pub const THREE_DECIMAL: [&str; 5] = ["BHD", "JOD", "KWD", "OMR", "TND"];
 /// UGX is zero-decimal in the API (listed with the special cases by Stripe; kept zero-decimal here).
 pub const SPECIAL: [&str; 4] = ["ISK", "HUF", "TWD", "UGX"];
 
-/// Every code the table names explicitly (the rest default to two decimals).
+/// Stripe's two-decimal currencies: every other currency Stripe supports for payments
+/// (docs.stripe.com/currencies, cross-checked against the currency list of the `stripe-rust`
+/// crate; codes withdrawn since — EEK, LTL, LVL, SVC, VEF — left out).
+///
+/// A code in none of these tables is not guessed to have two decimals: [`Currency::parse`]
+/// rejects it, so an event in such a currency is parked with the reason instead of being booked
+/// with a made-up exponent. A currency Stripe adds is one line here.
+pub const TWO_DECIMAL: [&str; 115] = [
+    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT",
+    "BGN", "BMD", "BND", "BOB", "BRL", "BSD", "BWP", "BZD", "CAD", "CDF", "CHF", "CNY", "COP",
+    "CRC", "CVE", "CZK", "DKK", "DOP", "DZD", "EGP", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL",
+    "GIP", "GMD", "GTQ", "GYD", "HKD", "HNL", "HRK", "HTG", "IDR", "ILS", "INR", "JMD", "KES",
+    "KGS", "KHR", "KYD", "KZT", "LAK", "LBP", "LKR", "LRD", "LSL", "MAD", "MDL", "MKD", "MNT",
+    "MOP", "MRO", "MUR", "MVR", "MWK", "MXN", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR",
+    "NZD", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "QAR", "RON", "RSD", "RUB", "SAR", "SBD",
+    "SCR", "SEK", "SGD", "SHP", "SLL", "SOS", "SRD", "STD", "SZL", "THB", "TJS", "TOP", "TRY",
+    "TTD", "TZS", "UAH", "USD", "UYU", "UZS", "WST", "XCD", "YER", "ZAR", "ZMW",
+];
+
+/// Every code with a rule of its own (zero-, three-decimal and special cases).
 pub fn listed_codes() -> impl Iterator<Item = &'static str> {
     ZERO_DECIMAL
         .iter()
@@ -48,9 +67,22 @@ pub fn listed_codes() -> impl Iterator<Item = &'static str> {
         .copied()
 }
 
+/// Whether Stripe's currency table names `code` (upper case).
+pub fn is_known(code: &str) -> bool {
+    listed_codes().any(|c| c == code) || TWO_DECIMAL.contains(&code)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid currency code {0:?}: expected three ASCII letters")]
-pub struct InvalidCurrency(pub String);
+pub enum InvalidCurrency {
+    #[error("invalid currency code {0:?}: expected three ASCII letters")]
+    Malformed(String),
+    /// Three letters, but not a currency in Stripe's table: its decimals are unknown, and
+    /// guessing them would book amounts 10, 100 or 1000 times off.
+    #[error(
+        "currency {0} is not in the exponent table (Stripe's supported currencies): its number of decimals is unknown, so it is not booked; add it to shared/core/src/currency.rs"
+    )]
+    Unknown(String),
+}
 
 impl Currency {
     pub const USD: Currency = Currency(*b"USD");
@@ -61,13 +93,17 @@ impl Currency {
     pub fn parse(code: &str) -> Result<Self, InvalidCurrency> {
         let bytes = code.as_bytes();
         if bytes.len() != 3 || !bytes.iter().all(u8::is_ascii_alphabetic) {
-            return Err(InvalidCurrency(code.chars().take(16).collect()));
+            return Err(InvalidCurrency::Malformed(code.chars().take(16).collect()));
         }
-        Ok(Currency([
+        let currency = Currency([
             bytes[0].to_ascii_uppercase(),
             bytes[1].to_ascii_uppercase(),
             bytes[2].to_ascii_uppercase(),
-        ]))
+        ]);
+        if !is_known(currency.code()) {
+            return Err(InvalidCurrency::Unknown(currency.code().to_owned()));
+        }
+        Ok(currency)
     }
 
     /// Upper-case code, e.g. `"USD"`.
@@ -108,6 +144,8 @@ impl Currency {
                 charge_multiple: 1,
                 payout_multiple: 100,
             },
+            // Two-decimal: `parse` admits only codes in the tables, and every code not matched
+            // above is in `TWO_DECIMAL`.
             _ => CurrencyRule {
                 exponent: 2,
                 charge_multiple: 1,
@@ -181,6 +219,32 @@ mod tests {
         assert!(Currency::parse("usdd").is_err());
         assert!(Currency::parse("u$d").is_err());
         assert!(Currency::parse("ü").is_err());
+        assert!(matches!(
+            Currency::parse("us"),
+            Err(InvalidCurrency::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn a_currency_missing_from_the_table_is_rejected_not_given_two_decimals() {
+        // XTS is ISO 4217's code reserved for testing; XBT and ABC are no currency at all.
+        for code in ["xts", "XBT", "abc"] {
+            let err = Currency::parse(code).unwrap_err();
+            assert_eq!(err, InvalidCurrency::Unknown(code.to_ascii_uppercase()));
+            assert!(
+                err.to_string().contains("not in the exponent table"),
+                "{err}"
+            );
+        }
+        let err = serde_json::from_str::<Currency>("\"xts\"").unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("currency XTS is not in the exponent table"));
+        // Every two-decimal code is known, and none is also in another table.
+        for c in TWO_DECIMAL {
+            assert_eq!(Currency::parse(c).unwrap().exponent(), 2, "{c}");
+            assert!(!listed_codes().any(|l| l == c), "{c} listed twice");
+        }
         let c: Currency = serde_json::from_str("\"jpy\"").unwrap();
         assert_eq!(serde_json::to_string(&c).unwrap(), "\"jpy\"");
     }

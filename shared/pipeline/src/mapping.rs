@@ -39,6 +39,17 @@ pub struct Defaults {
     /// it such payments are parked with that reason.
     #[serde(default)]
     pub guest_customer: Option<String>,
+    /// Minutes after an event during which a refund that Stripe's refund list does not show yet
+    /// (`charge.refunded` with an empty or short list) is retried; after that the event is
+    /// parked with the reason. Keep it below the events queue's redelivery window (visibility
+    /// timeout × `maxReceiveCount`: 15 minutes in the template), so the park, not the
+    /// dead-letter queue, ends it.
+    #[serde(default = "default_refund_wait_minutes")]
+    pub refund_wait_minutes: u32,
+}
+
+fn default_refund_wait_minutes() -> u32 {
+    10
 }
 
 fn default_prefix() -> String {
@@ -62,6 +73,7 @@ impl Default for Defaults {
             customer_name: default_name(),
             currency: default_currency(),
             guest_customer: None,
+            refund_wait_minutes: default_refund_wait_minutes(),
         }
     }
 }

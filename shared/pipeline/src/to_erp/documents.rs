@@ -72,8 +72,9 @@ pub(super) fn document_lines(
             .ok_or_else(|| permanent(format!("line {line_id} without amount")))?;
         let credits = line_credits(line)?;
         let mut inclusive = 0i64;
-        // The line's `taxes` (current API versions) only, as booked so far.
-        for t in line.taxes.iter().flatten() {
+        // The line's tax in either shape: `taxes` (current API versions), else `tax_amounts`
+        // (older versions, converted).
+        for t in &line.taxes() {
             let rate = t
                 .rate_id()
                 .or_else(|| text(&t.kind))

@@ -58,6 +58,34 @@ fn invoice_lines(
         Some(invoice.total),
         invoice.currency,
     )
+    .map_err(|e| match invoice_level_discount(invoice) {
+        Some(coupon) => permanent(format!(
+            "{}: the invoice is in an older API version's shape (before 2020-08-27): its discount (coupon {coupon}) is given only for the whole invoice (`discount`), with no amounts per line (`discount_amounts`), so its lines cannot be booked net of it; send this endpoint's events with API version 2020-08-27 or later, or book the invoice by hand ({e})",
+            if invoice.id.is_empty() { "?" } else { invoice.id.as_str() }
+        )),
+        None => e,
+    })
+}
+
+/// The coupon of an invoice-level discount in the older shape (`discount`: one object for the
+/// whole invoice) when no line carries its share of it (`discount_amounts`,
+/// `pretax_credit_amounts`): such an invoice cannot be booked net of its discount per line.
+fn invoice_level_discount(invoice: &StripeInvoice) -> Option<String> {
+    let discount = invoice.other.get("discount")?.as_object()?;
+    let per_line = invoice
+        .lines
+        .data
+        .iter()
+        .any(|l| !l.discount_amounts.is_empty() || !l.pretax_credit_amounts.is_empty());
+    if per_line || !invoice.total_discount_amounts.is_empty() {
+        return None;
+    }
+    let coupon = discount.get("coupon").and_then(|c| {
+        c.get("id")
+            .and_then(serde_json::Value::as_str)
+            .or_else(|| c.as_str())
+    });
+    Some(coupon.unwrap_or("?").to_owned())
 }
 
 fn invoice_command(

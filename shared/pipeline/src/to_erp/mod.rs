@@ -20,6 +20,8 @@ mod refunds;
 pub mod subscriptions;
 
 #[cfg(test)]
+mod silent_paths_tests;
+#[cfg(test)]
 mod table_tests;
 #[cfg(test)]
 mod tests;
@@ -28,6 +30,7 @@ use crate::mapping::Mapping;
 use crate::outcome::{Outcome, StageError};
 use common::source_of;
 use ledgerbridge_core::event::Event;
+use ledgerbridge_core::{Clock, SystemClock};
 use ledgerbridge_stripe::api::StripeApi;
 use serde::Deserialize;
 use serde_json::Value;
@@ -109,11 +112,23 @@ struct RuleFields {
     metadata: Value,
 }
 
-/// Turn one event into commands.
+/// Turn one event into commands, now.
 pub async fn transform<A: StripeApi>(
     mapping: &Mapping,
     stripe: &A,
     event: &Event,
+) -> Result<Outcome, StageError> {
+    transform_at(mapping, stripe, event, SystemClock.now_secs()).await
+}
+
+/// Turn one event into commands at `now_secs` (epoch seconds): what waits for Stripe to catch
+/// up (a refund its list does not show yet) is retried until a deadline measured from the
+/// event's `created`, then parked.
+pub async fn transform_at<A: StripeApi>(
+    mapping: &Mapping,
+    stripe: &A,
+    event: &Event,
+    now_secs: i64,
 ) -> Result<Outcome, StageError> {
     let object = &event.data.object;
     let source = source_of(event);
@@ -135,7 +150,7 @@ pub async fn transform<A: StripeApi>(
     match handler_of(&event.event_type) {
         Some(Handler::Customers) => customers::handle(mapping, event, source),
         Some(Handler::Payments) => payments::handle(mapping, stripe, event, source, &eff).await,
-        Some(Handler::Refunds) => refunds::handle(mapping, stripe, event, source).await,
+        Some(Handler::Refunds) => refunds::handle(mapping, stripe, event, source, now_secs).await,
         Some(Handler::Invoices) => invoices::handle(mapping, stripe, event, source).await,
         Some(Handler::CreditNotes) => credit_notes::handle(mapping, event, source),
         Some(Handler::Disputes) => disputes::handle(mapping, event, source),

@@ -7,10 +7,11 @@ use crate::customer::hint_by_id;
 use crate::mapping::Mapping;
 use crate::outcome::{permanent, stripe_err, Outcome, StageError};
 use ledgerbridge_core::event::Event;
+use ledgerbridge_core::Money;
 use ledgerbridge_erp::{CreditMemo, DocKind, ErpCommand};
 use ledgerbridge_messages::{ErpCommandV1, Source, WriteBack};
 use ledgerbridge_stripe::api::StripeApi;
-use ledgerbridge_stripe::objects::{Expandable, StripeCharge, StripeRefund};
+use ledgerbridge_stripe::objects::{Expandable, StripeCharge, StripeList, StripeRefund};
 
 /// `refund.created`, `refund.updated`, `charge.refund.updated`, `charge.refunded`,
 /// `refund.failed`.
@@ -19,6 +20,7 @@ pub(super) async fn handle<A: StripeApi>(
     stripe: &A,
     event: &Event,
     source: Source,
+    now_secs: i64,
 ) -> Result<Outcome, StageError> {
     let object = &event.data.object;
     match event.event_type.as_str() {
@@ -36,7 +38,8 @@ pub(super) async fn handle<A: StripeApi>(
         }
         "charge.refunded" => {
             // The event carries no refund ids (since API version 2022-11-15): list the charge's
-            // refunds and book each by its own id, exactly as refund.* events do.
+            // refunds and book each by its own id, exactly as refund.* events do. The charge's
+            // `amount_refunded` (and its previous value) says what the list must show.
             let charge: StripeCharge = object_of(object, "charge")?;
             if charge.id.is_empty() {
                 return Err(permanent("charge without id"));
@@ -45,6 +48,15 @@ pub(super) async fn handle<A: StripeApi>(
                 .list_refunds_of_charge(&charge.id)
                 .await
                 .map_err(stripe_err)?;
+            let previous = event
+                .data
+                .previous_attributes
+                .as_ref()
+                .and_then(|p| p.get("amount_refunded"))
+                .and_then(serde_json::Value::as_i64);
+            if let Some(gap) = refunds_missing_from(&charge, previous, &list)? {
+                return Err(wait_or_park(mapping, event, now_secs, gap));
+            }
             let mut cmds = Vec::new();
             for mut refund in list.data {
                 if refund.customer.is_none() {
@@ -55,7 +67,9 @@ pub(super) async fn handle<A: StripeApi>(
                 cmds.extend(refund_commands(mapping, stripe, &refund, &source).await?);
             }
             Ok(if cmds.is_empty() {
-                Outcome::Skipped("no succeeded refund on the charge".into())
+                // Every refund the charge counts is listed, and none has succeeded yet: each is
+                // booked by its own refund.updated when it does.
+                Outcome::Skipped("no succeeded refund on the charge yet".into())
             } else {
                 Outcome::Commands(cmds)
             })
@@ -67,6 +81,67 @@ pub(super) async fn handle<A: StripeApi>(
         other => Ok(Outcome::Skipped(format!(
             "{other} is not booked by this version"
         ))),
+    }
+}
+
+/// Refund statuses Stripe counts in a charge's `amount_refunded`: a refund is deducted when
+/// it is created, and given back only when it fails or is canceled.
+fn counts_as_refunded(refund: &StripeRefund) -> bool {
+    !matches!(text(&refund.status), Some("failed" | "canceled"))
+}
+
+/// What the refund list of a `charge.refunded` event lacks, if anything: the charge says
+/// `amount_refunded` was refunded (up from `previous`), and the listed refunds must add up to
+/// at least that. An empty list, or one short of it (not yet visible in Stripe's list, or
+/// beyond its first page), is named here so the event is retried, then parked, never
+/// acknowledged without its credit memo.
+fn refunds_missing_from(
+    charge: &StripeCharge,
+    previous: Option<i64>,
+    list: &StripeList<StripeRefund>,
+) -> Result<Option<String>, StageError> {
+    let listed = list
+        .data
+        .iter()
+        .filter(|r| counts_as_refunded(r))
+        .try_fold(0i64, |acc, r| acc.checked_add(r.amount))
+        .ok_or_else(|| permanent("refund amounts overflow"))?;
+    let refunded = charge.amount_refunded;
+    if !list.data.is_empty() && listed >= refunded {
+        return Ok(None);
+    }
+    let cur = charge.currency;
+    let was = previous
+        .map(|p| format!(" (up from {})", Money::new(p, cur)))
+        .unwrap_or_default();
+    let more = if list.has_more {
+        ", and the list has more pages than the one read"
+    } else {
+        ""
+    };
+    Ok(Some(format!(
+        "charge {} reports {} refunded{was} but Stripe lists {} refund(s) totalling {}{more}",
+        charge.id,
+        Money::new(refunded, cur),
+        list.data.len(),
+        Money::new(listed, cur),
+    )))
+}
+
+/// Retry while the event is younger than `defaults.refund_wait_minutes` (Stripe's list may not
+/// show a refund yet; the queue redelivers the event after its visibility timeout), then park
+/// with the reason.
+fn wait_or_park(mapping: &Mapping, event: &Event, now_secs: i64, gap: String) -> StageError {
+    let wait = i64::from(mapping.defaults.refund_wait_minutes).saturating_mul(60);
+    let age = now_secs.saturating_sub(event.created);
+    if age < wait {
+        StageError::pending(format!(
+            "{gap}; waiting for Stripe's refund list ({age} s of {wait} s)"
+        ))
+    } else {
+        permanent(format!(
+            "{gap}, still {age} s after the event ({wait} s waited): find the missing refund(s) of the charge in Stripe, then replay this event; nothing was booked"
+        ))
     }
 }
 
@@ -177,9 +252,15 @@ mod tests {
         .unwrap();
         // The failed refund is decided from the event alone.
         let stripe = FakeStripe::new();
-        let err = handle(&m, &stripe, &event, super::super::common::source_of(&event))
-            .await
-            .unwrap_err();
+        let err = handle(
+            &m,
+            &stripe,
+            &event,
+            super::super::common::source_of(&event),
+            0,
+        )
+        .await
+        .unwrap_err();
         assert!(!err.is_retriable());
         assert_eq!(stripe.calls(), 0);
         assert_eq!(
