@@ -15,6 +15,7 @@ mod logs;
 mod payout_pipeline;
 mod pipeline;
 mod recon;
+mod silent_recon;
 mod stack;
 mod subscriptions;
 mod support;

@@ -28,6 +28,8 @@ pub enum DiscrepancyKind {
     ManualPayoutNeedsReview,
     /// Entries beyond the report's cap were counted, not listed.
     Truncated,
+    /// The variance is above the configured threshold: the journal was held, not posted.
+    VarianceHeld,
 }
 
 impl DiscrepancyKind {
@@ -43,6 +45,7 @@ impl DiscrepancyKind {
             DiscrepancyKind::FailedPayout => "failed_payout",
             DiscrepancyKind::ManualPayoutNeedsReview => "manual_payout_needs_review",
             DiscrepancyKind::Truncated => "truncated",
+            DiscrepancyKind::VarianceHeld => "variance_held",
         }
     }
 }

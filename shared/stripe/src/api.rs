@@ -366,6 +366,18 @@ impl<A: StripeApi> BalanceTransactionPages<A> {
             .list_balance_transactions(&self.query, self.starting_after.as_deref())
             .await?;
         self.pages += 1;
+        if let Some(cursor) = self.starting_after.as_deref() {
+            // The page after `cursor` holding `cursor` itself did not advance: paging on would
+            // read the same page forever (and count its transactions again).
+            if page.data.iter().any(|t| t.id == cursor) {
+                return Err(StripeError::Decode {
+                    what: "balance_transactions".into(),
+                    message: format!(
+                        "the page after {cursor} holds {cursor} again: the page cursor did not advance"
+                    ),
+                });
+            }
+        }
         match page.data.last() {
             Some(last) => self.starting_after = Some(last.id.clone()),
             None if page.has_more => {

@@ -5,7 +5,9 @@
 use crate::ReconMapping;
 use ledgerbridge_core::config::{ConfigError, Env, PREFIX};
 use ledgerbridge_core::message::SQS_MAX_MESSAGE_BYTES;
+use ledgerbridge_core::Money;
 use ledgerbridge_erp::DocKind;
+use rust_decimal::Decimal;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -36,6 +38,14 @@ pub struct Posting {
     /// The same for a failed payout's reversal journal.
     #[serde(default = "default_reversal_write_back_key")]
     pub reversal_write_back_key: String,
+    /// A journal whose variance line (transactions that do not sum to the payout) is larger
+    /// than this amount, in the payout currency's major units (`"1.00"`: one dollar, one yen),
+    /// is held for review in the report instead of posted.
+    #[serde(default = "default_hold_variance_above")]
+    pub hold_variance_above: Decimal,
+    /// … or larger than this fraction of the payout amount (`"0.001"`: 0.1 %).
+    #[serde(default = "default_hold_variance_ratio_above")]
+    pub hold_variance_ratio_above: Decimal,
 }
 
 impl Default for Posting {
@@ -44,7 +54,45 @@ impl Default for Posting {
             lines: PostedLines::default(),
             write_back_key: default_write_back_key(),
             reversal_write_back_key: default_reversal_write_back_key(),
+            hold_variance_above: default_hold_variance_above(),
+            hold_variance_ratio_above: default_hold_variance_ratio_above(),
         }
+    }
+}
+
+fn default_hold_variance_above() -> Decimal {
+    Decimal::ONE
+}
+
+fn default_hold_variance_ratio_above() -> Decimal {
+    Decimal::new(1, 3)
+}
+
+impl Posting {
+    /// Why a journal with this variance (minor units of `payout`'s currency) must be held for
+    /// review rather than posted, if it must.
+    pub fn variance_hold(&self, variance_minor: i64, payout: Money) -> Option<String> {
+        if variance_minor == 0 {
+            return None;
+        }
+        let variance = Money::new(variance_minor, payout.currency)
+            .to_decimal()
+            .abs();
+        let amount = payout.to_decimal().abs();
+        if variance > self.hold_variance_above {
+            return Some(format!(
+                "variance {variance} {} is above posting.hold_variance_above = {}",
+                payout.currency, self.hold_variance_above
+            ));
+        }
+        let limit = amount.checked_mul(self.hold_variance_ratio_above);
+        if limit.is_none_or(|l| variance > l) {
+            return Some(format!(
+                "variance {variance} {} is above posting.hold_variance_ratio_above = {} of the payout amount {amount}",
+                payout.currency, self.hold_variance_ratio_above
+            ));
+        }
+        None
     }
 }
 
@@ -161,6 +209,12 @@ impl ReconFile {
                 "sweep.max_pages = {} must be in 1..=1000",
                 self.sweep.max_pages
             ));
+        }
+        if self.posting.hold_variance_above.is_sign_negative() {
+            problems.push("posting.hold_variance_above must not be negative".into());
+        }
+        if self.posting.hold_variance_ratio_above.is_sign_negative() {
+            problems.push("posting.hold_variance_ratio_above must not be negative".into());
         }
         for key in [
             &self.posting.write_back_key,

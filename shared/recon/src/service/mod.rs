@@ -19,7 +19,12 @@
 
 pub mod command;
 pub mod config;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod hold_tests;
 
+use crate::journal::LineKind;
+use crate::report::{Discrepancy, DiscrepancyKind};
 use crate::report_store::{fit, JournalTotals, ReportRecord, ReportStatus, ReportStore};
 use crate::{
     journal_idempotency_key, reconcile, DiscrepancyReport, JournalKind, NoBookedRates, ReconStatus,
@@ -33,6 +38,7 @@ use ledgerbridge_core::ports::{
     XrefStore,
 };
 use ledgerbridge_core::Clock;
+use ledgerbridge_core::Money;
 use ledgerbridge_messages::IntakeMessage;
 use ledgerbridge_messages::{CommandMessage, Source};
 use ledgerbridge_stripe::{
@@ -257,6 +263,16 @@ where
                         break 'statuses;
                     }
                 };
+                if let Some(cursor) = after.as_deref() {
+                    if page.data.iter().any(|p| p.id == cursor) {
+                        // The page after `cursor` holds `cursor` itself: the cursor did not
+                        // advance, and paging on would list the same payouts forever.
+                        let e = format!("Stripe answered the page after {cursor} with {cursor} in it again (the cursor did not advance)");
+                        tracing::error!(alarm = "payout_sweep_failed", status, error = %e, "Listing payouts failed; the next run retries");
+                        summary.list_error = Some(e);
+                        break 'statuses;
+                    }
+                }
                 for payout in &page.data {
                     if started.elapsed() >= budget {
                         summary.stopped_early = true;
@@ -440,6 +456,46 @@ where
                     .await;
             }
         };
+        let mut report = outcome.report;
+        let held = outcome.journal.as_ref().and_then(|journal| {
+            let variance: i64 = journal
+                .lines()
+                .iter()
+                .filter(|l| l.kind == LineKind::Variance)
+                .fold(0i64, |acc, l| acc.saturating_add(l.signed_minor()));
+            self.file
+                .posting
+                .variance_hold(variance, payout.amount_money())
+                .map(|why| (why, variance))
+        });
+        if let Some((why, variance)) = held {
+            // Held, not posted: the report names the variance, the journal is not queued.
+            tracing::error!(alarm = "payout_variance_held", payout = %payout.id, reason = %why, "Payout journal held for review: its variance is above the threshold");
+            report.push(Discrepancy {
+                kind: DiscrepancyKind::VarianceHeld,
+                balance_transaction: None,
+                source: None,
+                category: None,
+                amount: Some(Money::new(variance, payout.currency)),
+                detail: format!(
+                    "journal held for review, not posted: {why}; find the difference, then post the journal by hand or raise the threshold and reconcile again"
+                ),
+            });
+            let record = self.record(
+                payout,
+                failed,
+                source,
+                ReportStatus::NeedsReview,
+                None,
+                None,
+                None,
+                report,
+            );
+            return match self.put(record).await {
+                Ok(()) => PayoutResult::NeedsReview,
+                Err(r) => r,
+            };
+        }
         match (outcome.status, outcome.journal) {
             (ReconStatus::Journal, Some(journal)) => {
                 let cmd = match command::journal_command(
@@ -451,13 +507,7 @@ where
                     Ok(c) => c,
                     Err(e) => {
                         return self
-                            .failed_with_report(
-                                payout,
-                                failed,
-                                source,
-                                outcome.report,
-                                e.to_string(),
-                            )
+                            .failed_with_report(payout, failed, source, report, e.to_string())
                             .await
                     }
                 };
@@ -478,13 +528,7 @@ where
                     Ok(t) => t,
                     Err(e) => {
                         return self
-                            .failed_with_report(
-                                payout,
-                                failed,
-                                source,
-                                outcome.report,
-                                e.to_string(),
-                            )
+                            .failed_with_report(payout, failed, source, report, e.to_string())
                             .await
                     }
                 };
@@ -494,7 +538,7 @@ where
                         let reason =
                             format!("{e}; use detail = \"summary\" or lines = \"per_account\"");
                         return self
-                            .failed_with_report(payout, failed, source, outcome.report, reason)
+                            .failed_with_report(payout, failed, source, report, reason)
                             .await;
                     }
                     Err(e) => {
@@ -511,7 +555,7 @@ where
                     Some(reference.clone()),
                     totals,
                     None,
-                    outcome.report,
+                    report,
                 );
                 match self.put(record).await {
                     Ok(()) => PayoutResult::Queued { reference },
@@ -527,7 +571,7 @@ where
                     None,
                     None,
                     None,
-                    outcome.report,
+                    report,
                 );
                 match self.put(record).await {
                     Ok(()) => PayoutResult::NeedsReview,
