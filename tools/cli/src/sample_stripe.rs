@@ -161,18 +161,26 @@ async fn list(
     State(s): State<SampleStripe>,
     Path(c): Path<String>,
     RawQuery(q): RawQuery,
-) -> Json<Value> {
+) -> (StatusCode, Json<Value>) {
     let q = q.unwrap_or_default();
     let Ok(d) = s.data.lock() else {
-        return Json(json!({"object": "list", "data": [], "has_more": false}));
+        return (
+            StatusCode::OK,
+            Json(json!({"object": "list", "data": [], "has_more": false})),
+        );
     };
-    // A recorded response answers the same filters, whatever the paging parameters.
+    // A recorded response answers the same filters, whatever the paging parameters; its data
+    // is paged like any list (it is already in Stripe's order).
     let wanted = filter_key(&c, &q);
     if let Some(v) = d.recorded.iter().find(|(k, _)| {
         let (path, query) = k.split_once('?').unwrap_or((k.as_str(), ""));
         filter_key(path, query) == wanted
     }) {
-        return Json(v.1.clone());
+        let recorded = v.1;
+        return match recorded["data"].as_array() {
+            Some(data) => page_of(&c, data.clone(), &q),
+            None => (StatusCode::OK, Json(recorded.clone())),
+        };
     }
     let filters: Vec<(String, String)> = q
         .split('&')
@@ -181,7 +189,7 @@ async fn list(
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
     let prefix = format!("{c}/");
-    let data: Vec<Value> = d
+    let mut data: Vec<Value> = d
         .objects
         .iter()
         .filter(|(k, _)| k.starts_with(&prefix))
@@ -189,7 +197,62 @@ async fn list(
         .filter(|v| filters.iter().all(|(k, val)| matches_filter(v, k, val)))
         .cloned()
         .collect();
-    Json(json!({"object": "list", "url": format!("/v1/{c}"), "has_more": false, "data": data}))
+    // Stripe lists newest first; ties by id, so pages are stable.
+    data.sort_by(|a, b| {
+        let key = |v: &Value| {
+            (
+                v.get("created").and_then(Value::as_i64).unwrap_or(0),
+                v.get("id").and_then(Value::as_str).unwrap_or("").to_owned(),
+            )
+        };
+        key(b).cmp(&key(a))
+    });
+    page_of(&c, data, &q)
+}
+
+/// One page of `data` as Stripe pages a list: `limit` objects (default 10, at most 100) after
+/// the object named by `starting_after`, and `has_more` when more follow. An unknown
+/// `starting_after` is answered 400, as Stripe does.
+fn page_of(collection: &str, data: Vec<Value>, query: &str) -> (StatusCode, Json<Value>) {
+    let param = |name: &str| {
+        query
+            .split('&')
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_owned())
+    };
+    let limit = param("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(10)
+        .clamp(1, 100);
+    let start = match param("starting_after") {
+        None => 0,
+        Some(after) => match data
+            .iter()
+            .position(|v| v.get("id").and_then(Value::as_str) == Some(after.as_str()))
+        {
+            Some(i) => i + 1,
+            None => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({"error": {"type": "invalid_request_error",
+                        "param": "starting_after",
+                        "message": format!("Invalid starting_after id: {after}")}})),
+                )
+            }
+        },
+    };
+    let end = start.saturating_add(limit).min(data.len());
+    let page = data.get(start..end).unwrap_or_default().to_vec();
+    (
+        StatusCode::OK,
+        Json(json!({
+            "object": "list",
+            "url": format!("/v1/{collection}"),
+            "has_more": end < data.len(),
+            "data": page
+        })),
+    )
 }
 
 /// One list filter: `key=value` on a string field, or a range on a numeric one
@@ -242,6 +305,10 @@ async fn update(
     }
     Json(json!({"id": id}))
 }
+
+#[cfg(test)]
+#[path = "sample_stripe_paging_tests.rs"]
+mod paging_tests;
 
 #[cfg(test)]
 mod tests {
