@@ -229,3 +229,35 @@ async fn an_invoice_with_an_invoice_level_discount_is_parked_naming_the_older_sh
     assert!(reason.contains("coupon TENOFF"), "{reason}");
     assert!(!reason.starts_with("in_old: lines add up"), "{reason}");
 }
+
+#[tokio::test]
+async fn the_example_mapping_books_a_guest_payment_to_its_default_customer() {
+    // Guest checkout: no Stripe customer, no e-mail.
+    let m = mapping();
+    assert_eq!(m.defaults.guest_customer.as_deref(), Some("GUEST"));
+    let guest = event(json!({
+        "id": "evt_guest", "object": "event", "type": "payment_intent.succeeded", "created": CREATED,
+        "data": {"object": {
+            "id": "pi_guest", "object": "payment_intent", "amount": 2500, "amount_received": 2500,
+            "currency": "usd", "customer": null, "receipt_email": null, "status": "succeeded",
+            "payment_method_types": ["card"]
+        }}
+    }));
+    let Outcome::Commands(cmds) = transform_at(&m, &FakeStripe::new(), &guest, CREATED)
+        .await
+        .unwrap()
+    else {
+        panic!("a guest payment is booked")
+    };
+    assert!(!cmds.is_empty());
+    for c in &cmds {
+        assert!(c.customer.is_none(), "no customer to resolve: {c:?}");
+        let customer = match &c.command {
+            ErpCommand::CreateSalesOrder(o) => &o.customer_id,
+            ErpCommand::CreateCashReceipt(r) => &r.customer_id,
+            ErpCommand::CreateInvoice(i) => &i.customer_id,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(customer, "GUEST");
+    }
+}
