@@ -8,6 +8,7 @@ pub mod commands;
 pub mod connector;
 pub mod error;
 pub mod fields;
+pub mod fit;
 pub mod kind;
 pub mod posting;
 
