@@ -291,6 +291,7 @@ async fn scheduled_poll(erp: ErpKind, make: fn(&SandboxHandle) -> AnyConnector) 
         email: Some("walkin@example.com".into()),
         currency: ledgerbridge_core::Currency::USD,
         address: Default::default(),
+        phone: None,
     });
     post_command(&make(&sb), &own, &RetryPolicy::default())
         .await

@@ -81,6 +81,7 @@ async fn seed_linked_customer(c: &AnyConnector) {
         email: Some("ap@northwind-traders.example".into()),
         currency: ledgerbridge_core::Currency::USD,
         address: Default::default(),
+        phone: None,
     });
     post_command(c, &cmd, &ledgerbridge_erp::RetryPolicy::default())
         .await

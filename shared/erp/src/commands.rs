@@ -240,6 +240,9 @@ pub struct CustomerUpsert {
     pub currency: Currency,
     #[serde(default)]
     pub address: Address,
+    /// Main phone number, as the customer gave it (carried where the ERP has a phone field).
+    #[serde(default)]
+    pub phone: Option<String>,
 }
 
 /// One goods or service line of an order, invoice or credit memo.

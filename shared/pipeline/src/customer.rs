@@ -48,6 +48,7 @@ pub fn customer_upsert(
             postal_code: field(&a.postal_code),
             country: field(&a.country).map(|c| c.to_ascii_uppercase()),
         },
+        phone: text(&customer.phone).map(str::to_owned),
     })
 }
 

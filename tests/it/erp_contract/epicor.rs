@@ -22,6 +22,7 @@ fn config(sb: &SandboxHandle) -> EpicorConfig {
             group_id: "STRIPEGL".into(),
         },
         ref_fields: Default::default(),
+        customer_text: Default::default(),
         customer_fields: ledgerbridge_erp::epicor::config::default_customer_fields(),
         timeout_ms: 2_000,
         errors: Default::default(),

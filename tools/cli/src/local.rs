@@ -1022,6 +1022,7 @@ async fn seed_sample_customer(connector: &AnyConnector) -> Result<(), LocalError
         email: Some("ap@northwind-traders.example".into()),
         currency: ledgerbridge_core::Currency::USD,
         address: Default::default(),
+        phone: None,
     });
     post_command(connector, &cmd, &RetryPolicy::default()).await?;
     Ok(())

@@ -6,6 +6,40 @@ use ledgerbridge_core::secrets::Secret;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// Widths of the customer text fields ledgerbridge writes, in UTF-16 code units (SQL Server
+/// `nvarchar`). **Assumption**: the contract facts give these fields' types but not their widths;
+/// the defaults are the widths commonly seen in Epicor 10 databases (`Name`, address lines,
+/// `City`, `State` 50, `Zip` 10, `PhoneNum` 20) and must be checked against the installation
+/// (`docs/erp-connectors.md`). A longer value is cut at a grapheme boundary and the whole values
+/// go to `comment_field`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EpicorCustomerText {
+    pub name: usize,
+    pub address: usize,
+    pub city: usize,
+    pub state: usize,
+    pub zip: usize,
+    pub phone: usize,
+    /// Field that receives the full values when any was cut (`Comment`, a standard Customer
+    /// field in the contract facts; its width is not given there and is assumed to hold them).
+    pub comment_field: String,
+}
+
+impl Default for EpicorCustomerText {
+    fn default() -> Self {
+        EpicorCustomerText {
+            name: 50,
+            address: 50,
+            city: 50,
+            state: 50,
+            zip: 10,
+            phone: 20,
+            comment_field: "Comment".into(),
+        }
+    }
+}
+
 /// Which ERP field carries the external reference, and how long it may be.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefField {
@@ -83,6 +117,9 @@ pub struct EpicorConfig {
     pub journal: EpicorJournalConfig,
     #[serde(default)]
     pub ref_fields: EpicorRefFields,
+    /// Widths of the customer's name, address and phone fields (assumed; see the type).
+    #[serde(default)]
+    pub customer_text: EpicorCustomerText,
     /// Where subscription values go on the customer: UD columns (`…_c`) to be added in UD
     /// Column Maintenance as character fields, or other fields named here.
     #[serde(default = "default_customer_fields")]

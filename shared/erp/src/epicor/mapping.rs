@@ -11,6 +11,7 @@ use crate::commands::{
 };
 use crate::connector::{email_matches, ErpCustomerMatch, ErpCustomerRecord};
 use crate::error::ErpError;
+use crate::fit::{fit, Unit};
 use crate::time::parse_utc;
 use ledgerbridge_core::ids::ErpDocumentId;
 use serde_json::{json, Map, Value};
@@ -425,20 +426,50 @@ fn customer_body(
         m.insert("CustNum".into(), json!(n));
     }
     m.insert("CustID".into(), json!(c.customer_id));
-    m.insert("Name".into(), json!(c.name));
     m.insert("CurrencyCode".into(), json!(c.currency.code()));
-    let mut opt = |k: &str, v: &Option<String>| {
+    if let Some(v) = &c.email {
+        m.insert("EMailAddress".into(), json!(v));
+    }
+    if let Some(v) = &c.address.country {
+        m.insert("Country".into(), json!(v));
+    }
+    // Free text cut to its (assumed) width at a grapheme boundary; the whole values, when any
+    // was cut, go to the comment field so nothing is lost.
+    let widths = &cfg.customer_text;
+    let mut whole = Vec::new();
+    let mut put = |k: &str, v: Option<&str>, width: usize| {
         if let Some(v) = v {
-            m.insert(k.into(), json!(v));
+            let f = fit(v, width, Unit::Utf16);
+            if f.cut {
+                whole.push(format!("{k}: {v}"));
+            }
+            m.insert(k.into(), json!(f.text));
         }
     };
-    opt("EMailAddress", &c.email);
-    opt("Address1", &c.address.line1);
-    opt("Address2", &c.address.line2);
-    opt("City", &c.address.city);
-    opt("State", &c.address.state);
-    opt("Zip", &c.address.postal_code);
-    opt("Country", &c.address.country);
+    put("Name", Some(&c.name), widths.name);
+    put("Address1", c.address.line1.as_deref(), widths.address);
+    put("Address2", c.address.line2.as_deref(), widths.address);
+    put("City", c.address.city.as_deref(), widths.city);
+    put("State", c.address.state.as_deref(), widths.state);
+    put("Zip", c.address.postal_code.as_deref(), widths.zip);
+    // A phone number is not cut (a shortened number is a wrong one): it is sent when it fits,
+    // and kept in the comment otherwise.
+    if let Some(p) = c.phone.as_deref() {
+        if Unit::Utf16.len(p) <= widths.phone {
+            m.insert("PhoneNum".into(), json!(p));
+        } else {
+            whole.push(format!("PhoneNum: {p}"));
+        }
+    }
+    if !whole.is_empty() && !widths.comment_field.is_empty() {
+        m.insert(
+            widths.comment_field.clone(),
+            json!(format!(
+                "Full values from Stripe (cut to fit): {}",
+                whole.join("; ")
+            )),
+        );
+    }
     m.insert(
         cfg.ref_fields.customer.name.clone(),
         json!(reference_value(cfg, &c.reference)?),
@@ -947,6 +978,7 @@ mod tests {
                 group_id: "STRIPEGL".into(),
             },
             ref_fields: Default::default(),
+            customer_text: Default::default(),
             customer_fields: crate::epicor::config::default_customer_fields(),
             timeout_ms: 1000,
             errors: Default::default(),
@@ -1061,3 +1093,8 @@ mod tests {
         assert!(customer_lookup_request("x' or 1 eq 1").is_err());
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+#[path = "text_fit_tests.rs"]
+mod text_fit_tests;

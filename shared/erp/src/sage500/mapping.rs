@@ -7,6 +7,7 @@ use crate::commands::{
     Application, CustomerUpsert, DocKind, DocumentLine, ErpCommand, ExternalRef, Side,
 };
 use crate::error::ErpError;
+use crate::fit::{fit, Unit};
 use serde_json::{json, Map, Value};
 
 pub const ERP: &str = crate::kind::ErpKind::Sage500.as_str();
@@ -222,20 +223,66 @@ fn customer_row(
 ) -> Result<StagingRow, ErpError> {
     let spec = &cfg.docs.customer;
     let a = &c.address;
+    let table = spec.header_table.as_str();
+    // Names and address lines longer than their staging column are cut to it at a grapheme
+    // boundary (the staging `varchar(n)` columns hold n characters). The staging table has no
+    // note column in the contract facts, so the whole values stay with the Stripe customer, which
+    // the customer's cross-reference links to this ERP customer.
+    let free = |column: &str, v: &str| -> String {
+        match super::schema::column_type(table, column) {
+            Some(super::schema::ColumnType::Varchar(n)) => {
+                let f = fit(v, n, Unit::Chars);
+                if f.cut {
+                    tracing::warn!(
+                        table,
+                        column,
+                        width = n,
+                        "Customer text cut to the column's width; the whole value stays in Stripe"
+                    );
+                }
+                f.text.into_owned()
+            }
+            _ => v.to_owned(),
+        }
+    };
+    // A phone number is never cut (a shortened number is a wrong one): sent when it fits.
+    let phone = c.phone.as_deref().filter(|p| {
+        let fits = match super::schema::column_type(table, "Phone") {
+            Some(super::schema::ColumnType::Varchar(n)) => p.chars().count() <= n,
+            _ => true,
+        };
+        if !fits {
+            tracing::warn!(
+                table,
+                "Customer phone number longer than the Phone column; not sent (it stays in Stripe)"
+            );
+        }
+        fits
+    });
     Ok(StagingRow {
         table: spec.header_table.clone(),
         columns: Cols::new()
             .put("Action", SqlValue::Int(action))
             .put("CustID", text(&c.customer_id))
-            .put("CustName", text(&c.name))
+            .put("CustName", text(&free("CustName", &c.name)))
             .put("CurrID", text(c.currency.code()))
             .opt("EMailAddr", c.email.as_deref())
-            .opt("AddrLine1", a.line1.as_deref())
-            .opt("AddrLine2", a.line2.as_deref())
-            .opt("City", a.city.as_deref())
+            .opt(
+                "AddrLine1",
+                a.line1.as_deref().map(|v| free("AddrLine1", v)).as_deref(),
+            )
+            .opt(
+                "AddrLine2",
+                a.line2.as_deref().map(|v| free("AddrLine2", v)).as_deref(),
+            )
+            .opt(
+                "City",
+                a.city.as_deref().map(|v| free("City", v)).as_deref(),
+            )
             .opt("StateID", a.state.as_deref())
             .opt("PostalCode", a.postal_code.as_deref())
             .opt("CountryID", a.country.as_deref())
+            .opt("Phone", phone)
             .put(
                 &spec.reference_column,
                 text(&reference_value(cfg, &c.reference)?),
@@ -673,3 +720,8 @@ mod tests {
         assert!(v.len() <= 24 && v.ends_with("-CR"), "{v}");
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+#[path = "text_fit_tests.rs"]
+mod text_fit_tests;

@@ -229,6 +229,7 @@ fn customer_upsert(event_id: &str, version: i64) -> ErpCommandV1 {
         email: None,
         currency: Currency::parse("usd").unwrap(),
         address: Address::default(),
+        phone: None,
     };
     ErpCommandV1 {
         command: ErpCommand::UpsertCustomer(upsert.clone()),
