@@ -41,15 +41,15 @@ pub struct Defaults {
     pub guest_customer: Option<String>,
     /// Minutes after an event during which a refund that Stripe's refund list does not show yet
     /// (`charge.refunded` with an empty or short list) is retried; after that the event is
-    /// parked with the reason. Keep it below the events queue's redelivery window (visibility
-    /// timeout × `maxReceiveCount`: 15 minutes in the template), so the park, not the
-    /// dead-letter queue, ends it.
+    /// parked with the reason. Keep it well below the events queue's redelivery window (the
+    /// time of its last redelivery: 4 × 180 s in the template, 9 × 120 s with the local runner's
+    /// defaults), so the park, not the dead-letter queue, ends it.
     #[serde(default = "default_refund_wait_minutes")]
     pub refund_wait_minutes: u32,
 }
 
 fn default_refund_wait_minutes() -> u32 {
-    10
+    5
 }
 
 fn default_prefix() -> String {
