@@ -9,6 +9,7 @@ pub mod event;
 pub mod ids;
 pub mod keys;
 pub mod message;
+pub mod metrics;
 pub mod money;
 pub mod ports;
 pub mod secrets;
