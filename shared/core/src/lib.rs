@@ -14,6 +14,7 @@ pub mod money;
 pub mod ports;
 pub mod secrets;
 pub mod telemetry;
+pub mod tls;
 pub mod webhook;
 
 pub use clock::{Clock, FixedClock, SystemClock};
