@@ -297,6 +297,36 @@ mod tests {
     }
 
     #[test]
+    /// The two examples are used together (`ledgerbridge demo`, `local`, a first deployment):
+    /// a dispute's amount is booked once, by the dispute journal against the clearing account
+    /// that the payout journal then clears, and its fee once, by the payout journal.
+    fn example_files_book_a_dispute_once_with_one_clearing_account() {
+        let recon = ReconFile::from_toml(EXAMPLE).unwrap();
+        let mapping: toml::Value =
+            toml::from_str(include_str!("../../../../config/mapping.example.toml")).unwrap();
+        let disputes = &mapping["disputes"];
+        let clearing = disputes["clearing_account"].as_str().unwrap();
+        let categories = &recon.mapping.category_accounts;
+        assert_eq!(
+            categories.get("dispute").map(String::as_str),
+            Some(clearing)
+        );
+        assert_eq!(
+            categories.get("dispute_reversal").map(String::as_str),
+            Some(clearing)
+        );
+        // The reconciliation's own clearing account (charges, failed payouts) is the same one.
+        assert_eq!(categories.get("charge").map(String::as_str), Some(clearing));
+        assert_eq!(recon.mapping.failed_payout_account, clearing);
+        // The reconciliation books every fee from fee_details, so the dispute journal must not.
+        assert!(disputes.get("dispute_fee_account").is_none());
+        assert_ne!(
+            disputes["dispute_loss_account"].as_str(),
+            categories.get("dispute").map(String::as_str)
+        );
+    }
+
+    #[test]
     fn example_file_is_valid() {
         let f = ReconFile::from_toml(EXAMPLE).unwrap();
         assert_eq!(f.sweep.days, 3);
