@@ -352,3 +352,20 @@ def test_webhook_rejection_rate_is_alarmed(cfn):
     assert "rejected" in expr and "requests" in expr
     assert props["Threshold"] == {"Ref": "WebhookRejectedPercentAlarm"}
     assert "AlarmActions" in props
+
+
+def test_deployment_stops_without_a_mapping_or_reconciliation_configuration(sam, cfn):
+    """Empty Mapping / ReconciliationConfig would mean the examples' placeholder accounts: a CloudFormation
+    rule refuses the deployment (and the functions refuse to start, see shared/core/src/config.rs)."""
+    for rule, param in (("MappingIsSet", "Mapping"), ("ReconciliationConfigIsSet", "ReconciliationConfig")):
+        for doc in (sam, cfn):
+            (assertion,) = doc["Rules"][rule]["Assertions"]
+            assert assertion["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": param}, ""]}]}, rule
+            assert len(assertion["AssertDescription"]) > 40
+    env = {fid: cfn["Resources"][fid]["Properties"]["Environment"]["Variables"] for fid in FUNCTIONS}
+    assert env["TransformFunction"]["LEDGERBRIDGE_MAPPING"] == {"Ref": "Mapping"}
+    assert env["ErpPostFunction"]["LEDGERBRIDGE_MAPPING"] == {"Ref": "Mapping"}
+    assert env["PayoutReconciliationFunction"]["LEDGERBRIDGE_RECONCILIATION_CONFIG"] == {"Ref": "ReconciliationConfig"}
+    for fid, variables in env.items():
+        assert "LEDGERBRIDGE_ALLOW_EXAMPLE_CONFIG" not in variables, fid
+    assert "LEDGERBRIDGE_ALLOW_EXAMPLE_CONFIG" not in str(sam["Globals"])
