@@ -12,7 +12,9 @@ hand, always driven by the template rather than by fixed names:
     template's SecretString; function variables that Ref a secret are pointed at the created secret's ARN;
   * TimeToLiveSpecification       -> applied with UpdateTimeToLive;
   * event source mappings         -> disabled, because moto would try to run the function in Docker on
-    every SendMessage; tests drive the SQS -> function chain themselves (the mapping settings are in the JSON).
+    every SendMessage; tests drive the SQS -> function chain themselves (the mapping settings are in the JSON);
+  * AWS::Lambda::Version/Alias, AWS::CodeDeploy::*  -> moto cannot create them (canary deployments of the `live`
+    alias), so `for_moto` removes them and points whatever invoked the alias at the function itself.
 Not emulated at all: the HTTP API (ApiGatewayV2), SQS queue policies, CloudWatch alarms.
 """
 
@@ -151,6 +153,49 @@ def _refs_to(value: Any) -> str | None:
     return None
 
 
+MOTO_UNSUPPORTED = ("AWS::Lambda::Version", "AWS::Lambda::Alias", "AWS::CodeDeploy::Application",
+                    "AWS::CodeDeploy::DeploymentGroup")
+
+
+def for_moto(cfn_template: dict) -> dict:
+    """The template without the resources moto cannot create; references to a function's alias (its ARN)
+    become the function's ARN (what the alias would invoke)."""
+    tpl = json.loads(json.dumps(cfn_template))
+    res = tpl["Resources"]
+    alias_of = {
+        lid: r["Properties"]["FunctionName"]["Ref"]
+        for lid, r in res.items()
+        if r.get("Type") == "AWS::Lambda::Alias"
+    }
+    dropped = {lid for lid, r in res.items() if r.get("Type") in MOTO_UNSUPPORTED}
+    dropped |= {lid for lid, r in res.items() if r.get("Type") == "AWS::IAM::Role" and lid == "CodeDeployServiceRole"}
+    for lid in dropped:
+        del res[lid]
+
+    def walk(v, key=None):
+        if isinstance(v, dict):
+            if set(v) == {"Ref"} and v["Ref"] in alias_of:
+                fn = alias_of[v["Ref"]]
+                # FunctionName takes a name (moto lists event source mappings by it); elsewhere an ARN is expected.
+                return {"Ref": fn} if key == "FunctionName" else {"Fn::GetAtt": [fn, "Arn"]}
+            return {k: walk(x, k) for k, x in v.items()}
+        if isinstance(v, list):
+            return [walk(x, key) for x in v]
+        if isinstance(v, str):  # Fn::Sub strings such as the HTTP API's integration URI
+            for alias, fn in alias_of.items():
+                v = v.replace("${" + alias + "}", "${" + fn + ".Arn}")
+        return v
+
+    tpl["Resources"] = {lid: walk(r) for lid, r in res.items()}
+    for lid, r in tpl["Resources"].items():
+        deps = r.get("DependsOn")
+        if isinstance(deps, list):
+            r["DependsOn"] = [d for d in deps if d not in dropped]
+        elif isinstance(deps, str) and deps in dropped:
+            del r["DependsOn"]
+    return tpl
+
+
 def deploy(
     endpoint: str,
     cfn_template: dict,
@@ -174,7 +219,7 @@ def deploy(
     cfn = client("cloudformation", endpoint)
     cfn.create_stack(
         StackName=stack_name,
-        TemplateBody=json.dumps(cfn_template),
+        TemplateBody=json.dumps(for_moto(cfn_template)),
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
     )

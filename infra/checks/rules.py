@@ -12,6 +12,8 @@ The rules encode the AWS guidance for Lambda + SQS and this project's operating 
 * every dead-letter queue has a depth > 0 alarm, every consumed queue an age-of-oldest-message alarm,
   every function an Errors alarm;
 * DynamoDB tables: on-demand, TTL, point-in-time recovery, encryption;
+* every function: X-Ray tracing Active, invoked through an alias that CodeDeploy shifts gradually and rolls
+  back when the function's alarms (at least its Errors alarm) fire; no event source invokes $LATEST;
 * no hard-coded physical names (two stages must fit in one account).
 
 Values given as a Ref to a parameter are judged at their worst case: the parameter's MinValue where a
@@ -108,13 +110,21 @@ def _is_literal(value: Any) -> bool:
     return isinstance(value, (str, int, float))
 
 
+def _function_of(t: Template, lid: str | None) -> str | None:
+    """The function behind a logical id: itself, or the function an alias (or version) belongs to."""
+    res = t.resources.get(lid or "", {})
+    if res.get("Type") in ("AWS::Lambda::Alias", "AWS::Lambda::Version"):
+        return _ref_target(res.get("Properties", {}).get("FunctionName"))
+    return lid
+
+
 def _sqs_sources(t: Template) -> list[tuple[str, str, str, dict]]:
     """(mapping id, function id, queue id, mapping properties) for every SQS event source mapping."""
     out = []
     for mid, res in t.of_type("AWS::Lambda::EventSourceMapping").items():
         p = res.get("Properties", {})
         qid = _ref_target(p.get("EventSourceArn"))
-        fid = _ref_target(p.get("FunctionName"))
+        fid = _function_of(t, _ref_target(p.get("FunctionName")))
         if qid and t.resources.get(qid, {}).get("Type") == "AWS::SQS::Queue":
             out.append((mid, fid or "?", qid, p))
     return out
@@ -262,7 +272,48 @@ def check_no_fixed_names(t: Template) -> list[str]:
     return errors
 
 
-RULES = [check_event_sources, check_queue_encryption, check_alarms, check_tables, check_no_fixed_names]
+def check_safe_deployments(t: Template) -> list[str]:
+    """Every function is invoked through an alias that CodeDeploy shifts gradually, rolling back on alarms
+    that include the function's own Errors alarm; nothing invokes a function's $LATEST directly."""
+    errors = []
+    groups = t.of_type("AWS::CodeDeploy::DeploymentGroup")
+    aliases = {
+        _ref_target(r.get("Properties", {}).get("FunctionName")): (aid, r)
+        for aid, r in t.of_type("AWS::Lambda::Alias").items()
+    }
+    for fid in sorted(t.of_type("AWS::Lambda::Function")):
+        if fid not in aliases:
+            errors.append(f"{fid}: no alias (AutoPublishAlias), so every deployment replaces it at once")
+            continue
+        aid, alias = aliases[fid]
+        update = (alias.get("UpdatePolicy") or {}).get("CodeDeployLambdaAliasUpdate") or {}
+        gid = _ref_target(update.get("DeploymentGroupName"))
+        if gid not in groups:
+            errors.append(f"{aid}: not updated through a CodeDeploy deployment group (DeploymentPreference)")
+            continue
+        g = groups[gid].get("Properties", {})
+        alarm_ids = {_ref_target(a.get("Name")) for a in (g.get("AlarmConfiguration") or {}).get("Alarms", [])}
+        own_errors = {
+            aid_ for aid_, a in t.of_type("AWS::CloudWatch::Alarm").items()
+            if a.get("Properties", {}).get("MetricName") == "Errors"
+            and any(_ref_target(d.get("Value")) == fid for d in a.get("Properties", {}).get("Dimensions", []))
+        }
+        if not (g.get("AlarmConfiguration") or {}).get("Enabled") or not alarm_ids & own_errors:
+            errors.append(f"{gid}: the deployment of {fid} is not stopped by its Errors alarm")
+        rollback = g.get("AutoRollbackConfiguration") or {}
+        if not rollback.get("Enabled") or "DEPLOYMENT_STOP_ON_ALARM" not in rollback.get("Events", []):
+            errors.append(f"{gid}: no automatic rollback when an alarm fires")
+        if not str(t.props(fid).get("TracingConfig", {}).get("Mode")) == "Active":
+            errors.append(f"{fid}: X-Ray tracing is not Active")
+    for mid, res in t.of_type("AWS::Lambda::EventSourceMapping").items():
+        target = _ref_target(res.get("Properties", {}).get("FunctionName"))
+        if target in t.of_type("AWS::Lambda::Function"):
+            errors.append(f"{mid}: invokes {target}'s latest code instead of its alias")
+    return errors
+
+
+RULES = [check_event_sources, check_queue_encryption, check_alarms, check_tables, check_no_fixed_names,
+         check_safe_deployments]
 
 
 def violations(doc: dict) -> list[str]:

@@ -138,6 +138,20 @@ BREAKAGES = {
         lambda s: _del_alarm(s, "ErpSyncErrorsAlarm"),
         "ErpSyncFunction: no Errors alarm",
     ),
+    "no alias (all-at-once deployments)": (
+        lambda s: [s["Globals"]["Function"].pop("AutoPublishAlias")]
+        + [r["Properties"].pop("DeploymentPreference") for r in s["Resources"].values()
+           if r["Type"] == "AWS::Serverless::Function"],
+        "TransformFunction: no alias (AutoPublishAlias)",
+    ),
+    "canary not stopped by the Errors alarm": (
+        lambda s: _res(s, "ErpPostFunction")["DeploymentPreference"].update(Alarms=[{"Ref": "LoggedXrefConflictAlarm"}]),
+        "ErpPostFunctionDeploymentGroup: the deployment of ErpPostFunction is not stopped by its Errors alarm",
+    ),
+    "tracing not active": (
+        lambda s: s["Globals"]["Function"].update(Tracing="PassThrough"),
+        "ErpSyncFunction: X-Ray tracing is not Active",
+    ),
     "hard-coded queue name": (
         lambda s: _res(s, "EventsQueue").update(QueueName="ledgerbridge-events"),
         "EventsQueue: QueueName is hard-coded",

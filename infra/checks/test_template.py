@@ -33,6 +33,15 @@ def _as_list(x):
     return x if isinstance(x, list) else [x]
 
 
+def _function(cfn, value):
+    """The function a reference names: itself, or the function behind its `live` alias."""
+    lid = _target(value)
+    res = cfn["Resources"].get(lid, {})
+    if res.get("Type") == "AWS::Lambda::Alias":
+        return _target(res["Properties"]["FunctionName"])
+    return lid
+
+
 def test_globals_and_build_metadata(sam):
     g = sam["Globals"]["Function"]
     assert g["Runtime"] == "provided.al2023"
@@ -77,7 +86,8 @@ def test_http_api_routes_reach_intake(cfn):
         assert list(paths[path]) == ["post"], path
         integration = paths[path]["post"]["x-amazon-apigateway-integration"]
         assert integration["payloadFormatVersion"] == "2.0", path
-        assert "WebhookIntakeFunction.Arn" in str(integration["uri"]), path
+        # Through the `live` alias, so a canary deployment shifts webhook traffic too.
+        assert "${WebhookIntakeFunctionAliaslive}" in str(integration["uri"]), path
 
 
 def test_erp_route_is_configured_on_intake_and_consumed_by_erp_sync(cfn):
@@ -87,7 +97,7 @@ def test_erp_route_is_configured_on_intake_and_consumed_by_erp_sync(cfn):
     (source,) = [
         r["Properties"]
         for r in cfn["Resources"].values()
-        if r["Type"] == "AWS::Lambda::EventSourceMapping" and _target(r["Properties"]["FunctionName"]) == "ErpSyncFunction"
+        if r["Type"] == "AWS::Lambda::EventSourceMapping" and _function(cfn, r["Properties"]["FunctionName"]) == "ErpSyncFunction"
     ]
     assert _target(source["EventSourceArn"]) == "ErpEventsQueue"
     assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -99,7 +109,7 @@ def test_erp_route_is_configured_on_intake_and_consumed_by_erp_sync(cfn):
 
 def test_schedules_use_their_parameters(cfn):
     rules = {
-        r["Properties"]["ScheduleExpression"]["Ref"]: _target(r["Properties"]["Targets"][0]["Arn"])
+        r["Properties"]["ScheduleExpression"]["Ref"]: _function(cfn, r["Properties"]["Targets"][0]["Arn"])
         for r in cfn["Resources"].values()
         if r["Type"] == "AWS::Events::Rule" and "ScheduleExpression" in r["Properties"]
     }
@@ -176,7 +186,7 @@ def _resources_for(cfn, fid, action):
 @pytest.mark.parametrize("fid", sorted(FUNCTIONS))
 def test_no_wildcards_in_inline_policies(cfn, fid):
     for st in _statements(cfn, fid):
-        assert st.get("Effect") == "Allow"
+        assert st.get("Effect") in ("Allow", "Deny")
         for a in _as_list(st["Action"]):
             assert a != "*" and not a.endswith(":*"), f"{fid}: wildcard action {a}"
         for r in _as_list(st["Resource"]):
@@ -201,13 +211,15 @@ def test_permissions_match_what_the_function_is_configured_to_use(cfn, fid):
     consumed = {
         _target(r["Properties"]["EventSourceArn"])
         for r in cfn["Resources"].values()
-        if r["Type"] == "AWS::Lambda::EventSourceMapping" and _target(r["Properties"]["FunctionName"]) == fid
+        if r["Type"] == "AWS::Lambda::EventSourceMapping" and _function(cfn, r["Properties"]["FunctionName"]) == fid
     }
     assert _resources_for(cfn, fid, "sqs:ReceiveMessage") == consumed
     assert _resources_for(cfn, fid, "sqs:DeleteMessage") == consumed
 
 
-ALLOWED_MANAGED = ("service-role/AWSLambdaBasicExecutionRole", "service-role/AWSLambdaVPCAccessExecutionRole")
+# AWSXrayWriteOnlyAccess: X-Ray has no resource-level permissions; SAM attaches it for `Tracing: Active`.
+ALLOWED_MANAGED = ("service-role/AWSLambdaBasicExecutionRole", "service-role/AWSLambdaVPCAccessExecutionRole",
+                   "policy/AWSXrayWriteOnlyAccess")
 
 
 @pytest.mark.parametrize("fid", sorted(FUNCTIONS))
@@ -235,7 +247,7 @@ def test_dashboard_is_valid_json_and_shows_every_queue_and_function(cfn):
     dashboard = json.loads(text)
     assert dashboard["widgets"]
     queues = {k for k, v in cfn["Resources"].items() if v["Type"] == "AWS::SQS::Queue"}
-    shown_queues = {_target(v) for v in variables.values()}
+    shown_queues = {_target(v) for v in variables.values()} - {None}
     assert shown_queues == queues
     for fid in FUNCTIONS:
         assert fid in names, f"{fid} missing from the dashboard"
@@ -258,3 +270,102 @@ def test_stripe_event_bus_path_is_optional_and_wraps_events_for_transform(cfn):
     statement = policy["Properties"]["PolicyDocument"]["Statement"][0]
     assert statement["Principal"] == {"Service": "events.amazonaws.com"}
     assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Fn::GetAtt": ["StripeEventBusRule", "Arn"]}
+
+
+# ------------------------------------------------------------------ state table: who may touch what
+
+
+def test_transform_has_no_state_table_access(cfn):
+    """transform keeps no state: neither the table's name nor any DynamoDB permission."""
+    env = cfn["Resources"]["TransformFunction"]["Properties"]["Environment"]["Variables"]
+    assert "LEDGERBRIDGE_STATE_TABLE" not in env
+    assert not [a for st in _statements(cfn, "TransformFunction") for a in _as_list(st["Action"]) if a.startswith("dynamodb:")]
+
+
+@pytest.mark.parametrize("fid", sorted(set(FUNCTIONS) - {"TransformFunction"}))
+def test_cross_references_can_never_be_deleted(cfn, fid):
+    """DeleteItem is allowed on idempotency records (idem#...) only, and denied outright on cross-references (xref#...),
+    which are what keeps a document from being created twice: they are only ever written conditionally."""
+    allows = [st for st in _statements(cfn, fid) if "dynamodb:DeleteItem" in _as_list(st["Action"]) and st["Effect"] == "Allow"]
+    assert allows, f"{fid}: releasing an idempotency record needs DeleteItem"
+    for st in allows:
+        assert _as_list(st["Action"]) == ["dynamodb:DeleteItem"], f"{fid}: DeleteItem shares a statement with {st['Action']}"
+        keys = st.get("Condition", {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
+        assert keys == ["idem#*"], f"{fid}: DeleteItem is not limited to idempotency records: {st.get('Condition')}"
+    denies = [st for st in _statements(cfn, fid) if st["Effect"] == "Deny" and "dynamodb:DeleteItem" in _as_list(st["Action"])]
+    assert any(
+        st.get("Condition", {}).get("ForAnyValue:StringLike", {}).get("dynamodb:LeadingKeys") == ["xref#*"]
+        and _target(st["Resource"]) == "StateTable"
+        for st in denies
+    ), f"{fid}: no explicit Deny of DeleteItem on cross-references"
+
+
+def test_key_prefixes_in_the_policies_are_the_ones_the_code_uses():
+    """The IAM conditions name the partition key prefixes of shared/core/src/keys.rs (module `table`)."""
+    keys = (REPO / "shared" / "core" / "src" / "keys.rs").read_text()
+    assert 'format!("idem#{key}")' in keys
+    assert 'format!("xref#{stripe_id}#{doc_kind}")' in keys
+
+
+# ------------------------------------------------------------------ tracing and safe deployments
+
+
+def test_tracing_is_active_everywhere(sam, cfn):
+    assert sam["Globals"]["Function"]["Tracing"] == "Active"
+    for fid in FUNCTIONS:
+        assert cfn["Resources"][fid]["Properties"]["TracingConfig"] == {"Mode": "Active"}, fid
+
+
+@pytest.mark.parametrize("fid", sorted(FUNCTIONS))
+def test_every_function_deploys_as_a_canary_that_its_alarms_roll_back(sam, cfn, fid):
+    assert sam["Globals"]["Function"]["AutoPublishAlias"] == "live"
+    pref = sam["Resources"][fid]["Properties"]["DeploymentPreference"]
+    assert pref["Type"] == {"Ref": "DeploymentType"}
+    assert sam["Parameters"]["DeploymentType"]["Default"].startswith("Canary")
+    alarms = {a["Ref"] for a in pref["Alarms"]}
+    errors_alarm = {
+        lid for lid, r in cfn["Resources"].items()
+        if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"].get("MetricName") == "Errors"
+        and any(_target(d["Value"]) == fid for d in r["Properties"].get("Dimensions", []))
+    }
+    assert errors_alarm and errors_alarm <= alarms, f"{fid}: its Errors alarm does not stop its deployment"
+    for a in alarms:
+        assert cfn["Resources"][a]["Type"] == "AWS::CloudWatch::Alarm", a
+    (group,) = [r["Properties"] for lid, r in cfn["Resources"].items()
+                if r["Type"] == "AWS::CodeDeploy::DeploymentGroup" and lid == f"{fid}DeploymentGroup"]
+    assert {_target(a["Name"]) for a in group["AlarmConfiguration"]["Alarms"]} == alarms
+    assert "DEPLOYMENT_STOP_ON_ALARM" in group["AutoRollbackConfiguration"]["Events"]
+    # Every invocation path goes through the alias: event sources, schedules and the HTTP API.
+    for r in cfn["Resources"].values():
+        if r["Type"] == "AWS::Lambda::EventSourceMapping":
+            assert cfn["Resources"][_target(r["Properties"]["FunctionName"])]["Type"] == "AWS::Lambda::Alias"
+        if r["Type"] == "AWS::Events::Rule" and "ScheduleExpression" in r["Properties"]:
+            assert cfn["Resources"][_target(r["Properties"]["Targets"][0]["Arn"])]["Type"] == "AWS::Lambda::Alias"
+
+
+def test_webhook_rejection_rate_is_alarmed(cfn):
+    """A wrong or unset signing secret answers every Stripe delivery 400: the 4xx share of requests pages someone."""
+    props = cfn["Resources"]["WebhookRejectedRateAlarm"]["Properties"]
+    stats = {m["Id"]: m["MetricStat"]["Metric"]["MetricName"] for m in props["Metrics"] if "MetricStat" in m}
+    assert stats == {"rejected": "4xx", "requests": "Count"}
+    (expr,) = [m["Expression"] for m in props["Metrics"] if m.get("ReturnData")]
+    assert "rejected" in expr and "requests" in expr
+    assert props["Threshold"] == {"Ref": "WebhookRejectedPercentAlarm"}
+    assert "AlarmActions" in props
+
+
+def test_deployment_stops_without_a_mapping_or_reconciliation_configuration(sam, cfn):
+    """Empty Mapping / ReconciliationConfig would mean the examples' placeholder accounts: a CloudFormation
+    rule refuses the deployment (and the functions refuse to start, see shared/core/src/config.rs)."""
+    for rule, param in (("MappingIsSet", "Mapping"), ("ReconciliationConfigIsSet", "ReconciliationConfig")):
+        for doc in (sam, cfn):
+            (assertion,) = doc["Rules"][rule]["Assertions"]
+            assert assertion["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": param}, ""]}]}, rule
+            assert len(assertion["AssertDescription"]) > 40
+    env = {fid: cfn["Resources"][fid]["Properties"]["Environment"]["Variables"] for fid in FUNCTIONS}
+    assert env["TransformFunction"]["LEDGERBRIDGE_MAPPING"] == {"Ref": "Mapping"}
+    assert env["ErpPostFunction"]["LEDGERBRIDGE_MAPPING"] == {"Ref": "Mapping"}
+    assert env["PayoutReconciliationFunction"]["LEDGERBRIDGE_RECONCILIATION_CONFIG"] == {"Ref": "ReconciliationConfig"}
+    for fid, variables in env.items():
+        assert "LEDGERBRIDGE_ALLOW_EXAMPLE_CONFIG" not in variables, fid
+    assert "LEDGERBRIDGE_ALLOW_EXAMPLE_CONFIG" not in str(sam["Globals"])

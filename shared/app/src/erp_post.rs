@@ -114,6 +114,11 @@ impl PostConfig {
             .unwrap_or(DEFAULTS.poll_limit),
             endpoint_url: env.plain("AWS_ENDPOINT_URL"),
         };
+        let is_example = cfg
+            .mapping_source
+            .as_deref()
+            .is_none_or(|s| s.trim() == ledgerbridge_pipeline::mapping::EXAMPLE.trim());
+        env.refuse_example("MAPPING", "mapping", is_example);
         env.finish(cfg)
     }
 }
@@ -215,7 +220,41 @@ mod tests {
     #[test]
     fn lists_every_missing_setting() {
         let err = PostConfig::from_env(Env::from_map(Default::default())).unwrap_err();
-        assert_eq!(err.problems.len(), 3, "{err}");
+        // The three required settings, and the mapping left to the example.
+        assert_eq!(err.problems.len(), 4, "{err}");
+        assert!(err
+            .to_string()
+            .contains("LEDGERBRIDGE_MAPPING is unset or the shipped example"));
+    }
+
+    #[test]
+    fn the_example_mapping_is_refused_unless_a_trial_asks_for_it() {
+        let vars = |extra: &[(&str, &str)]| {
+            let mut v: std::collections::HashMap<String, String> = [
+                ("LEDGERBRIDGE_STATE_TABLE", "t"),
+                ("LEDGERBRIDGE_PARKED_QUEUE_URL", "http://q"),
+                ("LEDGERBRIDGE_ERP_SECRET_ID", "erp"),
+            ]
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+            v.extend(
+                extra
+                    .iter()
+                    .map(|(k, x)| ((*k).to_owned(), (*x).to_owned())),
+            );
+            Env::from_map(v)
+        };
+        let example = ledgerbridge_pipeline::mapping::EXAMPLE;
+        for refused in [vec![], vec![("LEDGERBRIDGE_MAPPING", example)]] {
+            let err = PostConfig::from_env(vars(&refused)).unwrap_err();
+            assert_eq!(err.problems.len(), 1, "{err}");
+        }
+        assert!(
+            PostConfig::from_env(vars(&[("LEDGERBRIDGE_ALLOW_EXAMPLE_CONFIG", "true")])).is_ok()
+        );
+        let own = example.replace("revenue_account = \"4000\"", "revenue_account = \"4010\"");
+        assert!(PostConfig::from_env(vars(&[("LEDGERBRIDGE_MAPPING", &own)])).is_ok());
     }
 
     #[test]

@@ -37,7 +37,12 @@ impl TransformConfig {
             "STRIPE_API_KEY_SECRET_ID",
             "Secrets Manager id of the Stripe API key",
         );
-        let mapping = match env.optional("MAPPING") {
+        let source = env.optional("MAPPING");
+        let is_example = source
+            .as_deref()
+            .is_none_or(|s| s.trim() == ledgerbridge_pipeline::mapping::EXAMPLE.trim());
+        env.refuse_example("MAPPING", "mapping", is_example);
+        let mapping = match source {
             // A path to a TOML file, or the TOML itself (as a deployment parameter).
             Some(m) if m.contains('\n') || m.contains('[') => {
                 Mapping::from_toml(&m).map_err(|e| e.to_string())

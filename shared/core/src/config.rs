@@ -85,6 +85,26 @@ impl Env {
         })
     }
 
+    /// A configuration that falls back to, or is, a shipped example: refused (its GL accounts
+    /// and items are placeholders) unless `LEDGERBRIDGE_ALLOW_EXAMPLE_CONFIG=true` asks for a
+    /// trial run. `name` is the variable (`MAPPING`), `what` the document, `uses_example` whether
+    /// the value is unset or the example itself.
+    pub fn refuse_example(&mut self, name: &str, what: &str, uses_example: bool) -> bool {
+        if !uses_example {
+            return false;
+        }
+        if self
+            .raw("ALLOW_EXAMPLE_CONFIG")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+        {
+            return false;
+        }
+        self.problems.push(format!(
+            "{PREFIX}{name} is unset or the shipped example: the example {what}'s GL accounts and items are placeholders and would be booked. Set it to your own {what}, or set {PREFIX}ALLOW_EXAMPLE_CONFIG=true for a trial"
+        ));
+        true
+    }
+
     pub fn problem(&mut self, message: impl Into<String>) {
         self.problems.push(message.into());
     }

@@ -9,10 +9,12 @@ pub mod event;
 pub mod ids;
 pub mod keys;
 pub mod message;
+pub mod metrics;
 pub mod money;
 pub mod ports;
 pub mod secrets;
 pub mod telemetry;
+pub mod tls;
 pub mod webhook;
 
 pub use clock::{Clock, FixedClock, SystemClock};

@@ -2,21 +2,30 @@
 //! `emit()`, so field names stay stable for alarms and dashboards. Nothing here ever takes a
 //! webhook body or a secret.
 
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
-/// JSON logs on stdout (CloudWatch parses them), level from `RUST_LOG` (default `info`).
-pub fn init_json_logging() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // A second init (tests, local runner) is harmless: the first subscriber stays.
-    if tracing_subscriber::fmt()
+/// The JSON log format: one object per line, event fields under `fields`. The alarm metric
+/// filters in infra/template.yaml select `$.fields.alarm` (and intake's `$.fields.outcome`).
+fn json_subscriber<W>(filter: EnvFilter, writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
         .with_current_span(false)
         .with_target(false)
         .without_time()
-        .try_init()
-        .is_err()
-    {
+        .with_writer(writer)
+        .finish()
+}
+
+/// JSON logs on stdout (CloudWatch parses them), level from `RUST_LOG` (default `info`).
+pub fn init_json_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // A second init (tests, local runner) is harmless: the first subscriber stays.
+    if tracing::subscriber::set_global_default(json_subscriber(filter, std::io::stdout)).is_err() {
         tracing::debug!("Logging was already initialised");
     }
 }
@@ -139,5 +148,61 @@ impl IntakeFailed<'_> {
     pub fn emit(&self) {
         tracing::error!(event_id = self.event_id, stage = self.stage, error = %self.error,
             alarm = "intake_failed", "Webhook intake failed; answering 5xx so Stripe retries");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn lines_of(emit: impl FnOnce()) -> Vec<serde_json::Value> {
+        let buf = Captured::default();
+        let writer = buf.clone();
+        let sub = json_subscriber(EnvFilter::new("info"), move || writer.clone());
+        tracing::subscriber::with_default(sub, emit);
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// infra/template.yaml's metric filters select `$.fields.alarm` and `$.fields.outcome`.
+    #[test]
+    fn json_log_lines_carry_alarm_under_fields() {
+        let lines = lines_of(|| {
+            IntakeFailed {
+                event_id: "evt_1",
+                stage: "queue",
+                error: &"boom",
+            }
+            .emit();
+            WebhookRejected {
+                reason: "signature",
+            }
+            .emit();
+        });
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["fields"]["alarm"], "intake_failed");
+        assert_eq!(lines[0]["level"], "ERROR");
+        assert_eq!(lines[1]["fields"]["outcome"], "rejected");
+        assert!(lines[1]["fields"].get("alarm").is_none());
+        let template = include_str!("../../../infra/template.yaml");
+        assert!(template.contains(r#"FilterPattern: '{ $.fields.alarm = "*" }'"#));
+        assert!(template.contains(r#"FilterPattern: '{ $.fields.outcome = "*" }'"#));
     }
 }

@@ -7,6 +7,16 @@ use crate::error::{classify_transport, ErpError};
 use reqwest::header::HeaderMap;
 use reqwest::{RequestBuilder, StatusCode};
 
+/// The process-wide TLS configuration (one load of the system roots), for a connector's client.
+pub(crate) fn shared_tls(
+    erp: &'static str,
+) -> Result<ledgerbridge_core::tls::ClientConfig, ErpError> {
+    ledgerbridge_core::tls::client_config().map_err(|e| ErpError::Config {
+        erp,
+        message: e.to_string(),
+    })
+}
+
 /// A connector's classifier of a non-success HTTP answer (its `retry.rs`).
 pub(crate) type Classifier = fn(StatusCode, &HeaderMap, &[u8]) -> ErpError;
 

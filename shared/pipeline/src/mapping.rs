@@ -527,7 +527,7 @@ mod tests {
         let cut = EXAMPLE.find("[invoices]").unwrap();
         let without = Mapping::from_toml(&EXAMPLE[..cut]).unwrap();
         assert!(without.invoices.is_none() && without.disputes.is_none());
-        let bad = EXAMPLE.replacen("clearing_account = \"1210\"", "clearing_account = \" \"", 1);
+        let bad = EXAMPLE.replacen("clearing_account = \"1150\"", "clearing_account = \" \"", 1);
         let err = Mapping::from_toml(&bad).unwrap_err().to_string();
         assert!(
             err.contains("disputes.clearing_account must not be empty (line "),

@@ -123,6 +123,7 @@ pub async fn park<P: EventQueue>(
     body: &str,
 ) -> RecordOutcome {
     tracing::error!(stage, reason = %reason, alarm = "message_parked", "Message parked; fix and replay it");
+    ledgerbridge_core::metrics::MessageParked { stage }.emit();
     let msg = ParkedV1 {
         stage: stage.to_owned(),
         reason,

@@ -113,7 +113,10 @@ impl StripeClient {
             })?;
             headers.insert("Stripe-Version", v);
         }
+        let tls = ledgerbridge_core::tls::client_config()
+            .map_err(|e| StripeError::Config(e.to_string()))?;
         let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
             .default_headers(headers)
             .timeout(cfg.request_timeout)
             .user_agent(concat!("ledgerbridge/", env!("CARGO_PKG_VERSION")))

@@ -38,6 +38,7 @@ impl EpicorConnector {
     pub fn new(cfg: EpicorConfig, creds: Credentials<EpicorCredentials>) -> Result<Self, ErpError> {
         fields::check_field_map(ERP, &cfg.customer_fields)?;
         let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(crate::http::shared_tls(ERP)?)
             .timeout(Duration::from_millis(cfg.timeout_ms))
             .build()
             .map_err(|e| ErpError::Config {

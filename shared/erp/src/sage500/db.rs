@@ -185,6 +185,7 @@ impl HttpDb {
             });
         }
         let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(crate::http::shared_tls(ERP)?)
             .timeout(timeout)
             .build()
             .map_err(|e| ErpError::Config {

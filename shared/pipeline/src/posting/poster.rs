@@ -7,6 +7,7 @@ use crate::outcome::StageError;
 use crate::store::StateStore;
 use ledgerbridge_core::ids::{ErpDocumentId, IdempotencyKey};
 use ledgerbridge_core::keys::{IntentKey, LockKey, VersionKey};
+use ledgerbridge_core::metrics;
 use ledgerbridge_core::ports::{Claim, RecordStatus};
 use ledgerbridge_core::Clock;
 use ledgerbridge_erp::{
@@ -92,6 +93,24 @@ where
                     tracing::warn!(error = %e, "Intent not released; it lapses with its lease");
                 }
             }
+        }
+        match &outcome {
+            Ok(PostResult::Posted { .. }) => {
+                let created_ms = msg.source.created.saturating_mul(1000);
+                metrics::DocumentPosted {
+                    erp,
+                    kind: kind.as_str(),
+                    latency_ms: (created_ms > 0)
+                        .then(|| self.clock.now_millis().saturating_sub(created_ms)),
+                }
+                .emit();
+            }
+            Err(StageError::Park { .. }) => metrics::DocumentParked {
+                erp,
+                kind: kind.as_str(),
+            }
+            .emit(),
+            _ => {}
         }
         let result = outcome?;
         if let PostResult::Posted { erp_id, .. } = &result {

@@ -451,3 +451,25 @@ async fn a_lost_create_response_is_found_by_reference_not_posted_twice() {
         .unwrap();
     assert_eq!(x.erp_id, ErpDocumentId::new("DOC-1"));
 }
+
+#[tokio::test]
+async fn a_posted_document_is_counted_once_with_its_latency_and_a_rejected_one_as_parked() {
+    ledgerbridge_core::metrics::start_recording();
+    let p = poster(CreateMode::Ok);
+    let mut msg = receipt("pi_m1", Vec::new());
+    msg.source.created = NOW_SECS - 90;
+    p.handle(&msg).await.unwrap();
+    // A redelivery is answered from the cross-reference: not a second document.
+    p.handle(&msg).await.unwrap();
+    let rejecting = poster(CreateMode::Reject);
+    rejecting.handle(&invoice("in_m1")).await.unwrap_err();
+    let seen = ledgerbridge_core::metrics::take_recorded();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[0]["DocumentsPosted"], 1);
+    assert_eq!(seen[0]["erp"], "epicor");
+    assert_eq!(seen[0]["kind"], "cash_receipt");
+    assert_eq!(seen[0]["EventToDocumentLatency"], 90_000);
+    assert_eq!(seen[1]["DocumentsParked"], 1);
+    assert_eq!(seen[1]["kind"], "invoice");
+    assert!(seen[1].get("DocumentsPosted").is_none());
+}

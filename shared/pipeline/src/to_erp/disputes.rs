@@ -282,9 +282,17 @@ mod tests {
             .sum()
     }
 
+    /// The example mapping leaves dispute fees to the payout reconciliation; without it (no
+    /// reconciliation), `dispute_fee_account` books them in the dispute journal.
+    fn example_with_fee_account() -> Mapping {
+        let mut m = Mapping::from_toml(EXAMPLE).unwrap();
+        m.disputes.as_mut().unwrap().dispute_fee_account = Some("6150".into());
+        m
+    }
+
     #[test]
     fn created_books_the_withdrawal_and_the_fee() {
-        let m = Mapping::from_toml(EXAMPLE).unwrap();
+        let m = example_with_fee_account();
         let js = journals(dispute_event(&m, &event(CREATED)).unwrap());
         assert_eq!(js.len(), 1);
         let j = &js[0];
@@ -307,7 +315,7 @@ mod tests {
 
     #[test]
     fn closed_won_books_only_the_reinstatement() {
-        let m = Mapping::from_toml(EXAMPLE).unwrap();
+        let m = example_with_fee_account();
         let js = journals(dispute_event(&m, &event(CLOSED)).unwrap());
         assert_eq!(
             js.len(),
@@ -334,7 +342,7 @@ mod tests {
     fn withdrawal_and_reinstatement_cancel_out_per_account() {
         // Over the whole lifecycle of a won dispute with the fee returned, every account nets
         // to zero: the same transaction arriving with several events keeps its reference.
-        let m = Mapping::from_toml(EXAMPLE).unwrap();
+        let m = example_with_fee_account();
         let mut won = event(CLOSED);
         won.event_type = "charge.dispute.funds_reinstated".into();
         let all = journals(dispute_event(&m, &won).unwrap());

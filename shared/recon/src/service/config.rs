@@ -286,8 +286,15 @@ impl ReconConfig {
                 "{PREFIX}ERP_KIND={erp_kind:?} must be epicor, sage500 or sagepro"
             ));
         }
-        let (file, file_is_example) = match env.optional("RECONCILIATION_CONFIG") {
+        let source = env.optional("RECONCILIATION_CONFIG");
+        env.refuse_example(
+            "RECONCILIATION_CONFIG",
+            "reconciliation configuration",
+            source.as_deref().is_none_or(|s| s.trim() == EXAMPLE.trim()),
+        );
+        let (file, file_is_example) = match source {
             // A path to a TOML file, or the TOML itself.
+            Some(v) if v.trim() == EXAMPLE.trim() => (ReconFile::from_toml(&v), true),
             Some(v) if v.contains('\n') || v.contains('[') => (ReconFile::from_toml(&v), false),
             Some(path) => (ReconFile::from_file(std::path::Path::new(&path)), false),
             None => (ReconFile::from_toml(EXAMPLE), true),
@@ -351,6 +358,36 @@ mod tests {
     }
 
     #[test]
+    /// The two examples are used together (`ledgerbridge demo`, `local`, a first deployment):
+    /// a dispute's amount is booked once, by the dispute journal against the clearing account
+    /// that the payout journal then clears, and its fee once, by the payout journal.
+    fn example_files_book_a_dispute_once_with_one_clearing_account() {
+        let recon = ReconFile::from_toml(EXAMPLE).unwrap();
+        let mapping: toml::Value =
+            toml::from_str(include_str!("../../../../config/mapping.example.toml")).unwrap();
+        let disputes = &mapping["disputes"];
+        let clearing = disputes["clearing_account"].as_str().unwrap();
+        let categories = &recon.mapping.category_accounts;
+        assert_eq!(
+            categories.get("dispute").map(String::as_str),
+            Some(clearing)
+        );
+        assert_eq!(
+            categories.get("dispute_reversal").map(String::as_str),
+            Some(clearing)
+        );
+        // The reconciliation's own clearing account (charges, failed payouts) is the same one.
+        assert_eq!(categories.get("charge").map(String::as_str), Some(clearing));
+        assert_eq!(recon.mapping.failed_payout_account, clearing);
+        // The reconciliation books every fee from fee_details, so the dispute journal must not.
+        assert!(disputes.get("dispute_fee_account").is_none());
+        assert_ne!(
+            disputes["dispute_loss_account"].as_str(),
+            categories.get("dispute").map(String::as_str)
+        );
+    }
+
+    #[test]
     fn example_file_is_valid() {
         let f = ReconFile::from_toml(EXAMPLE).unwrap();
         assert_eq!(f.sweep.days, 3);
@@ -390,12 +427,41 @@ mod tests {
     }
 
     #[test]
+    fn the_example_is_refused_at_start_unless_a_trial_asks_for_it() {
+        let base = [
+            ("LEDGERBRIDGE_COMMANDS_QUEUE_URL", "http://q"),
+            ("LEDGERBRIDGE_STATE_TABLE", "t"),
+            ("LEDGERBRIDGE_STRIPE_API_KEY_SECRET_ID", "arn:stripe"),
+            ("LEDGERBRIDGE_ERP_KIND", "sage500"),
+        ];
+        let with = |value: &str| -> Env {
+            let mut vars = base.to_vec();
+            vars.push(("LEDGERBRIDGE_RECONCILIATION_CONFIG", value));
+            env(&vars)
+        };
+        for refused in [env(&base), with(EXAMPLE)] {
+            let err = ReconConfig::from_env(refused).unwrap_err();
+            assert_eq!(err.problems.len(), 1, "{err}");
+            assert!(
+                err.to_string()
+                    .contains("LEDGERBRIDGE_RECONCILIATION_CONFIG is unset or the shipped example"),
+                "{err}"
+            );
+        }
+        let own = EXAMPLE.replacen("bank_account = \"1010\"", "bank_account = \"1011\"", 1);
+        let cfg = ReconConfig::from_env(with(&own)).unwrap();
+        assert!(!cfg.file_is_example);
+        assert_eq!(cfg.file.mapping.bank_account, "1011");
+    }
+
+    #[test]
     fn a_valid_environment_loads() {
         let cfg = ReconConfig::from_env(env(&[
             ("LEDGERBRIDGE_COMMANDS_QUEUE_URL", "http://q"),
             ("LEDGERBRIDGE_STATE_TABLE", "t"),
             ("LEDGERBRIDGE_STRIPE_API_KEY_SECRET_ID", "arn:stripe"),
             ("LEDGERBRIDGE_ERP_KIND", "sage500"),
+            ("LEDGERBRIDGE_ALLOW_EXAMPLE_CONFIG", "true"),
         ]))
         .unwrap();
         assert!(cfg.file_is_example);

@@ -498,6 +498,15 @@ where
         }
         match (outcome.status, outcome.journal) {
             (ReconStatus::Journal, Some(journal)) => {
+                ledgerbridge_core::metrics::PayoutVariance {
+                    currency: journal.currency.code(),
+                    variance_minor: journal
+                        .lines()
+                        .iter()
+                        .filter(|l| l.kind == crate::journal::LineKind::Variance)
+                        .fold(0_i64, |sum, l| sum.saturating_add(l.signed_minor())),
+                }
+                .emit();
                 let cmd = match command::journal_command(
                     &journal,
                     payout,
