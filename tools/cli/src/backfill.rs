@@ -235,11 +235,10 @@ pub fn event_type_for(kind: Kind, object: &Value) -> Option<&'static str> {
             _ => None,
         },
         Kind::CreditNotes => (status == "issued").then_some("credit_note.created"),
-        Kind::Disputes => match status {
-            "won" | "lost" => Some("charge.dispute.closed"),
-            "" => None,
-            _ => Some("charge.dispute.created"),
-        },
+        // `charge.dispute.created` books every balance transaction the dispute carries (one
+        // journal each, by transaction id): the withdrawal and, for a closed dispute, the
+        // reinstatement. `closed` would book only the transactions its own event added.
+        Kind::Disputes => (!status.is_empty()).then_some("charge.dispute.created"),
         Kind::Payouts => match status {
             "paid" => Some("payout.paid"),
             "failed" => Some("payout.failed"),
@@ -469,6 +468,8 @@ pub struct Summary {
     pub kinds: Vec<(Kind, KindSummary)>,
     pub elapsed: Duration,
     pub stripe_calls: u64,
+    /// Every kind of the plan was read to its end (false when `--max-objects` stopped the run).
+    pub complete: bool,
 }
 
 impl Summary {
@@ -501,7 +502,7 @@ pub async fn backfill(
     let mut kinds = plan.kinds.clone();
     kinds.sort_unstable();
     kinds.dedup();
-    for kind in kinds {
+    for &kind in &kinds {
         let mut cursor = if plan.dry_run {
             Cursor::default()
         } else {
@@ -553,6 +554,8 @@ pub async fn backfill(
             break;
         }
     }
+    summary.complete =
+        summary.kinds.len() == kinds.len() && summary.kinds.iter().all(|(_, k)| k.finished);
     summary.elapsed = started.elapsed();
     summary.stripe_calls = stripe.calls().saturating_sub(calls_before);
     Ok(summary)
@@ -648,6 +651,11 @@ async fn run_kind(
     }
 }
 
+/// Progress that draws nowhere (for scripted runs and tests).
+pub fn quiet_progress() -> MultiProgress {
+    MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
+}
+
 /// Print the end-of-run table.
 pub fn print_summary(summary: &Summary, dry_run: bool) {
     println!(
@@ -684,33 +692,39 @@ pub fn print_summary(summary: &Summary, dry_run: bool) {
         summary.objects_per_sec(),
         summary.stripe_calls
     );
+    if !summary.complete {
+        println!("stopped after --max-objects: run the same command again to continue");
+    }
+}
+
+/// A client of the local Stripe stand-in serving the sample data in `dir` (on a loopback
+/// port, for the life of the process), at `rate` requests per second (0: unlimited).
+pub async fn stand_in_client(dir: &Path, rate: u32) -> Result<StripeClient, BackfillError> {
+    let stand_in = SampleStripe::load(dir);
+    let url = stand_in.serve().await.map_err(BackfillError::StandIn)?;
+    let mut cfg = StripeClientConfig::new(Secret::new("sk_test_local_stand_in".to_owned()))
+        .with_base_url(url);
+    cfg.requests_per_second = rate;
+    Ok(StripeClient::new(cfg)?)
 }
 
 pub async fn run(args: BackfillArgs) -> Result<(), BackfillError> {
     let range = range_of(&args.from, &args.to)?;
-    let (key, base_url, default_rate) = match &args.samples {
-        Some(dir) => {
-            let stand_in = SampleStripe::load(dir);
-            let url = stand_in.serve().await.map_err(BackfillError::StandIn)?;
-            (
-                Secret::new("sk_test_local_stand_in".to_owned()),
-                url,
-                Some(0),
-            )
-        }
+    let stripe = match &args.samples {
+        Some(dir) => stand_in_client(dir, args.rate.unwrap_or(0)).await?,
         None => {
             let key = ledgerbridge_core::config::Env::from_process()
                 .plain("STRIPE_API_KEY")
                 .filter(|k| !k.is_empty())
                 .ok_or(BackfillError::NoKey)?;
-            (Secret::new(key), args.stripe_base_url.clone(), None)
+            let mut cfg =
+                StripeClientConfig::new(Secret::new(key)).with_base_url(&args.stripe_base_url);
+            if let Some(rate) = args.rate {
+                cfg.requests_per_second = rate;
+            }
+            StripeClient::new(cfg)?
         }
     };
-    let mut cfg = StripeClientConfig::new(key).with_base_url(base_url);
-    if let Some(rate) = args.rate.or(default_rate) {
-        cfg.requests_per_second = rate;
-    }
-    let stripe = StripeClient::new(cfg)?;
     let plan = Plan {
         range,
         kinds: if args.kinds.is_empty() {
@@ -824,7 +838,7 @@ mod tests {
         assert_eq!(event_type_for(Kind::CreditNotes, &o("void")), None);
         assert_eq!(
             event_type_for(Kind::Disputes, &o("won")),
-            Some("charge.dispute.closed")
+            Some("charge.dispute.created")
         );
         assert_eq!(
             event_type_for(Kind::Disputes, &o("needs_response")),
