@@ -85,6 +85,7 @@ fn plan(from: &str, to: &str, max_objects: Option<u64>, dry_run: bool) -> Plan {
         dry_run,
         max_objects,
         expand: Vec::new(),
+        concurrency: 8,
     }
 }
 

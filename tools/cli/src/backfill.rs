@@ -28,6 +28,7 @@
 //! `Retry-After`. Webhook deliveries answered 5xx or 503 are retried with back-off too.
 
 use crate::sample_stripe::SampleStripe;
+use futures::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ledgerbridge_core::secrets::Secret;
 use ledgerbridge_core::webhook::sign_header;
@@ -125,6 +126,9 @@ pub struct BackfillArgs {
     /// Where the per-kind cursors are kept.
     #[arg(long, default_value = ".local/backfill-cursors.json")]
     cursor_file: PathBuf,
+    /// Events delivered to the webhook endpoint at once (within one page of 100).
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
     /// Stop after delivering this many objects (run again to continue from the cursor).
     #[arg(long)]
     max_objects: Option<u64>,
@@ -441,6 +445,8 @@ pub struct Plan {
     pub dry_run: bool,
     pub max_objects: Option<u64>,
     pub expand: Vec<String>,
+    /// Events in flight to the webhook endpoint at once.
+    pub concurrency: usize,
 }
 
 /// What one kind did in this run.
@@ -594,9 +600,17 @@ async fn run_kind(
             }
             .into());
         }
+        // Convert the page (up to the --max-objects budget), then deliver its events with
+        // bounded concurrency. The cursor moves past the page only when every event of it was
+        // acknowledged; a failure leaves it at the page's start (a rerun's redeliveries are
+        // answered as duplicates).
+        let mut bodies: Vec<Vec<u8>> = Vec::new();
+        let mut last_id: Option<String> = None;
+        let mut stopped = false;
         for object in &page.data {
             if *budget == Some(0) {
-                return Ok(());
+                stopped = true;
+                break;
             }
             let id = object
                 .get("id")
@@ -618,25 +632,37 @@ async fn run_kind(
                         ));
                         ks.queued += 1;
                     } else {
-                        let body = serde_json::to_vec(&event).map_err(BackfillError::Encode)?;
-                        match webhook.deliver(&body).await? {
-                            Delivered::Queued => ks.queued += 1,
-                            Delivered::Duplicate => ks.duplicates += 1,
-                            Delivered::Ignored => ks.ignored += 1,
-                        }
-                        cursor.delivered += 1;
+                        bodies.push(serde_json::to_vec(&event).map_err(BackfillError::Encode)?);
                     }
                     if let Some(b) = budget.as_mut() {
                         *b = b.saturating_sub(1);
                     }
                 }
             }
-            cursor.after = Some(id.to_owned());
-            bar.set_message(format!(
-                "read {} queued {} dup {} not booked {}",
-                ks.read, ks.queued, ks.duplicates, ks.not_booked
-            ));
-            bar.inc(0);
+            last_id = Some(id.to_owned());
+        }
+        let delivered = futures::stream::iter(bodies.iter())
+            .map(|body| webhook.deliver(body))
+            .buffered(plan.concurrency.max(1))
+            .collect::<Vec<_>>()
+            .await;
+        for answer in delivered {
+            match answer? {
+                Delivered::Queued => ks.queued += 1,
+                Delivered::Duplicate => ks.duplicates += 1,
+                Delivered::Ignored => ks.ignored += 1,
+            }
+            cursor.delivered += 1;
+        }
+        if last_id.is_some() {
+            cursor.after = last_id;
+        }
+        bar.set_message(format!(
+            "read {} queued {} dup {} not booked {}",
+            ks.read, ks.queued, ks.duplicates, ks.not_booked
+        ));
+        if stopped || (*budget == Some(0) && page.has_more) {
+            return Ok(());
         }
         if !page.has_more {
             cursor.done = true;
@@ -735,6 +761,7 @@ pub async fn run(args: BackfillArgs) -> Result<(), BackfillError> {
         dry_run: args.dry_run,
         max_objects: args.max_objects,
         expand: Vec::new(),
+        concurrency: args.concurrency,
     };
     let progress = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
     let webhook = Webhook::new(&args.url, &args.secrets);
