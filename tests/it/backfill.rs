@@ -236,3 +236,281 @@ async fn backfill_books_exactly_the_range_once_resumes_and_never_doubles_the_web
     running.shutdown(Duration::from_secs(10)).await;
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// GIVEN the SAM template deployed into moto WHEN customers and payments are backfilled into the
+/// stack's webhook endpoint (the intake function's handler, configured from the stack, behind a
+/// local HTTP server standing in for API Gateway) THEN the stack's events queue holds the
+/// synthetic event, the transform and erp-post functions' stages, configured from the stack,
+/// book the sales order and the receipt, and a second backfill queues nothing.
+#[tokio::test]
+async fn backfill_into_the_aws_stack_queues_events_the_functions_process() {
+    use crate::stack::{deploy_with_secrets, env_of};
+    use crate::support::fake_stripe::FakeStripe;
+    use crate::support::fixtures::SAMPLE_SECRET;
+    use crate::support::moto;
+    use ledgerbridge_adapters::aws::{DynamoStore, SecretsManagerSource, SqsQueue};
+    use ledgerbridge_adapters::lambda::RecordOutcome;
+    use ledgerbridge_app::erp_post::PostConfig;
+    use ledgerbridge_app::transform::TransformConfig;
+    use ledgerbridge_core::config::SecretLocation;
+    use ledgerbridge_core::ids::StripeObjectId;
+    use ledgerbridge_core::message::SQS_MAX_MESSAGE_BYTES;
+    use ledgerbridge_core::secrets::{CachedSecrets, SecretSource};
+    use ledgerbridge_core::SystemClock;
+    use ledgerbridge_erp::{
+        AnyConnector, DocKind, ErpConnector, ErpSettings, ExternalRef, RetryPolicy,
+    };
+    use ledgerbridge_erp_sandbox::{spawn, SandboxConfig, Seed};
+    use ledgerbridge_intake::{handle_webhook, Deps, RotatingVerifier, SecretsBackend};
+    use ledgerbridge_pipeline::posting::Poster;
+    use ledgerbridge_pipeline::stages::{PostStage, TransformStage};
+    use ledgerbridge_stripe::{StripeClient, StripeClientConfig};
+    use std::sync::Arc;
+
+    let sb = spawn(SandboxConfig::default()).await.unwrap().1;
+    let m =
+        ledgerbridge_pipeline::mapping::Mapping::from_toml(ledgerbridge_pipeline::mapping::EXAMPLE)
+            .unwrap();
+    let mut items: Vec<String> = m.products.values().cloned().collect();
+    items.extend([m.payments.item.clone(), m.refunds.item.clone()]);
+    sb.seed(&Seed {
+        erp: Some(ErpKind::SagePro),
+        items,
+        gl_accounts: vec![],
+        closed_periods: vec![],
+    })
+    .unwrap();
+    let erp_settings = serde_json::json!({"kind": "sagepro", "base_url": sb.base_url(),
+        "timeout_ms": 5000, "api_key": sb.keys().sagepro_api_key});
+    let fake = FakeStripe::default();
+    let customer: serde_json::Value =
+        serde_json::from_slice(&event_body("customer.updated.json")).unwrap();
+    fake.put("customers", customer["data"]["object"].clone());
+    let stripe_base = fake.serve().await;
+
+    let handoff = deploy_with_secrets(
+        &moto::unique("lb-backfill"),
+        &[
+            ("WebhookSigningSecret", format!("[\"{SAMPLE_SECRET}\"]")),
+            ("StripeApiKeySecret", "sk_test_stack".to_owned()),
+            ("ErpCredentialsSecret", erp_settings.to_string()),
+        ],
+    );
+    assert_eq!(handoff["stack_status"], "CREATE_COMPLETE");
+    let conf = moto::sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&conf);
+    let secrets = SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&conf));
+
+    // webhook-intake from the stack's environment, behind a local HTTP endpoint.
+    let intake_cfg =
+        ledgerbridge_intake::config_from_env(env_of(&handoff, "webhook-intake", &[])).unwrap();
+    let SecretLocation::SecretsManager(secret_id) = &intake_cfg.webhook_secrets else {
+        panic!("intake secret")
+    };
+    let intake = Arc::new(Deps::new(
+        SqsQueue::new(
+            sqs.clone(),
+            &intake_cfg.queue_url,
+            intake_cfg.max_message_bytes,
+        ),
+        DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&conf),
+            &intake_cfg.state_table,
+        ),
+        RotatingVerifier::new(
+            SecretsBackend::Aws(
+                CachedSecrets::new(secrets.clone(), Duration::from_secs(300)),
+                secret_id.clone(),
+            ),
+            300,
+        ),
+        SystemClock,
+        &intake_cfg,
+    ));
+    let app = axum::Router::new()
+        .route(
+            "/webhook",
+            axum::routing::post(
+                |axum::extract::State(deps): axum::extract::State<Arc<Deps<_, _, _>>>,
+                 headers: axum::http::HeaderMap,
+                 body: axum::body::Bytes| async move {
+                    let sig = headers
+                        .get("stripe-signature")
+                        .and_then(|v| v.to_str().ok());
+                    let out = handle_webhook(&deps, sig, &body).await;
+                    (
+                        axum::http::StatusCode::from_u16(out.status).unwrap(),
+                        out.body,
+                    )
+                },
+            ),
+        )
+        .with_state(intake);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/webhook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    // transform and erp-post, configured from the stack.
+    let tcfg = TransformConfig::from_env(env_of(
+        &handoff,
+        "transform",
+        &[("LEDGERBRIDGE_STRIPE_API_BASE", &stripe_base)],
+    ))
+    .unwrap();
+    let key = secrets.fetch(&tcfg.stripe_key_secret_id).await.unwrap();
+    let mut scfg = StripeClientConfig::new(key).with_base_url(&stripe_base);
+    scfg.requests_per_second = 0;
+    let transform_stripe = StripeClient::new(scfg).unwrap();
+    let transform = TransformStage {
+        mapping: tcfg.mapping.clone(),
+        stripe: transform_stripe.clone(),
+        commands: SqsQueue::new(
+            sqs.clone(),
+            &tcfg.commands_queue_url,
+            tcfg.max_message_bytes,
+        ),
+        reconciliation: tcfg
+            .reconciliation_queue_url
+            .as_ref()
+            .map(|u| SqsQueue::new(sqs.clone(), u, SQS_MAX_MESSAGE_BYTES)),
+        parked: SqsQueue::new(sqs.clone(), &tcfg.parked_queue_url, SQS_MAX_MESSAGE_BYTES),
+    };
+    let pcfg = PostConfig::from_env(env_of(&handoff, "erp-post", &[])).unwrap();
+    let settings =
+        ErpSettings::from_json(&secrets.fetch(&pcfg.erp_secret_id).await.unwrap()).unwrap();
+    let post = PostStage {
+        poster: Poster {
+            connector: AnyConnector::from_settings(settings).unwrap(),
+            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&conf), &pcfg.state_table),
+            stripe: Some(transform_stripe),
+            mapping: tcfg.mapping.clone(),
+            policy: RetryPolicy {
+                settle_after_ambiguous: Duration::from_millis(50),
+                ..RetryPolicy::default()
+            },
+            clock: SystemClock,
+            lease_ms: pcfg.lease_ms,
+            intent_days: 90,
+        },
+        parked: SqsQueue::new(sqs.clone(), &pcfg.parked_queue_url, SQS_MAX_MESSAGE_BYTES),
+    };
+
+    // The ERP customer the sample Stripe customer names (as `ledgerbridge local` seeds it).
+    let seed = ledgerbridge_erp::ErpCommand::UpsertCustomer(ledgerbridge_erp::CustomerUpsert {
+        reference: ExternalRef::new(&StripeObjectId::new("erp_master_NW0042"), DocKind::Customer)
+            .unwrap(),
+        customer_id: "NW0042".into(),
+        name: "Northwind Traders LLC".into(),
+        email: Some("ap@northwind-traders.example".into()),
+        currency: ledgerbridge_core::Currency::USD,
+        address: Default::default(),
+    });
+    ledgerbridge_erp::post_command(&post.poster.connector, &seed, &RetryPolicy::default())
+        .await
+        .unwrap();
+    let creates = || {
+        sb.audit(Some(ErpKind::SagePro))
+            .unwrap()
+            .iter()
+            .filter(|a| a.action == "create")
+            .count()
+    };
+    let seeded = creates();
+
+    // Backfill the customers and payments of 2026-07-01 .. 2026-08-04 from the sample data
+    // into the stack: two customers (one of them names ERP customer NW0042) and one payment.
+    let stripe = backfill::stand_in_client(&fixtures_dir().join("stripe"), 0)
+        .await
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("lb-backfill-aws-{}", uuid::Uuid::new_v4()));
+    let mut p = plan("2026-07-01", "2026-08-04", None, false);
+    p.kinds = vec![Kind::Payments, Kind::Customers];
+    let webhook = Webhook::new(&url, &[SAMPLE_SECRET.to_owned()]);
+    let quiet = backfill::quiet_progress();
+    let first = backfill::backfill(&stripe, &p, &webhook, &dir.join("c.json"), &quiet)
+        .await
+        .unwrap();
+    assert_eq!(first.total(|k| k.queued), 3, "{first:?}");
+
+    let events = moto::drain(&sqs, &tcfg_events_url(&handoff)).await;
+    assert_eq!(events.len(), 3);
+    let commands_url = tcfg.commands_queue_url.clone();
+    // The customers were delivered first; each event is transformed and its commands posted
+    // before the next, as the functions would (the sales order needs its customer).
+    for event in &events {
+        let msg: serde_json::Value = serde_json::from_str(event).unwrap();
+        assert_eq!(msg["type"], "stripe_event.v1");
+        assert!(msg["event_id"].as_str().unwrap().starts_with("evt_lbbf_"));
+        assert_eq!(transform.process(event).await, RecordOutcome::Done);
+        for _ in 0..5 {
+            let commands = moto::drain(&sqs, &commands_url).await;
+            if commands.is_empty() {
+                break;
+            }
+            for c in &commands {
+                if let RecordOutcome::Retry(_) = post.process(c).await {
+                    sqs.send_message()
+                        .queue_url(&commands_url)
+                        .message_body(c)
+                        .send()
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+    }
+    let parked = moto::drain(&sqs, handoff["queues"]["parked"]["url"].as_str().unwrap()).await;
+    assert!(parked.is_empty(), "{parked:?}");
+    for kind in [DocKind::SalesOrder, DocKind::CashReceipt] {
+        let r =
+            ExternalRef::new(&StripeObjectId::new("pi_3JitFDNq7LbKx2RzWVv0OUYJ"), kind).unwrap();
+        assert!(
+            post.poster
+                .connector
+                .find_by_reference(&r)
+                .await
+                .unwrap()
+                .is_some(),
+            "{r} not in the ERP"
+        );
+    }
+    let creates = sb
+        .audit(Some(ErpKind::SagePro))
+        .unwrap()
+        .iter()
+        .filter(|a| a.action == "create")
+        .count();
+    assert_eq!(
+        creates, 4,
+        "two customers, the sales order and the receipt, once each"
+    );
+
+    // Again, with a fresh cursor file: the stack's intake answers duplicate, nothing queued.
+    let again = backfill::backfill(&stripe, &p, &webhook, &dir.join("c2.json"), &quiet)
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.total(|k| k.queued), again.total(|k| k.duplicates)),
+        (0, 3)
+    );
+    assert!(moto::drain(&sqs, &tcfg_events_url(&handoff))
+        .await
+        .is_empty());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The queue the transform function reads (its event source).
+fn tcfg_events_url(handoff: &serde_json::Value) -> String {
+    let arn = handoff["functions"]["transform"]["event_sources"][0]["queue_arn"]
+        .as_str()
+        .unwrap();
+    handoff["queues"]
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|q| q["arn"] == arn)
+        .unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
