@@ -517,9 +517,7 @@ pub async fn backfill(
         let mut ks = KindSummary::default();
         if cursor.done {
             ks.finished = true;
-            progress
-                .println(format!("{:<13} finished in an earlier run", kind.name()))
-                .ok();
+            progress.suspend(|| println!("{:<13} finished in an earlier run", kind.name()));
             summary.kinds.push((kind, ks));
             continue;
         }
@@ -626,10 +624,13 @@ async fn run_kind(
                 None => ks.not_booked += 1,
                 Some((event_type, (event_id, event))) => {
                     if plan.dry_run {
-                        bar.println(format!(
-                            "would queue {:<13} {id:<32} {event_type:<26} {event_id}",
-                            kind.name()
-                        ));
+                        // On stdout whether or not the progress bars are drawn.
+                        bar.suspend(|| {
+                            println!(
+                                "would queue {:<13} {id:<32} {event_type:<26} {event_id}",
+                                kind.name()
+                            );
+                        });
                         ks.queued += 1;
                     } else {
                         bodies.push(serde_json::to_vec(&event).map_err(BackfillError::Encode)?);
