@@ -8,7 +8,9 @@ use crate::objects::{
     StripeInvoice, StripeInvoicePayment, StripeList, StripePaymentIntent, StripePayout,
     StripeRefund, StripeSubscription,
 };
-use crate::query::{BalanceTransactionFilter, BalanceTransactionQuery, PayoutListQuery};
+use crate::query::{
+    BalanceTransactionFilter, BalanceTransactionQuery, CreatedListQuery, PayoutListQuery,
+};
 use ledgerbridge_core::event::Event;
 use ledgerbridge_core::ids::{IdempotencyKey, PayoutId, StripeEventId};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
@@ -327,6 +329,32 @@ impl StripeClient {
         self.get_json("v1/payouts", &pairs).await
     }
 
+    /// One page of `GET /v1/{collection}?created[gte]=…&created[lte]=…&limit={page_limit}
+    /// [&expand[]=…][&starting_after={id}]`, each object as the JSON Stripe sent (the same
+    /// shape a webhook event's `data.object` carries, so callers can wrap it unchanged).
+    pub async fn list_created(
+        &self,
+        query: &CreatedListQuery,
+        starting_after: Option<&str>,
+    ) -> Result<StripeList<serde_json::Value>, StripeError> {
+        let mut pairs: Vec<(&str, String)> = vec![
+            ("created[gte]", query.gte.to_string()),
+            ("created[lte]", query.lte.to_string()),
+            ("limit", self.page_limit()),
+        ];
+        for path in &query.expand {
+            check_expand(path)?;
+            pairs.push(("expand[]", path.clone()));
+        }
+        if let Some(after) = starting_after {
+            check_id(after)?;
+            pairs.push(("starting_after", after.to_owned()));
+        }
+        let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let path = format!("v1/{}", query.kind.collection());
+        self.get_json(&path, &pairs).await
+    }
+
     fn page_limit(&self) -> String {
         self.inner.cfg.page_limit.clamp(1, 100).to_string()
     }
@@ -592,6 +620,23 @@ fn check_id(id: &str) -> Result<(), StripeError> {
         Err(StripeError::InvalidRequest(format!(
             "not a Stripe id: {:?}",
             id.chars().take(64).collect::<String>()
+        )))
+    }
+}
+
+/// An `expand[]` path of a list call: `data.` followed by dotted field names.
+fn check_expand(path: &str) -> Result<(), StripeError> {
+    let ok = path.len() <= 200
+        && path.strip_prefix("data.").is_some_and(|rest| {
+            rest.split('.')
+                .all(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(StripeError::InvalidRequest(format!(
+            "not a list expansion: {:?}",
+            path.chars().take(64).collect::<String>()
         )))
     }
 }

@@ -129,6 +129,7 @@ async fn start(fake: Arc<Fake>) -> String {
         .route("/v1/refunds", get(list_any))
         .route("/v1/invoice_payments", get(list_any))
         .route("/v1/payouts", get(list_any))
+        .route("/v1/customers", get(list_any))
         .route("/v1/charges/{id}", get(get_charge).post(post_charge))
         .with_state(fake);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -361,4 +362,33 @@ async fn the_port_pages_through_a_borrowed_client_and_writes_metadata_idempotent
         Some(StripeObjectKind::PaymentIntent)
     );
     assert_eq!(StripeObjectKind::from_path("widgets"), None);
+}
+
+#[tokio::test]
+async fn lists_by_creation_time_with_paging_and_expansions() {
+    use crate::query::{CreatedListKind, CreatedListQuery};
+    let fake = Arc::new(Fake::default());
+    let c = client(&start(fake.clone()).await);
+    let mut q = CreatedListQuery {
+        kind: CreatedListKind::Customers,
+        gte: 1_700_000_000,
+        lte: 1_700_086_399,
+        expand: vec!["data.default_source".into()],
+    };
+    let page = c.list_created(&q, Some("cus_9")).await.unwrap();
+    assert!(page.data.is_empty() && !page.has_more);
+    q.expand.clear();
+    c.list_created(&q, None).await.unwrap();
+    assert_eq!(
+        *fake.seen.lock().unwrap(),
+        [
+            "/v1/customers?created%5Bgte%5D=1700000000&created%5Blte%5D=1700086399&limit=2&expand%5B%5D=data.default_source&starting_after=cus_9",
+            "/v1/customers?created%5Bgte%5D=1700000000&created%5Blte%5D=1700086399&limit=2",
+        ]
+    );
+    q.expand = vec!["default_source&x=1".into()];
+    assert!(c.list_created(&q, None).await.is_err());
+    q.expand.clear();
+    assert!(c.list_created(&q, Some("cus_1&limit=1")).await.is_err());
+    assert_eq!(c.calls(), 2, "invalid requests are refused before any call");
 }

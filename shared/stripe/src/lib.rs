@@ -30,6 +30,7 @@ pub use client::{StripeClient, StripeObjectKind};
 pub use config::StripeClientConfig;
 pub use error::StripeError;
 pub use objects::*;
+pub use query::{CreatedListKind, CreatedListQuery};
 
 #[cfg(test)]
 mod http_tests;

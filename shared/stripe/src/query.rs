@@ -54,3 +54,57 @@ pub struct PayoutListQuery {
     /// Page size, 1–100; the client's configured page size when `None`.
     pub limit: Option<u8>,
 }
+
+/// The collections the backfill lists by creation time (`GET /v1/{collection}?created[gte]=…
+/// &created[lte]=…&limit=…[&starting_after=…]`). Every one of these list endpoints accepts the
+/// `created` range filter and `starting_after` paging, newest first (Stripe API reference:
+/// "List all customers / PaymentIntents / refunds / invoices / credit notes / disputes /
+/// payouts").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CreatedListKind {
+    Customers,
+    PaymentIntents,
+    Refunds,
+    Invoices,
+    CreditNotes,
+    Disputes,
+    Payouts,
+}
+
+impl CreatedListKind {
+    /// Every kind, in the order a backfill reads them (customers before the documents that
+    /// name them).
+    pub const ALL: [CreatedListKind; 7] = [
+        CreatedListKind::Customers,
+        CreatedListKind::PaymentIntents,
+        CreatedListKind::Refunds,
+        CreatedListKind::Invoices,
+        CreatedListKind::CreditNotes,
+        CreatedListKind::Disputes,
+        CreatedListKind::Payouts,
+    ];
+
+    /// The API collection (`/v1/{collection}`).
+    pub fn collection(&self) -> &'static str {
+        match self {
+            CreatedListKind::Customers => "customers",
+            CreatedListKind::PaymentIntents => "payment_intents",
+            CreatedListKind::Refunds => "refunds",
+            CreatedListKind::Invoices => "invoices",
+            CreatedListKind::CreditNotes => "credit_notes",
+            CreatedListKind::Disputes => "disputes",
+            CreatedListKind::Payouts => "payouts",
+        }
+    }
+}
+
+/// A listing by creation time: objects created in `[gte, lte]` (Unix seconds, both inclusive,
+/// as Stripe's `created[gte]` and `created[lte]`), with optional `expand[]` paths (each one
+/// `data.…`). Pages hold the client's configured page size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedListQuery {
+    pub kind: CreatedListKind,
+    pub gte: i64,
+    pub lte: i64,
+    pub expand: Vec<String>,
+}

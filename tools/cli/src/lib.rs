@@ -3,6 +3,7 @@
 //! command in a child process of their own binary.
 
 mod agent;
+pub mod backfill;
 pub mod local;
 mod map;
 mod replay;
@@ -42,6 +43,10 @@ enum Command {
     /// Print a payout's stored discrepancy report from the local report store (and write it
     /// as CSV).
     Report(report::ReportArgs),
+    /// Bring Stripe history (older than the events API's 30 days) into the ERP through the
+    /// normal pipeline: list objects created in a date range, deliver each as a signed event to
+    /// the webhook endpoint; idempotent and resumable.
+    Backfill(backfill::BackfillArgs),
 }
 
 #[derive(clap::Args)]
@@ -69,6 +74,8 @@ enum CliError {
     Map(#[from] map::MapError),
     #[error(transparent)]
     Report(#[from] report::ReportError),
+    #[error(transparent)]
+    Backfill(#[from] backfill::BackfillError),
     #[error("the pipeline did not settle within {0} s")]
     NotIdle(u64),
 }
@@ -147,6 +154,7 @@ where
         Command::Agent(args) => agent::run(args).await.map_err(CliError::from),
         Command::Map(args) => map::run(args).await.map_err(CliError::from),
         Command::Report(args) => report::run(args).await.map_err(CliError::from),
+        Command::Backfill(args) => backfill::run(args).await.map_err(CliError::from),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
