@@ -1,0 +1,226 @@
+//! Sage 500 discovery for `ledgerbridge erp check` (read-only): the company (`tsmCompany`), each
+//! configured API procedure (`sys.procedures`), the width of each reference column in its
+//! staging table (`INFORMATION_SCHEMA.COLUMNS`), the GL accounts the mapping names
+//! (`tglAccount`) and the fiscal period of the posting date.
+//!
+//! Over `transport: "sqlserver"` these are the T-SQL queries of [`super::tsql::catalog_sql`];
+//! over the HTTP facade, `POST {base}/sage500/{company}/catalog` with a [`CatalogRequest`]
+//! answers a [`Catalog`] computed by the same queries next to the database.
+//!
+//! **Assumptions** (no contract fact confirms them): GL accounts are `tglAccount.GLAcctNo` as
+//! the mapping spells them (no mask applied); fiscal periods are `tglFiscalPeriod` rows
+//! (`FiscYear`, `FiscPer`, `StartDate`, `EndDate`, `Status`, 2 = closed).
+
+use super::client::Sage500Connector;
+use crate::check::{describe, CheckLine, Expectations, Named};
+use crate::commands::DocKind;
+use serde::{Deserialize, Serialize};
+
+/// A column whose width is asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnRef {
+    pub table: String,
+    pub column: String,
+}
+
+/// What the check asks of the company database.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogRequest {
+    pub procedures: Vec<String>,
+    pub columns: Vec<ColumnRef>,
+    pub accounts: Vec<String>,
+    /// `YYYY-MM-DD`: the fiscal period containing it is reported.
+    pub date: String,
+}
+
+/// A column that exists, with its character width (`None` for non-character types).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnWidth {
+    pub table: String,
+    pub column: String,
+    pub max_len: Option<i64>,
+}
+
+/// The fiscal period containing the asked date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeriodInfo {
+    pub fiscal_year: String,
+    pub fiscal_period: i64,
+    pub closed: bool,
+}
+
+/// What the company database has of what was asked.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Catalog {
+    /// The company is a `tsmCompany` row.
+    pub company: bool,
+    /// The asked procedures that exist.
+    pub procedures: Vec<String>,
+    /// The asked columns that exist.
+    pub columns: Vec<ColumnWidth>,
+    /// The asked accounts that exist in the company.
+    pub accounts: Vec<String>,
+    /// `None` when no period contains the date.
+    pub period: Option<PeriodInfo>,
+}
+
+fn kind_key(kind: DocKind) -> &'static str {
+    kind.as_str()
+}
+
+pub(crate) async fn lines(
+    c: &Sage500Connector,
+    exp: &Expectations,
+    accounts: &[&Named],
+) -> Vec<CheckLine> {
+    let cfg = c.config();
+    let specs: Vec<(DocKind, &super::config::Sage500DocSpec)> = DocKind::ALL
+        .into_iter()
+        .filter_map(|k| cfg.docs.for_kind(k).map(|s| (k, s)))
+        .collect();
+    let mut req = CatalogRequest {
+        date: exp.posting_date.as_str().to_owned(),
+        accounts: accounts.iter().map(|a| a.value.clone()).collect(),
+        ..CatalogRequest::default()
+    };
+    for (_, s) in &specs {
+        if !req.procedures.contains(&s.procedure) {
+            req.procedures.push(s.procedure.clone());
+        }
+        let col = ColumnRef {
+            table: s.header_table.clone(),
+            column: s.reference_column.clone(),
+        };
+        if !req.columns.contains(&col) {
+            req.columns.push(col);
+        }
+    }
+    let catalog = match c.catalog(&req).await {
+        Ok(cat) => cat,
+        Err(e) => {
+            return vec![CheckLine::fail(
+                "catalog (sys.procedures, INFORMATION_SCHEMA, tsmCompany, tglAccount)",
+                "readable",
+                describe(&e),
+                "grant the integration login VIEW DEFINITION and SELECT on these views and tables",
+            )]
+        }
+    };
+    let mut out = Vec::new();
+    out.push(if catalog.company {
+        CheckLine::pass(format!("company {}", cfg.company), "a tsmCompany row", "present")
+    } else {
+        CheckLine::fail(
+            format!("company {}", cfg.company),
+            "a tsmCompany row",
+            "absent",
+            "set \"company\" in the Sage 500 settings to the company id",
+        )
+    });
+    let mut seen = Vec::new();
+    for (kind, s) in &specs {
+        if !seen.contains(&&s.procedure) {
+            seen.push(&s.procedure);
+            let what = format!("procedure {} (docs.{})", s.procedure, kind_key(*kind));
+            out.push(if catalog.procedures.iter().any(|p| p.eq_ignore_ascii_case(&s.procedure)) {
+                CheckLine::pass(what, "in sys.procedures", "present")
+            } else {
+                CheckLine::fail(
+                    what,
+                    "in sys.procedures",
+                    "absent",
+                    format!(
+                        "install {} in the company database (docs/erp-connectors.md) or correct docs.{}.procedure",
+                        s.procedure,
+                        kind_key(*kind)
+                    ),
+                )
+            });
+        }
+        let what = format!(
+            "reference column {}.{} (docs.{})",
+            s.header_table,
+            s.reference_column,
+            kind_key(*kind)
+        );
+        let expected = format!("varchar(≥ {}) (reference_max_len)", cfg.reference_max_len);
+        let found = catalog.columns.iter().find(|w| {
+            w.table.eq_ignore_ascii_case(&s.header_table)
+                && w.column.eq_ignore_ascii_case(&s.reference_column)
+        });
+        out.push(match found {
+            None => CheckLine::fail(
+                what,
+                expected,
+                "no such column",
+                format!(
+                    "correct docs.{}.header_table / reference_column",
+                    kind_key(*kind)
+                ),
+            ),
+            Some(ColumnWidth { max_len: Some(n), .. })
+                if *n >= 0 && usize::try_from(*n).unwrap_or(0) >= cfg.reference_max_len =>
+            {
+                CheckLine::pass(what, expected, format!("varchar({n})"))
+            }
+            Some(ColumnWidth { max_len, .. }) => CheckLine::fail(
+                what,
+                expected,
+                match max_len {
+                    Some(n) => format!("varchar({n})"),
+                    None => "not a character column".to_owned(),
+                },
+                format!(
+                    "point docs.{}.reference_column at a wider column, or lower reference_max_len to its width (references are shortened deterministically)",
+                    kind_key(*kind)
+                ),
+            ),
+        });
+    }
+    for a in accounts {
+        let what = format!("GL account {} ({})", a.value, a.origin);
+        out.push(if catalog.accounts.iter().any(|x| x == &a.value) {
+            CheckLine::pass(what, "a tglAccount row of the company", "present")
+        } else {
+            CheckLine::fail(
+                what,
+                "a tglAccount row of the company",
+                "absent",
+                format!("create {} in Maintain Accounts or correct {}", a.value, a.origin),
+            )
+        });
+    }
+    let what = format!("fiscal period of {}", exp.posting_date.as_str());
+    out.push(match &catalog.period {
+        None => CheckLine::fail(what, "open", "no fiscal period contains the date", "set up the fiscal year in Set Up Fiscal Calendar"),
+        Some(p) if p.closed => CheckLine::fail(
+            what,
+            "open",
+            format!("period {}/{} closed", p.fiscal_year, p.fiscal_period),
+            "reopen the period, or expect every document dated in it to be parked",
+        ),
+        Some(p) => CheckLine::pass(what, "open", format!("period {}/{} open", p.fiscal_year, p.fiscal_period)),
+    });
+    if let Some(job) = cfg.customer_update_dim_job {
+        out.push(CheckLine::manual(
+            format!("DIM job {job} (customer_update_dim_job)"),
+            "column maps allowing the customer columns ledgerbridge updates",
+            "confirm in Data Import Manager that the job maps the customer_fields columns",
+        ));
+    }
+    for i in &exp.items {
+        out.push(CheckLine::manual(
+            format!("item {} ({})", i.value, i.origin),
+            "a timItem row",
+            "confirm the item exists in the company",
+        ));
+    }
+    for r in &exp.reason_codes {
+        out.push(CheckLine::manual(
+            format!("reason code {} ({})", r.value, r.origin),
+            "a reason code",
+            "confirm the reason code exists in the company",
+        ));
+    }
+    out
+}
