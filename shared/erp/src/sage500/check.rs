@@ -158,8 +158,12 @@ pub(crate) async fn lines(
                     kind_key(*kind)
                 ),
             ),
+            // INFORMATION_SCHEMA reports varchar(max) as -1.
+            Some(ColumnWidth { max_len: Some(-1), .. }) => {
+                CheckLine::pass(what, expected, "varchar(max)")
+            }
             Some(ColumnWidth { max_len: Some(n), .. })
-                if *n >= 0 && usize::try_from(*n).unwrap_or(0) >= cfg.reference_max_len =>
+                if usize::try_from(*n).is_ok_and(|n| n >= cfg.reference_max_len) =>
             {
                 CheckLine::pass(what, expected, format!("varchar({n})"))
             }

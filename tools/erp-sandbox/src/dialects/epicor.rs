@@ -187,6 +187,12 @@ pub async fn get(
     Query(q): Query<HashMap<String, String>>,
     h: HeaderMap,
 ) -> Response {
+    if service == "Erp.BO.FiscalPerSvc" && set == "FiscalPers" {
+        if let Err(r) = authenticate(&s, &h).and_then(|_| company_check(&s, &company)) {
+            return r;
+        }
+        return fiscal_periods(&s, &q);
+    }
     if let Err(r) = authenticate(&s, &h).and_then(|_| route_check(&s, &company, &service, &set)) {
         return r;
     }
@@ -801,4 +807,47 @@ fn export_document(
             DocState::Entered
         },
     }
+}
+
+/// `FiscalPerSvc/FiscalPers?$filter=FiscalYear eq {year}` (an assumed route, see
+/// `ledgerbridge_erp::epicor::check`): the sandbox's calendar has one period per calendar month,
+/// `ClosedPeriod` set for the periods closed by seed or installation knob.
+fn fiscal_periods(s: &AppState, q: &HashMap<String, String>) -> Response {
+    let filters = match q.get("$filter").map(|f| parse_filter(f)).transpose() {
+        Ok(f) => f.unwrap_or_default(),
+        Err(m) => return error(ErpKind::Epicor, StatusCode::BAD_REQUEST, "filter", &m),
+    };
+    let year = match filters.as_slice() {
+        [(field, FilterValue::Int(y))] if field == "FiscalYear" => *y,
+        _ => {
+            return error(
+                ErpKind::Epicor,
+                StatusCode::BAD_REQUEST,
+                "filter",
+                "The sandbox answers FiscalPers only for $filter=FiscalYear eq <year>.",
+            )
+        }
+    };
+    let Ok(st) = s.store.lock() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let mut rows = Vec::new();
+    for m in 1..=12 {
+        let start = format!("{year:04}-{m:02}-01");
+        let end = format!(
+            "{year:04}-{m:02}-{:02}",
+            crate::installation::month_end(year, m)
+        );
+        let closed = match st.period_closed(ERP, &start) {
+            Ok(c) => c,
+            Err(e) => return error(ErpKind::Epicor, StatusCode::INTERNAL_SERVER_ERROR, "db", &e.to_string()),
+        };
+        rows.push(json!({
+            "Company": s.cfg.company, "FiscalYear": year, "FiscalPeriod": m,
+            "StartDate": format!("{start}T00:00:00"), "EndDate": format!("{end}T00:00:00"),
+            "ClosedPeriod": closed,
+        }));
+    }
+    Json(json!({"@odata.context": "Erp.BO.FiscalPerSvc/$metadata#FiscalPers", "value": rows}))
+        .into_response()
 }
