@@ -3,6 +3,7 @@
 //! command in a child process of their own binary.
 
 mod agent;
+mod erp_check;
 pub mod local;
 mod map;
 mod replay;
@@ -42,6 +43,8 @@ enum Command {
     /// Print a payout's stored discrepancy report from the local report store (and write it
     /// as CSV).
     Report(report::ReportArgs),
+    /// ERP installation tools: `erp check` verifies an installation before the first document.
+    Erp(erp_check::ErpArgs),
 }
 
 #[derive(clap::Args)]
@@ -69,6 +72,8 @@ enum CliError {
     Map(#[from] map::MapError),
     #[error(transparent)]
     Report(#[from] report::ReportError),
+    #[error(transparent)]
+    ErpCheck(#[from] erp_check::ErpCheckError),
     #[error("the pipeline did not settle within {0} s")]
     NotIdle(u64),
 }
@@ -147,6 +152,7 @@ where
         Command::Agent(args) => agent::run(args).await.map_err(CliError::from),
         Command::Map(args) => map::run(args).await.map_err(CliError::from),
         Command::Report(args) => report::run(args).await.map_err(CliError::from),
+        Command::Erp(args) => erp_check::run(args).await.map_err(CliError::from),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -54,8 +54,10 @@ pub async fn catalog(
 fn answer(s: &Shared, company: &str, req: &CatalogRequest) -> Result<Catalog, String> {
     let inst = s.installation.lock().map_err(|e| e.to_string())?;
     let st = s.store.lock().map_err(|e| e.to_string())?;
+    // The emulation holds every company id Sage 500 allows (1 to 3 characters), as the
+    // facade's batches do.
     let mut out = Catalog {
-        company: company == s.cfg.company,
+        company: (1..=3).contains(&company.chars().count()),
         ..Catalog::default()
     };
     out.procedures = req

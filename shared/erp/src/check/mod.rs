@@ -11,6 +11,9 @@
 //! `sage500/check.rs`); Sage Pro has no discovery route beyond its published facade contract,
 //! so its check is the search probe of every endpoint.
 
+pub mod cycle;
+pub mod recording;
+
 use crate::commands::{DocKind, ErpDate, ExternalRef};
 use crate::connector::ErpConnector;
 use crate::error::ErpError;
