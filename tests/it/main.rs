@@ -7,6 +7,7 @@
 
 mod billing;
 mod crash;
+mod erp_check;
 mod erp_contract;
 mod erp_stack;
 mod erp_sync;

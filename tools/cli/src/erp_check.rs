@@ -7,8 +7,12 @@
 //! cycle in the (test) company and records every request and response (see
 //! `ledgerbridge_erp::check::write`).
 
+mod recorder;
+
 use ledgerbridge_core::secrets::Secret;
-use ledgerbridge_erp::check::{self, Expectations, Named};
+use ledgerbridge_erp::check::cycle::{self, CycleInputs};
+use ledgerbridge_erp::check::recording::{self, RecordingHeader};
+use ledgerbridge_erp::check::{self, CheckReport, Expectations, Named};
 use ledgerbridge_erp::{AnyConnector, ErpDate, ErpSettings};
 use ledgerbridge_pipeline::mapping::Mapping;
 use ledgerbridge_recon::service::config::ReconFile;
@@ -83,7 +87,8 @@ pub fn expectations(
     recon: Option<&ReconFile>,
 ) -> Expectations {
     let mut e = Expectations::new(date);
-    let gl = |e: &mut Expectations, origin: &str, v: &str| e.gl_accounts.push(Named::new(origin, v));
+    let gl =
+        |e: &mut Expectations, origin: &str, v: &str| e.gl_accounts.push(Named::new(origin, v));
     if let Some(m) = mapping {
         if let Some(a) = &m.payments.revenue_account {
             gl(&mut e, "payments.revenue_account", a);
@@ -93,24 +98,32 @@ pub fn expectations(
         for (k, v) in &m.products {
             e.items.push(Named::new(format!("products.{k}"), v));
         }
-        e.payment_methods
-            .push(Named::new("payments.default_method", &m.payments.default_method));
+        e.payment_methods.push(Named::new(
+            "payments.default_method",
+            &m.payments.default_method,
+        ));
         for (k, v) in &m.payments.methods {
             e.payment_methods
                 .push(Named::new(format!("payments.methods.{k}"), v));
         }
-        e.reason_codes
-            .push(Named::new("refunds.default_reason", &m.refunds.default_reason));
+        e.reason_codes.push(Named::new(
+            "refunds.default_reason",
+            &m.refunds.default_reason,
+        ));
         for (k, v) in &m.refunds.reasons {
-            e.reason_codes.push(Named::new(format!("refunds.reasons.{k}"), v));
+            e.reason_codes
+                .push(Named::new(format!("refunds.reasons.{k}"), v));
         }
         for r in &m.rules {
             if let Some(i) = &r.then.item {
-                e.items.push(Named::new(format!("rules[{}].then.item", r.name), i));
+                e.items
+                    .push(Named::new(format!("rules[{}].then.item", r.name), i));
             }
             if let Some(p) = &r.then.payment_method {
-                e.payment_methods
-                    .push(Named::new(format!("rules[{}].then.payment_method", r.name), p));
+                e.payment_methods.push(Named::new(
+                    format!("rules[{}].then.payment_method", r.name),
+                    p,
+                ));
             }
         }
         if let Some(i) = &m.invoices {
@@ -125,15 +138,24 @@ pub fn expectations(
             if let Some(u) = &i.uncollectible_item {
                 e.items.push(Named::new("invoices.uncollectible_item", u));
             }
-            e.reason_codes.push(Named::new("invoices.void_reason", &i.void_reason));
             e.reason_codes
-                .push(Named::new("invoices.credit_note_reason", &i.credit_note_reason));
-            e.reason_codes
-                .push(Named::new("invoices.uncollectible_reason", &i.uncollectible_reason));
+                .push(Named::new("invoices.void_reason", &i.void_reason));
+            e.reason_codes.push(Named::new(
+                "invoices.credit_note_reason",
+                &i.credit_note_reason,
+            ));
+            e.reason_codes.push(Named::new(
+                "invoices.uncollectible_reason",
+                &i.uncollectible_reason,
+            ));
         }
         if let Some(d) = &m.disputes {
             gl(&mut e, "disputes.clearing_account", &d.clearing_account);
-            gl(&mut e, "disputes.dispute_loss_account", &d.dispute_loss_account);
+            gl(
+                &mut e,
+                "disputes.dispute_loss_account",
+                &d.dispute_loss_account,
+            );
             if let Some(a) = &d.dispute_fee_account {
                 gl(&mut e, "disputes.dispute_fee_account", a);
             }
@@ -148,11 +170,19 @@ pub fn expectations(
         for (k, v) in &m.fee_accounts {
             gl(&mut e, &format!("mapping.fee_accounts.{k}"), v);
         }
-        gl(&mut e, "mapping.default_fee_account", &m.default_fee_account);
+        gl(
+            &mut e,
+            "mapping.default_fee_account",
+            &m.default_fee_account,
+        );
         gl(&mut e, "mapping.suspense_account", &m.suspense_account);
         gl(&mut e, "mapping.variance_account", &m.variance_account);
         gl(&mut e, "mapping.fx_account", &m.fx_account);
-        gl(&mut e, "mapping.failed_payout_account", &m.failed_payout_account);
+        gl(
+            &mut e,
+            "mapping.failed_payout_account",
+            &m.failed_payout_account,
+        );
     }
     // One line per distinct value and origin; the same value named twice is checked twice
     // only when the origins differ (the line names the origin to correct).
@@ -175,7 +205,8 @@ pub async fn run(args: ErpArgs) -> Result<(), ErpCheckError> {
 }
 
 async fn check(args: CheckArgs) -> Result<(), ErpCheckError> {
-    let settings = ErpSettings::from_json(&Secret::new(read(&args.erp_settings)?))
+    let settings_text = read(&args.erp_settings)?;
+    let settings = ErpSettings::from_json(&Secret::new(settings_text.clone()))
         .map_err(|e| ErpCheckError::Config(e.to_string()))?;
     let mapping = match &args.mapping {
         Some(p) => Some(
@@ -184,17 +215,25 @@ async fn check(args: CheckArgs) -> Result<(), ErpCheckError> {
         ),
         None => None,
     };
-    let recon = match &args.reconciliation {
-        Some(p) => Some(ReconFile::from_toml(&read(p)?).map_err(|e| {
-            ErpCheckError::Config(format!("reconciliation {}: {e}", p.display()))
-        })?),
-        None => None,
-    };
+    let recon =
+        match &args.reconciliation {
+            Some(p) => Some(ReconFile::from_toml(&read(p)?).map_err(|e| {
+                ErpCheckError::Config(format!("reconciliation {}: {e}", p.display()))
+            })?),
+            None => None,
+        };
     let date = match &args.date {
         Some(d) => ErpDate::parse(d).map_err(|e| ErpCheckError::Config(e.to_string()))?,
         None => today()?,
     };
-    let exp = expectations(date, mapping.as_ref(), recon.as_ref());
+    // Refuse a --write that cannot run before reading anything from the ERP.
+    let cycle_inputs = if args.write {
+        Some(cycle_inputs(&date, mapping.as_ref(), recon.as_ref())?)
+    } else {
+        None
+    };
+    let exp = expectations(date.clone(), mapping.as_ref(), recon.as_ref());
+    let kind = settings.kind();
     let connector =
         AnyConnector::from_settings(settings).map_err(|e| ErpCheckError::Config(e.to_string()))?;
     let report = check::run(&connector, &exp).await;
@@ -203,10 +242,104 @@ async fn check(args: CheckArgs) -> Result<(), ErpCheckError> {
     if failed > 0 {
         return Err(ErpCheckError::Failed(failed));
     }
-    if args.write {
+    let Some(inputs) = cycle_inputs else {
+        return Ok(());
+    };
+    println!(
+        "\nwrite cycle (references LB-{}-…, customer {}):",
+        inputs.stripe_id(),
+        inputs.customer_id()
+    );
+    let mut settings_json: serde_json::Value = serde_json::from_str(&settings_text)
+        .map_err(|e| ErpCheckError::Config(format!("ERP settings: {e}")))?;
+    let upstream = settings_json
+        .get("base_url")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ErpCheckError::Write(
+                "--write records HTTP exchanges: the settings need an HTTP transport with \"base_url\""
+                    .to_owned(),
+            )
+        })?;
+    if settings_json
+        .get("transport")
+        .and_then(serde_json::Value::as_str)
+        == Some("sqlserver")
+    {
         return Err(ErpCheckError::Write(
-            "not available in this build".to_owned(),
+            "--write records HTTP exchanges; the sqlserver transport is not recorded".to_owned(),
         ));
     }
+    let rec = recorder::Recorder::start(&upstream)
+        .await
+        .map_err(|e| ErpCheckError::Write(format!("recorder: {e}")))?;
+    if let Some(o) = settings_json.as_object_mut() {
+        o.insert(
+            "base_url".into(),
+            serde_json::Value::String(rec.base_url.clone()),
+        );
+    }
+    let proxied = ErpSettings::from_json(&Secret::new(settings_json.to_string()))
+        .and_then(AnyConnector::from_settings)
+        .map_err(|e| ErpCheckError::Config(e.to_string()))?;
+    let lines = cycle::run(&proxied, &inputs, &ledgerbridge_erp::RetryPolicy::default()).await;
+    let exchanges = rec.finish().await;
+    let cycle_report = CheckReport { erp: kind, lines };
+    print!("{}", cycle_report.table());
+    let original: serde_json::Value = serde_json::from_str(&settings_text)
+        .map_err(|e| ErpCheckError::Config(format!("ERP settings: {e}")))?;
+    let header = RecordingHeader {
+        format: recording::FORMAT.to_owned(),
+        version: recording::VERSION,
+        erp: kind,
+        run_id: inputs.run_id.clone(),
+        date: inputs.date.clone(),
+        base_path: recording::base_path(&upstream),
+        settings: recording::settings_for_recording(&original),
+        cycle: serde_json::to_value(&inputs).map_err(|e| ErpCheckError::Write(e.to_string()))?,
+    };
+    let text =
+        recording::render(&header, &exchanges).map_err(|e| ErpCheckError::Write(e.to_string()))?;
+    std::fs::write(&args.record, text).map_err(|e| {
+        ErpCheckError::Write(format!("cannot write {}: {e}", args.record.display()))
+    })?;
+    println!(
+        "recorded {} exchange(s) to {}",
+        exchanges.len(),
+        args.record.display()
+    );
+    let failed = cycle_report.failures().count();
+    if failed > 0 {
+        return Err(ErpCheckError::Failed(failed));
+    }
     Ok(())
+}
+
+/// The cycle's documents from the mapping and reconciliation files (both needed).
+fn cycle_inputs(
+    date: &ErpDate,
+    mapping: Option<&Mapping>,
+    recon: Option<&ReconFile>,
+) -> Result<CycleInputs, ErpCheckError> {
+    let (Some(m), Some(r)) = (mapping, recon) else {
+        return Err(ErpCheckError::Config(
+            "--write needs --mapping and --reconciliation (the item, payment method, reason and accounts of the test documents)".to_owned(),
+        ));
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    Ok(CycleInputs {
+        run_id: cycle::run_id_from(now),
+        date: date.as_str().to_owned(),
+        currency: m.defaults.currency.to_ascii_lowercase(),
+        item: m.payments.item.clone(),
+        revenue_account: m.payments.revenue_account.clone(),
+        payment_method: m.payments.default_method.clone(),
+        reason: m.refunds.default_reason.clone(),
+        debit_account: r.mapping.bank_account.clone(),
+        credit_account: r.mapping.suspense_account.clone(),
+    })
 }

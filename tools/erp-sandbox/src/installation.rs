@@ -59,7 +59,11 @@ impl InstallationState {
     }
 
     /// A staged row checked against the narrowed widths, as SQL Server would on `INSERT`.
-    pub(crate) fn check_row(&self, table: &str, columns: &Map<String, Value>) -> Result<(), SqlError> {
+    pub(crate) fn check_row(
+        &self,
+        table: &str,
+        columns: &Map<String, Value>,
+    ) -> Result<(), SqlError> {
         for (c, v) in columns {
             if let (Some(w), Value::String(s)) = (self.width(table, c), v) {
                 if s.chars().count() > w {
@@ -129,16 +133,21 @@ mod tests {
     #[test]
     fn narrowed_columns_refuse_longer_values() {
         let mut st = InstallationState::default();
-        st.widths.insert(("stgsalesorder".into(), "trancmnt".into()), 5);
+        st.widths
+            .insert(("stgsalesorder".into(), "trancmnt".into()), 5);
         let row = |v: Value| v.as_object().cloned().unwrap_or_default();
-        assert!(st.check_row("StgSalesOrder", &row(json!({"TranCmnt": "12345"}))).is_ok());
+        assert!(st
+            .check_row("StgSalesOrder", &row(json!({"TranCmnt": "12345"})))
+            .is_ok());
         assert_eq!(
             st.check_row("StgSalesOrder", &row(json!({"TranCmnt": "123456"})))
                 .unwrap_err()
                 .number,
             2628
         );
-        assert!(st.check_row("StgCustomer", &row(json!({"TranCmnt": "123456"}))).is_ok());
+        assert!(st
+            .check_row("StgCustomer", &row(json!({"TranCmnt": "123456"})))
+            .is_ok());
         assert_eq!(month_end(2024, 2), 29);
         assert_eq!(month_end(2026, 2), 28);
         assert_eq!(month_end(2026, 11), 30);

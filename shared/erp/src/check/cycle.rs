@@ -107,7 +107,11 @@ async fn step<C: ErpConnector>(
                 "created",
                 format!(
                     "{} {}",
-                    if o.created { "created" } else { "already there" },
+                    if o.created {
+                        "created"
+                    } else {
+                        "already there"
+                    },
                     o.erp_id
                 ),
             ));
@@ -145,23 +149,42 @@ async fn step<C: ErpConnector>(
             format!("created {} again", o.erp_id),
             "a document would be doubled after a lost response: the reference search does not find new documents",
         )),
-        Err(e) => out.push(CheckLine::fail(what, "not created twice", describe(&e), "check the search route")),
+        Err(e) => out.push(CheckLine::fail(
+            what,
+            "not created twice",
+            describe(&e),
+            "a repeated delivery would be refused the same way: fix what the ERP names (Sage 500 customers: set customer_update_dim_job)",
+        )),
     }
     Some(first)
 }
 
 /// Run the cycle; one line per document and per lost-response check.
-pub async fn run<C: ErpConnector>(c: &C, inp: &CycleInputs, policy: &RetryPolicy) -> Vec<CheckLine> {
+pub async fn run<C: ErpConnector>(
+    c: &C,
+    inp: &CycleInputs,
+    policy: &RetryPolicy,
+) -> Vec<CheckLine> {
     let mut out = Vec::new();
     if let Err(m) = inp.check() {
-        out.push(CheckLine::fail("write cycle inputs", "valid", m, "report this as a bug"));
+        out.push(CheckLine::fail(
+            "write cycle inputs",
+            "valid",
+            m,
+            "report this as a bug",
+        ));
         return out;
     }
     let cust = inp.customer_id();
     let build = |v: serde_json::Value, out: &mut Vec<CheckLine>| match command(v) {
         Ok(c) => Some(c),
         Err(m) => {
-            out.push(CheckLine::fail("write cycle command", "valid", m, "check the mapping's values"));
+            out.push(CheckLine::fail(
+                "write cycle command",
+                "valid",
+                m,
+                "check the mapping's values",
+            ));
             None
         }
     };

@@ -57,7 +57,11 @@ pub struct CheckLine {
 }
 
 impl CheckLine {
-    pub fn pass(check: impl Into<String>, expected: impl Into<String>, found: impl Into<String>) -> Self {
+    pub fn pass(
+        check: impl Into<String>,
+        expected: impl Into<String>,
+        found: impl Into<String>,
+    ) -> Self {
         CheckLine {
             check: check.into(),
             expected: expected.into(),
@@ -223,9 +227,19 @@ pub fn is_placeholder(value: &str) -> bool {
         return true;
     }
     let upper = v.to_ascii_uppercase();
-    ["TODO", "XXXX", "CHANGE", "PLACEHOLDER", "FIXME", "<", ">", "...", "…"]
-        .iter()
-        .any(|p| upper.contains(p))
+    [
+        "TODO",
+        "XXXX",
+        "CHANGE",
+        "PLACEHOLDER",
+        "FIXME",
+        "<",
+        ">",
+        "...",
+        "…",
+    ]
+    .iter()
+    .any(|p| upper.contains(p))
 }
 
 /// The probe reference every search uses: recognisable in the ERP's request logs and never a
@@ -275,14 +289,23 @@ async fn probe_lines(connector: &AnyConnector) -> (Vec<CheckLine>, bool) {
         let r = match ExternalRef::new(&stripe_id, kind) {
             Ok(r) => r,
             Err(e) => {
-                lines.push(CheckLine::fail(what, "a probe reference", e.to_string(), "report this as a bug"));
+                lines.push(CheckLine::fail(
+                    what,
+                    "a probe reference",
+                    e.to_string(),
+                    "report this as a bug",
+                ));
                 continue;
             }
         };
         match connector.find_by_reference(&r).await {
             Ok(found) => {
                 if i == 0 {
-                    lines.push(CheckLine::pass("authentication", "credentials accepted", "accepted"));
+                    lines.push(CheckLine::pass(
+                        "authentication",
+                        "credentials accepted",
+                        "accepted",
+                    ));
                 }
                 let found = match found {
                     None => "answered, no match".to_owned(),
@@ -335,7 +358,9 @@ pub async fn run(connector: &AnyConnector, exp: &Expectations) -> CheckReport {
     lines.extend(probe);
     if authenticated {
         match connector {
-            AnyConnector::Epicor(c) => lines.extend(crate::epicor::check::lines(c, exp, &accounts).await),
+            AnyConnector::Epicor(c) => {
+                lines.extend(crate::epicor::check::lines(c, exp, &accounts).await)
+            }
             AnyConnector::Sage500(c) => {
                 lines.extend(crate::sage500::check::lines(c, exp, &accounts).await)
             }
@@ -389,6 +414,9 @@ mod tests {
         assert!(t.starts_with("CHECK"), "{t}");
         assert!(t.contains("GL account 9999 (x)  an account"), "{t}");
         assert!(t.contains("FAIL     add it"), "{t}");
-        assert!(t.contains("epicor: 2 check(s), 1 failed, 0 to confirm by hand"), "{t}");
+        assert!(
+            t.contains("epicor: 2 check(s), 1 failed, 0 to confirm by hand"),
+            "{t}"
+        );
     }
 }

@@ -84,14 +84,24 @@ const KEPT_HEADERS: [&str; 3] = ["content-type", "accept", "retry-after"];
 /// Is this header a credential (its value is never recorded)?
 pub fn is_secret_header(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    ["authorization", "key", "token", "cookie", "secret", "password", "auth"]
-        .iter()
-        .any(|p| n.contains(p))
+    [
+        "authorization",
+        "key",
+        "token",
+        "cookie",
+        "secret",
+        "password",
+        "auth",
+    ]
+    .iter()
+    .any(|p| n.contains(p))
 }
 
 /// The headers worth recording: content negotiation as is, credentials as [`REDACTED`],
 /// everything else (host, length, user agent) left out.
-pub fn redact_headers<'a>(headers: impl Iterator<Item = (&'a str, &'a str)>) -> BTreeMap<String, String> {
+pub fn redact_headers<'a>(
+    headers: impl Iterator<Item = (&'a str, &'a str)>,
+) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for (name, value) in headers {
         let n = name.to_ascii_lowercase();
@@ -185,7 +195,10 @@ pub fn redact_query(query: &str) -> String {
 }
 
 /// The recording as JSON Lines.
-pub fn render(header: &RecordingHeader, exchanges: &[Exchange]) -> Result<String, serde_json::Error> {
+pub fn render(
+    header: &RecordingHeader,
+    exchanges: &[Exchange],
+) -> Result<String, serde_json::Error> {
     let mut out = serde_json::to_string(header)?;
     out.push('\n');
     for e in exchanges {
@@ -197,12 +210,16 @@ pub fn render(header: &RecordingHeader, exchanges: &[Exchange]) -> Result<String
 
 /// Read a recording.
 pub fn parse(text: &str) -> Result<(RecordingHeader, Vec<Exchange>), RecordingError> {
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
     let (_, first) = lines.next().ok_or(RecordingError::Empty)?;
-    let header: RecordingHeader = serde_json::from_str(first).map_err(|e| RecordingError::Line {
-        line: 1,
-        message: e.to_string(),
-    })?;
+    let header: RecordingHeader =
+        serde_json::from_str(first).map_err(|e| RecordingError::Line {
+            line: 1,
+            message: e.to_string(),
+        })?;
     if header.format != FORMAT || header.version != VERSION {
         return Err(RecordingError::Format {
             found: header.format,
@@ -262,7 +279,10 @@ mod tests {
         );
         assert_eq!(h.get("authorization").map(String::as_str), Some(REDACTED));
         assert_eq!(h.get("x-api-key").map(String::as_str), Some(REDACTED));
-        assert_eq!(h.get("content-type").map(String::as_str), Some("application/json"));
+        assert_eq!(
+            h.get("content-type").map(String::as_str),
+            Some("application/json")
+        );
         assert!(!h.contains_key("host"));
         let body = json!({"CustID": "LBCK01", "Name": "Ann Lee", "EMailAddress": "ann@example.com",
             "Address1": "1 Main St", "PhoneNum": 5551234, "Lines": [{"Memo": "to ann@example.com"}],
@@ -301,7 +321,10 @@ mod tests {
             ),
             cycle: json!({}),
         };
-        assert_eq!(header.settings, json!({"kind": "sagepro", "base_url": "/x"}));
+        assert_eq!(
+            header.settings,
+            json!({"kind": "sagepro", "base_url": "/x"})
+        );
         let ex = Exchange {
             seq: 1,
             request: RecordedHttpRequest {
@@ -323,10 +346,15 @@ mod tests {
         assert_eq!(e, vec![ex]);
         assert!(matches!(parse(""), Err(RecordingError::Empty)));
         assert!(matches!(
-            parse(r#"{"format":"other","version":1,"erp":"epicor","run_id":"","date":"","base_path":"","settings":{},"cycle":{}}"#),
+            parse(
+                r#"{"format":"other","version":1,"erp":"epicor","run_id":"","date":"","base_path":"","settings":{},"cycle":{}}"#
+            ),
             Err(RecordingError::Format { .. })
         ));
-        assert_eq!(base_path("https://erp.example.com/KineticLive/"), "/KineticLive");
+        assert_eq!(
+            base_path("https://erp.example.com/KineticLive/"),
+            "/KineticLive"
+        );
         assert_eq!(base_path("http://127.0.0.1:80"), "");
     }
 }

@@ -19,7 +19,11 @@ pub const PERIOD_SERVICE: &str = "Erp.BO.FiscalPerSvc/FiscalPers";
 /// Field telling a closed period (assumption).
 pub const PERIOD_CLOSED_FIELD: &str = "ClosedPeriod";
 
-pub(crate) async fn lines(c: &EpicorConnector, exp: &Expectations, accounts: &[&Named]) -> Vec<CheckLine> {
+pub(crate) async fn lines(
+    c: &EpicorConnector,
+    exp: &Expectations,
+    accounts: &[&Named],
+) -> Vec<CheckLine> {
     let mut out = Vec::new();
     for a in accounts {
         out.push(gl_account(c, a).await);
@@ -41,7 +45,10 @@ pub(crate) async fn lines(c: &EpicorConnector, exp: &Expectations, accounts: &[&
                 format!("payment method {} ({})", m.value, m.origin),
                 "a PMUID in the Epicor settings' payment_methods",
                 "no entry",
-                format!("add \"{}\": <PMUID> to payment_methods in the Epicor settings", m.value),
+                format!(
+                    "add \"{}\": <PMUID> to payment_methods in the Epicor settings",
+                    m.value
+                ),
             ));
         }
     }
@@ -66,7 +73,11 @@ async fn gl_account(c: &EpicorConnector, a: &Named) -> CheckLine {
     let what = format!("GL account {} ({})", a.value, a.origin);
     let answer = c.call(&mapping::gl_account_lookup_request(&a.value)).await;
     match answer.and_then(|body| mapping::gl_account_of(&a.value, &body)) {
-        Ok(internal) => CheckLine::pass(what, "an account of the chart", format!("GLAccount {internal}")),
+        Ok(internal) => CheckLine::pass(
+            what,
+            "an account of the chart",
+            format!("GLAccount {internal}"),
+        ),
         Err(e) => CheckLine::fail(
             what,
             "an account of the chart",
@@ -102,7 +113,11 @@ async fn period(c: &EpicorConnector, exp: &Expectations) -> CheckLine {
             )
         }
     };
-    let rows = body.get("value").and_then(Value::as_array).cloned().unwrap_or_default();
+    let rows = body
+        .get("value")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let day = |v: &Value, f: &str| {
         v.get(f)
             .and_then(Value::as_str)
@@ -122,8 +137,12 @@ async fn period(c: &EpicorConnector, exp: &Expectations) -> CheckLine {
     };
     let label = format!(
         "period {}/{}",
-        row.get("FiscalYear").map(Value::to_string).unwrap_or_default(),
-        row.get("FiscalPeriod").map(Value::to_string).unwrap_or_default()
+        row.get("FiscalYear")
+            .map(Value::to_string)
+            .unwrap_or_default(),
+        row.get("FiscalPeriod")
+            .map(Value::to_string)
+            .unwrap_or_default()
     );
     if row.get(PERIOD_CLOSED_FIELD).and_then(Value::as_bool) == Some(true) {
         CheckLine::fail(

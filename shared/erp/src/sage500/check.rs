@@ -108,7 +108,11 @@ pub(crate) async fn lines(
     };
     let mut out = Vec::new();
     out.push(if catalog.company {
-        CheckLine::pass(format!("company {}", cfg.company), "a tsmCompany row", "present")
+        CheckLine::pass(
+            format!("company {}", cfg.company),
+            "a tsmCompany row",
+            "present",
+        )
     } else {
         CheckLine::fail(
             format!("company {}", cfg.company),
@@ -190,20 +194,32 @@ pub(crate) async fn lines(
                 what,
                 "a tglAccount row of the company",
                 "absent",
-                format!("create {} in Maintain Accounts or correct {}", a.value, a.origin),
+                format!(
+                    "create {} in Maintain Accounts or correct {}",
+                    a.value, a.origin
+                ),
             )
         });
     }
     let what = format!("fiscal period of {}", exp.posting_date.as_str());
     out.push(match &catalog.period {
-        None => CheckLine::fail(what, "open", "no fiscal period contains the date", "set up the fiscal year in Set Up Fiscal Calendar"),
+        None => CheckLine::fail(
+            what,
+            "open",
+            "no fiscal period contains the date",
+            "set up the fiscal year in Set Up Fiscal Calendar",
+        ),
         Some(p) if p.closed => CheckLine::fail(
             what,
             "open",
             format!("period {}/{} closed", p.fiscal_year, p.fiscal_period),
             "reopen the period, or expect every document dated in it to be parked",
         ),
-        Some(p) => CheckLine::pass(what, "open", format!("period {}/{} open", p.fiscal_year, p.fiscal_period)),
+        Some(p) => CheckLine::pass(
+            what,
+            "open",
+            format!("period {}/{} open", p.fiscal_year, p.fiscal_period),
+        ),
     });
     if let Some(job) = cfg.customer_update_dim_job {
         out.push(CheckLine::manual(

@@ -429,7 +429,10 @@ impl<C: SqlConnect> TsqlDb<C> {
                 }
             }
         }
-        out.company = !self.query(company, &[text(&self.company)]).await?.is_empty();
+        out.company = !self
+            .query(company, &[text(&self.company)])
+            .await?
+            .is_empty();
         for a in &req.accounts {
             if !self
                 .query(account, &[text(&self.company), text(a)])

@@ -840,7 +840,14 @@ fn fiscal_periods(s: &AppState, q: &HashMap<String, String>) -> Response {
         );
         let closed = match st.period_closed(ERP, &start) {
             Ok(c) => c,
-            Err(e) => return error(ErpKind::Epicor, StatusCode::INTERNAL_SERVER_ERROR, "db", &e.to_string()),
+            Err(e) => {
+                return error(
+                    ErpKind::Epicor,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "db",
+                    &e.to_string(),
+                )
+            }
         };
         rows.push(json!({
             "Company": s.cfg.company, "FiscalYear": year, "FiscalPeriod": m,

@@ -47,7 +47,12 @@ pub async fn catalog(
     }
     match answer(&s, &company, &req) {
         Ok(c) => Json(c).into_response(),
-        Err(m) => error(ErpKind::Sage500, StatusCode::INTERNAL_SERVER_ERROR, "db", &m),
+        Err(m) => error(
+            ErpKind::Sage500,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "db",
+            &m,
+        ),
     }
 }
 
@@ -82,7 +87,10 @@ fn answer(s: &Shared, company: &str, req: &CatalogRequest) -> Result<Catalog, St
         });
     }
     for a in &req.accounts {
-        if st.has_master(ERP, "account", a).map_err(|e| e.to_string())? {
+        if st
+            .has_master(ERP, "account", a)
+            .map_err(|e| e.to_string())?
+        {
             out.accounts.push(a.clone());
         }
     }
@@ -93,7 +101,9 @@ fn answer(s: &Shared, company: &str, req: &CatalogRequest) -> Result<Catalog, St
         out.period = Some(PeriodInfo {
             fiscal_year: y.to_string(),
             fiscal_period: m,
-            closed: st.period_closed(ERP, &req.date).map_err(|e| e.to_string())?,
+            closed: st
+                .period_closed(ERP, &req.date)
+                .map_err(|e| e.to_string())?,
         });
     }
     Ok(out)
