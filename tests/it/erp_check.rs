@@ -199,6 +199,17 @@ async fn erp_check_passes_against_a_correct_sandbox_for_every_erp() {
                 assert_verdict(&out, "GL account 1010-00 (mapping.bank_account)", "PASS");
                 assert_verdict(&out, &format!("fiscal period of {DATE}"), "PASS");
                 assert_verdict(&out, "CashGrp group STRIPECR260316", "PASS");
+                assert_verdict(&out, "part WIDGET-01 (payments.item)", "PASS");
+                assert_verdict(
+                    &out,
+                    "payment method STRIPE → PMUID 1 (payment_methods)",
+                    "PASS",
+                );
+                assert_verdict(
+                    &out,
+                    "reference field PONum length (ref_fields.sales_order)",
+                    "MANUAL",
+                );
             }
             ErpKind::Sage500 => {
                 assert_verdict(&out, "company SOA", "PASS");

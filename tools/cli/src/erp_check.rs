@@ -184,9 +184,6 @@ pub fn expectations(
             &m.failed_payout_account,
         );
     }
-    // One line per distinct value and origin; the same value named twice is checked twice
-    // only when the origins differ (the line names the origin to correct).
-    e.gl_accounts.dedup();
     e
 }
 
@@ -342,4 +339,42 @@ fn cycle_inputs(
         debit_account: r.mapping.bank_account.clone(),
         credit_account: r.mapping.suspense_account.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_files_name_every_account_item_method_and_reason_with_its_origin() {
+        let m = Mapping::from_toml(include_str!("../../../config/mapping.example.toml")).unwrap();
+        let r = ReconFile::from_toml(include_str!("../../../config/reconciliation.example.toml"))
+            .unwrap();
+        let e = expectations(ErpDate::parse("2026-03-16").unwrap(), Some(&m), Some(&r));
+        let has = |list: &[Named], origin: &str, value: &str| {
+            list.iter().any(|n| n.origin == origin && n.value == value)
+        };
+        assert!(has(&e.gl_accounts, "payments.revenue_account", "4000"));
+        assert!(has(&e.gl_accounts, "disputes.clearing_account", "1210"));
+        assert!(has(&e.gl_accounts, "mapping.bank_account", "1010"));
+        assert!(has(
+            &e.gl_accounts,
+            "mapping.category_accounts.charge",
+            "1150"
+        ));
+        assert!(has(&e.gl_accounts, "mapping.fee_accounts.tax", "2200"));
+        assert!(has(&e.items, "payments.item", "STRIPE-SALE"));
+        assert!(has(&e.items, "products.prod_seats", "SEAT-SUB"));
+        assert!(has(&e.payment_methods, "payments.methods.card", "CC"));
+        assert!(has(&e.reason_codes, "refunds.reasons.duplicate", "DUP"));
+        // Without files, nothing is expected but the date.
+        let none = expectations(ErpDate::parse("2026-03-16").unwrap(), None, None);
+        assert!(none.gl_accounts.is_empty() && none.items.is_empty());
+        // --write needs both files.
+        assert!(cycle_inputs(&ErpDate::parse("2026-03-16").unwrap(), Some(&m), None).is_err());
+        let c = cycle_inputs(&ErpDate::parse("2026-03-16").unwrap(), Some(&m), Some(&r)).unwrap();
+        assert_eq!(c.item, "STRIPE-SALE");
+        assert_eq!(c.debit_account, "1010");
+        assert_eq!(c.credit_account, "1999");
+    }
 }

@@ -2,7 +2,8 @@
 //! names (`GLAccountSvc`, the connector's own lookup), the fiscal period of the posting date,
 //! the day's cash, invoice and journal groups, and what no read-only route confirms.
 //!
-//! **Assumption** (no contract fact confirms it): fiscal periods are read from
+//! **Assumption** (no contract fact confirms them): payment methods are read from
+//! [`PAYMETHOD_SERVICE`] by `PMUID` and parts from [`PART_SERVICE`] by `PartNum`; fiscal periods are read from
 //! `Erp.BO.FiscalPerSvc/FiscalPers` filtered by `FiscalYear`, each row with `StartDate`,
 //! `EndDate` and `ClosedPeriod`; the service path and field names are [`PERIOD_SERVICE`] and
 //! [`PERIOD_CLOSED_FIELD`]. A real installation whose calendar lives elsewhere answers 404, which
@@ -18,6 +19,10 @@ use serde_json::Value;
 pub const PERIOD_SERVICE: &str = "Erp.BO.FiscalPerSvc/FiscalPers";
 /// Field telling a closed period (assumption).
 pub const PERIOD_CLOSED_FIELD: &str = "ClosedPeriod";
+/// Payment methods by `PMUID` (assumption: route not in the contract facts).
+pub const PAYMETHOD_SERVICE: &str = "Erp.BO.PayMethodSvc/PayMethods";
+/// Parts by `PartNum` (assumption: route not in the contract facts).
+pub const PART_SERVICE: &str = "Erp.BO.PartSvc/Parts";
 
 pub(crate) async fn lines(
     c: &EpicorConnector,
@@ -33,11 +38,17 @@ pub(crate) async fn lines(
         out.push(group(c, kind, exp).await);
     }
     for (code, pmuid) in &c.config().payment_methods {
-        out.push(CheckLine::manual(
-            format!("payment method {code} → PMUID {pmuid} (payment_methods)"),
-            format!("a PayMethod row with PMUID {pmuid}"),
-            "confirm in Payment Method Maintenance that this PMUID is the intended method",
-        ));
+        out.push(
+            master(
+                c,
+                PAYMETHOD_SERVICE,
+                format!("PMUID eq {pmuid}"),
+                format!("payment method {code} → PMUID {pmuid} (payment_methods)"),
+                format!("a PayMethod row with PMUID {pmuid}"),
+                format!("set payment_methods.{code} to the PMUID of the method in Payment Method Maintenance"),
+            )
+            .await,
+        );
     }
     for m in &exp.payment_methods {
         if !c.config().payment_methods.contains_key(&m.value) {
@@ -52,11 +63,36 @@ pub(crate) async fn lines(
             ));
         }
     }
+    let mut parts_seen = Vec::new();
     for i in &exp.items {
+        if parts_seen.contains(&&i.value) {
+            continue;
+        }
+        parts_seen.push(&i.value);
+        out.push(
+            master(
+                c,
+                PART_SERVICE,
+                format!("PartNum eq '{}'", i.value.replace('\'', "''")),
+                format!("part {} ({})", i.value, i.origin),
+                "a part in Part Maintenance".to_owned(),
+                format!("create part {} or correct {}", i.value, i.origin),
+            )
+            .await,
+        );
+    }
+    for (kind, field) in [
+        ("customer", &c.config().ref_fields.customer),
+        ("sales_order", &c.config().ref_fields.sales_order),
+        ("invoice", &c.config().ref_fields.invoice),
+        ("credit_memo", &c.config().ref_fields.credit_memo),
+        ("cash_receipt", &c.config().ref_fields.cash_receipt),
+        ("journal_entry", &c.config().ref_fields.journal_entry),
+    ] {
         out.push(CheckLine::manual(
-            format!("part {} ({})", i.value, i.origin),
-            "a part in Part Maintenance",
-            "confirm the part exists in the company (PartSvc is not read by this check)",
+            format!("reference field {} length (ref_fields.{kind})", field.name),
+            format!("at least {} characters", field.max_len),
+            "the search above shows the field exists; confirm its length in the Data Dictionary (or the service's $metadata) and lower max_len if shorter",
         ));
     }
     for r in &exp.reason_codes {
@@ -177,6 +213,35 @@ async fn group(c: &EpicorConnector, kind: GroupKind, exp: &Expectations) -> Chec
             "usable",
             describe(&e),
             format!("give the integration user access to {}", kind.service()),
+        ),
+    }
+}
+
+/// One master-data row found by a filter (any row → pass).
+async fn master(
+    c: &EpicorConnector,
+    path: &str,
+    filter: String,
+    what: String,
+    expected: String,
+    action: String,
+) -> CheckLine {
+    let req = EpicorRequest {
+        method: Method::Get,
+        path: path.to_owned(),
+        query: vec![("$filter".into(), filter), ("$top".into(), "1".into())],
+        body: None,
+    };
+    match c.call(&req).await {
+        Ok(body) => match body.pointer("/value/0") {
+            Some(_) => CheckLine::pass(what, expected, "present"),
+            None => CheckLine::fail(what, expected, "absent", action),
+        },
+        Err(e) => CheckLine::fail(
+            what,
+            expected,
+            describe(&e),
+            format!("{path} could not be read (an assumed route): {action}, or confirm by hand"),
         ),
     }
 }
