@@ -244,3 +244,119 @@ pub(crate) async fn lines(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErpError;
+    use crate::sage500::mapping::SqlValue;
+    use crate::sage500::tsql::{catalog_sql, SqlCell, SqlConnect, SqlSession, TsqlDb};
+    use std::sync::{Arc, Mutex};
+
+    /// A database that answers the catalog queries and logs what it was sent.
+    #[derive(Clone, Default)]
+    struct FakeCatalog {
+        sent: Arc<Mutex<Vec<(String, Vec<SqlValue>)>>>,
+    }
+
+    impl SqlSession for FakeCatalog {
+        async fn execute(
+            &mut self,
+            sql: &str,
+            params: &[SqlValue],
+            _after_call: bool,
+        ) -> Result<Vec<Vec<SqlCell>>, ErpError> {
+            self.sent
+                .lock()
+                .unwrap()
+                .push((sql.to_owned(), params.to_vec()));
+            let text = |s: &str| SqlCell::Text(s.to_owned());
+            let p = |i: usize| match params.get(i) {
+                Some(SqlValue::Text(t)) => t.clone(),
+                _ => String::new(),
+            };
+            let [procs, cols, company, account, period] = catalog_sql();
+            Ok(if sql == procs {
+                vec![vec![text("spARapiCustomerIns")], vec![text("spOther")]]
+            } else if sql == cols && p(0) == "StgSalesOrder" {
+                vec![
+                    vec![text("TranCmnt"), SqlCell::Int(20)],
+                    vec![text("TranNo"), SqlCell::Int(10)],
+                ]
+            } else if sql == cols && p(0) == "StgCustomer" {
+                vec![vec![text("CRMCustID"), SqlCell::Int(32)]]
+            } else if sql == company && p(0) == "SOA" {
+                vec![vec![text("SOA")]]
+            } else if sql == account && p(1) == "1010-00" {
+                vec![vec![text("1010-00")]]
+            } else if sql == period && p(1) == "2026-03-16" {
+                vec![vec![text("2026"), SqlCell::Int(3), SqlCell::Int(2)]]
+            } else {
+                vec![]
+            })
+        }
+    }
+
+    impl SqlConnect for FakeCatalog {
+        type Session = FakeCatalog;
+        async fn connect(&self) -> Result<FakeCatalog, ErpError> {
+            Ok(self.clone())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_tsql_catalog_reads_procedures_widths_company_accounts_and_period() {
+        let fake = FakeCatalog::default();
+        let cfg = crate::sage500::Sage500Config::http("http://unused", "SOA");
+        let db = TsqlDb::from_config(fake.clone(), &cfg);
+        let req = CatalogRequest {
+            procedures: vec!["spARapiCustomerIns".into(), "spSOapiSalesOrdIns".into()],
+            columns: vec![
+                ColumnRef {
+                    table: "StgCustomer".into(),
+                    column: "CRMCustID".into(),
+                },
+                ColumnRef {
+                    table: "StgSalesOrder".into(),
+                    column: "TranCmnt".into(),
+                },
+            ],
+            accounts: vec!["1010-00".into(), "9999".into()],
+            date: "2026-03-16".into(),
+        };
+        let cat = db.catalog(&req).await.unwrap();
+        assert!(cat.company);
+        assert_eq!(cat.procedures, vec!["spARapiCustomerIns".to_owned()]);
+        assert_eq!(
+            cat.columns,
+            vec![
+                ColumnWidth {
+                    table: "StgCustomer".into(),
+                    column: "CRMCustID".into(),
+                    max_len: Some(32)
+                },
+                ColumnWidth {
+                    table: "StgSalesOrder".into(),
+                    column: "TranCmnt".into(),
+                    max_len: Some(20)
+                },
+            ]
+        );
+        assert_eq!(cat.accounts, vec!["1010-00".to_owned()]);
+        assert_eq!(
+            cat.period,
+            Some(PeriodInfo {
+                fiscal_year: "2026".into(),
+                fiscal_period: 3,
+                closed: true
+            })
+        );
+        // Every value travelled as a parameter, never in the SQL text.
+        for (sql, _) in fake.sent.lock().unwrap().iter() {
+            assert!(
+                !sql.contains("SOA") && !sql.contains("1010") && !sql.contains("Stg"),
+                "{sql}"
+            );
+        }
+    }
+}
