@@ -253,10 +253,13 @@ mod tests {
     use crate::sage500::tsql::{catalog_sql, SqlCell, SqlConnect, SqlSession, TsqlDb};
     use std::sync::{Arc, Mutex};
 
+    /// The SQL text and parameters of every batch sent.
+    type Sent = Arc<Mutex<Vec<(String, Vec<SqlValue>)>>>;
+
     /// A database that answers the catalog queries and logs what it was sent.
     #[derive(Clone, Default)]
     struct FakeCatalog {
-        sent: Arc<Mutex<Vec<(String, Vec<SqlValue>)>>>,
+        sent: Sent,
     }
 
     impl SqlSession for FakeCatalog {
