@@ -8,6 +8,7 @@
 mod backfill;
 mod billing;
 mod crash;
+mod erp_check;
 mod erp_contract;
 mod erp_stack;
 mod erp_sync;

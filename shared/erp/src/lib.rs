@@ -4,6 +4,7 @@
 //! retry policy ([`posting`]), and connectors for Epicor Kinetic ([`epicor`]), Sage Pro
 //! ([`sagepro`]) and Sage 500 ([`sage500`]), selected at run time through [`AnyConnector`].
 
+pub mod check;
 pub mod commands;
 pub mod connector;
 pub mod error;

@@ -4,6 +4,7 @@
 
 mod agent;
 pub mod backfill;
+mod erp_check;
 pub mod local;
 mod map;
 mod replay;
@@ -47,6 +48,8 @@ enum Command {
     /// normal pipeline: list objects created in a date range, deliver each as a signed event to
     /// the webhook endpoint; idempotent and resumable.
     Backfill(backfill::BackfillArgs),
+    /// ERP installation tools: `erp check` verifies an installation before the first document.
+    Erp(erp_check::ErpArgs),
 }
 
 #[derive(clap::Args)]
@@ -76,6 +79,7 @@ enum CliError {
     Report(#[from] report::ReportError),
     #[error(transparent)]
     Backfill(#[from] backfill::BackfillError),
+    ErpCheck(#[from] erp_check::ErpCheckError),
     #[error("the pipeline did not settle within {0} s")]
     NotIdle(u64),
 }
@@ -155,6 +159,7 @@ where
         Command::Map(args) => map::run(args).await.map_err(CliError::from),
         Command::Report(args) => report::run(args).await.map_err(CliError::from),
         Command::Backfill(args) => backfill::run(args).await.map_err(CliError::from),
+        Command::Erp(args) => erp_check::run(args).await.map_err(CliError::from),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -24,6 +24,7 @@
 pub mod contract;
 mod dialects;
 mod export;
+mod installation;
 pub mod sagepro_contract;
 mod store;
 
@@ -46,6 +47,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 pub use export::{DocState, ExportedDocument, ExportedLine, RecordedRequest};
+pub use installation::{Installation, NarrowColumn};
 pub use store::{AuditEntry, StoreError};
 
 /// Which dialects the server answers: one per [`ErpKind`], re-exported so callers of the sandbox
@@ -140,6 +142,8 @@ pub(crate) struct Shared {
     pub requests: Mutex<Vec<RecordedRequest>>,
     /// The Epicor contract facts the Epicor dialect enforces.
     pub contract: contract::EpicorContract,
+    /// Installation knobs in force (`POST /_admin/installation`).
+    pub installation: Mutex<installation::InstallationState>,
 }
 
 pub(crate) type AppState = Arc<Shared>;
@@ -220,6 +224,11 @@ impl SandboxHandle {
         let store = self.shared.store.lock().map_err(|_| StoreError::Poisoned)?;
         store.count(erp.as_str(), entity)
     }
+    /// Take something away from the installation (as `POST /_admin/installation`).
+    pub fn set_installation(&self, inst: &Installation) -> Result<(), String> {
+        apply_installation(&self.shared, inst)
+    }
+
     /// Every request received so far (outside `/_admin`), oldest first, optionally of one ERP.
     pub fn requests(&self, erp: Option<ErpKind>) -> Vec<RecordedRequest> {
         requests_of(&self.shared, erp)
@@ -283,6 +292,7 @@ pub async fn spawn(cfg: SandboxConfig) -> Result<(SocketAddr, SandboxHandle), Sa
         faults: Mutex::new(Faults::default()),
         requests: Mutex::new(Vec::new()),
         contract: contract::EpicorContract::load()?,
+        installation: Mutex::new(installation::InstallationState::default()),
     });
     let app = router(shared.clone());
     let listener = TcpListener::bind(cfg.bind).await?;
@@ -321,6 +331,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/_admin/audit", get(audit))
         .route("/_admin/requests", get(requests).delete(clear_requests))
         .route("/_admin/documents", get(documents))
+        .route("/_admin/installation", post(set_installation))
         .route("/_admin/health", get(|| async { "ok" }));
     if serves(&state, ErpKind::Epicor) {
         r = r.route(
@@ -352,6 +363,10 @@ pub(crate) fn router(state: AppState) -> Router {
             .route(
                 "/sage500/{company}/customers-changed",
                 get(dialects::sage500::customers_changed),
+            )
+            .route(
+                "/sage500/{company}/catalog",
+                post(dialects::sage500_catalog::catalog),
             )
             .route(
                 "/sage500/{company}/staging",
@@ -429,6 +444,21 @@ async fn set_keys(State(s): State<AppState>, Json(k): Json<SandboxKeys>) -> Stat
         }
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
+}
+
+/// `POST /_admin/installation`: take something away from the installation (see
+/// [`Installation`]).
+async fn set_installation(State(s): State<AppState>, Json(inst): Json<Installation>) -> Response {
+    match apply_installation(&s, &inst) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+    }
+}
+
+fn apply_installation(s: &Shared, inst: &Installation) -> Result<(), String> {
+    let mut state = s.installation.lock().map_err(|e| e.to_string())?;
+    let store = s.store.lock().map_err(|e| e.to_string())?;
+    installation::apply(&mut state, &store, inst).map_err(|e| e.to_string())
 }
 
 async fn seed(State(s): State<AppState>, Json(seed): Json<Seed>) -> Response {

@@ -396,6 +396,15 @@ impl Store {
         Ok(())
     }
 
+    /// Remove one master-data code (the installation knobs).
+    pub fn remove_master(&self, erp: &str, kind: &str, code: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "DELETE FROM master WHERE erp = ?1 AND kind = ?2 AND code = ?3",
+            params![erp, kind, code],
+        )?;
+        Ok(())
+    }
+
     /// Every document of an ERP, in commit order: `(entity, doc_id, body)`.
     pub fn documents(&self, erp: &str) -> Result<Vec<(String, String, Value)>, StoreError> {
         let mut stmt = self

@@ -62,7 +62,7 @@ impl EpicorConnector {
         &self.cfg
     }
 
-    async fn call(&self, req: &EpicorRequest) -> Result<Value, ErpError> {
+    pub(super) async fn call(&self, req: &EpicorRequest) -> Result<Value, ErpError> {
         let url = format!("{}{}", self.root, req.path);
         let build = |c: &EpicorCredentials| {
             let mut b = match req.method {
@@ -112,7 +112,7 @@ impl EpicorConnector {
     }
 
     /// The user the connector works as (groups locked by someone else are skipped).
-    fn user(&self) -> Option<String> {
+    pub(super) fn user(&self) -> Option<String> {
         match &self.creds.current().auth {
             EpicorAuth::Basic { user, .. } => Some(user.clone()),
             EpicorAuth::Bearer(_) => None,

@@ -2,6 +2,7 @@
 //! `{base}/api/v2/odata/{Company}/Erp.BO.{Service}/{EntitySet}` with `x-api-key` plus Basic
 //! auth or a bearer token.
 
+pub mod check;
 pub mod client;
 pub mod config;
 pub mod groups;

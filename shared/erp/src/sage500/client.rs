@@ -171,6 +171,20 @@ impl Sage500Connector<Sage500Backend> {
     }
 }
 
+impl Sage500Connector<Sage500Backend> {
+    /// What the company database has of what `ledgerbridge erp check` asks (read-only).
+    pub(crate) async fn catalog(
+        &self,
+        req: &super::check::CatalogRequest,
+    ) -> Result<super::check::Catalog, ErpError> {
+        match &self.db {
+            Sage500Backend::Http(d) => d.catalog(req).await,
+            #[cfg(feature = "sqlserver")]
+            Sage500Backend::SqlServer(d) => d.catalog(req).await,
+        }
+    }
+}
+
 impl<D: Sage500Db> Sage500Connector<D> {
     /// A connector over any adapter (tests, other transports).
     pub fn with_db(mut cfg: Sage500Config, db: D) -> Self {

@@ -231,6 +231,27 @@ impl HttpDb {
     }
 }
 
+impl HttpDb {
+    /// `POST {base}/sage500/{company}/catalog` with the request → the [`Catalog`] (what
+    /// `ledgerbridge erp check` reads; see `sage500/check.rs`).
+    pub async fn catalog(
+        &self,
+        req: &super::check::CatalogRequest,
+    ) -> Result<super::check::Catalog, ErpError> {
+        let url = format!("{}/catalog", self.root);
+        let v = self
+            .call(|k| {
+                self.http
+                    .post(&url)
+                    .header("x-api-key", k.expose().as_str())
+                    .json(req)
+            })
+            .await?;
+        serde_json::from_value(v)
+            .map_err(|e| ErpError::permanent(ERP, format!("unreadable catalog answer: {e}")))
+    }
+}
+
 impl Sage500Db for HttpDb {
     async fn run_batch(
         &self,

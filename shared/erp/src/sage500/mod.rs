@@ -6,6 +6,7 @@
 //! on-premises facade), [`TsqlDb`] sends the vendor's calling sequence as T-SQL ([`tsql`]) over
 //! SQL Server (`SqlServerDb`, cargo feature `sqlserver`).
 
+pub mod check;
 pub mod client;
 pub mod config;
 pub mod db;

@@ -374,6 +374,87 @@ impl<C: SqlConnect> TsqlDb<C> {
     }
 }
 
+/// The catalog queries of `ledgerbridge erp check`: `(procedures, columns of @P1, company @P1,
+/// account @P2 of company @P1, period of date @P2 in company @P1)`. The `tglAccount` and
+/// `tglFiscalPeriod` column names are assumptions (see `sage500/check.rs`).
+pub fn catalog_sql() -> [&'static str; 5] {
+    [
+        "SELECT CAST([name] AS nvarchar(128)) FROM sys.procedures",
+        "SELECT CAST(COLUMN_NAME AS nvarchar(128)), CHARACTER_MAXIMUM_LENGTH FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_NAME = @P1",
+        "SELECT CAST(CompanyID AS nvarchar(10)) FROM tsmCompany WHERE CompanyID = @P1",
+        "SELECT CAST(GLAcctNo AS nvarchar(100)) FROM tglAccount WHERE CompanyID = @P1 AND GLAcctNo = @P2",
+        "SELECT CAST(FiscYear AS nvarchar(10)), FiscPer, Status FROM tglFiscalPeriod WHERE CompanyID = @P1 AND StartDate <= @P2 AND EndDate >= @P2",
+    ]
+}
+
+impl<C: SqlConnect> TsqlDb<C> {
+    /// Read what `ledgerbridge erp check` asks with [`catalog_sql`].
+    pub async fn catalog(
+        &self,
+        req: &super::check::CatalogRequest,
+    ) -> Result<super::check::Catalog, ErpError> {
+        use super::check::{Catalog, ColumnWidth, PeriodInfo};
+        let [procs, cols, company, account, period] = catalog_sql();
+        let text = |v: &str| SqlValue::Text(v.to_owned());
+        let mut out = Catalog::default();
+        let found: Vec<String> = self
+            .query(procs, &[])
+            .await?
+            .iter()
+            .filter_map(|r| r.first().and_then(SqlCell::as_text))
+            .collect();
+        out.procedures = req
+            .procedures
+            .iter()
+            .filter(|p| found.iter().any(|f| f.eq_ignore_ascii_case(p)))
+            .cloned()
+            .collect();
+        let mut tables: Vec<&str> = req.columns.iter().map(|c| c.table.as_str()).collect();
+        tables.dedup();
+        for t in tables {
+            for row in self.query(cols, &[text(t)]).await? {
+                let Some(name) = row.first().and_then(SqlCell::as_text) else {
+                    continue;
+                };
+                if req
+                    .columns
+                    .iter()
+                    .any(|c| c.table == t && c.column.eq_ignore_ascii_case(&name))
+                {
+                    out.columns.push(ColumnWidth {
+                        table: t.to_owned(),
+                        column: name,
+                        max_len: row.get(1).and_then(SqlCell::as_i64),
+                    });
+                }
+            }
+        }
+        out.company = !self
+            .query(company, &[text(&self.company)])
+            .await?
+            .is_empty();
+        for a in &req.accounts {
+            if !self
+                .query(account, &[text(&self.company), text(a)])
+                .await?
+                .is_empty()
+            {
+                out.accounts.push(a.clone());
+            }
+        }
+        out.period = self
+            .query(period, &[text(&self.company), text(&req.date)])
+            .await?
+            .first()
+            .map(|r| PeriodInfo {
+                fiscal_year: r.first().and_then(SqlCell::as_text).unwrap_or_default(),
+                fiscal_period: r.get(1).and_then(SqlCell::as_i64).unwrap_or(0),
+                closed: r.get(2).and_then(SqlCell::as_i64) == Some(2),
+            });
+        Ok(out)
+    }
+}
+
 /// `SELECT TOP 1 {key} FROM {table} WHERE {column} = @P1 AND [CompanyID] = @P2`.
 pub fn lookup_sql(table: &str, column: &str, key: &str) -> Result<String, ErpError> {
     Ok(format!(

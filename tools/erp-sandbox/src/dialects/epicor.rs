@@ -187,6 +187,19 @@ pub async fn get(
     Query(q): Query<HashMap<String, String>>,
     h: HeaderMap,
 ) -> Response {
+    if let Some(master) = master_set(&service, &set) {
+        if let Err(r) = authenticate(&s, &h).and_then(|_| company_check(&s, &company)) {
+            return r;
+        }
+        return match master {
+            MasterSet::FiscalPeriods => fiscal_periods(&s, &q),
+            MasterSet::Codes {
+                kind,
+                field,
+                numeric,
+            } => master_codes(&s, &service, &set, &q, kind, field, numeric),
+        };
+    }
     if let Err(r) = authenticate(&s, &h).and_then(|_| route_check(&s, &company, &service, &set)) {
         return r;
     }
@@ -801,4 +814,132 @@ fn export_document(
             DocState::Entered
         },
     }
+}
+
+/// `FiscalPerSvc/FiscalPers?$filter=FiscalYear eq {year}` (an assumed route, see
+/// `ledgerbridge_erp::epicor::check`): the sandbox's calendar has one period per calendar month,
+/// `ClosedPeriod` set for the periods closed by seed or installation knob.
+fn fiscal_periods(s: &AppState, q: &HashMap<String, String>) -> Response {
+    let filters = match q.get("$filter").map(|f| parse_filter(f)).transpose() {
+        Ok(f) => f.unwrap_or_default(),
+        Err(m) => return error(ErpKind::Epicor, StatusCode::BAD_REQUEST, "filter", &m),
+    };
+    let year = match filters.as_slice() {
+        [(field, FilterValue::Int(y))] if field == "FiscalYear" => *y,
+        _ => {
+            return error(
+                ErpKind::Epicor,
+                StatusCode::BAD_REQUEST,
+                "filter",
+                "The sandbox answers FiscalPers only for $filter=FiscalYear eq <year>.",
+            )
+        }
+    };
+    let Ok(st) = s.store.lock() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let mut rows = Vec::new();
+    for m in 1..=12 {
+        let start = format!("{year:04}-{m:02}-01");
+        let end = format!(
+            "{year:04}-{m:02}-{:02}",
+            crate::installation::month_end(year, m)
+        );
+        let closed = match st.period_closed(ERP, &start) {
+            Ok(c) => c,
+            Err(e) => {
+                return error(
+                    ErpKind::Epicor,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "db",
+                    &e.to_string(),
+                )
+            }
+        };
+        rows.push(json!({
+            "Company": s.cfg.company, "FiscalYear": year, "FiscalPeriod": m,
+            "StartDate": format!("{start}T00:00:00"), "EndDate": format!("{end}T00:00:00"),
+            "ClosedPeriod": closed,
+        }));
+    }
+    Json(json!({"@odata.context": "Erp.BO.FiscalPerSvc/$metadata#FiscalPers", "value": rows}))
+        .into_response()
+}
+
+/// Master data read only by `ledgerbridge erp check` (assumed routes: the contract facts hold
+/// no `FiscalPerSvc`, `PayMethodSvc` or `PartSvc`; see `ledgerbridge_erp::epicor::check`).
+enum MasterSet {
+    FiscalPeriods,
+    /// Rows of one master-data kind, found by `{field} eq …`.
+    Codes {
+        kind: &'static str,
+        field: &'static str,
+        numeric: bool,
+    },
+}
+
+fn master_set(service: &str, set: &str) -> Option<MasterSet> {
+    Some(match (service, set) {
+        ("Erp.BO.FiscalPerSvc", "FiscalPers") => MasterSet::FiscalPeriods,
+        ("Erp.BO.PayMethodSvc", "PayMethods") => MasterSet::Codes {
+            kind: "paymethod",
+            field: "PMUID",
+            numeric: true,
+        },
+        ("Erp.BO.PartSvc", "Parts") => MasterSet::Codes {
+            kind: "item",
+            field: "PartNum",
+            numeric: false,
+        },
+        _ => return None,
+    })
+}
+
+/// `{Svc}/{Set}?$filter={field} eq {value}`: the one row of that code, or none.
+fn master_codes(
+    s: &AppState,
+    service: &str,
+    set: &str,
+    q: &HashMap<String, String>,
+    kind: &str,
+    field: &str,
+    numeric: bool,
+) -> Response {
+    let filters = match q.get("$filter").map(|f| parse_filter(f)).transpose() {
+        Ok(f) => f.unwrap_or_default(),
+        Err(m) => return error(ErpKind::Epicor, StatusCode::BAD_REQUEST, "filter", &m),
+    };
+    let code = match filters.as_slice() {
+        [(f, FilterValue::Int(i))] if f == field && numeric => i.to_string(),
+        [(f, FilterValue::Text(t))] if f == field && !numeric => t.clone(),
+        _ => {
+            return error(
+                ErpKind::Epicor,
+                StatusCode::BAD_REQUEST,
+                "filter",
+                &format!("The sandbox answers {set} only for $filter={field} eq <value>."),
+            )
+        }
+    };
+    let found = match s.store.lock() {
+        Ok(st) => st.has_master(ERP, kind, &code),
+        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    };
+    let rows = match found {
+        Ok(true) if numeric => {
+            vec![json!({"Company": s.cfg.company, field: code.parse::<i64>().unwrap_or(0)})]
+        }
+        Ok(true) => vec![json!({"Company": s.cfg.company, field: code})],
+        Ok(false) => vec![],
+        Err(e) => {
+            return error(
+                ErpKind::Epicor,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "db",
+                &e.to_string(),
+            )
+        }
+    };
+    Json(json!({"@odata.context": format!("{service}/$metadata#{set}"), "value": rows}))
+        .into_response()
 }

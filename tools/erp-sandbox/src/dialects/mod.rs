@@ -3,6 +3,7 @@
 pub mod epicor;
 pub mod epicor_bo;
 pub mod sage500;
+pub mod sage500_catalog;
 pub mod sage500_schema;
 pub mod sage500_tsql;
 pub mod sagepro;

@@ -140,14 +140,14 @@ pub struct Batch {
 }
 
 /// What an emulated procedure does: header/line staging tables, target table and key column.
-struct Proc {
+pub(super) struct Proc {
     header: &'static str,
     lines: Option<&'static str>,
     target: &'static str,
     key: &'static str,
 }
 
-fn proc_of(name: &str) -> Option<Proc> {
+pub(super) fn proc_of(name: &str) -> Option<Proc> {
     Some(match name {
         "spARapiCustomerIns" => Proc {
             header: "StgCustomer",
@@ -574,7 +574,7 @@ fn commit(
     Ok(Value::Object(doc))
 }
 
-fn authenticate(s: &AppState, h: &HeaderMap) -> Result<(), Response> {
+pub(super) fn authenticate(s: &AppState, h: &HeaderMap) -> Result<(), Response> {
     let key = s
         .keys
         .lock()
@@ -605,6 +605,14 @@ pub async fn batch(
         Gate::Proceed { drop_after_commit } => drop_after_commit,
     };
     let lag = s.faults.lock().map(|f| f.search_lag_ms).unwrap_or(0);
+    if let Err(e) = super::sage500_catalog::check_batch(&s, &b) {
+        return error(
+            ErpKind::Sage500,
+            StatusCode::BAD_REQUEST,
+            "sql",
+            &e.to_string(),
+        );
+    }
     let r = match s.store.lock() {
         Ok(st) => facade(&st, &company, &b, lag),
         Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),

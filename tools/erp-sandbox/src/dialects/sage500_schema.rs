@@ -69,6 +69,15 @@ pub fn is_known(table: &str) -> bool {
     schemas().contains_key(table)
 }
 
+/// A column of a staging table the facts describe: `Some(width)` of a character column
+/// (`None` for other types); `None` when the table or column is not in the facts.
+pub fn column_width(table: &str, column: &str) -> Option<(String, Option<usize>)> {
+    schemas()
+        .get(table)
+        .and_then(|cols| cols.get(&column.to_ascii_lowercase()))
+        .cloned()
+}
+
 /// Check one staged row as SQL Server would on `INSERT`. Tables the facts do not describe
 /// (a site procedure's own staging) are accepted as they come, except for `CompanyID`.
 pub fn check_row(table: &str, columns: &serde_json::Map<String, Value>) -> Result<(), SqlError> {
