@@ -79,6 +79,7 @@ enum CliError {
     Report(#[from] report::ReportError),
     #[error(transparent)]
     Backfill(#[from] backfill::BackfillError),
+    #[error(transparent)]
     ErpCheck(#[from] erp_check::ErpCheckError),
     #[error("the pipeline did not settle within {0} s")]
     NotIdle(u64),
