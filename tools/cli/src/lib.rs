@@ -3,8 +3,10 @@
 //! command in a child process of their own binary.
 
 mod agent;
+pub mod console;
 pub mod local;
 mod map;
+mod parked;
 mod replay;
 mod report;
 mod sample_stripe;
@@ -42,6 +44,11 @@ enum Command {
     /// Print a payout's stored discrepancy report from the local report store (and write it
     /// as CSV).
     Report(report::ReportArgs),
+    /// The operator console on its own, over a data directory: records, parked work,
+    /// payouts, health.
+    Console(console::ConsoleCmdArgs),
+    /// Parked messages and dead letters: list them, show one, replay after the fix.
+    Parked(parked::ParkedArgs),
 }
 
 #[derive(clap::Args)]
@@ -69,6 +76,10 @@ enum CliError {
     Map(#[from] map::MapError),
     #[error(transparent)]
     Report(#[from] report::ReportError),
+    #[error(transparent)]
+    Console(#[from] console::ServeConsoleError),
+    #[error(transparent)]
+    Parked(#[from] parked::ParkedError),
     #[error("the pipeline did not settle within {0} s")]
     NotIdle(u64),
 }
@@ -94,6 +105,7 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
             visibility_timeout_secs: 120,
             max_receives: 10,
         },
+        console: Default::default(),
     };
     let running = local::start(&local_args).await?;
     println!(
@@ -147,6 +159,8 @@ where
         Command::Agent(args) => agent::run(args).await.map_err(CliError::from),
         Command::Map(args) => map::run(args).await.map_err(CliError::from),
         Command::Report(args) => report::run(args).await.map_err(CliError::from),
+        Command::Console(args) => console::run(args).await.map_err(CliError::from),
+        Command::Parked(args) => parked::run(args).await.map_err(CliError::from),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

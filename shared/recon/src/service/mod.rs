@@ -20,7 +20,7 @@
 pub mod command;
 pub mod config;
 
-use crate::report_store::{fit, JournalTotals, ReportRecord, ReportStatus, ReportStore};
+use crate::report_store::{fit, Deposit, JournalTotals, ReportRecord, ReportStatus, ReportStore};
 use crate::{
     journal_idempotency_key, reconcile, DiscrepancyReport, JournalKind, NoBookedRates, ReconStatus,
     XrefSyncCheck,
@@ -473,6 +473,10 @@ where
                     }
                     _ => None,
                 };
+                let journal_lines = match &cmd.command {
+                    ledgerbridge_erp::ErpCommand::PostJournalEntry(j) => j.lines.clone(),
+                    _ => Vec::new(),
+                };
                 let msg = CommandMessage::ErpCommandV1(Box::new(cmd));
                 let text = match msg.encode() {
                     Ok(t) => t,
@@ -503,7 +507,7 @@ where
                         }
                     }
                 }
-                let record = self.record(
+                let mut record = self.record(
                     payout,
                     failed,
                     source,
@@ -513,6 +517,7 @@ where
                     None,
                     outcome.report,
                 );
+                record.lines = journal_lines;
                 match self.put(record).await {
                     Ok(()) => PayoutResult::Queued { reference },
                     Err(r) => r,
@@ -586,6 +591,12 @@ where
             updated_at_ms: self.clock.now_millis(),
             report,
             csv,
+            deposit: Some(Deposit {
+                currency: payout.currency.code().to_owned(),
+                amount_minor: payout.amount,
+                arrival_date: payout.arrival_date,
+            }),
+            lines: Vec::new(),
         }
     }
 
