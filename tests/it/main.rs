@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod billing;
+mod console;
 mod crash;
 mod erp_contract;
 mod erp_stack;

@@ -7,7 +7,7 @@ pub mod console;
 pub mod local;
 mod map;
 mod parked;
-mod replay;
+pub mod replay;
 mod report;
 mod sample_stripe;
 pub mod serve;

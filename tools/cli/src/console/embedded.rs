@@ -189,6 +189,10 @@ impl Embedded {
                 write_backs.push((stripe_id, key.to_owned(), erp_id));
                 continue;
             }
+            // Other cross-references (customer links, reverse links) are not documents.
+            if !DocKind::ALL.into_iter().any(|k| k.as_str() == kind) {
+                continue;
+            }
             let known = docs.iter().any(|d| {
                 d.kind == kind
                     && parse_reference(&d.reference).is_some_and(|(id, _)| id == stripe_id)
