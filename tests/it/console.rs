@@ -286,11 +286,7 @@ async fn console_in_a_browser_shows_the_pipeline_and_replays_parked_work_once() 
     );
 
     assert!(running.idle(Duration::from_secs(60)).await);
-    assert_eq!(
-        count(),
-        1,
-        "the replayed journal is in the ERP once"
-    );
+    assert_eq!(count(), 1, "the replayed journal is in the ERP once");
     let after = browse(serde_json::json!({
         "chromium": chromium, "base": base, "out": out_dir, "mode": "record", "record": stripe_id,
     }));

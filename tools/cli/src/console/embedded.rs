@@ -21,6 +21,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+/// (stripe id, doc kind, erp, erp id, created ms): one cross-reference.
+type XrefRow = (String, String, String, String, i64);
+/// (stripe id, metadata key, value): one write-back.
+type WriteBackRow = (String, String, String);
+
 /// The state store's file in the data directory.
 pub const STATE_FILE: &str = "ledgerbridge.sqlite";
 
@@ -100,7 +105,7 @@ impl Embedded {
     }
 
     /// (stripe id, doc kind, erp, erp id, created ms) of every cross-reference.
-    fn xrefs(&self) -> Result<Vec<(String, String, String, String, i64)>, ConsoleError> {
+    fn xrefs(&self) -> Result<Vec<XrefRow>, ConsoleError> {
         let c = lock(&self.state)?;
         let mut stmt = c
             .prepare("SELECT stripe_id, doc_kind, erp, erp_id, created_at_ms FROM xref")
@@ -156,9 +161,7 @@ impl Embedded {
         Ok(out)
     }
 
-    fn documents(
-        &self,
-    ) -> Result<(Vec<DocumentView>, Vec<(String, String, String)>), ConsoleError> {
+    fn documents(&self) -> Result<(Vec<DocumentView>, Vec<WriteBackRow>), ConsoleError> {
         let mut docs: Vec<DocumentView> = Vec::new();
         let mut write_backs = Vec::new();
         // Posted, from the console's activity ledger (event, amount).

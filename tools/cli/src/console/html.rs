@@ -7,7 +7,13 @@
 use super::ledger::AuditEntry;
 use super::model::*;
 use ledgerbridge_core::Money;
-use std::fmt::Write as _;
+
+/// Append formatted text (writing to a `String` cannot fail).
+macro_rules! w {
+    ($dst:expr, $($arg:tt)*) => {
+        $dst.push_str(&format!($($arg)*))
+    };
+}
 
 pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -73,7 +79,7 @@ pub fn page(title: &str, active: &str, body: &str) -> String {
         ("/health", "Health"),
         ("/audit", "Audit"),
     ] {
-        let _ = write!(
+        w!(
             nav,
             "<a href=\"{href}\"{}>{label}</a>",
             if label == active { " class=\"on\"" } else { "" }
@@ -158,7 +164,7 @@ pub fn records(all: &[RecordView], ignored: &[IgnoredEvent], f: &RecordFilter) -
             name.to_lowercase()
         );
         for v in values {
-            let _ = write!(
+            w!(
                 s,
                 "<option{}>{}</option>",
                 if *v == cur { " selected" } else { "" },
@@ -168,7 +174,7 @@ pub fn records(all: &[RecordView], ignored: &[IgnoredEvent], f: &RecordFilter) -
         s.push_str("</select></label>");
         s
     };
-    let _ = write!(
+    w!(
         b,
         "<form class=\"filters\" method=\"get\" action=\"/records\">{}{}\
          <label>Customer<input name=\"customer\" value=\"{}\"></label>\
@@ -189,7 +195,7 @@ pub fn records(all: &[RecordView], ignored: &[IgnoredEvent], f: &RecordFilter) -
         esc(&f.max)
     );
     let shown: Vec<&RecordView> = all.iter().filter(|r| f.matches(r)).collect();
-    let _ = write!(
+    w!(
         b,
         "<p class=\"muted\">{} of {} Stripe objects. Amounts are the documents' totals as sent to and accepted by the ERP.</p>\
          <table id=\"records\"><tr><th>Stripe object</th><th>Events</th><th>ERP documents</th><th>Customer</th><th>Amount</th><th>State</th><th>Last change</th></tr>",
@@ -215,7 +221,7 @@ pub fn records(all: &[RecordView], ignored: &[IgnoredEvent], f: &RecordFilter) -
             .map(|m| m.to_string())
             .collect();
         let state = r.state();
-        let _ = write!(
+        w!(
             b,
             "<tr data-object=\"{id}\"><td><a href=\"/records/{href}\">{id}</a></td><td>{}</td><td>{}</td><td>{}</td>\
              <td class=\"num\">{}</td><td>{}{}</td><td>{}</td></tr>",
@@ -239,12 +245,12 @@ pub fn records(all: &[RecordView], ignored: &[IgnoredEvent], f: &RecordFilter) -
     }
     b.push_str("</table>");
     if !ignored.is_empty() && f.state.is_empty() {
-        let _ = write!(
+        w!(
             b,
             "<h2>Events ignored by type</h2><p class=\"muted\">Answered 200 and recorded; their type is not handled.</p><table id=\"ignored\"><tr><th>Event</th><th>State</th></tr>"
         );
         for e in ignored {
-            let _ = write!(
+            w!(
                 b,
                 "<tr><td>{}</td><td><span class=\"state ignored\" data-state=\"ignored\">ignored by type</span></td></tr>",
                 esc(&e.event_id)
@@ -258,7 +264,7 @@ pub fn records(all: &[RecordView], ignored: &[IgnoredEvent], f: &RecordFilter) -
 pub fn record(r: &RecordView) -> String {
     let mut b = String::new();
     let state = r.state();
-    let _ = write!(
+    w!(
         b,
         "<p>State: {}{}</p><h2>Path</h2><table id=\"path\"><tr><th>Stripe event</th><th>ERP document</th><th>Reference</th><th>ERP</th><th>ERP id</th><th>Amount</th><th>State</th><th>When</th></tr>",
         state_badge(&state),
@@ -268,7 +274,7 @@ pub fn record(r: &RecordView) -> String {
             .unwrap_or_default()
     );
     for d in &r.documents {
-        let _ = write!(
+        w!(
             b,
             "<tr><td>{} <span class=\"muted\">{}</span></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}{}</td><td>{}</td></tr>",
             esc(d.event_type.as_deref().unwrap_or("—")),
@@ -292,7 +298,7 @@ pub fn record(r: &RecordView) -> String {
     } else {
         b.push_str("<table id=\"writeback\"><tr><th>Metadata key</th><th>Value</th></tr>");
         for (k, v) in &r.write_backs {
-            let _ = write!(b, "<tr><td>{}</td><td>{}</td></tr>", esc(k), esc(v));
+            w!(b, "<tr><td>{}</td><td>{}</td></tr>", esc(k), esc(v));
         }
         b.push_str("</table>");
     }
@@ -302,7 +308,7 @@ pub fn record(r: &RecordView) -> String {
 pub fn parked(items: &[ParkedView], csrf: &str, notice: Option<&str>) -> String {
     let mut b = String::new();
     if let Some(n) = notice {
-        let _ = write!(b, "<p class=\"card\" id=\"notice\">{}</p>", esc(n));
+        w!(b, "<p class=\"card\" id=\"notice\">{}</p>", esc(n));
     }
     if items.is_empty() {
         b.push_str("<p id=\"empty\">Nothing parked and no dead letters.</p>");
@@ -317,14 +323,14 @@ pub fn parked(items: &[ParkedView], csrf: &str, notice: Option<&str>) -> String 
     b.push_str("<p class=\"muted\">Fix the cause first (mapping, ERP master data, the ERP itself), then replay. Every stage is idempotent: a document already in the ERP is recognised, not created again. Every action is audited.</p>");
     for (g, list) in groups {
         let replayable: Vec<&&ParkedView> = list.iter().filter(|p| p.target.is_some()).collect();
-        let _ = write!(
+        w!(
             b,
             "<h2>{} <span class=\"muted\">({})</span></h2>",
             esc(g),
             list.len()
         );
         if replayable.len() > 1 {
-            let _ = write!(
+            w!(
                 b,
                 "<form method=\"post\" action=\"/parked/replay-group\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"group\" value=\"{}\"><button>Replay all {} of this reason</button></form>",
                 esc(csrf),
@@ -345,7 +351,7 @@ pub fn parked(items: &[ParkedView], csrf: &str, notice: Option<&str>) -> String 
             } else {
                 "<span class=\"muted\">reconsidered by the payout sweep</span>".into()
             };
-            let _ = write!(
+            w!(
                 b,
                 "<tr data-id=\"{}\"><td>{}</td><td>{} → {}</td><td class=\"reason\">{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&p.id),
@@ -386,12 +392,15 @@ pub fn parked_item(p: &ParkedView, csrf: &str) -> String {
     page("Edit and retry", "Parked work", &b)
 }
 
+/// One series of the chart: name, colour, value of a day.
+type Series = (&'static str, &'static str, fn(&DayTotals) -> i64);
+
 /// A bar chart of the daily (or weekly) totals: volume, fees, refunds, disputes.
 pub fn chart(days: &[DayTotals]) -> String {
     if days.is_empty() {
         return "<p class=\"muted\">No amounts yet.</p>".into();
     }
-    let series: [(&str, &str, fn(&DayTotals) -> i64); 4] = [
+    let series: [Series; 4] = [
         ("volume", "#3b7dd8", |d| d.volume_minor),
         ("fees", "#e0a030", |d| d.fees_minor),
         ("refunds", "#c04848", |d| d.refunds_minor),
@@ -413,7 +422,7 @@ pub fn chart(days: &[DayTotals]) -> String {
         for (j, (name, color, f)) in series.iter().enumerate() {
             let v = f(d).saturating_abs();
             let h = (v.saturating_mul(170) / max).max(if v > 0 { 1 } else { 0 });
-            let _ = write!(
+            w!(
                 s,
                 "<rect x=\"{}\" y=\"{}\" width=\"14\" height=\"{h}\" fill=\"{color}\"><title>{} {name} {} minor units ({})</title></rect>",
                 x0 + j * 16,
@@ -423,7 +432,7 @@ pub fn chart(days: &[DayTotals]) -> String {
                 esc(&d.currency)
             );
         }
-        let _ = write!(
+        w!(
             s,
             "<text x=\"{x0}\" y=\"206\" font-size=\"10\">{}</text><text x=\"{x0}\" y=\"218\" font-size=\"9\" fill=\"#66707a\">{}</text>",
             esc(&d.day),
@@ -431,7 +440,7 @@ pub fn chart(days: &[DayTotals]) -> String {
         );
     }
     for (j, (name, color, _)) in series.iter().enumerate() {
-        let _ = write!(
+        w!(
             s,
             "<rect x=\"{}\" y=\"8\" width=\"10\" height=\"10\" fill=\"{color}\"/><text x=\"{}\" y=\"17\" font-size=\"11\">{name}</text>",
             50 + j * 80,
@@ -504,7 +513,7 @@ pub fn payouts(list: &[PayoutView], days: &[DayTotals], weekly_view: bool) -> St
         "<table id=\"payouts\"><tr><th>Payout</th><th>Bank deposit</th><th>Journal</th><th>ERP journal id</th><th>Journal state</th><th>Bank line</th><th>Variance</th><th>Discrepancies</th></tr>",
     );
     for p in list {
-        let _ = write!(
+        w!(
             b,
             "<tr data-payout=\"{}\"><td><a href=\"/payouts/{}\">{}</a>{}</td><td class=\"num deposit\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td></tr>",
             esc(&p.payout),
@@ -521,7 +530,7 @@ pub fn payouts(list: &[PayoutView], days: &[DayTotals], weekly_view: bool) -> St
         );
     }
     b.push_str("</table>");
-    let _ = write!(
+    w!(
         b,
         "<h2>{} volume, fees, refunds and disputes</h2><p><a href=\"/payouts\">daily</a> · <a href=\"/payouts?by=week\">weekly</a></p>{}",
         if weekly_view { "Weekly" } else { "Daily" },
@@ -553,14 +562,14 @@ pub fn payout(p: &PayoutView) -> String {
             .map(|e| format!("<tr><th>Error</th><td class=\"reason\">{}</td></tr>", esc(e)))
             .unwrap_or_default()
     );
-    let _ = write!(
+    w!(
         b,
         "<h2>Journal lines by account</h2><p><a href=\"/payouts/{key}/lines.csv\">lines.csv</a> · <a href=\"/payouts/{key}/discrepancies.csv\">discrepancies.csv</a></p>\
          <table id=\"lines\"><tr><th>Account</th><th>Debit</th><th>Credit</th><th>Memo</th></tr>",
         key = enc(&p.report_key)
     );
     for l in &p.lines {
-        let _ = write!(
+        w!(
             b,
             "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
             esc(&l.account),
@@ -579,7 +588,7 @@ pub fn payout(p: &PayoutView) -> String {
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default();
-            let _ = write!(
+            w!(
                 b,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
                 esc(&kind),
@@ -591,7 +600,7 @@ pub fn payout(p: &PayoutView) -> String {
         }
         b.push_str("</table>");
         if p.omitted > 0 {
-            let _ = write!(b, "<p class=\"muted\">{} more not listed.</p>", p.omitted);
+            w!(b, "<p class=\"muted\">{} more not listed.</p>", p.omitted);
         }
     }
     page(&p.payout, "Payouts", &b)
@@ -613,7 +622,7 @@ pub fn lines_csv(p: &PayoutView) -> String {
             (None, Some(m)) => ("credit", m),
             (None, None) => continue,
         };
-        let _ = write!(
+        w!(
             out,
             "{},{},{side},{},{},{}\r\n",
             field(&p.payout),
@@ -640,7 +649,7 @@ pub fn health(h: &HealthView) -> String {
             .unwrap_or_else(|| "—".into())
     );
     for q in &h.queues {
-        let _ = write!(
+        w!(
             b,
             "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
             esc(&q.name),
@@ -653,7 +662,7 @@ pub fn health(h: &HealthView) -> String {
     }
     b.push_str("</table><h2>Last successful post</h2><table id=\"last-post\"><tr><th>ERP</th><th>When</th></tr>");
     for (erp, at) in &h.last_post {
-        let _ = write!(b, "<tr><td>{}</td><td>{}</td></tr>", esc(erp), when(*at));
+        w!(b, "<tr><td>{}</td><td>{}</td></tr>", esc(erp), when(*at));
     }
     b.push_str("</table>");
     page("Health", "Health", &b)
@@ -664,7 +673,7 @@ pub fn audit(entries: &[AuditEntry]) -> String {
         "<table id=\"audit\"><tr><th>When</th><th>Who</th><th>Action</th><th>Target</th><th>Detail</th></tr>",
     );
     for a in entries {
-        let _ = write!(
+        w!(
             b,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             when(a.at_ms),
