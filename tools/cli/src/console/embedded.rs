@@ -332,9 +332,29 @@ fn command_doc(msg: &ErpCommandV1, state: DocState, at_ms: i64) -> DocumentView 
 
 /// What a dead letter is, and where a replay sends it.
 fn parked_view(queue: &str, d: &DeadLetter) -> ParkedView {
+    describe(
+        queue,
+        d.id.as_str(),
+        &d.body,
+        &d.reason,
+        d.dead_at_ms,
+        d.receive_count,
+    )
+}
+
+/// A parked message (`queue == "parked"`) or a dead letter of `queue`: its stage, reason,
+/// subject, and the queue a replay sends it to (for the embedded and the AWS adapters).
+pub(crate) fn describe(
+    queue: &str,
+    id: &str,
+    raw: &str,
+    dead_reason: &str,
+    at_ms: i64,
+    receive_count: u32,
+) -> ParkedView {
     let strip = |r: &str| r.strip_prefix("parked: ").unwrap_or(r).to_owned();
     let (stage, reason, body, target, subject) = if queue == "parked" {
-        match serde_json::from_str::<ParkedV1>(&d.body) {
+        match serde_json::from_str::<ParkedV1>(raw) {
             Ok(p) => {
                 let target = match p.stage.as_str() {
                     "transform" => Some("events"),
@@ -354,13 +374,13 @@ fn parked_view(queue: &str, d: &DeadLetter) -> ParkedView {
             Err(_) => {
                 // The local reconciliation's note: {"reason", "payout"}; the sweep retries
                 // the payout, there is no message to send back.
-                let v: serde_json::Value = serde_json::from_str(&d.body).unwrap_or_default();
+                let v: serde_json::Value = serde_json::from_str(raw).unwrap_or_default();
                 (
                     "reconciliation".to_owned(),
                     v["reason"]
                         .as_str()
                         .map(str::to_owned)
-                        .unwrap_or_else(|| strip(&d.reason)),
+                        .unwrap_or_else(|| strip(dead_reason)),
                     None,
                     None,
                     v["payout"].as_str().unwrap_or("").to_owned(),
@@ -370,22 +390,22 @@ fn parked_view(queue: &str, d: &DeadLetter) -> ParkedView {
     } else {
         (
             "dead letter".to_owned(),
-            strip(&d.reason),
-            Some(d.body.clone()),
+            strip(dead_reason),
+            Some(raw.to_owned()),
             Some(queue.to_owned()),
-            subject_of(&d.body),
+            subject_of(raw),
         )
     };
     ParkedView {
-        id: format!("{queue}:{}", d.id.as_str()),
+        id: format!("{queue}:{id}"),
         queue: queue.to_owned(),
         group: format!("{stage}: {}", reason_group(&reason)),
         stage,
         reason,
         body,
         target,
-        at_ms: d.dead_at_ms,
-        receive_count: d.receive_count,
+        at_ms,
+        receive_count,
         subject,
     }
 }
@@ -406,7 +426,7 @@ fn subject_of(body: &str) -> String {
 }
 
 /// Check `body` is a message of `queue`, and its FIFO group.
-fn validate_for(queue: &str, body: &str) -> Result<Option<String>, ConsoleError> {
+pub(crate) fn validate_for(queue: &str, body: &str) -> Result<Option<String>, ConsoleError> {
     let invalid = |reason: String| ConsoleError::InvalidEdit {
         queue: queue.to_owned(),
         reason,
