@@ -87,9 +87,7 @@ pub async fn spawn<M: ReadModel>(
         .optional(TOKEN_VAR)
         .filter(|t| !t.trim().is_empty())
         .map(|t| Secret::new(t.trim().to_owned()));
-    if token.is_none() && !addr.ip().is_loopback() {
-        return Err(ServeConsoleError::TokenRequired(addr));
-    }
+    check_bind(addr, token.as_ref())?;
     let app = Arc::new(App {
         model,
         token,
@@ -108,6 +106,14 @@ pub async fn spawn<M: ReadModel>(
         }
     });
     Ok(bound)
+}
+
+/// Loopback, or a token.
+fn check_bind(addr: SocketAddr, token: Option<&Secret<String>>) -> Result<(), ServeConsoleError> {
+    if token.is_none() && !addr.ip().is_loopback() {
+        return Err(ServeConsoleError::TokenRequired(addr));
+    }
+    Ok(())
 }
 
 /// Start the console of a running `local` or `serve` over its data directory.
@@ -487,5 +493,59 @@ async fn audit<M: ReadModel>(State(app): State<Arc<App<M>>>, headers: HeaderMap)
     match app.model.audit_log().await {
         Ok(a) => html(html::audit(&a)),
         Err(e) => failed(&e),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn app(token: Option<&str>) -> App<()> {
+        App {
+            model: (),
+            token: token.map(|t| Secret::new(t.to_owned())),
+            csrf: "n".into(),
+        }
+    }
+
+    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(k.clone(), v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn without_a_token_loopback_is_open_and_with_one_only_the_token_passes() {
+        assert!(authorised(&app(None), &HeaderMap::new()));
+        let a = app(Some("s3cret"));
+        assert!(!authorised(&a, &HeaderMap::new()));
+        assert!(authorised(
+            &a,
+            &headers(&[(header::AUTHORIZATION, "Bearer s3cret")])
+        ));
+        assert!(!authorised(
+            &a,
+            &headers(&[(header::AUTHORIZATION, "Bearer s3cre")])
+        ));
+        assert!(authorised(
+            &a,
+            &headers(&[(header::COOKIE, "x=1; lb_console=s3cret")])
+        ));
+        assert!(!authorised(
+            &a,
+            &headers(&[(header::COOKIE, "lb_console=wrong")])
+        ));
+    }
+
+    #[test]
+    fn a_console_off_loopback_needs_a_token() {
+        let addr: SocketAddr = "0.0.0.0:0".parse().unwrap();
+        let err = check_bind(addr, None).unwrap_err();
+        assert!(matches!(err, ServeConsoleError::TokenRequired(_)));
+        assert!(check_bind("127.0.0.1:0".parse().unwrap(), None).is_ok());
+        assert!(check_bind(addr, Some(&Secret::new("t".to_owned()))).is_ok());
     }
 }
