@@ -265,9 +265,12 @@ async fn console_in_a_browser_shows_the_pipeline_and_replays_parked_work_once() 
     // One payment's path: two events (payment_intent.succeeded, charge.succeeded) → order + receipt.
     let path = cells(&tour["record_path"]);
     assert_eq!(path.len(), 2, "{path:?}");
-    assert!(path
-        .iter()
-        .any(|r| r[1] == "sales_order" && r[6] == "posted"));
+    let order = path.iter().find(|r| r[1] == "sales_order").unwrap();
+    assert_eq!(order[6], "posted", "{path:?}");
+    assert!(
+        order[0].contains("payment_intent.succeeded") && order[0].contains("charge.succeeded"),
+        "both events that reported the payment: {order:?}"
+    );
     assert!(path.iter().any(|r| r[1] == "cash_receipt"
         && r[6].starts_with(if payment_parked { "parked" } else { "posted" })));
 

@@ -166,11 +166,18 @@ impl Embedded {
         let mut write_backs = Vec::new();
         // Posted, from the console's activity ledger (event, amount).
         for a in self.db.activity()? {
-            if docs.iter().any(|d| {
+            // The same document found posted by a later event (a payment reported by two
+            // events): one document, both events.
+            if let Some(d) = docs.iter_mut().find(|d| {
                 d.reference == a.reference
                     && d.erp_id.as_deref() == Some(a.erp_id.as_str())
                     && d.kind != "customer"
             }) {
+                if d.event_id.as_deref() != Some(a.event_id.as_str())
+                    && !d.also.iter().any(|(id, _)| *id == a.event_id)
+                {
+                    d.also.push((a.event_id, a.event_type));
+                }
                 continue;
             }
             docs.push(DocumentView {
@@ -183,6 +190,7 @@ impl Embedded {
                 state: DocState::Posted,
                 event_id: Some(a.event_id),
                 event_type: Some(a.event_type),
+                also: Vec::new(),
                 at_ms: a.at_ms,
             });
         }
@@ -216,6 +224,7 @@ impl Embedded {
                     state: DocState::Posted,
                     event_id: None,
                     event_type: None,
+                    also: Vec::new(),
                     at_ms,
                 });
             }
@@ -252,6 +261,7 @@ impl Embedded {
                 state,
                 event_id: None,
                 event_type: None,
+                also: Vec::new(),
                 at_ms: 0,
             });
         }
@@ -326,6 +336,7 @@ fn command_doc(msg: &ErpCommandV1, state: DocState, at_ms: i64) -> DocumentView 
         state,
         event_id: Some(msg.source.event_id.clone()),
         event_type: Some(msg.source.event_type.clone()),
+        also: Vec::new(),
         at_ms,
     }
 }

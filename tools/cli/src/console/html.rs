@@ -276,9 +276,15 @@ pub fn record(r: &RecordView) -> String {
     for d in &r.documents {
         w!(
             b,
-            "<tr><td>{} <span class=\"muted\">{}</span></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}{}</td><td>{}</td></tr>",
-            esc(d.event_type.as_deref().unwrap_or("—")),
-            esc(d.event_id.as_deref().unwrap_or("")),
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}{}</td><td>{}</td></tr>",
+            d.event_id
+                .clone()
+                .zip(d.event_type.clone())
+                .into_iter()
+                .chain(d.also.iter().cloned())
+                .map(|(id, t)| format!("{} <span class=\"muted\">{}</span>", esc(&t), esc(&id)))
+                .collect::<Vec<_>>()
+                .join("<br>"),
             esc(&d.kind),
             esc(&d.reference),
             esc(d.erp.as_deref().unwrap_or("—")),

@@ -53,6 +53,8 @@ pub struct DocumentView {
     pub state: DocState,
     pub event_id: Option<String>,
     pub event_type: Option<String>,
+    /// Later events that found the document already posted: (event id, event type).
+    pub also: Vec<(String, String)>,
     pub at_ms: i64,
 }
 
@@ -79,9 +81,10 @@ impl RecordView {
     pub fn events(&self) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = Vec::new();
         for d in &self.documents {
-            if let (Some(id), Some(t)) = (&d.event_id, &d.event_type) {
-                if !out.iter().any(|(i, _)| i == id) {
-                    out.push((id.clone(), t.clone()));
+            let first = d.event_id.clone().zip(d.event_type.clone());
+            for (id, t) in first.into_iter().chain(d.also.iter().cloned()) {
+                if !out.iter().any(|(i, _)| *i == id) {
+                    out.push((id, t));
                 }
             }
         }
@@ -295,6 +298,7 @@ mod tests {
             state,
             event_id: None,
             event_type: None,
+            also: vec![],
             at_ms: 0,
         };
         let r = RecordView {
