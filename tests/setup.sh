@@ -16,12 +16,25 @@ if ! "$venv/bin/python" -c "import moto, stripe, boto3, flask" >/dev/null 2>&1 |
 fi
 
 node_dir="$root/tests/support/node"
-if [ ! -f "$node_dir/node_modules/stripe/package.json" ]; then
+if [ ! -f "$node_dir/node_modules/stripe/package.json" ] || [ ! -f "$node_dir/node_modules/playwright-core/package.json" ]; then
   if command -v npm >/dev/null 2>&1; then
-    echo "setup: installing the stripe npm package" >&2
+    echo "setup: installing the stripe and playwright-core npm packages" >&2
     (cd "$node_dir" && npm install --no-audit --no-fund --no-package-lock --silent)
   else
     echo "setup: npm not found; the Stripe Node cross-check tests will fail" >&2
+  fi
+fi
+
+# The console's browser test drives Debian's Chromium headless (through playwright-core, which
+# downloads no browser of its own).
+if ! command -v chromium >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
+    echo "setup: installing chromium (apt-get)" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null \
+      || { DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null \
+           && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null; }
+  else
+    echo "setup: chromium not found and cannot be installed here (needs apt-get as root); the console browser test will fail" >&2
   fi
 fi
 

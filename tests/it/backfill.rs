@@ -28,6 +28,7 @@ async fn start(dir: &Path) -> Running {
             visibility_timeout_secs: 120,
             max_receives: 10,
         },
+        console: Default::default(),
     })
     .await
     .unwrap()

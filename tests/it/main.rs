@@ -7,6 +7,7 @@
 
 mod backfill;
 mod billing;
+mod console;
 mod crash;
 mod erp_check;
 mod erp_contract;

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
 mod durable;
-pub use durable::{DataDirLock, DeadLetter, Delivery, DurableQueueSettings, SqliteQueue};
+pub use durable::{DataDirLock, DeadLetter, Delivery, DurableQueueSettings, Pending, SqliteQueue};
 #[cfg(feature = "reports")]
 mod reports;
 #[cfg(feature = "reports")]

@@ -59,6 +59,22 @@ pub struct ReportRecord {
     pub report: DiscrepancyReport,
     /// `report.to_csv()`, for finance (RFC 4180, header row).
     pub csv: String,
+    /// What the bank receives: the payout's amount, currency and arrival date as Stripe
+    /// reports them (absent in records written before this field existed).
+    #[serde(default)]
+    pub deposit: Option<Deposit>,
+    /// The queued journal's lines (empty when no journal was queued, and in older records).
+    #[serde(default)]
+    pub lines: Vec<ledgerbridge_erp::JournalLine>,
+}
+
+/// The bank deposit of a payout, in minor units of `currency`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deposit {
+    pub currency: String,
+    pub amount_minor: i64,
+    /// Unix seconds; 0 when Stripe did not say.
+    pub arrival_date: i64,
 }
 
 impl ReportRecord {
@@ -135,6 +151,8 @@ mod tests {
             error: None,
             updated_at_ms: 1,
             csv: report.to_csv().unwrap(),
+            deposit: None,
+            lines: Vec::new(),
             report,
         }
     }

@@ -5,9 +5,12 @@
 mod agent;
 pub mod backfill;
 mod erp_check;
+pub mod console;
 pub mod local;
 mod map;
-mod replay;
+mod parked;
+pub mod parked_aws;
+pub mod replay;
 mod report;
 mod sample_stripe;
 pub mod serve;
@@ -50,6 +53,11 @@ enum Command {
     Backfill(backfill::BackfillArgs),
     /// ERP installation tools: `erp check` verifies an installation before the first document.
     Erp(erp_check::ErpArgs),
+    /// The operator console on its own, over a data directory: records, parked work,
+    /// payouts, health.
+    Console(console::ConsoleCmdArgs),
+    /// Parked messages and dead letters: list them, show one, replay after the fix.
+    Parked(parked::ParkedArgs),
 }
 
 #[derive(clap::Args)]
@@ -81,6 +89,10 @@ enum CliError {
     Backfill(#[from] backfill::BackfillError),
     #[error(transparent)]
     ErpCheck(#[from] erp_check::ErpCheckError),
+    #[error(transparent)]
+    Console(#[from] console::ServeConsoleError),
+    #[error(transparent)]
+    Parked(#[from] parked::ParkedError),
     #[error("the pipeline did not settle within {0} s")]
     NotIdle(u64),
 }
@@ -106,6 +118,7 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
             visibility_timeout_secs: 120,
             max_receives: 10,
         },
+        console: Default::default(),
     };
     let running = local::start(&local_args).await?;
     println!(
@@ -161,6 +174,8 @@ where
         Command::Report(args) => report::run(args).await.map_err(CliError::from),
         Command::Backfill(args) => backfill::run(args).await.map_err(CliError::from),
         Command::Erp(args) => erp_check::run(args).await.map_err(CliError::from),
+        Command::Console(args) => console::run(args).await.map_err(CliError::from),
+        Command::Parked(args) => parked::run(args).await.map_err(CliError::from),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

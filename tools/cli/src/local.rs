@@ -163,6 +163,8 @@ pub struct LocalArgs {
     pub stop_after: Option<u64>,
     #[command(flatten)]
     pub queues: QueueArgs,
+    #[command(flatten)]
+    pub console: crate::console::ConsoleArgs,
 }
 
 /// Where the ERP is.
@@ -297,6 +299,8 @@ pub enum LocalError {
     },
     #[error("ERP sandbox: {0}")]
     Sandbox(String),
+    #[error("console: {0}")]
+    Console(String),
     #[error("ERP connector: {0}")]
     Erp(#[from] ledgerbridge_erp::ErpError),
     #[error("Stripe client: {0}")]
@@ -528,6 +532,7 @@ pub async fn start_with(opts: Options) -> Result<Running, LocalError> {
     }
     let store = SqliteStore::open(&opts.data_dir.join("ledgerbridge.sqlite"))?;
     let reports = SqliteReportStore::open(&opts.data_dir.join(REPORTS_FILE))?;
+    let activity = crate::console::ledger::ConsoleDb::open(&opts.data_dir)?;
     let open = |name: &str| {
         SqliteQueue::open(
             &opts.data_dir.join(format!("queue-{name}.sqlite")),
@@ -654,11 +659,12 @@ pub async fn start_with(opts: Options) -> Result<Running, LocalError> {
             stop_rx.clone(),
             DEFAULTS.post_concurrency,
             move |m| {
-                let p = p.clone();
+                let (p, activity) = (p.clone(), activity.clone());
                 async move {
                     let (outcome, posted) = p.process_detailed(&m).await;
                     match posted {
                         Some(Posted::Command(msg, result)) => {
+                            activity.record(&msg, erp.as_str(), &result);
                             let reference = msg.command.reference();
                             match result {
                                 PostResult::Posted { erp_id, created } => say!(
@@ -1196,6 +1202,19 @@ pub async fn run(args: LocalArgs) -> Result<(), LocalError> {
         }
     );
     say!("  data             : {}", args.data_dir.display());
+    let recon_toml = match &args.reconciliation {
+        Some(p) => std::fs::read_to_string(p).map_err(|source| LocalError::Dir {
+            path: p.clone(),
+            source,
+        })?,
+        None => ledgerbridge_recon::service::config::EXAMPLE.to_owned(),
+    };
+    if let Some(addr) = crate::console::start_for(&args.console, &args.data_dir, &recon_toml)
+        .await
+        .map_err(|e| LocalError::Console(e.to_string()))?
+    {
+        say!("  console          : http://{addr}/");
+    }
     say!(
         "  replay samples   : cargo run -p ledgerbridge-cli -- replay --url {}",
         running.webhook_url()

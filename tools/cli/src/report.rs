@@ -83,6 +83,9 @@ pub fn render(r: &ReportRecord) -> String {
             ReportStatus::Failed => "failed (nothing posted)",
         },
     );
+    if let Some(d) = &r.deposit {
+        line("bank deposit", &minor(d.amount_minor, &d.currency));
+    }
     if let Some(j) = &r.journal_reference {
         line("journal", j);
     }
@@ -96,6 +99,24 @@ pub fn render(r: &ReportRecord) -> String {
                 t.lines
             ),
         );
+    }
+    if !r.lines.is_empty() {
+        line("lines", "");
+        for l in &r.lines {
+            let side = match l.side {
+                ledgerbridge_erp::Side::Debit => "debit ",
+                ledgerbridge_erp::Side::Credit => "credit",
+            };
+            line(
+                "",
+                &format!(
+                    "{:<10} {side} {:>16}  {}",
+                    l.gl_account,
+                    l.amount.to_string(),
+                    l.memo.as_deref().unwrap_or("")
+                ),
+            );
+        }
     }
     line("trigger", &r.trigger);
     if let Some(e) = &r.error {
@@ -126,6 +147,20 @@ pub fn render(r: &ReportRecord) -> String {
     out
 }
 
+/// The journal's state now: posted with its ERP id, waiting, parked with the reason.
+async fn live_state(data_dir: &std::path::Path, key: &str) -> Option<String> {
+    use crate::console::model::ReadModel;
+    let model = crate::console::embedded::Embedded::open(data_dir, None).ok()?;
+    let payouts = model.payouts().await.ok()?;
+    let p = payouts.into_iter().find(|p| p.report_key == key)?;
+    let state = p.journal_state?;
+    Some(match (&p.journal_erp_id, state.reason()) {
+        (Some(id), _) => format!("{} in the ERP as {id}", state.label()),
+        (None, Some(reason)) => format!("{}: {reason}", state.label()),
+        (None, None) => state.label().to_owned(),
+    })
+}
+
 pub async fn run(args: ReportArgs) -> Result<(), ReportError> {
     if !args.payout.starts_with("po_") || args.payout.contains(['#', ' ']) {
         return Err(ReportError::NotAPayout(args.payout));
@@ -137,6 +172,16 @@ pub async fn run(args: ReportArgs) -> Result<(), ReportError> {
     let store = SqliteReportStore::open(&path)?;
     let record = find(&store, &args.payout, args.failed).await?;
     print!("{}", render(&record));
+    // The journal's state now, from the state store and the queues (the stored report says
+    // only what the reconciliation did).
+    match live_state(&args.data_dir, &record.key).await {
+        Some(state) => println!("{:<14}{state}", "journal now"),
+        None => println!(
+            "{:<14}unknown (no state store in {})",
+            "journal now",
+            args.data_dir.display()
+        ),
+    }
     if let Some(csv) = &args.csv {
         std::fs::write(csv, &record.csv).map_err(|source| ReportError::Write {
             path: csv.clone(),
@@ -174,6 +219,17 @@ mod tests {
             error: None,
             updated_at_ms: 1,
             csv: report.to_csv().unwrap(),
+            deposit: Some(ledgerbridge_recon::report_store::Deposit {
+                currency: "USD".into(),
+                amount_minor: 9_710,
+                arrival_date: 0,
+            }),
+            lines: vec![ledgerbridge_erp::JournalLine {
+                gl_account: "1010".into(),
+                side: ledgerbridge_erp::Side::Debit,
+                amount: Money::new(9_710, Currency::USD),
+                memo: Some("bank".into()),
+            }],
             report,
         }
     }
@@ -198,5 +254,10 @@ mod tests {
         assert!(text.contains("LB-po_1-JE"), "{text}");
         assert!(text.contains("txn_1"), "{text}");
         assert!(text.contains("discrepancies 1"), "{text}");
+        assert!(text.contains("bank deposit  97.10 USD"), "{text}");
+        assert!(
+            text.contains("1010       debit         97.10 USD  bank"),
+            "{text}"
+        );
     }
 }

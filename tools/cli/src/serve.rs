@@ -50,6 +50,8 @@ pub struct ServeArgs {
     pub shutdown_grace_secs: u64,
     #[command(flatten)]
     pub queues: QueueArgs,
+    #[command(flatten)]
+    pub console: crate::console::ConsoleArgs,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -195,7 +197,14 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let opts = options(&args)?;
     local::log_progress_as_json();
     let erp_events = opts.erp_event_secrets.is_some();
+    let recon_toml = opts.reconciliation_toml.clone();
     let running = local::start_with(opts).await?;
+    if let Some(addr) = crate::console::start_for(&args.console, &args.data_dir, &recon_toml)
+        .await
+        .map_err(|e| LocalError::Console(e.to_string()))?
+    {
+        tracing::info!(console = %addr, "Operator console serving");
+    }
     tracing::info!(
         listen = %running.addr,
         erp = running.erp.as_str(),

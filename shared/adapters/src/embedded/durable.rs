@@ -60,6 +60,17 @@ pub struct Delivery {
     receipt: String,
 }
 
+/// A message still in the queue, as the console lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub id: MessageId,
+    pub body: String,
+    pub receive_count: u32,
+    /// Why the last delivery did not succeed (the stage's retry reason).
+    pub last_error: Option<String>,
+    pub sent_ms: i64,
+}
+
 /// A message moved to the dead-letter table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
@@ -71,7 +82,7 @@ pub struct DeadLetter {
     pub dead_at_ms: i64,
 }
 
-struct Pending {
+struct Outgoing {
     id: String,
     body: String,
     group: Option<String>,
@@ -80,7 +91,7 @@ struct Pending {
 
 #[derive(Default)]
 struct Outbox {
-    pending: Vec<Pending>,
+    pending: Vec<Outgoing>,
     flushing: bool,
 }
 
@@ -205,7 +216,7 @@ impl SqliteQueue {
         }
     }
 
-    fn write_batch(inner: &Inner, batch: &[Pending]) -> Result<(), QueueError> {
+    fn write_batch(inner: &Inner, batch: &[Outgoing]) -> Result<(), QueueError> {
         let mut conn = inner.conn.lock().map_err(lock_err)?;
         conn.execute_batch("PRAGMA synchronous=FULL")
             .map_err(q_err)?;
@@ -425,6 +436,44 @@ impl SqliteQueue {
         rows.collect::<Result<_, _>>().map_err(q_err)
     }
 
+    /// Remove one dead letter (once it has been sent again): `true` when it was there. Send the
+    /// copy first, then remove: a crash in between leaves a duplicate, which every stage
+    /// absorbs, never a loss.
+    pub fn remove_dead_letter(&self, id: &MessageId) -> Result<bool, QueueError> {
+        let conn = self.inner.conn.lock().map_err(lock_err)?;
+        let n = conn
+            .execute(
+                "DELETE FROM dead_letters WHERE id = ?1",
+                params![id.as_str()],
+            )
+            .map_err(q_err)?;
+        Ok(n > 0)
+    }
+
+    /// Up to `limit` messages in the queue (waiting or in flight), oldest first, with their
+    /// receive count and last error: what an operator sees as "waiting".
+    pub fn pending(&self, limit: usize) -> Result<Vec<Pending>, QueueError> {
+        let conn = self.inner.conn.lock().map_err(lock_err)?;
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, body, receive_count, last_error, sent_ms FROM messages
+                 ORDER BY seq LIMIT ?1",
+            )
+            .map_err(q_err)?;
+        let rows = stmt
+            .query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                Ok(Pending {
+                    id: MessageId::new(r.get::<_, String>(0)?),
+                    body: r.get(1)?,
+                    receive_count: r.get(2)?,
+                    last_error: r.get(3)?,
+                    sent_ms: r.get(4)?,
+                })
+            })
+            .map_err(q_err)?;
+        rows.collect::<Result<_, _>>().map_err(q_err)
+    }
+
     /// The number of dead letters.
     pub fn dead_letter_count(&self) -> Result<usize, QueueError> {
         let conn = self.inner.conn.lock().map_err(lock_err)?;
@@ -481,7 +530,7 @@ impl EventQueue for SqliteQueue {
         let (done, rx) = oneshot::channel();
         let start_flush = {
             let mut o = self.inner.outbox.lock().map_err(lock_err)?;
-            o.pending.push(Pending {
+            o.pending.push(Outgoing {
                 id: id.clone(),
                 body,
                 group: group.map(str::to_owned),
@@ -547,6 +596,34 @@ mod tests {
         );
         assert!(q.delete(&got[0]).unwrap());
         assert!(q.is_empty().unwrap());
+    }
+
+    #[tokio::test]
+    async fn pending_lists_the_last_error_and_a_removed_dead_letter_is_gone() {
+        let q = SqliteQueue::open(&temp("pending"), settings(60_000, 5)).unwrap();
+        q.send("waits".into(), None).await.unwrap();
+        let got = q.try_receive(1).unwrap();
+        assert!(q
+            .retry(&got[0], Duration::from_secs(60), "parent not there yet")
+            .unwrap());
+        let pending = q.pending(10).unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].body, "waits");
+        assert_eq!(pending[0].receive_count, 1);
+        assert_eq!(
+            pending[0].last_error.as_deref(),
+            Some("parent not there yet")
+        );
+
+        q.send("bad".into(), None).await.unwrap();
+        let got = q.try_receive(10).unwrap();
+        let bad = got.iter().find(|d| d.body == "bad").unwrap();
+        assert!(q.dead_letter(bad, "parked: no such item").unwrap());
+        let dead = q.dead_letters().unwrap();
+        assert_eq!(dead.len(), 1);
+        assert!(q.remove_dead_letter(&dead[0].id).unwrap());
+        assert!(!q.remove_dead_letter(&dead[0].id).unwrap(), "only once");
+        assert_eq!(q.dead_letter_count().unwrap(), 0);
     }
 
     #[tokio::test]

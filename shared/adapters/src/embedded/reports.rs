@@ -137,6 +137,8 @@ mod tests {
             error: None,
             updated_at_ms: 1,
             csv: report.to_csv().unwrap(),
+            deposit: None,
+            lines: Vec::new(),
             report,
         }
     }

@@ -25,7 +25,7 @@ mod hold_tests;
 
 use crate::journal::LineKind;
 use crate::report::{Discrepancy, DiscrepancyKind};
-use crate::report_store::{fit, JournalTotals, ReportRecord, ReportStatus, ReportStore};
+use crate::report_store::{fit, Deposit, JournalTotals, ReportRecord, ReportStatus, ReportStore};
 use crate::{
     journal_idempotency_key, reconcile, DiscrepancyReport, JournalKind, NoBookedRates, ReconStatus,
     XrefSyncCheck,
@@ -532,6 +532,10 @@ where
                     }
                     _ => None,
                 };
+                let journal_lines = match &cmd.command {
+                    ledgerbridge_erp::ErpCommand::PostJournalEntry(j) => j.lines.clone(),
+                    _ => Vec::new(),
+                };
                 let msg = CommandMessage::ErpCommandV1(Box::new(cmd));
                 let text = match msg.encode() {
                     Ok(t) => t,
@@ -556,7 +560,7 @@ where
                         }
                     }
                 }
-                let record = self.record(
+                let mut record = self.record(
                     payout,
                     failed,
                     source,
@@ -566,6 +570,7 @@ where
                     None,
                     report,
                 );
+                record.lines = journal_lines;
                 match self.put(record).await {
                     Ok(()) => PayoutResult::Queued { reference },
                     Err(r) => r,
@@ -639,6 +644,12 @@ where
             updated_at_ms: self.clock.now_millis(),
             report,
             csv,
+            deposit: Some(Deposit {
+                currency: payout.currency.code().to_owned(),
+                amount_minor: payout.amount,
+                arrival_date: payout.arrival_date,
+            }),
+            lines: Vec::new(),
         }
     }
 
