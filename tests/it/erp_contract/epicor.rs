@@ -661,6 +661,73 @@ async fn erp_epicor_cash_receipts_use_the_day_group_and_post_when_asked() {
     sb.shutdown().await;
 }
 
+/// With `posting = after_create`, a worker posts (and so deletes) the day's cash group right
+/// after its receipt, while another worker may already have found that group for its own
+/// receipt. Epicor refuses a document for a vanished group; the connector must then add it to a
+/// new group, not park it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn erp_epicor_receipts_posted_concurrently_survive_a_group_posted_meanwhile() {
+    // One connector shared by all tasks (one process: the group lock keeps them apart).
+    concurrent_receipts(false).await;
+    // One connector per task (concurrent Lambdas: a refused document moves to a new group).
+    concurrent_receipts(true).await;
+}
+
+async fn concurrent_receipts(connector_per_task: bool) {
+    let sb = sandbox().await;
+    let mut cfg = config(&sb);
+    cfg.posting = ledgerbridge_erp::epicor::EpicorPosting::AfterCreate;
+    let c = std::sync::Arc::new(
+        EpicorConnector::new(cfg, Credentials::fixed(creds(&sb.keys()))).unwrap(),
+    );
+    let mut receipts = Vec::new();
+    for i in 0..12 {
+        let mut cmds = fixture_commands(&format!("g{i}"));
+        if i == 0 {
+            with_masters(&c, &mut cmds).await;
+        } else {
+            // The customer exists; each receipt gets an invoice of its own to pay.
+            let inv = post_command(&*c, &by_kind(&cmds, DocKind::Invoice), &policy())
+                .await
+                .unwrap();
+            for cmd in cmds.iter_mut() {
+                if let ErpCommand::CreateCashReceipt(r) = cmd {
+                    r.applies_to = Some(Application::Invoice(inv.erp_id.clone()));
+                }
+            }
+        }
+        receipts.push(by_kind(&cmds, DocKind::CashReceipt));
+    }
+    let posts = receipts.into_iter().map(|r| {
+        let c = if connector_per_task {
+            let mut cfg = config(&sb);
+            cfg.posting = ledgerbridge_erp::epicor::EpicorPosting::AfterCreate;
+            std::sync::Arc::new(
+                EpicorConnector::new(cfg, Credentials::fixed(creds(&sb.keys()))).unwrap(),
+            )
+        } else {
+            c.clone()
+        };
+        tokio::spawn(async move { post_command(&*c, &r, &policy()).await })
+    });
+    let results = futures::future::join_all(posts).await;
+    for r in results {
+        let out = r.unwrap();
+        assert!(
+            out.is_ok(),
+            "a receipt failed (connector per task: {connector_per_task}): {:?}",
+            out.err()
+        );
+    }
+    let docs = sb.documents(Some(ErpKind::Epicor)).unwrap();
+    let cash: Vec<_> = docs.iter().filter(|d| d.kind == "cash_receipt").collect();
+    assert_eq!(cash.len(), 12, "every receipt exactly once");
+    assert!(cash
+        .iter()
+        .all(|d| d.state == ledgerbridge_erp_sandbox::DocState::Posted));
+    sb.shutdown().await;
+}
+
 #[tokio::test]
 async fn erp_epicor_groups_held_by_another_user_are_retried_and_bo_errors_are_500() {
     let sb = sandbox().await;

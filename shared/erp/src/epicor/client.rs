@@ -19,11 +19,29 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// How many times a document is moved to a new group when its group was posted (and deleted)
+/// by another worker meanwhile.
+const GROUP_GONE_ATTEMPTS: u32 = 4;
+
+/// The day group a document is added to: kind, `GroupID` and the row's `SysRowID`.
+type UsedGroup = (GroupKind, String, Option<String>);
+
+/// A day's group as [`EpicorConnector::ensure_group`] found it.
+enum GroupLookup {
+    Usable(Value),
+    /// Creating it failed because another worker created it, and it was gone again when looked
+    /// up (posted by that worker).
+    Vanished(ErpError),
+}
+
 pub struct EpicorConnector {
     cfg: EpicorConfig,
     creds: Credentials<EpicorCredentials>,
     http: reqwest::Client,
     root: String,
+    /// One lock per day group, held from finding the group to posting it, so this process never
+    /// posts (and so deletes) a group another of its tasks is adding a document to.
+    group_locks: std::sync::Mutex<BTreeMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl std::fmt::Debug for EpicorConnector {
@@ -55,7 +73,26 @@ impl EpicorConnector {
             creds,
             http,
             root,
+            group_locks: Default::default(),
         })
+    }
+
+    /// The lock of the day group `command` goes into, when groups are posted after each
+    /// document (other settings never delete a group behind another task's back).
+    async fn group_guard(&self, command: &ErpCommand) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        if self.cfg.posting != EpicorPosting::AfterCreate {
+            return None;
+        }
+        let (kind, date) = mapping::group_of(command)?;
+        let id = groups::group_id(&self.cfg, kind, date);
+        let lock = {
+            let mut locks = self
+                .group_locks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            locks.entry(id).or_default().clone()
+        };
+        Some(lock.lock_owned().await)
     }
 
     pub fn config(&self) -> &EpicorConfig {
@@ -119,32 +156,113 @@ impl EpicorConnector {
         }
     }
 
+    /// Steps of [`ErpConnector::create`] from the group to the document's `Update`: the error
+    /// carries the group the document was being added to.
+    async fn create_in_group(
+        &self,
+        command: &ErpCommand,
+        cust: Option<i64>,
+    ) -> Result<(Option<UsedGroup>, Value), (ErpError, Option<UsedGroup>)> {
+        let group = match mapping::group_of(command) {
+            Some((kind, date)) => {
+                let row = self.ensure_group(kind, date).await.map_err(|e| (e, None))?;
+                let id = row
+                    .get("GroupID")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                let row_id = row
+                    .get("SysRowID")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                Some((kind, id, row_id))
+            }
+            None => None,
+        };
+        let new_answer = match group
+            .as_ref()
+            .and_then(|(_, id, _)| mapping::get_new_request(command, id))
+        {
+            Some(req) => Some(self.call(&req).await.map_err(|e| (e, group.clone()))?),
+            None => None,
+        };
+        let accounts = self
+            .internal_accounts(command)
+            .await
+            .map_err(|e| (e, None))?;
+        let req = mapping::create_request(&self.cfg, command, cust, new_answer.as_ref(), &accounts)
+            .map_err(|e| (e, None))?;
+        let body = self.call(&req).await.map_err(|e| (e, group.clone()))?;
+        Ok((group, body))
+    }
+
+    /// Whether the day's group `id` is still the row `used` (Epicor deletes a group once it is
+    /// posted; one created again under the same id has another `SysRowID`).
+    async fn group_still_there(
+        &self,
+        kind: GroupKind,
+        id: &str,
+        used: Option<&str>,
+    ) -> Result<bool, ErpError> {
+        let found = self.call(&groups::find_request(kind, id)).await?;
+        Ok(match groups::row_of(kind, &found) {
+            None => false,
+            Some(row) => match (used, row.get("SysRowID").and_then(Value::as_str)) {
+                (Some(used), Some(now)) => used == now,
+                _ => true,
+            },
+        })
+    }
+
     /// The day's group of `kind`: found by id, or created (`GetNew{Grp}` → `Update`). Epicor
     /// fills the fiscal year and period from the group's date.
     async fn ensure_group(&self, kind: GroupKind, date: &ErpDate) -> Result<Value, ErpError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.find_or_create_group(kind, date).await? {
+                GroupLookup::Usable(row) => return Ok(row),
+                // Created by another worker and already posted (so deleted) by it: start over.
+                GroupLookup::Vanished(e) if attempt >= GROUP_GONE_ATTEMPTS => return Err(e),
+                GroupLookup::Vanished(_) => {}
+            }
+        }
+    }
+
+    async fn find_or_create_group(
+        &self,
+        kind: GroupKind,
+        date: &ErpDate,
+    ) -> Result<GroupLookup, ErpError> {
         let id = groups::group_id(&self.cfg, kind, date);
         let user = self.user();
         let found = self.call(&groups::find_request(kind, &id)).await?;
         if let Some(row) = groups::row_of(kind, &found) {
             groups::check_usable(kind, &row, user.as_deref())?;
-            return Ok(row);
+            return Ok(GroupLookup::Usable(row));
         }
         let new = self.call(&groups::get_new_request(kind)).await?;
         let req = groups::update_request(&self.cfg, kind, &id, date, &new)?;
         match self.call(&req).await {
-            Ok(answer) => groups::row_of(kind, &answer).ok_or_else(|| {
-                ErpError::permanent(
-                    ERP,
-                    format!("{} Update answer lacks the group", kind.table()),
-                )
-            }),
+            Ok(answer) => groups::row_of(kind, &answer)
+                .map(GroupLookup::Usable)
+                .ok_or_else(|| {
+                    ErpError::permanent(
+                        ERP,
+                        format!("{} Update answer lacks the group", kind.table()),
+                    )
+                }),
             Err(e) => {
                 // Created meanwhile by another worker: use it.
                 let again = self.call(&groups::find_request(kind, &id)).await?;
                 match groups::row_of(kind, &again) {
                     Some(row) => {
                         groups::check_usable(kind, &row, user.as_deref())?;
-                        Ok(row)
+                        Ok(GroupLookup::Usable(row))
+                    }
+                    // "Already exists" but gone again: posted by that worker meanwhile.
+                    None if e.kind() == crate::error::ErpErrorKind::Permanent => {
+                        Ok(GroupLookup::Vanished(e))
                     }
                     None => Err(e),
                 }
@@ -278,32 +396,38 @@ impl ErpConnector for EpicorConnector {
             Some(id) => Some(self.cust_num(id).await?),
             None => None,
         };
-        let group = match mapping::group_of(command) {
-            Some((kind, date)) => {
-                let row = self.ensure_group(kind, date).await?;
-                let id = row
-                    .get("GroupID")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned();
-                Some((kind, id))
+        // A day's group can be posted — and so deleted by Epicor — by another worker between our
+        // finding it and adding this document to it (`posting = after_create` posts the group after
+        // each document). Within this process the group's lock prevents that; another process
+        // (a concurrent Lambda) can still do it. Epicor then refuses `GetNew…`/`Update` for the
+        // vanished group and writes nothing, so the document is added to a fresh group instead;
+        // only a refusal for which the group is confirmed gone is retried this way.
+        let _guard = self.group_guard(command).await;
+        let mut attempt = 0;
+        let (group, body) = loop {
+            attempt += 1;
+            match self.create_in_group(command, cust).await {
+                Ok(done) => break done,
+                Err((e, Some((kind, group_id, row_id))))
+                    if attempt < GROUP_GONE_ATTEMPTS
+                        && e.kind() == crate::error::ErpErrorKind::Permanent
+                        && !self
+                            .group_still_there(kind, &group_id, row_id.as_deref())
+                            .await? =>
+                {
+                    tracing::info!(
+                        group = %group_id,
+                        attempt,
+                        "the day's group was posted by another worker; adding the document to a new group"
+                    );
+                }
+                Err((e, _)) => return Err(e),
             }
-            None => None,
         };
-        let new_answer = match group
-            .as_ref()
-            .and_then(|(_, id)| mapping::get_new_request(command, id))
-        {
-            Some(req) => Some(self.call(&req).await?),
-            None => None,
-        };
-        let accounts = self.internal_accounts(command).await?;
-        let req =
-            mapping::create_request(&self.cfg, command, cust, new_answer.as_ref(), &accounts)?;
-        let body = self.call(&req).await?;
         let kind: DocKind = command.kind();
         let id = mapping::created_id(kind, &body)?;
-        if let (EpicorPosting::AfterCreate, Some((kind, group_id))) = (self.cfg.posting, &group) {
+        if let (EpicorPosting::AfterCreate, Some((kind, group_id, _))) = (self.cfg.posting, &group)
+        {
             self.post_group(*kind, group_id).await;
             if let ErpCommand::CreateCreditMemo(m) = command {
                 if let Some(invoice) = &m.applies_to_invoice {

@@ -140,6 +140,9 @@ fn update_group(ctx: &Ctx<'_>, body: &Value, spec: GroupSpec) -> Result<Value, R
     row.insert("FiscalPeriod".into(), json!(period));
     row.insert("ActiveUserID".into(), json!(ctx.user));
     row.insert("CreatedBy".into(), json!(ctx.user));
+    // Every Epicor row carries a `SysRowID` (guid; CashGrpSvc/InvcGrpSvc/GLJrnGrpSvc schemas):
+    // a group deleted by posting and created again under the same id is a different row.
+    row.insert("SysRowID".into(), json!(uuid::Uuid::new_v4().to_string()));
     row.insert("RowMod".into(), json!(""));
     let id = id.to_owned();
     ctx.st
