@@ -4,8 +4,8 @@
 
 mod agent;
 pub mod backfill;
-mod erp_check;
 pub mod console;
+mod erp_check;
 pub mod local;
 mod map;
 mod parked;
