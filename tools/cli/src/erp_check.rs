@@ -355,7 +355,7 @@ mod tests {
             list.iter().any(|n| n.origin == origin && n.value == value)
         };
         assert!(has(&e.gl_accounts, "payments.revenue_account", "4000"));
-        assert!(has(&e.gl_accounts, "disputes.clearing_account", "1210"));
+        assert!(has(&e.gl_accounts, "disputes.clearing_account", "1150"));
         assert!(has(&e.gl_accounts, "mapping.bank_account", "1010"));
         assert!(has(
             &e.gl_accounts,

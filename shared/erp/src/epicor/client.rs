@@ -21,10 +21,17 @@ use std::time::Duration;
 
 /// How many times a document is moved to a new group when its group was posted (and deleted)
 /// by another worker meanwhile.
-const GROUP_GONE_ATTEMPTS: u32 = 4;
+const GROUP_GONE_ATTEMPTS: u32 = 10;
 
 /// The day group a document is added to: kind, `GroupID` and the row's `SysRowID`.
 type UsedGroup = (GroupKind, String, Option<String>);
+
+/// A short, growing pause with jitter before trying a vanished group again, so workers that
+/// collide on one group do not collide again in step.
+fn group_gone_pause(attempt: u32) -> Duration {
+    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0] % 20);
+    Duration::from_millis(10 * u64::from(attempt) + jitter)
+}
 
 /// A day's group as [`EpicorConnector::ensure_group`] found it.
 enum GroupLookup {
@@ -224,7 +231,7 @@ impl EpicorConnector {
                 GroupLookup::Usable(row) => return Ok(row),
                 // Created by another worker and already posted (so deleted) by it: start over.
                 GroupLookup::Vanished(e) if attempt >= GROUP_GONE_ATTEMPTS => return Err(e),
-                GroupLookup::Vanished(_) => {}
+                GroupLookup::Vanished(_) => tokio::time::sleep(group_gone_pause(attempt)).await,
             }
         }
     }
@@ -420,6 +427,7 @@ impl ErpConnector for EpicorConnector {
                         attempt,
                         "the day's group was posted by another worker; adding the document to a new group"
                     );
+                    tokio::time::sleep(group_gone_pause(attempt)).await;
                 }
                 Err((e, _)) => return Err(e),
             }
