@@ -27,7 +27,7 @@ pub mod types;
 pub use api::BalanceTransactionPages;
 pub use api::{BalanceTransactionFilter, BalanceTransactionQuery, PayoutListQuery, StripeApi};
 pub use client::{StripeClient, StripeObjectKind};
-pub use config::StripeClientConfig;
+pub use config::{KeyMode, StripeClientConfig};
 pub use error::StripeError;
 pub use objects::*;
 
