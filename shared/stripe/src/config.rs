@@ -68,6 +68,12 @@ pub struct StripeClientConfig {
     pub request_timeout: Duration,
     /// Page size of list calls (Stripe accepts 1–100).
     pub page_limit: u8,
+    /// How long the invoice payments of a PaymentIntent are remembered, so the events of one
+    /// payment (`payment_intent.succeeded`, `charge.succeeded`) cost one look-up; zero turns
+    /// the memo off. Default 10 minutes.
+    pub payment_lookup_ttl: Duration,
+    /// The most PaymentIntents remembered at once (oldest forgotten first). Default 10,000.
+    pub payment_lookup_capacity: usize,
 }
 
 impl StripeClientConfig {
@@ -84,6 +90,8 @@ impl StripeClientConfig {
             requests_per_second,
             request_timeout: Duration::from_secs(30),
             page_limit: 100,
+            payment_lookup_ttl: Duration::from_secs(600),
+            payment_lookup_capacity: 10_000,
         }
     }
 

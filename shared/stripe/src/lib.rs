@@ -20,6 +20,7 @@ pub mod error;
 #[cfg(any(test, feature = "test-util"))]
 pub mod fake;
 mod limiter;
+mod memo;
 pub mod objects;
 pub mod query;
 pub mod types;
