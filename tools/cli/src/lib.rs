@@ -3,6 +3,7 @@
 //! command in a child process of their own binary.
 
 mod agent;
+mod bench;
 pub mod local;
 mod map;
 mod replay;
@@ -42,6 +43,9 @@ enum Command {
     /// Print a payout's stored discrepancy report from the local report store (and write it
     /// as CSV).
     Report(report::ReportArgs),
+    /// Measure the local pipeline on N generated events of the order-to-cash mix: events/s,
+    /// documents/s, Stripe calls per event, ERP requests per document, latency, peak RSS.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -69,6 +73,8 @@ enum CliError {
     Map(#[from] map::MapError),
     #[error(transparent)]
     Report(#[from] report::ReportError),
+    #[error(transparent)]
+    Bench(#[from] bench::BenchError),
     #[error("the pipeline did not settle within {0} s")]
     NotIdle(u64),
 }
@@ -147,6 +153,7 @@ where
         Command::Agent(args) => agent::run(args).await.map_err(CliError::from),
         Command::Map(args) => map::run(args).await.map_err(CliError::from),
         Command::Report(args) => report::run(args).await.map_err(CliError::from),
+        Command::Bench(args) => bench::run(args).await.map_err(CliError::from),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
