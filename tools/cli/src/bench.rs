@@ -373,14 +373,98 @@ fn percentile(sorted: &[i64], pct: usize) -> i64 {
     sorted[rank - 1]
 }
 
+/// What one run measured.
+pub struct Figures {
+    pub events: usize,
+    pub orders: usize,
+    pub acked_ms: i64,
+    pub end_to_end_ms: i64,
+    pub created: usize,
+    pub expected_docs: usize,
+    /// Documents created more than once for one (entity, reference): must be empty.
+    pub doubled: Vec<String>,
+    pub stripe_calls: u64,
+    pub erp_requests: u64,
+    /// Delivery → ERP document, ms, sorted.
+    pub latencies: Vec<i64>,
+}
+
 pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
     // progress lines would interleave with the figures
     local::log_progress_as_json();
+    println!(
+        "ledgerbridge bench: {} events of the order-to-cash mix (customer, payment intent + charge, a refund in every fourth order), ERP sandbox {}, {}",
+        args.events,
+        args.erp.as_str(),
+        match args.rate {
+            Some(r) => format!("offered at {r} events/s"),
+            None => format!("{} deliveries in flight", args.concurrency),
+        }
+    );
+    let f = measure(&args).await?;
+    let events = f.events;
+    println!("  {events} events delivered, {} orders", f.orders);
+    println!(
+        "  intake (verify, dedupe, durable queue, 2xx) : {:>7} events/s ({} ms)",
+        per_sec(events, f.acked_ms),
+        f.acked_ms
+    );
+    println!(
+        "  end to end (delivery → last ERP document)   : {:>7} events/s ({} ms)",
+        per_sec(events, f.end_to_end_ms),
+        f.end_to_end_ms
+    );
+    println!(
+        "  ERP documents                               : {:>7} documents/s ({} created, {} expected)",
+        per_sec(f.created, f.end_to_end_ms),
+        f.created,
+        f.expected_docs
+    );
+    println!(
+        "  Stripe calls per event                      : {:>7} ({} calls)",
+        ratio(f.stripe_calls, events),
+        f.stripe_calls
+    );
+    println!(
+        "  ERP requests per document                   : {:>7} ({} requests)",
+        ratio(f.erp_requests, f.created),
+        f.erp_requests
+    );
+    println!(
+        "  delivery → ERP document latency             : p50 {} ms, p99 {} ms, max {} ms ({} documents)",
+        percentile(&f.latencies, 50),
+        percentile(&f.latencies, 99),
+        f.latencies.last().copied().unwrap_or(0),
+        f.latencies.len()
+    );
+    match peak_rss_mb() {
+        Some(mb) => println!("  peak RSS (whole process)                    : {mb:>7} MB"),
+        None => {
+            println!("  peak RSS                                    : not available on this system")
+        }
+    }
+    if f.created != f.expected_docs || !f.doubled.is_empty() {
+        println!(
+            "  note: {} documents created, {} expected, doubled: {:?}",
+            f.created, f.expected_docs, f.doubled
+        );
+    }
+    Ok(())
+}
+
+/// Run the mix through a fresh local pipeline (its files in a temporary directory, removed
+/// afterwards unless something is missing) and measure it.
+pub async fn measure(args: &BenchArgs) -> Result<Figures, BenchError> {
     let orders = (args.events.saturating_mul(4)).div_ceil(14).max(1); // 3.5 events per order
     let (mix, expected_docs) = the_mix(orders, 200.min(orders));
     let stand_in = Arc::new(StandIn::load(&mix)?);
     let stripe_base = stand_in.clone().serve().await?;
-    let dir = std::env::temp_dir().join(format!("ledgerbridge-bench-{}", std::process::id()));
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "ledgerbridge-bench-{}-{}",
+        std::process::id(),
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    ));
     let opts = Options {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         data_dir: dir.clone(),
@@ -406,14 +490,6 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
     let running = local::start_with(opts).await?;
     let url = running.webhook_url();
     let events = mix.len();
-    println!(
-        "ledgerbridge bench: {events} events of the order-to-cash mix ({orders} orders: customer, payment intent + charge, a refund in every fourth), ERP sandbox {}, {}",
-        args.erp.as_str(),
-        match args.rate {
-            Some(r) => format!("offered at {r} events/s"),
-            None => format!("{} deliveries in flight", args.concurrency),
-        }
-    );
 
     // order → when its customer event and its first payment event were sent (ms)
     let sent: Arc<Vec<[AtomicU64; 2]>> = Arc::new(
@@ -508,58 +584,46 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
         })
         .collect();
     latencies.sort_unstable();
-    let erp_requests = sandbox.requests(Some(args.erp)).len() as u64;
-    let stripe_calls = stand_in.calls.load(Ordering::Relaxed);
-    let end_to_end_ms = last_ms - start_ms;
-
-    println!(
-        "  intake (verify, dedupe, durable queue, 2xx) : {:>7} events/s ({} ms)",
-        per_sec(events, acked.as_millis() as i64),
-        acked.as_millis()
-    );
-    println!(
-        "  end to end (delivery → last ERP document)   : {:>7} events/s ({end_to_end_ms} ms)",
-        per_sec(events, end_to_end_ms)
-    );
-    println!(
-        "  ERP documents                               : {:>7} documents/s ({} created, {expected_docs} expected)",
-        per_sec(created.len(), end_to_end_ms),
-        created.len()
-    );
-    println!(
-        "  Stripe calls per event                      : {:>7} ({stripe_calls} calls)",
-        ratio(stripe_calls, events)
-    );
-    println!(
-        "  ERP requests per document                   : {:>7} ({erp_requests} requests)",
-        ratio(erp_requests, created.len())
-    );
-    println!(
-        "  delivery → ERP document latency             : p50 {} ms, p99 {} ms, max {} ms ({} documents)",
-        percentile(&latencies, 50),
-        percentile(&latencies, 99),
-        latencies.last().copied().unwrap_or(0),
-        latencies.len()
-    );
-    match peak_rss_mb() {
-        Some(mb) => println!("  peak RSS (whole process)                    : {mb:>7} MB"),
-        None => {
-            println!("  peak RSS                                    : not available on this system")
-        }
-    }
-    if created.len() != expected_docs {
-        println!(
-            "  note: {} documents created, {expected_docs} expected: see the parked queue in {}",
-            created.len(),
-            dir.display()
-        );
-    } else {
+    let mut seen = std::collections::HashSet::new();
+    let doubled: Vec<String> = created
+        .iter()
+        .filter(|a| !seen.insert((a.entity.clone(), reference_of(&a.body))))
+        .map(|a| format!("{} {}", a.entity, reference_of(&a.body)))
+        .collect();
+    let figures = Figures {
+        events,
+        orders,
+        acked_ms: acked.as_millis() as i64,
+        end_to_end_ms: last_ms - start_ms,
+        created: created.len(),
+        expected_docs,
+        doubled,
+        stripe_calls: stand_in.calls.load(Ordering::Relaxed),
+        erp_requests: sandbox.requests(Some(args.erp)).len() as u64,
+        latencies,
+    };
+    if figures.created == expected_docs && figures.doubled.is_empty() {
         running.shutdown(Duration::from_secs(10)).await;
         if let Err(e) = std::fs::remove_dir_all(&dir) {
             tracing::debug!(error = %e, "Bench data not removed");
         }
+    } else {
+        println!("  the run's files are kept in {}", dir.display());
     }
-    Ok(())
+    Ok(figures)
+}
+
+/// A document's identity for the doubling check: its whole body without the ERP's own
+/// numbering is too loose, so the generated order number and the document's kind of source
+/// (customer, or the Stripe object it names) stand for it.
+fn reference_of(body: &Value) -> String {
+    let text = body.to_string();
+    for stem in [RE, PI, CH, MARK] {
+        if let Some(at) = text.find(stem) {
+            return text[at..(at + stem.len() + 10).min(text.len())].to_owned();
+        }
+    }
+    text
 }
 
 #[cfg(test)]
@@ -609,6 +673,36 @@ mod tests {
         assert!(!s
             .refunds_of_charge
             .contains_key(&generated_id(CH, Role::Order, 2, 0)));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn under_concurrent_delivery_every_document_is_posted_once_within_the_call_budget() {
+        // GIVEN the mix of 58 orders delivered 32 at a time into the Sage Pro sandbox
+        let args = BenchArgs {
+            events: 200,
+            concurrency: 32,
+            rate: None,
+            erp: ErpKind::SagePro,
+            timeout_secs: 120,
+        };
+        // WHEN it has settled
+        let f = measure(&args).await.unwrap();
+        // THEN every expected document is there once
+        assert_eq!(f.orders, 58);
+        assert_eq!(f.created, f.expected_docs, "{:?}", f.doubled);
+        assert!(f.doubled.is_empty(), "{:?}", f.doubled);
+        // AND Stripe was asked once per event: a write-back per customer, order and credit
+        // memo, one invoice look-up per payment (not per event), one refund list per refunded
+        // charge; at most one customer read per order more, when a payment is posted before its
+        // customer's own event
+        assert!(f.stripe_calls >= f.events as u64, "{}", f.stripe_calls);
+        assert!(
+            f.stripe_calls <= (f.events + f.orders) as u64,
+            "{} calls for {} events",
+            f.stripe_calls,
+            f.events
+        );
+        assert_eq!(f.latencies.len(), f.created);
     }
 
     #[test]

@@ -76,7 +76,14 @@ pub enum FilterValue {
 impl Store {
     pub fn open(path: Option<&Path>) -> Result<Self, StoreError> {
         let conn = match path {
-            Some(p) => Connection::open(p)?,
+            Some(p) => {
+                let conn = Connection::open(p)?;
+                // The sandbox stands in for an ERP's database, not for its durability: a commit
+                // goes to the write-ahead log without waiting for the disk (a crash of the
+                // machine may lose the last documents; a crash of the process loses none).
+                conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")?;
+                conn
+            }
             None => Connection::open_in_memory()?,
         };
         conn.execute_batch(SCHEMA)?;
