@@ -179,15 +179,27 @@ impl SqliteStore {
         })
     }
 
+    /// Run `f` on the connection. A write waits for its commit to reach the disk (and for the
+    /// lock while another write does): on a multi-threaded runtime the worker thread hands its
+    /// other tasks to another thread first, so a sync never stalls the webhook endpoint or the
+    /// other stages.
     fn with<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self
-            .conn
-            .lock()
-            .map_err(|_| StoreError::Unavailable("store lock poisoned".into()))?;
-        f(&mut conn)
+        let run = || {
+            let mut conn = self
+                .conn
+                .lock()
+                .map_err(|_| StoreError::Unavailable("store lock poisoned".into()))?;
+            f(&mut conn)
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(run)
+            }
+            _ => run(),
+        }
     }
 
     fn read_record(conn: &Connection, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {

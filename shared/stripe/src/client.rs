@@ -3,6 +3,7 @@
 use crate::config::StripeClientConfig;
 use crate::error::{StripeApiError, StripeError};
 use crate::limiter::RateLimiter;
+use crate::memo::Memo;
 use crate::objects::{
     StripeBalanceTransaction, StripeCharge, StripeCreditNote, StripeCustomer, StripeDispute,
     StripeInvoice, StripeInvoicePayment, StripeList, StripePaymentIntent, StripePayout,
@@ -83,6 +84,8 @@ struct Inner {
     cfg: StripeClientConfig,
     base: Url,
     limiter: RateLimiter,
+    /// `invoice_payments_of_payment_intent` answers, by PaymentIntent.
+    payment_invoices: Memo<StripeList<StripeInvoicePayment>>,
     calls: AtomicU64,
     jitter: AtomicU64,
 }
@@ -133,6 +136,7 @@ impl StripeClient {
             inner: Arc::new(Inner {
                 http,
                 limiter: RateLimiter::new(cfg.requests_per_second),
+                payment_invoices: Memo::new(cfg.payment_lookup_ttl, cfg.payment_lookup_capacity),
                 base,
                 cfg,
                 calls: AtomicU64::new(0),
@@ -234,21 +238,31 @@ impl StripeClient {
         .await
     }
 
-    /// `GET /v1/invoice_payments?payment[type]=payment_intent&payment[payment_intent]={id}&limit=1`.
+    /// `GET /v1/invoice_payments?payment[type]=payment_intent&payment[payment_intent]={id}&limit=1`,
+    /// remembered per PaymentIntent for [`payment_lookup_ttl`](StripeClientConfig::payment_lookup_ttl):
+    /// the two events of one payment cost one call, also when they are handled at the same
+    /// moment (they share it); a failure is not remembered. The answer can only change when a
+    /// PaymentIntent is attached to an invoice after the fact, and within the window both
+    /// events then see the same answer, so they book the payment the same way.
     pub async fn invoice_payments_of_payment_intent(
         &self,
         payment_intent: &str,
     ) -> Result<StripeList<StripeInvoicePayment>, StripeError> {
         check_id(payment_intent)?;
-        self.get_json(
-            "v1/invoice_payments",
-            &[
-                ("payment[type]", "payment_intent"),
-                ("payment[payment_intent]", payment_intent),
-                ("limit", "1"),
-            ],
-        )
-        .await
+        self.inner
+            .payment_invoices
+            .get_or_try_init(payment_intent, || async move {
+                self.get_json(
+                    "v1/invoice_payments",
+                    &[
+                        ("payment[type]", "payment_intent"),
+                        ("payment[payment_intent]", payment_intent),
+                        ("limit", "1"),
+                    ],
+                )
+                .await
+            })
+            .await
     }
 
     /// `GET /v1/{collection}/{id}` into any type (for objects without a dedicated method).

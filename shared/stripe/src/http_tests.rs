@@ -392,3 +392,37 @@ async fn lists_by_creation_time_with_paging_and_expansions() {
     assert!(c.list_created(&q, Some("cus_1&limit=1")).await.is_err());
     assert_eq!(c.calls(), 2, "invalid requests are refused before any call");
 }
+
+#[tokio::test]
+async fn the_invoice_of_a_payment_intent_is_looked_up_once() {
+    use crate::api::StripeApi;
+    // GIVEN a client and a PaymentIntent reported by two events handled at once, then again
+    let fake = Arc::new(Fake::default());
+    let c = client(&start(fake.clone()).await);
+    let port = &c;
+    let (a, b) = tokio::join!(
+        StripeApi::invoice_payments_of_payment_intent(port, "pi_1"),
+        StripeApi::invoice_payments_of_payment_intent(port, "pi_1"),
+    );
+    assert_eq!(a.unwrap(), b.unwrap());
+    StripeApi::invoice_payments_of_payment_intent(port, "pi_1")
+        .await
+        .unwrap();
+    StripeApi::invoice_payments_of_payment_intent(port, "pi_2")
+        .await
+        .unwrap();
+    // THEN Stripe is asked once per PaymentIntent
+    assert_eq!(StripeApi::calls(port), 2);
+    // AND with the memo off, once per look-up
+    let mut cfg = StripeClientConfig::new(Secret::new("sk_test_123".into()))
+        .with_base_url(start(Arc::new(Fake::default())).await);
+    cfg.requests_per_second = 0;
+    cfg.payment_lookup_ttl = Duration::ZERO;
+    let off = StripeClient::new(cfg).unwrap();
+    for _ in 0..3 {
+        StripeApi::invoice_payments_of_payment_intent(&off, "pi_1")
+            .await
+            .unwrap();
+    }
+    assert_eq!(StripeApi::calls(&off), 3);
+}

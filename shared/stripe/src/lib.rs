@@ -20,6 +20,7 @@ pub mod error;
 #[cfg(any(test, feature = "test-util"))]
 pub mod fake;
 mod limiter;
+mod memo;
 pub mod objects;
 pub mod query;
 pub mod types;
@@ -27,7 +28,7 @@ pub mod types;
 pub use api::BalanceTransactionPages;
 pub use api::{BalanceTransactionFilter, BalanceTransactionQuery, PayoutListQuery, StripeApi};
 pub use client::{StripeClient, StripeObjectKind};
-pub use config::StripeClientConfig;
+pub use config::{KeyMode, StripeClientConfig};
 pub use error::StripeError;
 pub use objects::*;
 pub use query::{CreatedListKind, CreatedListQuery};

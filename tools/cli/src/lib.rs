@@ -4,6 +4,7 @@
 
 mod agent;
 pub mod backfill;
+mod bench;
 pub mod console;
 mod erp_check;
 pub mod local;
@@ -58,6 +59,9 @@ enum Command {
     Console(console::ConsoleCmdArgs),
     /// Parked messages and dead letters: list them, show one, replay after the fix.
     Parked(parked::ParkedArgs),
+    /// Measure the local pipeline on N generated events of the order-to-cash mix: events/s,
+    /// documents/s, Stripe calls per event, ERP requests per document, latency, peak RSS.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -93,6 +97,8 @@ enum CliError {
     Console(#[from] console::ServeConsoleError),
     #[error(transparent)]
     Parked(#[from] parked::ParkedError),
+    #[error(transparent)]
+    Bench(#[from] bench::BenchError),
     #[error("the pipeline did not settle within {0} s")]
     NotIdle(u64),
 }
@@ -176,6 +182,7 @@ where
         Command::Erp(args) => erp_check::run(args).await.map_err(CliError::from),
         Command::Console(args) => console::run(args).await.map_err(CliError::from),
         Command::Parked(args) => parked::run(args).await.map_err(CliError::from),
+        Command::Bench(args) => bench::run(args).await.map_err(CliError::from),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

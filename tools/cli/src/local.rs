@@ -424,6 +424,21 @@ impl Running {
     }
 }
 
+/// Whether a base URL names this machine (`localhost` or a loopback address).
+fn is_loopback(base_url: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(base_url) else {
+        return false;
+    };
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 fn custom_secret() -> bool {
     ledgerbridge_core::config::Env::from_process()
         .optional("WEBHOOK_SECRETS")
@@ -512,6 +527,11 @@ pub async fn start_with(opts: Options) -> Result<Running, LocalError> {
         StripeSource::Api { key, base_url } => {
             let mut cfg = StripeClientConfig::new(key);
             if let Some(base) = base_url {
+                // A Stripe-compatible endpoint on this machine (a stand-in, stripe-mock) has no
+                // account rate limit; Stripe itself keeps the limit of the key's mode.
+                if is_loopback(&base) {
+                    cfg.requests_per_second = 0;
+                }
                 cfg = cfg.with_base_url(base);
             }
             (StripeClient::new(cfg)?, None)
@@ -1347,5 +1367,25 @@ mod tests {
             assert!(accounts.iter().any(|x| x == a), "{a} in {accounts:?}");
         }
         assert!(items.is_empty(), "{items:?}");
+    }
+
+    #[test]
+    fn only_an_endpoint_on_this_machine_goes_without_the_rate_limit() {
+        for local in [
+            "http://127.0.0.1:12111",
+            "http://localhost:8080",
+            "http://[::1]:9000",
+            "http://127.9.9.9",
+        ] {
+            assert!(is_loopback(local), "{local}");
+        }
+        for remote in [
+            "https://api.stripe.com",
+            "http://10.0.0.5:12111",
+            "http://localhost.example.com",
+            "not a url",
+        ] {
+            assert!(!is_loopback(remote), "{remote}");
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! SQLite persistence of the sandbox: documents per ERP and entity (JSON bodies searched with
-//! `json_extract`), master data, closed periods, Sage 500 staging rows and migration log, and
+//! `json_extract`, each searched field indexed on first use, so a look-up by reference costs
+//! the same at 400 documents as at 400,000), master data, closed periods, Sage 500 staging rows and migration log, and
 //! the audit log of every committed document.
 
 use crate::{ErpKind, Seed};
@@ -33,6 +34,8 @@ pub struct AuditEntry {
 
 pub struct Store {
     conn: Connection,
+    /// Index names created by [`Store::find`] so far (one per searched field and comparison).
+    indexed: std::cell::RefCell<std::collections::HashSet<String>>,
 }
 
 pub fn now_ms() -> i64 {
@@ -73,11 +76,21 @@ pub enum FilterValue {
 impl Store {
     pub fn open(path: Option<&Path>) -> Result<Self, StoreError> {
         let conn = match path {
-            Some(p) => Connection::open(p)?,
+            Some(p) => {
+                let conn = Connection::open(p)?;
+                // The sandbox stands in for an ERP's database, not for its durability: a commit
+                // goes to the write-ahead log without waiting for the disk (a crash of the
+                // machine may lose the last documents; a crash of the process loses none).
+                conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")?;
+                conn
+            }
             None => Connection::open_in_memory()?,
         };
         conn.execute_batch(SCHEMA)?;
-        Ok(Store { conn })
+        Ok(Store {
+            conn,
+            indexed: Default::default(),
+        })
     }
 
     pub fn seed(&self, seed: &Seed) -> Result<(), StoreError> {
@@ -330,11 +343,17 @@ impl Store {
             at_ms.into(),
         ];
         for (field, value) in filters {
-            args.push(format!("$.{field}").into());
-            let column = if matches!(value, FilterValue::TextNoCase(_)) {
-                format!("lower(trim(json_extract(body, ?{})))", args.len())
-            } else {
-                format!("json_extract(body, ?{})", args.len())
+            let nocase = matches!(value, FilterValue::TextNoCase(_));
+            let column = match self.indexed_column(field, nocase)? {
+                Some(column) => column,
+                None => {
+                    args.push(format!("$.{field}").into());
+                    if nocase {
+                        format!("lower(trim(json_extract(body, ?{})))", args.len())
+                    } else {
+                        format!("json_extract(body, ?{})", args.len())
+                    }
+                }
             };
             sql.push_str(&format!(" AND {column} = ?{}", args.len() + 1));
             args.push(match value {
@@ -352,6 +371,39 @@ impl Store {
             out.push(serde_json::from_str(&row?)?);
         }
         Ok(out)
+    }
+
+    /// The expression of `field` that an index covers, the index created on first use; `None`
+    /// for a name outside `[A-Za-z0-9_]` (searched unindexed, through a bound path). The
+    /// expression must be spelled exactly as indexed for SQLite to use the index; the index name
+    /// carries the field name in hex because SQLite compares index names case-insensitively
+    /// while JSON field names are case-sensitive.
+    fn indexed_column(&self, field: &str, nocase: bool) -> Result<Option<String>, StoreError> {
+        if field.is_empty()
+            || field.len() > 64
+            || !field
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Ok(None);
+        }
+        let column = if nocase {
+            format!("lower(trim(json_extract(body, '$.{field}')))")
+        } else {
+            format!("json_extract(body, '$.{field}')")
+        };
+        let name = format!(
+            "doc_by_{}{}",
+            hex_of(field),
+            if nocase { "_nocase" } else { "" }
+        );
+        if !self.indexed.borrow().contains(&name) {
+            self.conn.execute_batch(&format!(
+                "CREATE INDEX IF NOT EXISTS {name} ON documents (erp, entity, {column})"
+            ))?;
+            self.indexed.borrow_mut().insert(name);
+        }
+        Ok(Some(column))
     }
 
     /// Insert or replace a record that is not a document (a group, a posting flag): searchable
@@ -547,6 +599,10 @@ impl Store {
 
 /// Epicor's internal account of a display account: segments joined by `|` (`1010-00` →
 /// `1010|00`; the sandbox's chart separates segments with `-`).
+fn hex_of(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
 pub fn epicor_internal(display: &str) -> String {
     display.split('-').collect::<Vec<_>>().join("|")
 }
@@ -562,4 +618,128 @@ fn epicor_gl_account(display: &str) -> Value {
     row.insert("GLAcctDispGLAcctDisp".into(), Value::from(display));
     row.insert("Active".into(), Value::from(true));
     Value::Object(row)
+}
+
+#[cfg(test)]
+mod index_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn plan(store: &Store, sql: &str) -> String {
+        let mut stmt = store
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        rows.join("; ")
+    }
+
+    #[test]
+    fn a_find_by_field_uses_an_index_and_finds_what_the_scan_found() {
+        // GIVEN 2,000 orders and a customer whose e-mail differs only by case and spaces
+        let store = Store::open(None).unwrap();
+        for k in 0..2_000 {
+            let body = json!({"OrderNum": k, "PONum": format!("LB-pi_{k}-SO"), "Open": k % 2 == 0});
+            store
+                .insert_doc("epicor", "SalesOrders", &k.to_string(), &body, 0)
+                .unwrap();
+        }
+        store
+            .insert_doc(
+                "epicor",
+                "Customers",
+                "C1",
+                &json!({"EMailAddress": " Ann@Example.com "}),
+                0,
+            )
+            .unwrap();
+        // WHEN each kind of filter is searched
+        let text = store
+            .find(
+                "epicor",
+                "SalesOrders",
+                &[("PONum".into(), FilterValue::Text("LB-pi_1234-SO".into()))],
+                10,
+            )
+            .unwrap();
+        let int = store
+            .find(
+                "epicor",
+                "SalesOrders",
+                &[("OrderNum".into(), FilterValue::Int(7))],
+                10,
+            )
+            .unwrap();
+        let both = store
+            .find(
+                "epicor",
+                "SalesOrders",
+                &[
+                    ("Open".into(), FilterValue::Bool(true)),
+                    ("OrderNum".into(), FilterValue::Int(8)),
+                ],
+                10,
+            )
+            .unwrap();
+        let nocase = store
+            .find(
+                "epicor",
+                "Customers",
+                &[(
+                    "EMailAddress".into(),
+                    FilterValue::TextNoCase("ann@example.COM".into()),
+                )],
+                10,
+            )
+            .unwrap();
+        let other_case_field = store
+            .find(
+                "epicor",
+                "SalesOrders",
+                &[("ponum".into(), FilterValue::Text("LB-pi_1234-SO".into()))],
+                10,
+            )
+            .unwrap();
+        // THEN the answers are those of a scan, and the look-up by reference is an index search
+        assert_eq!(text.len(), 1);
+        assert_eq!(text[0]["OrderNum"], 1234);
+        assert_eq!(int.len(), 1);
+        assert_eq!(int[0]["PONum"], "LB-pi_7-SO");
+        assert_eq!(both.len(), 1);
+        assert_eq!(both[0]["OrderNum"], 8);
+        assert_eq!(nocase.len(), 1);
+        assert!(
+            other_case_field.is_empty(),
+            "JSON field names are case-sensitive"
+        );
+        let name = format!("doc_by_{}", hex_of("PONum"));
+        let p = plan(
+            &store,
+            "SELECT body FROM documents WHERE erp = 'epicor' AND entity = 'SalesOrders' \
+             AND visible_ms <= 0 AND json_extract(body, '$.PONum') = 'x' ORDER BY seq LIMIT 1",
+        );
+        assert!(p.contains(&name), "{p}");
+    }
+
+    #[test]
+    fn a_field_name_outside_the_safe_set_is_searched_unindexed() {
+        let store = Store::open(None).unwrap();
+        store
+            .insert_doc("sagepro", "orders", "1", &json!({"a": {"b": "x"}}), 0)
+            .unwrap();
+        let found = store
+            .find(
+                "sagepro",
+                "orders",
+                &[("a.b".into(), FilterValue::Text("x".into()))],
+                10,
+            )
+            .unwrap();
+        assert_eq!(found.len(), 1);
+        assert!(store.indexed.borrow().is_empty());
+    }
 }
