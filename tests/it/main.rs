@@ -10,6 +10,7 @@ mod crash;
 mod erp_contract;
 mod erp_stack;
 mod erp_sync;
+mod faults;
 mod intake;
 mod logs;
 mod payout_pipeline;
