@@ -67,7 +67,11 @@ async fn pairs<Q: TestQueue, S: IdempotencyStore + Clone>(q: Q, s: S, tag: &str)
         let first = handle_webhook(&d, Some(&sign_header(&[SAMPLE_SECRET], T0, &o)), &o).await;
         assert_eq!(first.status, 200);
         let again = handle_webhook(&d, Some(&sign_header(&[SAMPLE_SECRET], T0, &o)), &o).await;
-        assert!(again.body.contains("duplicate") && !again.body.contains("quarantined"), "identical copy: {}", again.body);
+        assert!(
+            again.body.contains("duplicate") && !again.body.contains("quarantined"),
+            "identical copy: {}",
+            again.body
+        );
         let out = handle_webhook(&d, Some(&sign_header(&[SAMPLE_SECRET], T0, &c)), &c).await;
         assert_eq!(out.status, 200, "{}", out.body);
         if out.body.contains("quarantined") {
@@ -82,7 +86,10 @@ async fn pairs<Q: TestQueue, S: IdempotencyStore + Clone>(q: Q, s: S, tag: &str)
             let kept: QuarantinedDelivery =
                 serde_json::from_str(rec.result.as_deref().unwrap()).unwrap();
             assert_eq!(kept.reason, "payload_mismatch");
-            assert!(kept.event_id.unwrap().starts_with(&format!("evt_{tag}{i}x")));
+            assert!(kept
+                .event_id
+                .unwrap()
+                .starts_with(&format!("evt_{tag}{i}x")));
             detected += 1;
         }
     }
@@ -94,7 +101,13 @@ async fn pairs<Q: TestQueue, S: IdempotencyStore + Clone>(q: Q, s: S, tag: &str)
     detected
 }
 
-async fn moto_backend(plan: FaultPlan) -> (MotoQueue, ledgerbridge_adapters::aws::DynamoStore, FaultInterceptor) {
+async fn moto_backend(
+    plan: FaultPlan,
+) -> (
+    MotoQueue,
+    ledgerbridge_adapters::aws::DynamoStore,
+    FaultInterceptor,
+) {
     let conf = moto::sdk_config().await;
     let sqs = aws_sdk_sqs::Client::new(&conf);
     let url = moto::create_queue(&sqs, &moto::unique("d5-events")).await;
@@ -104,7 +117,11 @@ async fn moto_backend(plan: FaultPlan) -> (MotoQueue, ledgerbridge_adapters::aws
     let faults = FaultInterceptor::new(plan);
     let ddb = faults.dynamodb(&conf);
     let q = MotoQueue::new(sqs, &url, ledgerbridge_core::message::SQS_MAX_MESSAGE_BYTES);
-    (q, ledgerbridge_adapters::aws::DynamoStore::new(ddb, table), faults)
+    (
+        q,
+        ledgerbridge_adapters::aws::DynamoStore::new(ddb, table),
+        faults,
+    )
 }
 
 #[tokio::test]

@@ -42,8 +42,7 @@ async fn e8_rotated_erp_credentials_are_refreshed_once_and_never_logged() {
     let initial = Secret::new(settings(old_key));
     let connector =
         ledgerbridge_app::erp_post::refreshing_connector(&source, &name, &initial).unwrap();
-    let fixed =
-        AnyConnector::from_settings(ErpSettings::from_json(&initial).unwrap()).unwrap();
+    let fixed = AnyConnector::from_settings(ErpSettings::from_json(&initial).unwrap()).unwrap();
     // No retries at all: the connector's own refresh-and-resend is the one retry allowed.
     let once = RetryPolicy::none();
     let commands: Vec<_> = (0..DOCS).map(|i| journal(&format!("e8x{i}"))).collect();
@@ -66,10 +65,15 @@ async fn e8_rotated_erp_credentials_are_refreshed_once_and_never_logged() {
     }
     super::assert_each_once(&sb, ErpKind::SagePro, &commands);
     // A connector that read the secret once (the old behaviour) fails after the rotation.
-    let err = post_command(&fixed, &journal("e8late"), &once).await.unwrap_err();
+    let err = post_command(&fixed, &journal("e8late"), &once)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErpErrorKind::Authentication);
     let log = capture.text();
-    assert!(log.contains("refreshed once and retrying"), "the refresh happened");
+    assert!(
+        log.contains("refreshed once and retrying"),
+        "the refresh happened"
+    );
     for secret in [old_key, new_key] {
         assert!(!log.contains(secret), "a credential reached the log");
     }

@@ -94,6 +94,14 @@ pub async fn send_all(
                 .message_body(b)
                 .message_group_id(group_of(i))
                 .message_deduplication_id(format!("d{i}"))
+                .message_attributes(
+                    "lb_seq",
+                    aws_sdk_sqs::types::MessageAttributeValue::builder()
+                        .data_type("Number")
+                        .string_value(i.to_string())
+                        .build()
+                        .unwrap(),
+                )
                 .send()
                 .await
                 .unwrap();
@@ -166,6 +174,7 @@ pub struct EsmStats {
     pub reported_failed: AtomicUsize,
     pub timed_out: AtomicUsize,
     pub deletes_skipped: AtomicUsize,
+    pub delete_failed: AtomicUsize,
     /// Largest `ApproximateReceiveCount` seen per message id.
     pub receive_counts: std::sync::Mutex<HashMap<String, u32>>,
 }
@@ -212,16 +221,18 @@ impl Esm {
                         .max_number_of_messages(esm.batch_size)
                         .visibility_timeout(esm.visibility_timeout_secs)
                         .message_system_attribute_names(MessageSystemAttributeName::All)
+                        .message_attribute_names("All")
                         .send()
                         .await
                         .unwrap();
                     let mut msgs = resp.messages().to_vec();
-                    // SQS hands a FIFO group's messages out in order; keep that order even
-                    // where the emulator does not.
+                    // moto hands a FIFO group out in no particular order; SQS keeps the send
+                    // order, which `send_all` stamps on each FIFO message (`lb_seq`).
                     msgs.sort_by_key(|m| {
-                        m.attributes()
-                            .and_then(|a| a.get(&MessageSystemAttributeName::SequenceNumber))
-                            .and_then(|n| n.parse::<u128>().ok())
+                        m.message_attributes()
+                            .and_then(|a| a.get("lb_seq"))
+                            .and_then(|v| v.string_value())
+                            .and_then(|n| n.parse::<u64>().ok())
                             .unwrap_or(0)
                     });
                     if msgs.is_empty() {
@@ -239,7 +250,9 @@ impl Esm {
                             .filter(|m| {
                                 let group = m
                                     .attributes()
-                                    .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
+                                    .and_then(|a| {
+                                        a.get(&MessageSystemAttributeName::MessageGroupId)
+                                    })
                                     .cloned();
                                 let Some(group) = group else { return true };
                                 let id = m.message_id().unwrap_or_default().to_owned();
@@ -248,7 +261,8 @@ impl Esm {
                                     groups.insert(id, group);
                                     true
                                 } else {
-                                    held_back.push(m.receipt_handle().unwrap_or_default().to_owned());
+                                    held_back
+                                        .push(m.receipt_handle().unwrap_or_default().to_owned());
                                     false
                                 }
                             })
@@ -303,7 +317,9 @@ impl Esm {
                         stats.timed_out.fetch_add(1, Ordering::SeqCst);
                         continue;
                     };
-                    rolls = rolls.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    rolls = rolls
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
                     if (rolls >> 33) % 1000 < u64::from(esm.skip_delete_per_mille) {
                         stats.deletes_skipped.fetch_add(1, Ordering::SeqCst);
                         continue;
@@ -328,13 +344,23 @@ impl Esm {
                             }
                             continue;
                         }
-                        sqs.delete_message()
+                        // A handle goes stale when the invocation outlived the visibility
+                        // timeout (the message was handed out again): like Lambda, the
+                        // message then simply comes back.
+                        match sqs
+                            .delete_message()
                             .queue_url(&url)
                             .receipt_handle(handle)
                             .send()
                             .await
-                            .unwrap();
-                        stats.deleted.fetch_add(1, Ordering::SeqCst);
+                        {
+                            Ok(_) => {
+                                stats.deleted.fetch_add(1, Ordering::SeqCst);
+                            }
+                            Err(_) => {
+                                stats.delete_failed.fetch_add(1, Ordering::SeqCst);
+                            }
+                        }
                     }
                 }
             }

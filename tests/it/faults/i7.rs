@@ -89,7 +89,11 @@ async fn every_signed_delivery_is_answered_2xx_and_accounted<B: Backend>() {
             Expect::Ignored => {}
             Expect::Quarantined => {
                 let key = IdempotencyKey::from(IntakeKey::quarantine(hex(&body)));
-                let rec = s.get(&key).await.unwrap().unwrap_or_else(|| panic!("{what}: not kept"));
+                let rec = s
+                    .get(&key)
+                    .await
+                    .unwrap()
+                    .unwrap_or_else(|| panic!("{what}: not kept"));
                 assert_eq!(rec.status, RecordStatus::Parked, "{what}");
                 let kept: QuarantinedDelivery =
                     serde_json::from_str(rec.result.as_deref().unwrap()).unwrap();
@@ -100,7 +104,11 @@ async fn every_signed_delivery_is_answered_2xx_and_accounted<B: Backend>() {
             }
         }
     }
-    assert_eq!(d.queue.take_all().await.len(), queued_expected, "only parseable handled events are queued, once each");
+    assert_eq!(
+        d.queue.take_all().await.len(),
+        queued_expected,
+        "only parseable handled events are queued, once each"
+    );
 }
 
 fn hex(body: &[u8]) -> String {

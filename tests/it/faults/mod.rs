@@ -27,8 +27,8 @@ use ledgerbridge_core::message::SQS_MAX_MESSAGE_BYTES;
 use ledgerbridge_core::SystemClock;
 use ledgerbridge_erp::{DocKind, ErpCommand, ErpConnector, RetryPolicy};
 use ledgerbridge_erp_sandbox::{ErpKind, SandboxHandle};
-use ledgerbridge_messages::erp_command::Source;
 use ledgerbridge_messages::erp_command::CommandMessage;
+use ledgerbridge_messages::erp_command::Source;
 use ledgerbridge_messages::ErpCommandV1;
 use ledgerbridge_pipeline::mapping::{Mapping, EXAMPLE};
 use ledgerbridge_pipeline::posting::Poster;
@@ -151,12 +151,24 @@ pub fn assert_each_once(sb: &SandboxHandle, erp: ErpKind, commands: &[ErpCommand
         forms.sort_unstable();
         forms.dedup();
         let r = full;
-        match forms.iter().map(|f| created.get(f).copied().unwrap_or(0)).sum::<usize>() {
+        match forms
+            .iter()
+            .map(|f| created.get(f).copied().unwrap_or(0))
+            .sum::<usize>()
+        {
             0 => missing += 1,
             1 => {}
             n => doubled.push((r, n)),
         }
     }
-    assert_eq!(missing, 0, "{missing} of {} documents missing", commands.len());
-    assert!(doubled.is_empty(), "documents created more than once: {doubled:?}");
+    assert_eq!(
+        missing,
+        0,
+        "{missing} of {} documents missing",
+        commands.len()
+    );
+    assert!(
+        doubled.is_empty(),
+        "documents created more than once: {doubled:?}"
+    );
 }

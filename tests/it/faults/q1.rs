@@ -72,7 +72,10 @@ async fn q1_queue_faults_answer_5xx_and_lose_nothing() {
         .await;
     assert!(faults.counters.refused.load(Ordering::SeqCst) > 30);
     assert!(faults.counters.errors_500.load(Ordering::SeqCst) > 30);
-    assert!(attempts.iter().any(|&a| a > 1), "some deliveries were answered 5xx first");
+    assert!(
+        attempts.iter().any(|&a| a > 1),
+        "some deliveries were answered 5xx first"
+    );
     faults.set_plan(FaultPlan::default());
     let queued = super::esm::drain(&plain, &url).await;
     let ids: HashSet<String> = queued
@@ -93,5 +96,9 @@ async fn q1_queue_faults_answer_5xx_and_lose_nothing() {
             v["id"].as_str().unwrap().to_owned()
         })
         .collect();
-    assert_eq!(ids.intersection(&expected).count(), EVENTS, "every accepted event is queued");
+    assert_eq!(
+        ids.intersection(&expected).count(),
+        EVENTS,
+        "every accepted event is queued"
+    );
 }

@@ -109,9 +109,10 @@ async fn q6_a_redriven_mixed_dlq_completes_without_duplicates() {
             Duration::from_secs(240),
         )
         .await;
-    assert_eq!(
-        stats.deleted.load(std::sync::atomic::Ordering::SeqCst),
-        MESSAGES,
+    // A message whose handling outlived its visibility timeout is handled (idempotently) and
+    // deleted twice; every one is deleted at least once.
+    assert!(
+        stats.deleted.load(std::sync::atomic::Ordering::SeqCst) >= MESSAGES,
         "every redriven message completed"
     );
     let commands: Vec<_> = (0..MESSAGES).map(|i| journal(&format!("q6x{i}"))).collect();
