@@ -120,9 +120,7 @@ pub fn creates_by_reference(sb: &SandboxHandle, erp: ErpKind) -> HashMap<String,
             .match_indices("LB-")
             .map(|(i, _)| {
                 let rest = &text[i..];
-                let end = rest
-                    .find(|c: char| c == '"' || c == ' ' || c == '\\')
-                    .unwrap_or(rest.len());
+                let end = rest.find(['"', ' ', '\\']).unwrap_or(rest.len());
                 &rest[..end]
             })
             .collect();
