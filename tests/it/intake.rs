@@ -351,9 +351,15 @@ async fn crashed_claims_are_recovered_after_the_lease<B: Backend>() {
         .as_str()
         .unwrap()
         .to_owned();
+    // The crashed holder was a copy of the same delivery (same payload hash): a record with
+    // another hash is a different payload and is quarantined (RELIABILITY D5, faults::d5).
+    let same_hash: String = <sha2::Sha256 as sha2::Digest>::digest(&body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let crashed = ClaimRequest {
         key: IdempotencyKey::from(ledgerbridge_core::keys::IntakeKey::event(id)),
-        payload_hash: "x".into(),
+        payload_hash: same_hash,
         now_ms: T0 * 1000,
         lease_ms: 10_000,
         expiration: T0 + 86_400,
