@@ -434,7 +434,11 @@ async fn a_lost_create_response_is_found_by_reference_not_posted_twice() {
     p.connector.set_mode(CreateMode::Ok);
     let early = p.handle(&msg).await.unwrap_err();
     assert!(is_retry(&early), "{early}");
-    assert_eq!(p.connector.creates(), 1, "nothing sent while the intent is held");
+    assert_eq!(
+        p.connector.creates(),
+        1,
+        "nothing sent while the intent is held"
+    );
     // After the lease, the redelivery searches by reference first and finds the document.
     p.clock.set_secs(NOW_SECS + 61);
     let out = p.handle(&msg).await.unwrap();
