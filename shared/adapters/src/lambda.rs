@@ -57,9 +57,7 @@ where
                 if failed {
                     out.push((
                         id,
-                        RecordOutcome::Retry(
-                            "an earlier message of its FIFO group failed".into(),
-                        ),
+                        RecordOutcome::Retry("an earlier message of its FIFO group failed".into()),
                     ));
                     continue;
                 }
