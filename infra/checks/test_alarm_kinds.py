@@ -87,9 +87,9 @@ def test_every_alarm_kind_in_the_code_has_an_alarm(cfn, kind):
 
 
 def test_kinds_announced_by_other_changes_are_alarmed_already(cfn):
-    """Quarantined bodies and changed payloads (fault handling) log these kinds; their alarms exist before the code."""
+    """Quarantined deliveries and changed payloads (intake fault handling) page someone."""
     alarms = _kind_alarms(cfn)
-    assert {"quarantined_unparseable", "payload_mismatch"} <= set(alarms)
+    assert {"event_quarantined", "event_payload_mismatch"} <= set(alarms)
 
 
 def test_local_only_exemptions_are_still_needed():

@@ -13,6 +13,7 @@ mod erp_check;
 mod erp_contract;
 mod erp_stack;
 mod erp_sync;
+mod faults;
 mod intake;
 mod logs;
 mod payout_pipeline;

@@ -4,12 +4,13 @@
 
 use crate::{erp_poll, secrets_manager, stripe_client, Error, DEFAULTS};
 use aws_lambda_events::event::sqs::SqsEvent;
+use ledgerbridge_adapters::aws::SecretsManagerSource;
 use ledgerbridge_adapters::aws::{DynamoStore, SqsQueue};
 use ledgerbridge_adapters::lambda::process_batch;
 use ledgerbridge_core::config::{ConfigError, Env};
-use ledgerbridge_core::secrets::SecretSource;
+use ledgerbridge_core::secrets::{Secret, SecretSource};
 use ledgerbridge_core::{Clock, SystemClock};
-use ledgerbridge_erp::{AnyConnector, ErpSettings};
+use ledgerbridge_erp::{AnyConnector, ErpError, ErpSettings};
 use ledgerbridge_pipeline::mapping::Mapping;
 use ledgerbridge_pipeline::stages::PostStage;
 use ledgerbridge_pipeline::to_stripe::poll::ErpPoll;
@@ -54,6 +55,9 @@ pub struct PostConfig {
     pub mapping_source: Option<String>,
     pub concurrency: usize,
     pub lease_ms: i64,
+    /// The ERP's search lag to allow for after a create that may have committed (see
+    /// `ledgerbridge_erp::post_command`); the lease must outlast it plus the function's run.
+    pub erp_search_lag_secs: i64,
     /// The ERP events queue the scheduled poll sends changed customers to; without it the
     /// schedule is refused.
     pub erp_events_queue_url: Option<String>,
@@ -92,6 +96,17 @@ impl PostConfig {
             ))
             .unwrap_or(DEFAULTS.post_concurrency),
             lease_ms: env.number("LEASE_MS", DEFAULTS.post_lease_ms, 1_000, 900_000),
+            erp_search_lag_secs: env.number(
+                "ERP_SEARCH_LAG_SECS",
+                i64::try_from(
+                    ledgerbridge_erp::RetryPolicy::default()
+                        .settle_after_ambiguous
+                        .as_secs(),
+                )
+                .unwrap_or(45),
+                0,
+                600,
+            ),
             erp_events_queue_url: env.optional("ERP_EVENTS_QUEUE_URL"),
             poll_overlap_secs: env.number(
                 "ERP_POLL_OVERLAP_SECS",
@@ -119,6 +134,20 @@ impl PostConfig {
             .as_deref()
             .is_none_or(|s| s.trim() == ledgerbridge_pipeline::mapping::EXAMPLE.trim());
         env.refuse_example("MAPPING", "mapping", is_example);
+        // An in-doubt create keeps its intent held for the lease: a lease shorter than the
+        // search lag plus one run of the function (at most 60 s) would let another worker
+        // search too early and create a duplicate.
+        if cfg.lease_ms
+            < cfg
+                .erp_search_lag_secs
+                .saturating_mul(1000)
+                .saturating_add(60_000)
+        {
+            env.problem(format!(
+                "LEDGERBRIDGE_LEASE_MS ({} ms) must be at least LEDGERBRIDGE_ERP_SEARCH_LAG_SECS ({} s) + 60 s",
+                cfg.lease_ms, cfg.erp_search_lag_secs
+            ));
+        }
         env.finish(cfg)
     }
 }
@@ -145,7 +174,7 @@ pub fn load_mapping(source: Option<&str>) -> Result<Mapping, Error> {
 pub async fn build(sdk: &aws_config::SdkConfig, cfg: &PostConfig) -> Result<ErpPost, Error> {
     let secrets = secrets_manager(sdk);
     let settings_json = secrets.fetch(&cfg.erp_secret_id).await?;
-    let connector = AnyConnector::from_settings(ErpSettings::from_json(&settings_json)?)?;
+    let connector = refreshing_connector(&secrets, &cfg.erp_secret_id, &settings_json)?;
     let stripe = match &cfg.stripe_key_secret_id {
         Some(id) => Some(stripe_client(&secrets, id, cfg.stripe_api_base.as_deref()).await?),
         None => None,
@@ -155,7 +184,7 @@ pub async fn build(sdk: &aws_config::SdkConfig, cfg: &PostConfig) -> Result<ErpP
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &cfg.state_table);
     let poll = match &cfg.erp_events_queue_url {
         Some(url) => Some(erp_poll::build(
-            AnyConnector::from_settings(ErpSettings::from_json(&settings_json)?)?,
+            refreshing_connector(&secrets, &cfg.erp_secret_id, &settings_json)?,
             store.clone(),
             SqsQueue::new(sqs.clone(), url, DEFAULTS.max_message_bytes),
             &erp_poll::PollSettings {
@@ -175,13 +204,45 @@ pub async fn build(sdk: &aws_config::SdkConfig, cfg: &PostConfig) -> Result<ErpP
         SqsQueue::new(sqs, &cfg.parked_queue_url, DEFAULTS.max_message_bytes),
         crate::stages::Lease::Deployed,
     );
-    // The deployment may set its own lease (`LEASE_MS`).
+    // The deployment may set its own lease (`LEASE_MS`) and the ERP's search lag.
     stage.poster.lease_ms = cfg.lease_ms;
+    stage.poster.policy.settle_after_ambiguous =
+        std::time::Duration::from_secs(u64::try_from(cfg.erp_search_lag_secs).unwrap_or(45));
     Ok(ErpPost {
         stage,
         poll,
         concurrency: cfg.concurrency,
     })
+}
+
+/// A connector whose credentials follow the ERP secret: re-read from Secrets Manager when the
+/// ERP answers 401/403 (then the request is sent once more) and before a request once they are
+/// older than the secret TTL ([`DEFAULTS`]`.secret_ttl`, 300 s), so a rotation is picked up
+/// without a cold start. The values never reach a log.
+pub fn refreshing_connector(
+    secrets: &SecretsManagerSource,
+    secret_id: &str,
+    settings_json: &Secret<String>,
+) -> Result<AnyConnector, Error> {
+    let source = secrets.clone();
+    let id = secret_id.to_owned();
+    Ok(AnyConnector::from_settings_refreshing(
+        ErpSettings::from_json(settings_json)?,
+        move || {
+            let source = source.clone();
+            let id = id.clone();
+            async move {
+                source.fetch(&id).await.map_err(|e| ErpError::Retryable {
+                    erp: "settings",
+                    status: None,
+                    message: format!("ERP settings secret not re-read: {e}"),
+                    retry_after: None,
+                    may_have_committed: false,
+                })
+            }
+        },
+        DEFAULTS.secret_ttl,
+    )?)
 }
 
 impl ErpPost {
@@ -255,6 +316,34 @@ mod tests {
         );
         let own = example.replace("revenue_account = \"4000\"", "revenue_account = \"4010\"");
         assert!(PostConfig::from_env(vars(&[("LEDGERBRIDGE_MAPPING", &own)])).is_ok());
+    }
+
+    #[test]
+    fn the_lease_must_outlast_the_erp_search_lag() {
+        let env = |lag: &str| {
+            Env::from_map(
+                [
+                    ("LEDGERBRIDGE_STATE_TABLE", "t"),
+                    ("LEDGERBRIDGE_PARKED_QUEUE_URL", "q"),
+                    ("LEDGERBRIDGE_ERP_SECRET_ID", "s"),
+                    ("LEDGERBRIDGE_LEASE_MS", "120000"),
+                    ("LEDGERBRIDGE_ERP_SEARCH_LAG_SECS", lag),
+                    ("LEDGERBRIDGE_ALLOW_EXAMPLE_CONFIG", "true"),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            )
+        };
+        assert_eq!(
+            PostConfig::from_env(env("45")).unwrap().erp_search_lag_secs,
+            45
+        );
+        let err = PostConfig::from_env(env("90")).unwrap_err();
+        assert!(
+            err.to_string().contains("LEDGERBRIDGE_ERP_SEARCH_LAG_SECS"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! | kind | text | store |
 //! | --- | --- | --- |
 //! | [`IntentKey`] | `post#{erp}#{reference}`, `…#{event_id}` (customer upserts), `…#resolve` | idempotency |
-//! | [`IntakeKey`] | `intake#{event_id}` | idempotency |
+//! | [`IntakeKey`] | `intake#{event_id}`, `intake#quarantine#{sha256 of the body}` | idempotency |
 //! | [`ChangeKey`] | `erp_sync#{erp}#{customer_code}#{changed_at}#{digest}` | idempotency |
 //! | [`LockKey`] | `fields#{erp}#{object}#lock` | idempotency (a lease) |
 //! | [`VersionKey`] | `customer#{erp}#{cus}`, `subscription#{erp}#{sub}`, `subscription#{sub}`, `erp_customer#{erp}#{code}` | version |
@@ -87,6 +87,13 @@ idempotency_key!(IntakeKey);
 impl IntakeKey {
     pub fn event(event_id: impl fmt::Display) -> Self {
         IntakeKey(format!("intake#{event_id}"))
+    }
+
+    /// A validly signed delivery kept for a person (unparseable, or an event id already seen
+    /// with another payload), by the SHA-256 of its body, so a redelivery of the same bytes
+    /// lands on the same record.
+    pub fn quarantine(body_sha256: impl fmt::Display) -> Self {
+        IntakeKey(format!("intake#quarantine#{body_sha256}"))
     }
 }
 

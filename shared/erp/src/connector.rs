@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 /// One ERP customer found by e-mail address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,6 +185,10 @@ type RefreshFn<C> = Arc<dyn Fn() -> RefreshFuture<C> + Send + Sync>;
 pub struct Credentials<C> {
     current: RwLock<C>,
     refresh: Option<RefreshFn<C>>,
+    /// Re-read the credentials before a request once they are older than this (a rotated
+    /// secret is then picked up even before the ERP rejects the old one).
+    max_age: Option<Duration>,
+    fetched_at: RwLock<Instant>,
 }
 
 impl<C: Clone + Send + Sync + 'static> Credentials<C> {
@@ -191,6 +196,8 @@ impl<C: Clone + Send + Sync + 'static> Credentials<C> {
         Credentials {
             current: RwLock::new(value),
             refresh: None,
+            max_age: None,
+            fetched_at: RwLock::new(Instant::now()),
         }
     }
 
@@ -202,6 +209,57 @@ impl<C: Clone + Send + Sync + 'static> Credentials<C> {
         Credentials {
             current: RwLock::new(value),
             refresh: Some(Arc::new(move || Box::pin(refresh()))),
+            max_age: None,
+            fetched_at: RwLock::new(Instant::now()),
+        }
+    }
+
+    /// Refresh before a request once the credentials are older than `max_age` (a secret
+    /// cache TTL); without a refresher this changes nothing.
+    pub fn with_max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = Some(max_age);
+        self
+    }
+
+    /// Credentials of another shape that share this refresher: `project` turns fresh
+    /// credentials into the derived ones (the Sage 500 facade key out of its settings).
+    pub fn project<D, P>(&self, project: P) -> Result<Credentials<D>, ErpError>
+    where
+        D: Clone + Send + Sync + 'static,
+        P: Fn(C) -> Result<D, ErpError> + Send + Sync + 'static,
+    {
+        let value = project(self.current())?;
+        let Some(refresh) = self.refresh.clone() else {
+            return Ok(Credentials::fixed(value));
+        };
+        let project = Arc::new(project);
+        let out = Credentials::refreshable(value, move || {
+            let refresh = refresh.clone();
+            let project = project.clone();
+            async move { project(refresh().await?) }
+        });
+        Ok(match self.max_age {
+            Some(age) => out.with_max_age(age),
+            None => out,
+        })
+    }
+
+    /// Refresh now when the credentials are older than their `max_age`. A failed refresh is
+    /// logged (without the value) and the current credentials are used: the ERP's answer
+    /// decides whether they still work.
+    pub async fn refresh_if_stale(&self) {
+        let Some(max_age) = self.max_age else {
+            return;
+        };
+        let fetched = match self.fetched_at.read() {
+            Ok(g) => *g,
+            Err(poisoned) => *poisoned.into_inner(),
+        };
+        if fetched.elapsed() < max_age {
+            return;
+        }
+        if let Err(e) = self.refresh().await {
+            tracing::warn!(error = %e, "credentials not re-read; using the current ones");
         }
     }
 
@@ -221,6 +279,10 @@ impl<C: Clone + Send + Sync + 'static> Credentials<C> {
         match self.current.write() {
             Ok(mut g) => *g = fresh,
             Err(poisoned) => *poisoned.into_inner() = fresh,
+        }
+        match self.fetched_at.write() {
+            Ok(mut g) => *g = Instant::now(),
+            Err(poisoned) => *poisoned.into_inner() = Instant::now(),
         }
         Ok(true)
     }
@@ -279,5 +341,31 @@ mod tests {
         assert_eq!(c.current(), "new");
         assert!(!Credentials::fixed(1).refresh().await.unwrap());
         assert_eq!(format!("{:?}", c), "Credentials([redacted])");
+    }
+
+    #[tokio::test]
+    async fn stale_credentials_are_re_read_and_projections_share_the_refresher() {
+        let n = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counter = n.clone();
+        let c = Credentials::refreshable(0u32, move || {
+            let v = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            async move { Ok(v) }
+        })
+        .with_max_age(Duration::from_millis(20));
+        c.refresh_if_stale().await;
+        assert_eq!(c.current(), 0, "fresh credentials are not re-read");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        c.refresh_if_stale().await;
+        assert_eq!(c.current(), 1, "stale credentials are re-read");
+        let key = c.project(|v| Ok(format!("key-{v}"))).unwrap();
+        assert_eq!(key.current(), "key-1");
+        assert!(key.refresh().await.unwrap());
+        assert_eq!(key.current(), "key-2");
+        assert!(!Credentials::fixed(1u8)
+            .project(|v| Ok(v + 1))
+            .unwrap()
+            .refresh()
+            .await
+            .unwrap());
     }
 }

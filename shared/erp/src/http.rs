@@ -33,6 +33,7 @@ where
     C: Clone + Send + Sync + 'static,
     B: Fn(&C) -> RequestBuilder,
 {
+    creds.refresh_if_stale().await;
     let mut refreshed = false;
     loop {
         let current = creds.current();

@@ -17,6 +17,8 @@ use crate::sagepro::{SageProConfig, SageProConnector, SageProCredentials};
 use ledgerbridge_core::ids::ErpDocumentId;
 use ledgerbridge_core::secrets::Secret;
 use serde::{Deserialize, Deserializer};
+use std::pin::Pin;
+use std::sync::Arc;
 
 /// Deserialise a string straight into a [`Secret`], so the value never sits in a plain field.
 pub(crate) fn secret<'de, D: Deserializer<'de>>(d: D) -> Result<Secret<String>, D::Error> {
@@ -151,46 +153,128 @@ impl AnyConnector {
         }
     }
 
-    /// Build the connector the settings name. Credentials are fixed (no refresher): a rotated
-    /// secret is picked up by building a new connector from freshly fetched settings.
+    /// Build the connector the settings name, with fixed credentials (a test, a settings
+    /// file read once). Deployments use [`AnyConnector::from_settings_refreshing`].
     pub fn from_settings(settings: ErpSettings) -> Result<AnyConnector, ErpError> {
+        Self::build(settings, None)
+    }
+
+    /// Build the connector with credentials that follow the settings secret: `fetch` reads
+    /// the settings JSON afresh (from Secrets Manager, say) and is called on a 401/403 (then
+    /// the request is sent once more) and before a request once the credentials are older
+    /// than `max_age` (the secret cache TTL, at most 300 s in a deployment). Only the
+    /// credentials are taken from a re-read; a change of ERP kind or of other settings needs a
+    /// restart.
+    pub fn from_settings_refreshing<F, Fut>(
+        settings: ErpSettings,
+        fetch: F,
+        max_age: std::time::Duration,
+    ) -> Result<AnyConnector, ErpError>
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<Secret<String>, ErpError>> + Send + 'static,
+    {
+        let fetch: SettingsFetch = Arc::new(move || Box::pin(fetch()));
+        Self::build(settings, Some((fetch, max_age)))
+    }
+
+    fn build(
+        settings: ErpSettings,
+        refresh: Option<(SettingsFetch, std::time::Duration)>,
+    ) -> Result<AnyConnector, ErpError> {
         match settings {
             ErpSettings::Epicor(s) => {
-                let auth = match (s.user, s.password, s.bearer_token) {
-                    (Some(user), Some(password), None) => EpicorAuth::Basic { user, password },
-                    (None, None, Some(token)) => EpicorAuth::Bearer(token),
-                    _ => {
-                        return Err(config_err(
-                            ErpKind::Epicor.as_str(),
-                            "give either \"user\" and \"password\" or \"bearer_token\"",
-                        ))
-                    }
-                };
-                let creds = Credentials::fixed(EpicorCredentials {
-                    api_key: s.api_key,
-                    auth,
+                let (config, value) = epicor_credentials(s)?;
+                let creds = credentials(value, refresh, |s| match s {
+                    ErpSettings::Epicor(s) => epicor_credentials(s).map(|(_, c)| c),
+                    _ => Err(kind_changed(ErpKind::Epicor)),
                 });
-                Ok(AnyConnector::Epicor(EpicorConnector::new(s.config, creds)?))
+                Ok(AnyConnector::Epicor(EpicorConnector::new(config, creds)?))
             }
             ErpSettings::Sagepro(s) => {
-                let creds = Credentials::fixed(SageProCredentials { api_key: s.api_key });
+                let value = SageProCredentials { api_key: s.api_key };
+                let creds = credentials(value, refresh, |s| match s {
+                    ErpSettings::Sagepro(s) => Ok(SageProCredentials { api_key: s.api_key }),
+                    _ => Err(kind_changed(ErpKind::SagePro)),
+                });
                 Ok(AnyConnector::SagePro(SageProConnector::new(
                     s.config, creds,
                 )?))
             }
             ErpSettings::Sage500(s) => {
-                let creds = Sage500Credentials {
-                    api_key: s.api_key,
-                    user: s.user,
-                    password: s.password,
-                };
-                Ok(AnyConnector::Sage500(Sage500Connector::new(
-                    s.config,
-                    Credentials::fixed(creds),
-                )?))
+                let (config, value) = sage500_credentials(s);
+                let creds = credentials(value, refresh, |s| match s {
+                    ErpSettings::Sage500(s) => Ok(sage500_credentials(s).1),
+                    _ => Err(kind_changed(ErpKind::Sage500)),
+                });
+                Ok(AnyConnector::Sage500(Sage500Connector::new(config, creds)?))
             }
         }
     }
+}
+
+type SettingsFetch = Arc<
+    dyn Fn() -> Pin<Box<dyn std::future::Future<Output = Result<Secret<String>, ErpError>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// Fixed credentials, or credentials re-read through `refresh` and cut out of the settings by
+/// `extract`.
+fn credentials<C>(
+    value: C,
+    refresh: Option<(SettingsFetch, std::time::Duration)>,
+    extract: fn(ErpSettings) -> Result<C, ErpError>,
+) -> Credentials<C>
+where
+    C: Clone + Send + Sync + 'static,
+{
+    let Some((fetch, max_age)) = refresh else {
+        return Credentials::fixed(value);
+    };
+    Credentials::refreshable(value, move || {
+        let fetch = fetch.clone();
+        async move { extract(ErpSettings::from_json(&fetch().await?)?) }
+    })
+    .with_max_age(max_age)
+}
+
+fn kind_changed(was: ErpKind) -> ErpError {
+    config_err(
+        was.as_str(),
+        "the re-read ERP settings name another ERP kind; restart to switch ERP",
+    )
+}
+
+fn epicor_credentials(s: EpicorSettings) -> Result<(EpicorConfig, EpicorCredentials), ErpError> {
+    let auth = match (s.user, s.password, s.bearer_token) {
+        (Some(user), Some(password), None) => EpicorAuth::Basic { user, password },
+        (None, None, Some(token)) => EpicorAuth::Bearer(token),
+        _ => {
+            return Err(config_err(
+                ErpKind::Epicor.as_str(),
+                "give either \"user\" and \"password\" or \"bearer_token\"",
+            ))
+        }
+    };
+    Ok((
+        s.config,
+        EpicorCredentials {
+            api_key: s.api_key,
+            auth,
+        },
+    ))
+}
+
+fn sage500_credentials(s: Sage500Settings) -> (Sage500Config, Sage500Credentials) {
+    (
+        s.config,
+        Sage500Credentials {
+            api_key: s.api_key,
+            user: s.user,
+            password: s.password,
+        },
+    )
 }
 
 impl ErpConnector for AnyConnector {

@@ -17,7 +17,8 @@ use ledgerbridge_core::secrets::{
     parse_secret_list, CachedSecrets, EnvSecrets, Secret, SecretError,
 };
 use ledgerbridge_core::telemetry::{
-    EventIgnored, EventOversized, IntakeFailed, WebhookAccepted, WebhookDuplicate, WebhookRejected,
+    EventIgnored, EventOversized, EventQuarantined, IntakeFailed, WebhookAccepted,
+    WebhookDuplicate, WebhookRejected,
 };
 use ledgerbridge_core::webhook::{Verifier, WebhookError};
 use ledgerbridge_core::Clock;
@@ -60,6 +61,10 @@ impl IntakeResponse {
     const IGNORED: IntakeResponse = IntakeResponse {
         status: 200,
         body: r#"{"received":true,"ignored":true}"#,
+    };
+    const QUARANTINED: IntakeResponse = IntakeResponse {
+        status: 200,
+        body: r#"{"received":true,"quarantined":true}"#,
     };
     const UNAVAILABLE: IntakeResponse = IntakeResponse {
         status: 503,
@@ -223,25 +228,17 @@ where
         WebhookRejected { reason: e.reason() }.emit();
         return IntakeResponse::bad_request(reject_body(&e));
     }
+    // Signed by Stripe but not an event we can read: a 4xx would make Stripe retry for three
+    // days and then drop it. Keep it for a person instead (RELIABILITY I7).
+    let hash = payload_hash(body);
     let head = match EnvelopeHead::parse(body) {
         Ok(h) => h,
-        Err(_) => {
-            WebhookRejected {
-                reason: "unparseable_event",
-            }
-            .emit();
-            return IntakeResponse::bad_request("unparseable event");
-        }
+        Err(_) => return quarantine(deps, "unparseable_event", None, body, &hash).await,
     };
     let Some(event_id) = StripeEventId::parse(&head.id) else {
-        WebhookRejected {
-            reason: "invalid_event_id",
-        }
-        .emit();
-        return IntakeResponse::bad_request("invalid event id");
+        return quarantine(deps, "invalid_event_id", None, body, &hash).await;
     };
     let key = IdempotencyKey::from(IntakeKey::event(&event_id));
-    let hash = payload_hash(body);
     let handled = deps.handled.contains(head.event_type.as_ref());
 
     let deadline = tokio::time::Instant::now() + deps.wait_for_peer;
@@ -262,10 +259,28 @@ where
                     record_ignored(deps, &event_id, &head, &key).await
                 };
             }
+            // The same event id with another payload (tampering, or a changed object): the
+            // stored record, whether returned by the conditional write or read after it, is
+            // compared before anything else, and the differing copy is kept (RELIABILITY D5).
+            Ok(Claim::Existing(rec)) if rec.payload_hash != hash => {
+                WebhookDuplicate {
+                    event_id: event_id.as_str(),
+                    payload_differs: true,
+                }
+                .emit();
+                return quarantine(
+                    deps,
+                    "payload_mismatch",
+                    Some(event_id.as_str()),
+                    body,
+                    &hash,
+                )
+                .await;
+            }
             Ok(Claim::Existing(rec)) if rec.status != RecordStatus::InProgress => {
                 WebhookDuplicate {
                     event_id: event_id.as_str(),
-                    payload_differs: rec.payload_hash != hash,
+                    payload_differs: false,
                 }
                 .emit();
                 return IntakeResponse::DUPLICATE;
@@ -291,6 +306,123 @@ where
                     IntakeResponse::FAILED
                 };
             }
+        }
+    }
+}
+
+/// Largest body kept in quarantine: the record holds it base64-encoded, and a DynamoDB item
+/// is at most 400 KB. A larger one is answered 500 with the alarm, so Stripe keeps retrying
+/// it while a person looks.
+pub const QUARANTINE_MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// How long a quarantine record counts (it is the only copy ledgerbridge keeps).
+const QUARANTINE_DAYS: i64 = 400;
+
+/// What a quarantine record's `result` holds (JSON).
+#[derive(Debug, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct QuarantinedDelivery {
+    /// `unparseable_event`, `invalid_event_id` or `payload_mismatch`.
+    pub reason: String,
+    pub event_id: Option<String>,
+    pub received_at_ms: i64,
+    /// The body exactly as received, base64 (standard alphabet).
+    pub body_base64: String,
+}
+
+/// Keep a validly signed delivery that cannot be queued in the idempotency store under
+/// [`IntakeKey::quarantine`] (status `PARKED`, the body in the result), log the alarm, and
+/// answer 2xx so Stripe stops retrying. Nothing is queued. When the store fails the answer is
+/// 5xx and Stripe retries.
+async fn quarantine<Q, S, C>(
+    deps: &Deps<Q, S, C>,
+    reason: &'static str,
+    event_id: Option<&str>,
+    body: &[u8],
+    hash: &str,
+) -> IntakeResponse
+where
+    Q: EventQueue,
+    S: IdempotencyStore,
+    C: Clock,
+{
+    use base64::Engine as _;
+    let key = IdempotencyKey::from(IntakeKey::quarantine(hash));
+    let event = EventQuarantined {
+        event_id,
+        reason,
+        key: key.as_str(),
+        body_bytes: body.len(),
+    };
+    if body.len() > QUARANTINE_MAX_BODY_BYTES {
+        event.emit();
+        IntakeFailed {
+            event_id: event_id.unwrap_or("-"),
+            stage: "quarantine",
+            error: &format_args!(
+                "a body of {} bytes is larger than the quarantine keeps ({QUARANTINE_MAX_BODY_BYTES})",
+                body.len()
+            ),
+        }
+        .emit();
+        return IntakeResponse::FAILED;
+    }
+    let now_ms = deps.clock.now_millis();
+    let req = ClaimRequest {
+        key: key.clone(),
+        payload_hash: hash.to_owned(),
+        now_ms,
+        lease_ms: deps.lease_ms,
+        expiration: now_ms
+            .div_euclid(1000)
+            .saturating_add(QUARANTINE_DAYS * 86_400),
+    };
+    match deps.store.claim(&req).await {
+        Ok(Claim::Acquired) => {}
+        // The same bytes are already kept (a redelivery): nothing more to store.
+        Ok(Claim::Existing(rec)) if rec.status != RecordStatus::InProgress => {
+            return IntakeResponse::QUARANTINED;
+        }
+        // Another copy is being stored right now; let Stripe retry rather than answer 2xx
+        // before it is kept.
+        Ok(Claim::Existing(_)) => return IntakeResponse::UNAVAILABLE,
+        Err(e) => {
+            IntakeFailed {
+                event_id: event_id.unwrap_or("-"),
+                stage: "quarantine",
+                error: &e,
+            }
+            .emit();
+            return IntakeResponse::UNAVAILABLE;
+        }
+    }
+    let kept = QuarantinedDelivery {
+        reason: reason.to_owned(),
+        event_id: event_id.map(str::to_owned),
+        received_at_ms: now_ms,
+        body_base64: base64::engine::general_purpose::STANDARD.encode(body),
+    };
+    let stored = match serde_json::to_string(&kept) {
+        Ok(json) => deps
+            .store
+            .complete(&key, RecordStatus::Parked, Some(json))
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match stored {
+        Ok(()) => {
+            event.emit();
+            IntakeResponse::QUARANTINED
+        }
+        Err(e) => {
+            IntakeFailed {
+                event_id: event_id.unwrap_or("-"),
+                stage: "quarantine",
+                error: &e,
+            }
+            .emit();
+            release(deps, &key).await;
+            IntakeResponse::UNAVAILABLE
         }
     }
 }

@@ -68,6 +68,12 @@ impl StageError {
         }
     }
 
+    /// An ERP call that may have created the document failed and the document is not found
+    /// yet: the intent must stay held until the ERP's search has caught up (RELIABILITY E5).
+    pub fn is_in_doubt(&self) -> bool {
+        matches!(self, StageError::Retry { source } if matches!(source.as_ref(), Cause::Erp(e) if e.may_have_committed()))
+    }
+
     pub fn park(reason: impl Into<String>) -> Self {
         StageError::Park {
             reason: reason.into(),

@@ -100,8 +100,8 @@ fn config_err(message: &str) -> ErpError {
 }
 
 impl Sage500Connector<Sage500Backend> {
-    /// Build the adapter the configuration names. Credentials are read once; the HTTP facade
-    /// key is refreshed through `creds` on 401/403 when it has a refresher.
+    /// Build the adapter the configuration names. The HTTP facade key follows `creds` (refreshed
+    /// on 401/403 and when stale, when it has a refresher); a SQL Server login is read once.
     pub fn new(
         mut cfg: Sage500Config,
         creds: Credentials<Sage500Credentials>,
@@ -125,7 +125,6 @@ impl Sage500Connector<Sage500Backend> {
             }
         }
         let timeout = Duration::from_millis(cfg.timeout_ms);
-        let current = creds.current();
         let db =
             match cfg.transport {
                 Sage500Transport::Http => {
@@ -133,9 +132,10 @@ impl Sage500Connector<Sage500Backend> {
                         .base_url
                         .as_deref()
                         .ok_or_else(|| config_err("transport \"http\" needs \"base_url\""))?;
-                    let key = current
-                        .api_key
-                        .ok_or_else(|| config_err("transport \"http\" needs \"api_key\""))?;
+                    let key = creds.project(|c: Sage500Credentials| {
+                        c.api_key
+                            .ok_or_else(|| config_err("transport \"http\" needs \"api_key\""))
+                    })?;
                     let steps = cfg
                         .docs
                         .all()
@@ -143,7 +143,7 @@ impl Sage500Connector<Sage500Backend> {
                         .filter_map(|d| d.setup_step_key.map(|k| (d.procedure.clone(), k)))
                         .collect();
                     Sage500Backend::Http(
-                        HttpDb::new(base, &cfg.company, Credentials::fixed(key), timeout)?
+                        HttpDb::new(base, &cfg.company, key, timeout)?
                             .with_calls(cfg.api.clone(), steps)
                             .with_dim_job(cfg.customer_update_dim_job),
                     )
@@ -153,6 +153,7 @@ impl Sage500Connector<Sage500Backend> {
                     let sql = cfg.sqlserver.clone().ok_or_else(|| {
                         config_err("transport \"sqlserver\" needs a \"sqlserver\" section")
                     })?;
+                    let current = creds.current();
                     let (Some(user), Some(password)) = (current.user, current.password) else {
                         return Err(config_err(
                             "transport \"sqlserver\" needs \"user\" and \"password\"",

@@ -88,6 +88,12 @@ where
                     .complete(&key, RecordStatus::Parked, Some(reason.clone()))
                     .await?;
             }
+            Err(e) if e.is_in_doubt() => {
+                // The document may exist but is not found yet: keep the intent held until its
+                // lease lapses (longer than the ERP's search lag), so no worker creates it again
+                // before a search can see it; the next one searches first.
+                tracing::warn!(reference = %reference, "ERP create in doubt; intent kept until its lease lapses");
+            }
             Err(_) => {
                 if let Err(e) = self.store.release(&key).await {
                     tracing::warn!(error = %e, "Intent not released; it lapses with its lease");

@@ -427,12 +427,21 @@ async fn a_permanent_erp_error_parks_the_message_and_its_dependents() {
 async fn a_lost_create_response_is_found_by_reference_not_posted_twice() {
     let p = poster(CreateMode::LoseResponse);
     let msg = receipt("pi_7", Vec::new());
-    // The ERP committed, the answer was lost: retried, intent released.
+    // The ERP committed, the answer was lost: retried, and the intent stays held until its
+    // lease lapses (an ERP's search may lag behind its commits, RELIABILITY E5).
     let err = p.handle(&msg).await.unwrap_err();
     assert!(is_retry(&err), "{err}");
     assert_eq!(p.connector.documents(), 1);
-    // The redelivery searches by reference first and finds the document.
     p.connector.set_mode(CreateMode::Ok);
+    let early = p.handle(&msg).await.unwrap_err();
+    assert!(is_retry(&early), "{early}");
+    assert_eq!(
+        p.connector.creates(),
+        1,
+        "nothing sent while the intent is held"
+    );
+    // After the lease, the redelivery searches by reference first and finds the document.
+    p.clock.set_secs(NOW_SECS + 61);
     let out = p.handle(&msg).await.unwrap();
     assert_eq!(
         out,
