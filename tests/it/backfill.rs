@@ -404,6 +404,7 @@ async fn backfill_into_the_aws_stack_queues_events_the_functions_process() {
         email: Some("ap@northwind-traders.example".into()),
         currency: ledgerbridge_core::Currency::USD,
         address: Default::default(),
+        phone: None,
     });
     ledgerbridge_erp::post_command(&post.poster.connector, &seed, &RetryPolicy::default())
         .await

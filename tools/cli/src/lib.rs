@@ -3,6 +3,7 @@
 //! command in a child process of their own binary.
 
 mod agent;
+pub mod audit;
 pub mod backfill;
 pub mod local;
 mod map;
@@ -47,6 +48,10 @@ enum Command {
     /// normal pipeline: list objects created in a date range, deliver each as a signed event to
     /// the webhook endpoint; idempotent and resumable.
     Backfill(backfill::BackfillArgs),
+    /// Confirm that every document cross-referenced in a date range still exists in the ERP
+    /// with the amount and currency posted; report missing and different ones (console and
+    /// CSV), re-post missing ones with --repost; exits non-zero when anything is flagged.
+    Audit(audit::AuditArgs),
 }
 
 #[derive(clap::Args)]
@@ -76,6 +81,8 @@ enum CliError {
     Report(#[from] report::ReportError),
     #[error(transparent)]
     Backfill(#[from] backfill::BackfillError),
+    #[error(transparent)]
+    Audit(#[from] audit::AuditError),
     #[error("the pipeline did not settle within {0} s")]
     NotIdle(u64),
 }
@@ -155,6 +162,7 @@ where
         Command::Map(args) => map::run(args).await.map_err(CliError::from),
         Command::Report(args) => report::run(args).await.map_err(CliError::from),
         Command::Backfill(args) => backfill::run(args).await.map_err(CliError::from),
+        Command::Audit(args) => audit::run(args).await.map_err(CliError::from),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

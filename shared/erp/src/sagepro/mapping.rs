@@ -363,6 +363,74 @@ pub fn first_match(body: &Value) -> Result<Option<ErpDocumentId>, ErpError> {
     }
 }
 
+/// The document as Sage Pro holds it, from the search answer ([`find_request`]): the facade's
+/// list schemas (`SalesOrderList`, `InvoiceList`, …) carry whole documents, so the total is
+/// the lines' `quantity × unitPrice`, the receipt's `amount`, or the journal lines' `debit`,
+/// with the document's `currency`.
+pub fn read_back_of(
+    kind: DocKind,
+    body: &Value,
+) -> Result<crate::connector::DocumentReadBack, ErpError> {
+    use crate::connector::DocumentReadBack;
+    let Some(items) = body.get("data").and_then(Value::as_array) else {
+        return Err(ErpError::permanent(
+            ERP,
+            "search answer has no \"data\" array",
+        ));
+    };
+    let Some(doc) = items.first() else {
+        return Ok(DocumentReadBack::Missing);
+    };
+    let erp_id =
+        id_of(doc).ok_or_else(|| ErpError::permanent(ERP, "search result has no \"id\""))?;
+    let dec = |v: &Value, f: &str| -> Option<rust_decimal::Decimal> {
+        match v.get(f)? {
+            Value::String(s) => s.trim().parse().ok(),
+            Value::Number(n) => n.to_string().parse().ok(),
+            _ => None,
+        }
+    };
+    let lines: Vec<Value> = doc
+        .get("lines")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let amount = match kind {
+        DocKind::SalesOrder | DocKind::Invoice | DocKind::CreditMemo => {
+            let mut total = rust_decimal::Decimal::ZERO;
+            let mut ok = true;
+            for l in &lines {
+                match dec(l, "quantity")
+                    .zip(dec(l, "unitPrice"))
+                    .and_then(|(q, p)| q.checked_mul(p))
+                    .and_then(|x| total.checked_add(x))
+                {
+                    Some(t) => total = t,
+                    None => ok = false,
+                }
+            }
+            ok.then_some(total)
+        }
+        DocKind::CashReceipt => dec(doc, "amount"),
+        DocKind::JournalEntry => Some(
+            lines
+                .iter()
+                .filter_map(|l| dec(l, "debit"))
+                .sum::<rust_decimal::Decimal>(),
+        ),
+        DocKind::Customer => None,
+    };
+    Ok(DocumentReadBack::Found {
+        erp_id,
+        amount,
+        currency: doc
+            .get("currency")
+            .and_then(Value::as_str)
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
