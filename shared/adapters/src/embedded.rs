@@ -515,3 +515,8 @@ impl ledgerbridge_core::ports::ReverseLinkStore for SqliteStore {
             .map(|r| ReverseLink::from_xref(&link.customer_code, r)))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+#[path = "embedded/xref_audit_tests.rs"]
+mod xref_audit_tests;

@@ -1192,3 +1192,8 @@ mod tests {
 #[allow(clippy::unwrap_used)]
 #[path = "text_fit_tests.rs"]
 mod text_fit_tests;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+#[path = "read_back_tests.rs"]
+mod read_back_tests;

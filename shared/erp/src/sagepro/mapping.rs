@@ -480,3 +480,51 @@ mod tests {
         assert!(first_match(&json!({})).is_err());
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod read_back_tests {
+    use super::*;
+    use crate::connector::DocumentReadBack;
+
+    #[test]
+    fn read_back_totals_lines_receipts_and_journals_from_the_search_answer() {
+        let order = json!({"data": [{"id": "SO-7", "currency": "JPY",
+            "lines": [{"quantity": "3", "unitPrice": "1000"}, {"quantity": 1, "unitPrice": 5}]}]});
+        assert_eq!(
+            read_back_of(DocKind::SalesOrder, &order).unwrap(),
+            DocumentReadBack::Found {
+                erp_id: ErpDocumentId::new("SO-7"),
+                amount: Some("3005".parse().unwrap()),
+                currency: Some("JPY".into()),
+            }
+        );
+        let receipt = json!({"data": [{"id": "CR-1", "currency": "USD", "amount": "12.34"}]});
+        let DocumentReadBack::Found { amount, .. } =
+            read_back_of(DocKind::CashReceipt, &receipt).unwrap()
+        else {
+            panic!("found expected")
+        };
+        assert_eq!(amount, Some("12.34".parse().unwrap()));
+        let journal = json!({"data": [{"id": "JE-1", "currency": "USD",
+            "lines": [{"debit": "7.00"}, {"credit": "7.00"}]}]});
+        let DocumentReadBack::Found { amount, .. } =
+            read_back_of(DocKind::JournalEntry, &journal).unwrap()
+        else {
+            panic!("found expected")
+        };
+        assert_eq!(amount, Some("7.00".parse().unwrap()));
+        let broken = json!({"data": [{"id": "IN-1", "lines": [{"quantity": "1"}]}]});
+        let DocumentReadBack::Found { amount, .. } =
+            read_back_of(DocKind::Invoice, &broken).unwrap()
+        else {
+            panic!("found expected")
+        };
+        assert_eq!(amount, None);
+        assert_eq!(
+            read_back_of(DocKind::Invoice, &json!({"data": []})).unwrap(),
+            DocumentReadBack::Missing
+        );
+        assert!(read_back_of(DocKind::Invoice, &json!({"value": []})).is_err());
+    }
+}
