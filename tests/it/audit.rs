@@ -356,3 +356,84 @@ async fn audit_reads_sage_pro_amounts_and_flags_a_deleted_and_a_changed_document
     assert_eq!(report.count(&Status::Missing), 1);
     assert_eq!(report.count(&Status::Different), 1);
 }
+
+/// The DynamoDB adapter on moto: posted amounts and commands stored with the cross-reference,
+/// listed by posting time through a filtered scan, replaced conditionally; and an
+/// Epicor audit over it flags a deleted document.
+#[tokio::test]
+async fn dynamodb_cross_references_list_by_posting_time_and_feed_the_audit() {
+    use crate::support::moto;
+    use ledgerbridge_adapters::aws::DynamoStore;
+    use ledgerbridge_core::ids::ErpDocumentId;
+    use ledgerbridge_core::ports::{XrefRecord, XrefStore};
+    let conf = moto::sdk_config().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&conf);
+    let table = moto::unique("audit-state");
+    moto::create_state_table(&ddb, &table).await;
+    let store = DynamoStore::new(ddb, &table);
+    let rec = |i: i64, erp_id: &str| XrefRecord {
+        stripe_id: StripeObjectId::new(format!("pi_dyn{i:03}")),
+        doc_kind: "cash_receipt".into(),
+        erp: "epicor".into(),
+        erp_id: ErpDocumentId::new(erp_id),
+        created_at_ms: 1_000 + i,
+        posted: Some(usd(100 + i)),
+        command: Some(format!("{{\"n\":{i}}}")),
+    };
+    for i in 0..30 {
+        store.put_xref_if_absent(&rec(i, "CR-1")).await.unwrap();
+    }
+    // A record without an amount (written before amounts were stored) reads back without one.
+    let mut old = rec(99, "CR-1");
+    (old.posted, old.command) = (None, None);
+    store.put_xref_if_absent(&old).await.unwrap();
+    let listed = store.list_xrefs_posted_between(1_010, 1_020).await.unwrap();
+    let ids: Vec<i64> = listed.iter().map(|x| x.created_at_ms - 1_000).collect();
+    assert_eq!(ids, (10..20).collect::<Vec<_>>());
+    assert_eq!(listed[0], rec(10, "CR-1"));
+    let all = store.list_xrefs_posted_between(0, i64::MAX).await.unwrap();
+    assert_eq!(all.len(), 31);
+    assert_eq!(all.last().unwrap().posted, None);
+    assert!(!store
+        .replace_xref(&rec(3, "CR-9"), &ErpDocumentId::new("CR-7"))
+        .await
+        .unwrap());
+    assert!(store
+        .replace_xref(&rec(3, "CR-9"), &ErpDocumentId::new("CR-1"))
+        .await
+        .unwrap());
+    let got = store
+        .get_xref(&StripeObjectId::new("pi_dyn003"), "cash_receipt")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, rec(3, "CR-9"));
+
+    // The audit over the DynamoDB store: a document posted and then deleted is flagged.
+    let sb = sandbox(ErpKind::Epicor).await;
+    let item = Mapping::from_toml(EXAMPLE).unwrap().payments.item;
+    let local = posted(epicor(&sb), &item).await;
+    let first = local
+        .list_xrefs_posted_between(0, i64::MAX)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|x| x.doc_kind == "cash_receipt")
+        .unwrap();
+    let mut moved = first.clone();
+    moved.created_at_ms = 5_000;
+    store.put_xref_if_absent(&moved).await.unwrap();
+    edit(
+        &sb,
+        ErpKind::Epicor,
+        "CashRecs",
+        first.erp_id.as_str(),
+        json!({"delete": true}),
+    )
+    .await;
+    let report = audit(&store, &epicor(&sb), 5_000, 5_001, false, &policy())
+        .await
+        .unwrap();
+    assert_eq!(report.findings.len(), 1);
+    assert_eq!(report.count(&Status::Missing), 1);
+}

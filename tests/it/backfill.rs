@@ -354,7 +354,10 @@ async fn backfill_into_the_aws_stack_queues_events_the_functions_process() {
     let tcfg = TransformConfig::from_env(env_of(
         &handoff,
         "transform",
-        &[("LEDGERBRIDGE_STRIPE_API_BASE", &stripe_base)],
+        &[
+            ("LEDGERBRIDGE_STRIPE_API_BASE", &stripe_base),
+            ("LEDGERBRIDGE_ALLOW_EXAMPLE_CONFIG", "true"),
+        ],
     ))
     .unwrap();
     let key = secrets.fetch(&tcfg.stripe_key_secret_id).await.unwrap();
@@ -375,7 +378,12 @@ async fn backfill_into_the_aws_stack_queues_events_the_functions_process() {
             .map(|u| SqsQueue::new(sqs.clone(), u, SQS_MAX_MESSAGE_BYTES)),
         parked: SqsQueue::new(sqs.clone(), &tcfg.parked_queue_url, SQS_MAX_MESSAGE_BYTES),
     };
-    let pcfg = PostConfig::from_env(env_of(&handoff, "erp-post", &[])).unwrap();
+    let pcfg = PostConfig::from_env(env_of(
+        &handoff,
+        "erp-post",
+        &[("LEDGERBRIDGE_ALLOW_EXAMPLE_CONFIG", "true")],
+    ))
+    .unwrap();
     let settings =
         ErpSettings::from_json(&secrets.fetch(&pcfg.erp_secret_id).await.unwrap()).unwrap();
     let post = PostStage {
