@@ -469,8 +469,8 @@ pub fn render(report: &AuditReport) -> String {
             "{:<10} {:<13} {:<32} {:<22} {}",
             f.status.as_str(),
             f.xref.doc_kind,
-            f.xref.stripe_id,
-            f.xref.erp_id,
+            f.xref.stripe_id.as_str(),
+            f.xref.erp_id.as_str(),
             f.detail
         ));
         match &f.repost {
