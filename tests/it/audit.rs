@@ -253,6 +253,7 @@ async fn audit_flags_every_deleted_and_changed_epicor_document_and_reposts_the_m
         to: today,
         erp_settings_file: dir.join("erp.json"),
         data_dir: dir.clone(),
+        state_table: None,
         csv: Some(csv.clone()),
         repost: false,
     })

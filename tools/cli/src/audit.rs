@@ -51,6 +51,10 @@ pub struct AuditArgs {
     /// Directory of the local SQLite files (as given to `ledgerbridge local` or `serve`).
     #[arg(long, default_value = ".local")]
     pub data_dir: PathBuf,
+    /// Audit the AWS stack instead: its DynamoDB state table (AWS credentials, region and any
+    /// endpoint from the environment, as the SDK reads them). `--data-dir` is then not used.
+    #[arg(long)]
+    pub state_table: Option<String>,
     /// Also write every finding as CSV to this file.
     #[arg(long)]
     pub csv: Option<PathBuf>,
@@ -503,11 +507,6 @@ pub fn range_ms(from: &str, to: &str) -> Result<(i64, i64), AuditError> {
 
 pub async fn run(args: AuditArgs) -> Result<(), AuditError> {
     let (from_ms, to_ms) = range_ms(&args.from, &args.to)?;
-    let path = args.data_dir.join("ledgerbridge.sqlite");
-    if !path.is_file() {
-        return Err(AuditError::NoStore(path));
-    }
-    let store = SqliteStore::open(&path)?;
     let text = std::fs::read_to_string(&args.erp_settings_file).map_err(|source| {
         AuditError::Settings {
             path: args.erp_settings_file.clone(),
@@ -515,15 +514,25 @@ pub async fn run(args: AuditArgs) -> Result<(), AuditError> {
         }
     })?;
     let connector = AnyConnector::from_settings(ErpSettings::from_json(&Secret::new(text))?)?;
-    let report = audit(
-        &store,
-        &connector,
-        from_ms,
-        to_ms,
-        args.repost,
-        &RetryPolicy::default(),
-    )
-    .await?;
+    let policy = RetryPolicy::default();
+    let report = match &args.state_table {
+        Some(table) => {
+            let sdk = ledgerbridge_adapters::aws::sdk_config(None).await;
+            let store = ledgerbridge_adapters::aws::DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(&sdk),
+                table,
+            );
+            audit(&store, &connector, from_ms, to_ms, args.repost, &policy).await?
+        }
+        None => {
+            let path = args.data_dir.join("ledgerbridge.sqlite");
+            if !path.is_file() {
+                return Err(AuditError::NoStore(path));
+            }
+            let store = SqliteStore::open(&path)?;
+            audit(&store, &connector, from_ms, to_ms, args.repost, &policy).await?
+        }
+    };
     print!("{}", render(&report));
     if let Some(csv) = &args.csv {
         std::fs::write(csv, to_csv(&report)).map_err(|source| AuditError::Write {
