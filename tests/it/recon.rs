@@ -757,6 +757,8 @@ async fn sources_never_synced_to_the_erp_are_reported() {
             erp: "epicor".into(),
             erp_id: ErpDocumentId::new("CR-1"),
             created_at_ms: 0,
+            posted: None,
+            command: None,
         })
         .await
         .unwrap();

@@ -161,6 +161,7 @@ impl SqliteStore {
              );",
         )
         .map_err(db_err)?;
+        add_posted_columns(&conn)?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -328,14 +329,19 @@ impl XrefStore for SqliteStore {
         self.with(|conn| {
             let changed = conn
                 .execute(
-                    "INSERT OR IGNORE INTO xref (stripe_id, doc_kind, erp, erp_id, created_at_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT OR IGNORE INTO xref
+                       (stripe_id, doc_kind, erp, erp_id, created_at_ms, amount_minor, currency,
+                        command)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                     params![
                         record.stripe_id.as_str(),
                         record.doc_kind,
                         record.erp,
                         record.erp_id.as_str(),
-                        record.created_at_ms
+                        record.created_at_ms,
+                        record.posted.map(|m| m.minor),
+                        record.posted.map(|m| m.currency.code().to_owned()),
+                        record.command,
                     ],
                 )
                 .map_err(db_err)?;
@@ -382,20 +388,117 @@ fn read_xref(
     doc_kind: &str,
 ) -> Result<Option<XrefRecord>, StoreError> {
     conn.query_row(
-        "SELECT erp, erp_id, created_at_ms FROM xref WHERE stripe_id = ?1 AND doc_kind = ?2",
+        &format!("SELECT {XREF_COLUMNS} FROM xref WHERE stripe_id = ?1 AND doc_kind = ?2"),
         params![stripe_id, doc_kind],
-        |r| {
-            Ok(XrefRecord {
-                stripe_id: StripeObjectId::new(stripe_id),
-                doc_kind: doc_kind.to_owned(),
-                erp: r.get(0)?,
-                erp_id: ErpDocumentId::new(r.get::<_, String>(1)?),
-                created_at_ms: r.get(2)?,
-            })
-        },
+        xref_row,
     )
     .optional()
     .map_err(db_err)
+}
+
+const XREF_COLUMNS: &str =
+    "stripe_id, doc_kind, erp, erp_id, created_at_ms, amount_minor, currency, command";
+
+/// One row selected with [`XREF_COLUMNS`]. A stored currency this build does not know leaves
+/// the amount unrecorded rather than guessed.
+fn xref_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<XrefRecord> {
+    let minor: Option<i64> = r.get(5)?;
+    let currency: Option<String> = r.get(6)?;
+    let posted = match (minor, currency) {
+        (Some(minor), Some(code)) => ledgerbridge_core::Currency::parse(&code)
+            .ok()
+            .map(|c| ledgerbridge_core::Money::new(minor, c)),
+        _ => None,
+    };
+    Ok(XrefRecord {
+        stripe_id: StripeObjectId::new(r.get::<_, String>(0)?),
+        doc_kind: r.get(1)?,
+        erp: r.get(2)?,
+        erp_id: ErpDocumentId::new(r.get::<_, String>(3)?),
+        created_at_ms: r.get(4)?,
+        posted,
+        command: r.get(7)?,
+    })
+}
+
+/// The posted amount's columns, added to stores created before they existed (their rows keep
+/// no amount: the audit reports them as "amount not recorded").
+fn add_posted_columns(conn: &Connection) -> Result<(), StoreError> {
+    let mut stmt = conn
+        .prepare("SELECT name FROM pragma_table_info('xref')")
+        .map_err(db_err)?;
+    let names: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .map_err(db_err)?
+        .collect::<Result<_, _>>()
+        .map_err(db_err)?;
+    for (col, ty) in [
+        ("amount_minor", "INTEGER"),
+        ("currency", "TEXT"),
+        ("command", "TEXT"),
+    ] {
+        if !names.iter().any(|n| n == col) {
+            conn.execute(&format!("ALTER TABLE xref ADD COLUMN {col} {ty}"), [])
+                .map_err(db_err)?;
+        }
+    }
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS xref_created ON xref (created_at_ms)",
+        [],
+    )
+    .map_err(db_err)?;
+    Ok(())
+}
+
+impl ledgerbridge_core::ports::XrefAudit for SqliteStore {
+    async fn list_xrefs_posted_between(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<XrefRecord>, StoreError> {
+        self.with(|conn| {
+            let mut stmt = conn
+                .prepare(&format!(
+                    "SELECT {XREF_COLUMNS} FROM xref WHERE created_at_ms >= ?1 AND created_at_ms < ?2
+                     ORDER BY created_at_ms, stripe_id, doc_kind"
+                ))
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map(params![from_ms, to_ms], xref_row)
+                .map_err(db_err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(db_err);
+            rows
+        })
+    }
+
+    async fn replace_xref(
+        &self,
+        record: &XrefRecord,
+        expected_erp_id: &ErpDocumentId,
+    ) -> Result<bool, StoreError> {
+        self.with(|conn| {
+            let n = conn
+                .execute(
+                    "UPDATE xref SET erp = ?3, erp_id = ?4, created_at_ms = ?5, amount_minor = ?6,
+                       currency = ?7, command = ?8
+                     WHERE stripe_id = ?1 AND doc_kind = ?2 AND erp_id = ?9",
+                    params![
+                        record.stripe_id.as_str(),
+                        record.doc_kind,
+                        record.erp,
+                        record.erp_id.as_str(),
+                        record.created_at_ms,
+                        record.posted.map(|m| m.minor),
+                        record.posted.map(|m| m.currency.code().to_owned()),
+                        record.command,
+                        expected_erp_id.as_str(),
+                    ],
+                )
+                .map_err(db_err)?;
+            Ok(n == 1)
+        })
+    }
 }
 
 /// Reverse customer links, kept in the cross-reference table.
@@ -424,3 +527,8 @@ impl ledgerbridge_core::ports::ReverseLinkStore for SqliteStore {
             .map(|r| ReverseLink::from_xref(&link.customer_code, r)))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+#[path = "embedded/xref_audit_tests.rs"]
+mod xref_audit_tests;

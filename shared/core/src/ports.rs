@@ -147,7 +147,36 @@ pub struct XrefRecord {
     /// Which ERP (`epicor`, `sage500`, `sagepro`).
     pub erp: String,
     pub erp_id: ErpDocumentId,
+    /// When the document was posted (the record was written).
     pub created_at_ms: i64,
+    /// The amount and currency posted, for the audit. `None` for customers and for records
+    /// written before the amount was stored (reported as "amount not recorded", never guessed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub posted: Option<crate::Money>,
+    /// The command as posted (`ErpCommand` JSON, customer and application resolved), so the
+    /// audit can re-post a document deleted in the ERP without asking Stripe again. `None`
+    /// for customers and older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+}
+
+/// What the audit (`ledgerbridge audit`) needs of the cross-references beyond posting.
+pub trait XrefAudit: Send + Sync {
+    /// Every cross-reference whose `created_at_ms` is in `[from_ms, to_ms)`, oldest first.
+    fn list_xrefs_posted_between(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> impl Future<Output = Result<Vec<XrefRecord>, StoreError>> + Send;
+
+    /// Point a cross-reference at a re-posted (or re-found) document: replaces the stored
+    /// record only while it still points at `expected_erp_id` (a conditional write). Returns
+    /// `false` when it no longer does.
+    fn replace_xref(
+        &self,
+        record: &XrefRecord,
+        expected_erp_id: &ErpDocumentId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 pub trait XrefStore: Send + Sync {
@@ -221,6 +250,8 @@ impl ReverseLink {
             erp: self.erp.clone(),
             erp_id: ErpDocumentId::new(self.stripe_customer.as_str()),
             created_at_ms: self.created_at_ms,
+            posted: None,
+            command: None,
         }
     }
 

@@ -404,6 +404,20 @@ impl ErpCommand {
         }
     }
 
+    /// The document's amount as posted (line total; receipt amount; a journal's debits),
+    /// recorded with the cross-reference for the audit. `None` for customers and for a
+    /// document whose total cannot be computed (it would not pass [`ErpCommand::validate`]).
+    pub fn posted_amount(&self) -> Option<Money> {
+        match self {
+            ErpCommand::UpsertCustomer(_) => None,
+            ErpCommand::CreateSalesOrder(c) => lines_total(c.currency, &c.lines).ok(),
+            ErpCommand::CreateInvoice(c) => lines_total(c.currency, &c.lines).ok(),
+            ErpCommand::CreateCreditMemo(c) => lines_total(c.currency, &c.lines).ok(),
+            ErpCommand::CreateCashReceipt(c) => Some(c.amount),
+            ErpCommand::PostJournalEntry(j) => j.totals().ok().map(|(debits, _)| debits),
+        }
+    }
+
     /// ERP-independent checks: required fields, one currency per document, positive amounts,
     /// exact line totals, balanced journals, and that the reference's kind matches the command.
     pub fn validate(&self) -> Result<(), CommandError> {

@@ -67,6 +67,23 @@ pub fn single_email_match(
     Ok(found.pop())
 }
 
+/// A posted document as the ERP holds it now, read back for the audit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DocumentReadBack {
+    /// No document carries the reference (deleted, or its reference field was cleared).
+    Missing,
+    Found {
+        /// The id the ERP holds the document under (the audit compares it with the
+        /// cross-reference's).
+        erp_id: ErpDocumentId,
+        /// The document's total in major units as the ERP holds it; `None` when this connector
+        /// does not read amounts back for this kind.
+        amount: Option<rust_decimal::Decimal>,
+        /// The document's currency code as the ERP holds it, when read.
+        currency: Option<String>,
+    },
+}
+
 /// The port every ERP connector implements. Implementations do no retrying of their own except
 /// the single credential refresh on 401/403; retries are the caller's (see [`post_command`](crate::posting::post_command)).
 pub trait ErpConnector: Send + Sync {
@@ -78,6 +95,27 @@ pub trait ErpConnector: Send + Sync {
         &self,
         reference: &ExternalRef,
     ) -> impl Future<Output = Result<Option<ErpDocumentId>, ErpError>> + Send;
+
+    /// Read a posted document back (existence, amount, currency) for the audit: by its
+    /// external reference, which every connector can search. The default reads existence only
+    /// (through [`ErpConnector::find_by_reference`]); connectors that can read amounts override
+    /// it. `erp_id` is the id the cross-reference holds.
+    fn read_back(
+        &self,
+        reference: &ExternalRef,
+        _erp_id: &ErpDocumentId,
+    ) -> impl Future<Output = Result<DocumentReadBack, ErpError>> + Send {
+        async move {
+            Ok(match self.find_by_reference(reference).await? {
+                Some(found) => DocumentReadBack::Found {
+                    erp_id: found,
+                    amount: None,
+                    currency: None,
+                },
+                None => DocumentReadBack::Missing,
+            })
+        }
+    }
 
     /// Create the document. Does not search first; see [`post_command`](crate::posting::post_command).
     fn create(

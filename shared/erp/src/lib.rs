@@ -18,7 +18,9 @@ pub use commands::{
     DocumentLine, ErpCommand, ErpDate, ExternalRef, Invoice, JournalEntry, JournalLine, SalesOrder,
     Side,
 };
-pub use connector::{Credentials, ErpConnector, ErpCustomerMatch, ErpCustomerRecord};
+pub use connector::{
+    Credentials, DocumentReadBack, ErpConnector, ErpCustomerMatch, ErpCustomerRecord,
+};
 pub use error::{ErpError, ErpErrorKind};
 pub use posting::{post_command, with_retry, PostOutcome, RetryPolicy};
 

@@ -297,6 +297,18 @@ impl ErpConnector for AnyConnector {
         }
     }
 
+    async fn read_back(
+        &self,
+        reference: &ExternalRef,
+        erp_id: &ErpDocumentId,
+    ) -> Result<crate::connector::DocumentReadBack, ErpError> {
+        match self {
+            AnyConnector::Epicor(c) => c.read_back(reference, erp_id).await,
+            AnyConnector::SagePro(c) => c.read_back(reference, erp_id).await,
+            AnyConnector::Sage500(c) => c.read_back(reference, erp_id).await,
+        }
+    }
+
     async fn create(&self, command: &ErpCommand) -> Result<ErpDocumentId, ErpError> {
         match self {
             AnyConnector::Epicor(c) => c.create(command).await,

@@ -3,6 +3,7 @@
 //! command in a child process of their own binary.
 
 mod agent;
+pub mod audit;
 pub mod backfill;
 mod bench;
 pub mod console;
@@ -62,6 +63,10 @@ enum Command {
     /// Measure the local pipeline on N generated events of the order-to-cash mix: events/s,
     /// documents/s, Stripe calls per event, ERP requests per document, latency, peak RSS.
     Bench(bench::BenchArgs),
+    /// Confirm that every document cross-referenced in a date range still exists in the ERP
+    /// with the amount and currency posted; report missing and different ones (console and
+    /// CSV), re-post missing ones with --repost; exits non-zero when anything is flagged.
+    Audit(audit::AuditArgs),
 }
 
 #[derive(clap::Args)]
@@ -99,6 +104,8 @@ enum CliError {
     Parked(#[from] parked::ParkedError),
     #[error(transparent)]
     Bench(#[from] bench::BenchError),
+    #[error(transparent)]
+    Audit(#[from] audit::AuditError),
     #[error("the pipeline did not settle within {0} s")]
     NotIdle(u64),
 }
@@ -183,6 +190,7 @@ where
         Command::Console(args) => console::run(args).await.map_err(CliError::from),
         Command::Parked(args) => parked::run(args).await.map_err(CliError::from),
         Command::Bench(args) => bench::run(args).await.map_err(CliError::from),
+        Command::Audit(args) => audit::run(args).await.map_err(CliError::from),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

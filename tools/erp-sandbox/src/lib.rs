@@ -332,6 +332,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/_admin/requests", get(requests).delete(clear_requests))
         .route("/_admin/documents", get(documents))
         .route("/_admin/installation", post(set_installation))
+        .route("/_admin/documents/edit", post(edit_document))
         .route("/_admin/health", get(|| async { "ok" }));
     if serves(&state, ErpKind::Epicor) {
         r = r.route(
@@ -419,6 +420,53 @@ async fn documents(State(s): State<AppState>, Query(q): Query<AuditQuery>) -> Re
     match documents_of(&s, q.erp) {
         Ok(v) => Json(v).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// A change made by hand in the ERP, for the audit's tests: delete a document, or set fields
+/// of it (JSON pointers into the stored row, e.g. `/DocTranAmt` or `/OrderDtls/0/DocUnitPrice`).
+#[derive(Debug, Deserialize)]
+struct EditDocument {
+    erp: ErpKind,
+    /// The stored entity (`CashRecs`, `SalesOrders`, `salesorders`, …).
+    entity: String,
+    /// The document id as the connector returned it.
+    id: String,
+    #[serde(default)]
+    delete: bool,
+    #[serde(default)]
+    set: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// `POST /_admin/documents/edit`: 204 when done, 404 when no such document, 400 for a pointer
+/// that names no field of it.
+async fn edit_document(State(s): State<AppState>, Json(e): Json<EditDocument>) -> Response {
+    let Ok(st) = s.store.lock() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let erp = e.erp.as_str();
+    let mut doc = match st.get_doc(erp, &e.entity, &e.id) {
+        Ok(Some(d)) => d,
+        Ok(None) => return StatusCode::NOT_FOUND.into_response(),
+        Err(err) => return (StatusCode::INTERNAL_SERVER_ERROR, err.to_string()).into_response(),
+    };
+    let done = if e.delete {
+        st.delete_record(erp, &e.entity, &e.id)
+    } else {
+        for (pointer, value) in &e.set {
+            match doc.pointer_mut(pointer) {
+                Some(slot) => *slot = value.clone(),
+                None => {
+                    return (StatusCode::BAD_REQUEST, format!("no field at {pointer}"))
+                        .into_response()
+                }
+            }
+        }
+        st.update_doc(erp, &e.entity, &e.id, &doc).map(drop)
+    };
+    match done {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, err.to_string()).into_response(),
     }
 }
 

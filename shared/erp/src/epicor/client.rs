@@ -397,6 +397,16 @@ impl ErpConnector for EpicorConnector {
         mapping::first_of_collection(reference.kind(), &body)
     }
 
+    async fn read_back(
+        &self,
+        reference: &ExternalRef,
+        _erp_id: &ErpDocumentId,
+    ) -> Result<crate::connector::DocumentReadBack, ErpError> {
+        let req = mapping::read_back_request(&self.cfg, reference)?;
+        let body = self.call(&req).await?;
+        mapping::read_back_of(reference.kind(), &body)
+    }
+
     async fn create(&self, command: &ErpCommand) -> Result<ErpDocumentId, ErpError> {
         command.validate()?;
         let cust = match customer_of(command) {

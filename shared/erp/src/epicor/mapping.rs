@@ -179,6 +179,100 @@ pub fn find_request(cfg: &EpicorConfig, r: &ExternalRef) -> Result<EpicorRequest
     })
 }
 
+/// Read-back for the audit: the lookup by reference ([`find_request`]) without `$select`, with
+/// the document's lines expanded (`GET {set}?$filter=…&$expand={lines}&$top=2`; the vendor
+/// schema lists `$expand` on every entity set's GetRows). The amount is read from the same
+/// fields ledgerbridge writes ([`read_back_of`]).
+pub fn read_back_request(cfg: &EpicorConfig, r: &ExternalRef) -> Result<EpicorRequest, ErpError> {
+    let mut req = find_request(cfg, r)?;
+    req.query.retain(|(k, _)| k != "$select");
+    if let Some(nav) = lines_of(r.kind()) {
+        req.query.push(("$expand".into(), nav.into()));
+    }
+    Ok(req)
+}
+
+/// The child collection holding a document's lines.
+fn lines_of(kind: DocKind) -> Option<&'static str> {
+    match kind {
+        DocKind::SalesOrder => Some("OrderDtls"),
+        DocKind::Invoice | DocKind::CreditMemo => Some("InvcDtls"),
+        DocKind::JournalEntry => Some("GLJrnDtlMnls"),
+        DocKind::CashReceipt | DocKind::Customer => None,
+    }
+}
+
+/// The document as Epicor holds it: id, currency (`CurrencyCode`) and total, computed from the
+/// fields ledgerbridge writes: order and invoice lines `DocUnitPrice × SellingQuantity`
+/// (`SellingShipQty` on invoice lines), the receipt's `DocTranAmt`, the sum of the journal
+/// lines' `TotDebit`. Reading the lines rather than a header total (`InvcHead.DocInvoiceAmt`,
+/// `GLJrnHed.TotDebit`) compares like with like; that a real Epicor's header totals agree is
+/// not needed and not assumed.
+pub fn read_back_of(
+    kind: DocKind,
+    body: &Value,
+) -> Result<crate::connector::DocumentReadBack, ErpError> {
+    use crate::connector::DocumentReadBack;
+    let Some(first) = body
+        .get("value")
+        .and_then(Value::as_array)
+        .map(|v| v.first())
+    else {
+        return Err(ErpError::permanent(
+            ERP,
+            "lookup answer has no \"value\" array",
+        ));
+    };
+    let Some(row) = first else {
+        return Ok(DocumentReadBack::Missing);
+    };
+    let erp_id = document_id(kind, row)?;
+    let dec = |v: &Value, f: &str| -> Option<rust_decimal::Decimal> {
+        match v.get(f)? {
+            Value::String(s) => s.trim().parse().ok(),
+            Value::Number(n) => n.to_string().parse().ok(),
+            _ => None,
+        }
+    };
+    let lines = |nav: &str| -> Vec<Value> {
+        row.get(nav)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let product_sum = |nav: &str, qty: &str| -> Option<rust_decimal::Decimal> {
+        let mut total = rust_decimal::Decimal::ZERO;
+        for l in lines(nav) {
+            total = total.checked_add(dec(&l, qty)?.checked_mul(dec(&l, "DocUnitPrice")?)?)?;
+        }
+        Some(total)
+    };
+    let amount = match kind {
+        DocKind::SalesOrder => product_sum("OrderDtls", "SellingQuantity"),
+        DocKind::Invoice | DocKind::CreditMemo => product_sum("InvcDtls", "SellingShipQty"),
+        DocKind::CashReceipt => dec(row, "DocTranAmt"),
+        DocKind::JournalEntry => {
+            let mut total = rust_decimal::Decimal::ZERO;
+            for l in lines("GLJrnDtlMnls") {
+                if let Some(d) = dec(&l, "TotDebit") {
+                    total += d;
+                }
+            }
+            Some(total)
+        }
+        DocKind::Customer => None,
+    };
+    Ok(DocumentReadBack::Found {
+        erp_id,
+        amount,
+        currency: row
+            .get("CurrencyCode")
+            .and_then(Value::as_str)
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty()),
+    })
+}
+
 /// Resolve a user-facing `CustID` to the internal `CustNum` that documents need.
 pub fn customer_lookup_request(customer_id: &str) -> Result<EpicorRequest, ErpError> {
     if customer_id.is_empty()
@@ -1098,3 +1192,8 @@ mod tests {
 #[allow(clippy::unwrap_used)]
 #[path = "text_fit_tests.rs"]
 mod text_fit_tests;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+#[path = "read_back_tests.rs"]
+mod read_back_tests;

@@ -93,6 +93,15 @@ impl ErpConnector for SageProConnector {
         mapping::first_match(&self.call(&req).await?)
     }
 
+    async fn read_back(
+        &self,
+        reference: &ExternalRef,
+        _erp_id: &ErpDocumentId,
+    ) -> Result<crate::connector::DocumentReadBack, ErpError> {
+        let req = mapping::find_request(&self.cfg, reference)?;
+        mapping::read_back_of(reference.kind(), &self.call(&req).await?)
+    }
+
     async fn create(&self, command: &ErpCommand) -> Result<ErpDocumentId, ErpError> {
         command.validate()?;
         let req = mapping::create_request(&self.cfg, command)?;

@@ -363,6 +363,74 @@ pub fn first_match(body: &Value) -> Result<Option<ErpDocumentId>, ErpError> {
     }
 }
 
+/// The document as Sage Pro holds it, from the search answer ([`find_request`]): the facade's
+/// list schemas (`SalesOrderList`, `InvoiceList`, …) carry whole documents, so the total is
+/// the lines' `quantity × unitPrice`, the receipt's `amount`, or the journal lines' `debit`,
+/// with the document's `currency`.
+pub fn read_back_of(
+    kind: DocKind,
+    body: &Value,
+) -> Result<crate::connector::DocumentReadBack, ErpError> {
+    use crate::connector::DocumentReadBack;
+    let Some(items) = body.get("data").and_then(Value::as_array) else {
+        return Err(ErpError::permanent(
+            ERP,
+            "search answer has no \"data\" array",
+        ));
+    };
+    let Some(doc) = items.first() else {
+        return Ok(DocumentReadBack::Missing);
+    };
+    let erp_id =
+        id_of(doc).ok_or_else(|| ErpError::permanent(ERP, "search result has no \"id\""))?;
+    let dec = |v: &Value, f: &str| -> Option<rust_decimal::Decimal> {
+        match v.get(f)? {
+            Value::String(s) => s.trim().parse().ok(),
+            Value::Number(n) => n.to_string().parse().ok(),
+            _ => None,
+        }
+    };
+    let lines: Vec<Value> = doc
+        .get("lines")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let amount = match kind {
+        DocKind::SalesOrder | DocKind::Invoice | DocKind::CreditMemo => {
+            let mut total = rust_decimal::Decimal::ZERO;
+            let mut ok = true;
+            for l in &lines {
+                match dec(l, "quantity")
+                    .zip(dec(l, "unitPrice"))
+                    .and_then(|(q, p)| q.checked_mul(p))
+                    .and_then(|x| total.checked_add(x))
+                {
+                    Some(t) => total = t,
+                    None => ok = false,
+                }
+            }
+            ok.then_some(total)
+        }
+        DocKind::CashReceipt => dec(doc, "amount"),
+        DocKind::JournalEntry => Some(
+            lines
+                .iter()
+                .filter_map(|l| dec(l, "debit"))
+                .sum::<rust_decimal::Decimal>(),
+        ),
+        DocKind::Customer => None,
+    };
+    Ok(DocumentReadBack::Found {
+        erp_id,
+        amount,
+        currency: doc
+            .get("currency")
+            .and_then(Value::as_str)
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,5 +478,53 @@ mod tests {
             "SO-7"
         );
         assert!(first_match(&json!({})).is_err());
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod read_back_tests {
+    use super::*;
+    use crate::connector::DocumentReadBack;
+
+    #[test]
+    fn read_back_totals_lines_receipts_and_journals_from_the_search_answer() {
+        let order = json!({"data": [{"id": "SO-7", "currency": "JPY",
+            "lines": [{"quantity": "3", "unitPrice": "1000"}, {"quantity": 1, "unitPrice": 5}]}]});
+        assert_eq!(
+            read_back_of(DocKind::SalesOrder, &order).unwrap(),
+            DocumentReadBack::Found {
+                erp_id: ErpDocumentId::new("SO-7"),
+                amount: Some("3005".parse().unwrap()),
+                currency: Some("JPY".into()),
+            }
+        );
+        let receipt = json!({"data": [{"id": "CR-1", "currency": "USD", "amount": "12.34"}]});
+        let DocumentReadBack::Found { amount, .. } =
+            read_back_of(DocKind::CashReceipt, &receipt).unwrap()
+        else {
+            panic!("found expected")
+        };
+        assert_eq!(amount, Some("12.34".parse().unwrap()));
+        let journal = json!({"data": [{"id": "JE-1", "currency": "USD",
+            "lines": [{"debit": "7.00"}, {"credit": "7.00"}]}]});
+        let DocumentReadBack::Found { amount, .. } =
+            read_back_of(DocKind::JournalEntry, &journal).unwrap()
+        else {
+            panic!("found expected")
+        };
+        assert_eq!(amount, Some("7.00".parse().unwrap()));
+        let broken = json!({"data": [{"id": "IN-1", "lines": [{"quantity": "1"}]}]});
+        let DocumentReadBack::Found { amount, .. } =
+            read_back_of(DocKind::Invoice, &broken).unwrap()
+        else {
+            panic!("found expected")
+        };
+        assert_eq!(amount, None);
+        assert_eq!(
+            read_back_of(DocKind::Invoice, &json!({"data": []})).unwrap(),
+            DocumentReadBack::Missing
+        );
+        assert!(read_back_of(DocKind::Invoice, &json!({"value": []})).is_err());
     }
 }

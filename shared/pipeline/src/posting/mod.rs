@@ -112,12 +112,27 @@ where
         kind: &str,
         erp_id: &ErpDocumentId,
     ) -> Result<(), StageError> {
+        self.record_xref_posted(stripe_id, kind, erp_id, None, None)
+            .await
+    }
+
+    /// Record the cross-reference with the amount and currency posted (for the audit).
+    async fn record_xref_posted(
+        &self,
+        stripe_id: &StripeObjectId,
+        kind: &str,
+        erp_id: &ErpDocumentId,
+        posted: Option<ledgerbridge_core::Money>,
+        command: Option<String>,
+    ) -> Result<(), StageError> {
         let rec = XrefRecord {
             stripe_id: stripe_id.clone(),
             doc_kind: kind.to_owned(),
             erp: self.connector.erp().to_owned(),
             erp_id: erp_id.clone(),
             created_at_ms: self.clock.now_millis(),
+            posted,
+            command,
         };
         if let Some(existing) = self.store.put_xref_if_absent(&rec).await? {
             if &existing.erp_id != erp_id {

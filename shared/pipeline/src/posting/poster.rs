@@ -229,8 +229,14 @@ where
             .await
             .map_err(erp_error)?;
         let reference = command.reference();
-        self.record_xref(reference.stripe_id(), command.kind().as_str(), &out.erp_id)
-            .await?;
+        self.record_xref_posted(
+            reference.stripe_id(),
+            command.kind().as_str(),
+            &out.erp_id,
+            command.posted_amount(),
+            serde_json::to_string(&command).ok(),
+        )
+        .await?;
         Ok(PostResult::Posted {
             erp_id: out.erp_id,
             created: out.created,

@@ -315,6 +315,8 @@ async fn a_cross_referenced_document_is_not_sent_to_the_erp_again() {
             erp: "epicor".into(),
             erp_id: ErpDocumentId::new("CR-9"),
             created_at_ms: NOW_SECS * 1000,
+            posted: None,
+            command: None,
         })
         .await
         .unwrap();
