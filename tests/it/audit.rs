@@ -438,3 +438,182 @@ async fn dynamodb_cross_references_list_by_posting_time_and_feed_the_audit() {
     assert_eq!(report.findings.len(), 1);
     assert_eq!(report.count(&Status::Missing), 1);
 }
+
+/// The payment in the samples that becomes a sales order and a receipt applied to it.
+const REPLAYED_PAYMENT: &str = "pi_3JitFDNq7LbKx2RzWVv0OUYJ";
+
+/// An operator's replay (`ledgerbridge parked replay`, the console) of a command whose
+/// cross-referenced document was deleted by hand in the ERP is not answered from the
+/// cross-reference: erp-post reads the document back, finds it gone and parks the message with
+/// a reason naming it and the re-post command; nothing is created. A replayed command whose
+/// document exists is answered from the cross-reference and parks nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replayed_command_whose_document_was_deleted_is_parked_naming_the_document() {
+    use ledgerbridge_adapters::embedded::SqliteQueue;
+    use ledgerbridge_cli::console::embedded::{Embedded, STATE_FILE};
+    use ledgerbridge_cli::console::model::ReadModel;
+    use ledgerbridge_cli::local::{self, LocalArgs, QueueArgs};
+    use ledgerbridge_core::ports::{EventQueue, XrefRecord, XrefStore};
+    use ledgerbridge_messages::CommandMessage;
+
+    // GIVEN the local pipeline has posted every sample event into the Epicor sandbox
+    let dir = std::env::temp_dir().join(format!(
+        "lb-replay-missing-it-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    let mut running = local::start(&LocalArgs {
+        port: 0,
+        erp: ErpKind::Epicor,
+        data_dir: dir.clone(),
+        mapping: None,
+        samples: crate::support::fixtures::fixtures_dir().join("stripe"),
+        reconciliation: None,
+        sweep_secs: 0,
+        erp_poll_secs: 0,
+        stop_after: None,
+        queues: QueueArgs {
+            visibility_timeout_secs: 120,
+            max_receives: 10,
+        },
+        console: Default::default(),
+    })
+    .await
+    .unwrap();
+    let events = crate::support::fixtures::fixtures_dir().join("stripe/events");
+    let s = ledgerbridge_cli::replay::replay(
+        &running.webhook_url(),
+        &events,
+        &[local::DEV_SECRET.to_owned()],
+        1,
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.rejected, 0);
+    assert!(running.idle(Duration::from_secs(90)).await, "not settled");
+    let store = SqliteStore::open(&dir.join(STATE_FILE)).unwrap();
+    let xref = |kind: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .get_xref(&StripeObjectId::new(REPLAYED_PAYMENT), kind)
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("{kind} of {REPLAYED_PAYMENT} not posted"))
+        }
+    };
+    let order = xref("sales_order").await;
+    let receipt = xref("cash_receipt").await;
+    let sb = running.sandbox.as_ref().unwrap();
+    let orders_of = |sb: &SandboxHandle| {
+        sb.documents(Some(ErpKind::Epicor))
+            .unwrap()
+            .iter()
+            .filter(|d| {
+                d.kind == "sales_order"
+                    && d.reference
+                        .as_deref()
+                        .is_some_and(|r| r.contains(REPLAYED_PAYMENT))
+            })
+            .count()
+    };
+    assert_eq!(orders_of(sb), 1);
+    let model = Embedded::open(&dir, None).unwrap();
+    let parked_before = model.parked().await.unwrap();
+
+    // WHEN the order is deleted by hand, and both commands, parked earlier, are replayed by an
+    // operator
+    edit(
+        sb,
+        ErpKind::Epicor,
+        "SalesOrders",
+        order.erp_id.as_str(),
+        json!({"delete": true}),
+    )
+    .await;
+    assert_eq!(orders_of(sb), 0);
+    let parked_queue =
+        SqliteQueue::open(&dir.join("queue-parked.sqlite"), Default::default()).unwrap();
+    let body_of = |x: &XrefRecord| {
+        let command: ErpCommand = serde_json::from_str(x.command.as_deref().unwrap()).unwrap();
+        CommandMessage::ErpCommandV1(Box::new(message(command)))
+            .encode()
+            .unwrap()
+    };
+    for x in [&order, &receipt] {
+        let parked = json!({
+            "type": "parked.v1", "stage": "erp-post",
+            "reason": "ERP unavailable past the retry budget", "body": body_of(x),
+        });
+        parked_queue.send(parked.to_string(), None).await.unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let to_replay = loop {
+        let now: Vec<_> = model
+            .parked()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|p| !parked_before.iter().any(|b| b.id == p.id))
+            .collect();
+        if now.len() == 2 {
+            break now;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not parked: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for p in &to_replay {
+        let r = model.replay(&p.id, None, "cli: ops").await.unwrap();
+        assert_eq!(r.queue, "commands");
+    }
+    assert!(running.idle(Duration::from_secs(60)).await, "not settled");
+
+    // THEN the order's command is parked again with a reason naming the document, its ERP id
+    // and the re-post command; the receipt's (its document exists) is not; nothing is created
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let again = loop {
+        let now: Vec<_> = model
+            .parked()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|p| {
+                !parked_before.iter().any(|b| b.id == p.id)
+                    && !to_replay.iter().any(|b| b.id == p.id)
+            })
+            .collect();
+        if !now.is_empty() || tokio::time::Instant::now() >= deadline {
+            break now;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(again.len(), 1, "{again:?}");
+    let reason = &again[0].reason;
+    assert!(reason.contains("sales_order"), "{reason}");
+    assert!(reason.contains(REPLAYED_PAYMENT), "{reason}");
+    assert!(
+        reason.contains(&format!("document {}", order.erp_id)),
+        "{reason}"
+    );
+    assert!(reason.contains("ledgerbridge audit --from"), "{reason}");
+    assert!(reason.contains("--repost"), "{reason}");
+    let body = again[0].body.as_deref().unwrap();
+    assert!(
+        body.contains(REPLAYED_PAYMENT) && body.contains("create_sales_order"),
+        "{body}"
+    );
+    // Still marked as a replay: replaying it again (after the re-post) checks again.
+    assert!(ledgerbridge_messages::is_replay(body), "{body}");
+    assert_eq!(orders_of(sb), 0, "a replay must not re-create the order");
+    // The cross-references are unchanged.
+    assert_eq!(xref("sales_order").await.erp_id, order.erp_id);
+    assert_eq!(xref("cash_receipt").await.erp_id, receipt.erp_id);
+
+    let sandbox = running.sandbox.take().unwrap();
+    assert!(running.shutdown(Duration::from_secs(10)).await);
+    sandbox.shutdown().await;
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -450,7 +450,12 @@ async fn parked_work_on_the_stack_is_listed_and_replayed_with_an_audit_item() {
     let r = aws.replay(&parked.id, None, "cli: ops").await.unwrap();
     assert_eq!(r.queue, "commands");
     let on_commands = moto::drain(&sqs, &commands_url).await;
-    assert_eq!(on_commands, vec![command("pi_parked")]);
+    // Sent back as it was parked, marked as an operator's replay (docs/audit.md).
+    assert_eq!(
+        on_commands,
+        vec![ledgerbridge_messages::mark_replay(&command("pi_parked"))]
+    );
+    assert!(ledgerbridge_messages::is_replay(&on_commands[0]));
     let left = aws.list().await.unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].id, dead.id);

@@ -8,10 +8,13 @@
 //! | transform → erp-post (commands) | `erp_command.v1`, `customer_fields.v1` | [`erp_command`] |
 //! | ERP side → erp-sync (ERP events) | `erp_customer_changed.v1` | [`erp_customer_changed`] |
 //! | every stage → its parked queue | `parked.v1` | [`parked`] |
+//!
+//! An operator's replay marks a message with the optional `replay` attribute ([`replay`]).
 
 pub mod erp_command;
 pub mod erp_customer_changed;
 pub mod parked;
+pub mod replay;
 pub mod stripe_event;
 
 pub use erp_command::{
@@ -19,4 +22,5 @@ pub use erp_command::{
 };
 pub use erp_customer_changed::{ErpCustomerChangedV1, ErpMessage};
 pub use parked::ParkedV1;
+pub use replay::{is_replay, mark_replay};
 pub use stripe_event::{DecodeError, IntakeMessage, RefReason, StripeEventRefV1, StripeEventV1};

@@ -81,9 +81,12 @@ impl<Q: EventQueue, R: EventQueue, P: EventQueue, A: StripeApi> TransformStage<Q
         }
         match transform(&self.mapping, &self.stripe, &event).await {
             Ok(Outcome::Commands(cmds)) => {
+                // An operator's replay of an event stays one for the commands it makes.
+                let replay = ledgerbridge_messages::is_replay(body);
                 for cmd in cmds {
                     let msg = CommandMessage::ErpCommandV1(Box::new(cmd));
                     let text = match msg.encode() {
+                        Ok(t) if replay => ledgerbridge_messages::mark_replay(&t),
                         Ok(t) => t,
                         Err(e) => {
                             return park(&self.parked, "transform", e.to_string(), body).await
@@ -140,7 +143,11 @@ impl<C: ErpConnector, S: StateStore, A: StripeApi, K: Clock, P: EventQueue>
     pub async fn process_detailed(&self, body: &str) -> (RecordOutcome, Option<Posted>) {
         let result = match CommandMessage::decode(body) {
             Ok(CommandMessage::ErpCommandV1(m)) => {
-                self.poster.handle(&m).await.map(|r| Posted::Command(m, r))
+                let replay = ledgerbridge_messages::is_replay(body);
+                self.poster
+                    .handle_marked(&m, replay)
+                    .await
+                    .map(|r| Posted::Command(m, r))
             }
             Ok(CommandMessage::CustomerFieldsV1(f)) => self
                 .poster

@@ -300,6 +300,7 @@ impl AwsParked {
         let edited = edited.filter(|e| e.trim() != original.trim());
         let body = edited.clone().unwrap_or(original);
         let group = validate_for(&target, &body)?;
+        let body = crate::console::embedded::mark_replayed(&target, body);
         let url = self.stack.queues.get(&target).ok_or_else(|| {
             ConsoleError::Config(format!("the stack outputs name no {target} queue"))
         })?;

@@ -8,10 +8,11 @@ use crate::store::StateStore;
 use ledgerbridge_core::ids::{ErpDocumentId, IdempotencyKey};
 use ledgerbridge_core::keys::{IntentKey, LockKey, VersionKey};
 use ledgerbridge_core::metrics;
-use ledgerbridge_core::ports::{Claim, RecordStatus};
+use ledgerbridge_core::ports::{Claim, RecordStatus, XrefRecord};
 use ledgerbridge_core::Clock;
 use ledgerbridge_erp::{
-    post_command, with_retry, Application, DocKind, ErpCommand, ErpConnector, ExternalRef,
+    post_command, with_retry, Application, DocKind, DocumentReadBack, ErpCommand, ErpConnector,
+    ExternalRef,
 };
 use ledgerbridge_messages::{CustomerFieldsV1, ErpCommandV1};
 use ledgerbridge_stripe::api::StripeApi;
@@ -24,6 +25,18 @@ where
     K: Clock,
 {
     pub async fn handle(&self, msg: &ErpCommandV1) -> Result<PostResult, StageError> {
+        self.handle_marked(msg, false).await
+    }
+
+    /// [`Poster::handle`] for a message that may be an operator's replay (the `replay`
+    /// attribute, [`ledgerbridge_messages::replay`]). A replayed command whose document is
+    /// cross-referenced is checked in the ERP (one read-back) before it is answered from the
+    /// cross-reference; a live one is not (no ERP call).
+    pub async fn handle_marked(
+        &self,
+        msg: &ErpCommandV1,
+        replay: bool,
+    ) -> Result<PostResult, StageError> {
         let reference = msg.command.reference().clone();
         let kind = msg.command.kind();
         let is_customer = kind == DocKind::Customer;
@@ -33,6 +46,9 @@ where
                 .get_xref(reference.stripe_id(), kind.as_str())
                 .await?
             {
+                if replay {
+                    self.check_replayed(&reference, &x).await?;
+                }
                 self.write_back(msg, &x.erp_id).await?;
                 return Ok(PostResult::AlreadyPosted { erp_id: x.erp_id });
             }
@@ -241,6 +257,48 @@ where
             erp_id: out.erp_id,
             created: out.created,
         })
+    }
+
+    /// A replayed command's document is cross-referenced: read it back once. Gone from the ERP
+    /// (deleted by hand after it was posted) → parked with a reason naming the document and how
+    /// to re-post it, and an alarm; never answered as already posted. Found (under any number;
+    /// amounts are the audit's) → answered from the cross-reference as before.
+    async fn check_replayed(
+        &self,
+        reference: &ExternalRef,
+        x: &XrefRecord,
+    ) -> Result<(), StageError> {
+        match self
+            .connector
+            .read_back(reference, &x.erp_id)
+            .await
+            .map_err(erp_error)?
+        {
+            DocumentReadBack::Found { erp_id, .. } => {
+                if erp_id != x.erp_id {
+                    tracing::warn!(reference = %reference, xref_erp_id = %x.erp_id, erp_id = %erp_id, "Replayed document found under another ERP number than its cross-reference (ledgerbridge audit reports it)");
+                }
+                Ok(())
+            }
+            DocumentReadBack::Missing => {
+                let day = ledgerbridge_erp::ErpDate::from_unix(x.created_at_ms.div_euclid(1000))
+                    .map(|d| d.as_str().to_owned())
+                    .unwrap_or_else(|_| "DATE".to_owned());
+                let reason = format!(
+                    "{kind} {reference} is cross-referenced to {erp} document {erp_id}, which the ERP no longer has (deleted by hand after it was posted); nothing was posted. Re-post it with `ledgerbridge audit --from {day} --to {day} --repost` (and this installation's --erp-settings-file and --data-dir or --state-table), then replay this message",
+                    kind = x.doc_kind,
+                    erp = x.erp,
+                    erp_id = x.erp_id,
+                );
+                tracing::error!(alarm = "xref_document_missing", erp = %x.erp, kind = %x.doc_kind, reference = %reference, erp_id = %x.erp_id, "Replayed document is missing in the ERP; parked");
+                metrics::DocumentParked {
+                    erp: self.connector.erp(),
+                    kind: reference.kind().as_str(),
+                }
+                .emit();
+                Err(StageError::park(reason))
+            }
+        }
     }
 
     /// A parent that was parked will not appear by waiting: park the dependent too, with the

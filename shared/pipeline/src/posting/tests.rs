@@ -484,3 +484,51 @@ async fn a_posted_document_is_counted_once_with_its_latency_and_a_rejected_one_a
     assert_eq!(seen[1]["kind"], "invoice");
     assert!(seen[1].get("DocumentsPosted").is_none());
 }
+
+#[tokio::test]
+async fn a_replayed_command_whose_document_is_gone_is_parked_with_the_document_named() {
+    // GIVEN a receipt posted and cross-referenced, then deleted by hand in the ERP
+    let p = poster(CreateMode::Ok);
+    let msg = receipt("pi_gone", Vec::new());
+    p.handle(&msg).await.unwrap();
+    let finds_after_post = p.connector.finds();
+    p.connector.state.lock().unwrap().docs.clear();
+    // WHEN it is delivered again live THEN it is answered from the cross-reference, no ERP call
+    let live = p.handle_marked(&msg, false).await.unwrap();
+    assert_eq!(
+        live,
+        PostResult::AlreadyPosted {
+            erp_id: ErpDocumentId::new("DOC-1")
+        }
+    );
+    assert_eq!(p.connector.finds(), finds_after_post);
+    // WHEN an operator replays it THEN the ERP is asked once and the message is parked with a
+    // reason naming the document and the re-post command; nothing is created
+    let err = p.handle_marked(&msg, true).await.unwrap_err();
+    assert_eq!(p.connector.finds(), finds_after_post + 1);
+    assert_eq!(p.connector.creates(), 1);
+    let StageError::Park { reason, .. } = err else {
+        panic!("expected park, got {err:?}")
+    };
+    assert!(reason.contains("DOC-1"), "{reason}");
+    assert!(reason.contains("cash_receipt"), "{reason}");
+    assert!(reason.contains("ledgerbridge audit --from"), "{reason}");
+    assert!(reason.contains("--repost"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_replayed_command_whose_document_exists_is_answered_from_the_cross_reference() {
+    let p = poster(CreateMode::Ok);
+    let msg = receipt("pi_here", Vec::new());
+    p.handle(&msg).await.unwrap();
+    let finds = p.connector.finds();
+    let out = p.handle_marked(&msg, true).await.unwrap();
+    assert_eq!(
+        out,
+        PostResult::AlreadyPosted {
+            erp_id: ErpDocumentId::new("DOC-1")
+        }
+    );
+    assert_eq!(p.connector.finds(), finds + 1);
+    assert_eq!(p.connector.creates(), 1);
+}

@@ -463,6 +463,16 @@ pub(crate) fn validate_for(queue: &str, body: &str) -> Result<Option<String>, Co
     }
 }
 
+/// Mark a message sent back to the events or commands queue as an operator's replay (the
+/// `replay` attribute), so erp-post checks that a cross-referenced document still exists before
+/// it answers from the cross-reference. Other queues' messages are sent as they are.
+pub(crate) fn mark_replayed(queue: &str, body: String) -> String {
+    match queue {
+        "commands" | "events" => ledgerbridge_messages::mark_replay(&body),
+        _ => body,
+    }
+}
+
 fn day_of(ms: i64) -> String {
     ledgerbridge_erp::ErpDate::from_unix(ms.div_euclid(1000))
         .map(|d| d.as_str().to_owned())
@@ -723,6 +733,7 @@ impl ReadModel for Embedded {
         let edited_body = edited.filter(|e| e.trim() != original.trim());
         let body = edited_body.clone().unwrap_or(original);
         let group = validate_for(&target, &body)?;
+        let body = mark_replayed(&target, body);
         let target_queue = self
             .queue(&target)
             .ok_or_else(|| ConsoleError::NotFound(target.clone()))?;
