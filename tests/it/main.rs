@@ -16,6 +16,7 @@ mod erp_stack;
 mod erp_sync;
 mod faults;
 mod intake;
+mod lazy_secrets;
 mod logs;
 mod payout_pipeline;
 mod pipeline;

@@ -2,7 +2,7 @@
 //! `ledgerbridge_pipeline::posting`, the scheduled ERP poll `ledgerbridge_pipeline::to_stripe::poll::ErpPoll`
 //! (run here because this function is the one that reaches the ERP).
 
-use crate::{erp_poll, secrets_manager, stripe_client, Error, DEFAULTS};
+use crate::{erp_poll, secrets_manager, stripe_on_first_use, Error, DEFAULTS};
 use aws_lambda_events::event::sqs::SqsEvent;
 use ledgerbridge_adapters::aws::SecretsManagerSource;
 use ledgerbridge_adapters::aws::{DynamoStore, SqsQueue};
@@ -14,7 +14,7 @@ use ledgerbridge_erp::{AnyConnector, ErpError, ErpSettings};
 use ledgerbridge_pipeline::mapping::Mapping;
 use ledgerbridge_pipeline::stages::PostStage;
 use ledgerbridge_pipeline::to_stripe::poll::ErpPoll;
-use ledgerbridge_stripe::StripeClient;
+use ledgerbridge_stripe::LazyStripe;
 use serde_json::Value;
 
 /// What invoked the function.
@@ -155,7 +155,7 @@ impl PostConfig {
 /// The posting stage (and, when the ERP events queue is configured, the scheduled ERP poll) on
 /// AWS.
 pub struct ErpPost {
-    pub stage: PostStage<AnyConnector, DynamoStore, StripeClient, SystemClock, SqsQueue>,
+    pub stage: PostStage<AnyConnector, DynamoStore, LazyStripe, SystemClock, SqsQueue>,
     pub poll: Option<ErpPoll<AnyConnector, DynamoStore, SqsQueue>>,
     pub concurrency: usize,
 }
@@ -169,16 +169,16 @@ pub fn load_mapping(source: Option<&str>) -> Result<Mapping, Error> {
     })
 }
 
-/// Read the ERP settings (and the Stripe key, when configured) and build the stage and the poll
-/// (once per container).
+/// Read the ERP settings and build the stage and the poll (once per container); the Stripe key,
+/// when configured, is read on first use.
 pub async fn build(sdk: &aws_config::SdkConfig, cfg: &PostConfig) -> Result<ErpPost, Error> {
     let secrets = secrets_manager(sdk);
     let settings_json = secrets.fetch(&cfg.erp_secret_id).await?;
     let connector = refreshing_connector(&secrets, &cfg.erp_secret_id, &settings_json)?;
-    let stripe = match &cfg.stripe_key_secret_id {
-        Some(id) => Some(stripe_client(&secrets, id, cfg.stripe_api_base.as_deref()).await?),
-        None => None,
-    };
+    let stripe = cfg
+        .stripe_key_secret_id
+        .as_deref()
+        .map(|id| stripe_on_first_use(&secrets, id, cfg.stripe_api_base.as_deref()));
     let mapping = load_mapping(cfg.mapping_source.as_deref())?;
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &cfg.state_table);

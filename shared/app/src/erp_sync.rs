@@ -148,21 +148,20 @@ pub mod aws {
     use super::{Deps, ErpSyncConfig};
     use ledgerbridge_adapters::aws::{DynamoStore, SqsQueue};
     use ledgerbridge_core::SystemClock;
-    use ledgerbridge_stripe::StripeClient;
+    use ledgerbridge_stripe::LazyStripe;
 
-    pub type AwsDeps = Deps<DynamoStore, StripeClient, SystemClock, SqsQueue>;
+    pub type AwsDeps = Deps<DynamoStore, LazyStripe, SystemClock, SqsQueue>;
 
-    /// Read the Stripe key and build the stage.
+    /// Build the stage; the Stripe key is read on first use.
     pub async fn build(
         sdk: &aws_config::SdkConfig,
         cfg: &ErpSyncConfig,
     ) -> Result<AwsDeps, lambda_runtime::Error> {
-        let stripe = crate::stripe_client(
+        let stripe = crate::stripe_on_first_use(
             &crate::secrets_manager(sdk),
             &cfg.stripe_key_secret_id,
             cfg.stripe_api_base.as_deref(),
-        )
-        .await?;
+        );
         Ok(Deps {
             stage: crate::stages::erp_sync(
                 DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &cfg.state_table),

@@ -17,7 +17,7 @@ pub use defaults::{Defaults, DEFAULTS};
 
 use ledgerbridge_adapters::aws::SecretsManagerSource;
 use ledgerbridge_core::secrets::SecretSource;
-use ledgerbridge_stripe::{StripeClient, StripeClientConfig};
+use ledgerbridge_stripe::{LazyStripe, StripeClient, StripeClientConfig, StripeError};
 
 /// What a builder or a handler can fail with at the Lambda boundary.
 pub type Error = lambda_runtime::Error;
@@ -37,6 +37,37 @@ pub async fn stripe_client(
         cfg = cfg.with_base_url(base);
     }
     Ok(StripeClient::new(cfg)?)
+}
+
+/// The Stripe client built on first use: the key is read from Secrets Manager (`secret_id`)
+/// when the first request needs it, not during a cold start, and kept for the container's
+/// life. A failed read (Secrets Manager unreachable or throttled, the secret missing or
+/// unusable) is [`StripeError::KeyUnavailable`](ledgerbridge_stripe::StripeError), which is
+/// retriable: the message is retried, never parked.
+pub fn stripe_on_first_use(
+    secrets: &SecretsManagerSource,
+    secret_id: &str,
+    api_base: Option<&str>,
+) -> LazyStripe {
+    let secrets = secrets.clone();
+    let secret_id = secret_id.to_owned();
+    let api_base = api_base.map(str::to_owned);
+    LazyStripe::new(std::sync::Arc::new(move || {
+        let secrets = secrets.clone();
+        let secret_id = secret_id.clone();
+        let api_base = api_base.clone();
+        Box::pin(async move {
+            let key = secrets
+                .fetch(&secret_id)
+                .await
+                .map_err(|e| StripeError::KeyUnavailable(e.to_string()))?;
+            let mut cfg = StripeClientConfig::new(key);
+            if let Some(base) = api_base {
+                cfg = cfg.with_base_url(base);
+            }
+            StripeClient::new(cfg).map_err(|e| StripeError::KeyUnavailable(e.to_string()))
+        })
+    }))
 }
 
 /// Secrets Manager on the function's SDK configuration.

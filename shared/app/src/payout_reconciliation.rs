@@ -2,7 +2,7 @@
 //! (payout events forwarded by transform) and the EventBridge schedule of the sweep; the
 //! reconciliation itself is `ledgerbridge_recon::service`.
 
-use crate::{secrets_manager, stripe_client, Error, DEFAULTS};
+use crate::{secrets_manager, stripe_on_first_use, Error, DEFAULTS};
 use aws_lambda_events::event::sqs::SqsEvent;
 use ledgerbridge_adapters::aws::{DynamoReportStore, DynamoStore, SqsQueue};
 use ledgerbridge_adapters::lambda::process_batch;
@@ -11,6 +11,7 @@ use ledgerbridge_core::{Clock, SystemClock};
 use ledgerbridge_recon::report_store::ReportStore;
 use ledgerbridge_recon::service::config::ReconConfig;
 use ledgerbridge_recon::service::Deps;
+use ledgerbridge_stripe::{LazyStripe, StripeApi};
 use serde_json::Value;
 
 /// The two invocation shapes.
@@ -52,9 +53,9 @@ pub fn parse_trigger(payload: Value) -> Result<Trigger, HandlerError> {
 }
 
 /// The service on AWS.
-pub type AwsDeps = Deps<SqsQueue, DynamoStore, DynamoReportStore, SystemClock>;
+pub type AwsDeps = Deps<SqsQueue, DynamoStore, DynamoReportStore, SystemClock, LazyStripe>;
 
-/// Read the Stripe key and build the service (once per container).
+/// Build the service (once per container); the Stripe key is read on first use.
 pub async fn build(sdk: &aws_config::SdkConfig, cfg: ReconConfig) -> Result<AwsDeps, Error> {
     if cfg.file_is_example {
         tracing::warn!("LEDGERBRIDGE_RECONCILIATION_CONFIG is not set: using the example reconciliation file (placeholder GL accounts)");
@@ -62,12 +63,11 @@ pub async fn build(sdk: &aws_config::SdkConfig, cfg: ReconConfig) -> Result<AwsD
     tracing::info!(stage = %cfg.stage, erp = %cfg.erp_kind, sweep_days = cfg.file.sweep.days, "payout-reconciliation starting");
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let ddb = aws_sdk_dynamodb::Client::new(sdk);
-    let stripe = stripe_client(
+    let stripe = stripe_on_first_use(
         &secrets_manager(sdk),
         &cfg.stripe_key_secret_id,
         cfg.stripe_api_base.as_deref(),
-    )
-    .await?;
+    );
     Ok(Deps {
         stripe,
         commands: SqsQueue::new(sqs, &cfg.commands_queue_url, cfg.max_message_bytes),
@@ -83,8 +83,8 @@ pub async fn build(sdk: &aws_config::SdkConfig, cfg: ReconConfig) -> Result<AwsD
 
 /// One invocation: an SQS batch (returns the partial batch response) or a sweep (returns its
 /// summary).
-pub async fn handle<Q, S, R, K>(
-    deps: &Deps<Q, S, R, K>,
+pub async fn handle<Q, S, R, K, A>(
+    deps: &Deps<Q, S, R, K, A>,
     payload: Value,
 ) -> Result<Value, HandlerError>
 where
@@ -92,6 +92,7 @@ where
     S: IdempotencyStore + XrefStore,
     R: ReportStore,
     K: Clock,
+    A: StripeApi,
 {
     match parse_trigger(payload)? {
         Trigger::Sqs(event) => {

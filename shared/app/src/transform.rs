@@ -1,7 +1,7 @@
 //! Transform function configuration and construction; the processing itself is
 //! `ledgerbridge_pipeline::stages::TransformStage`.
 
-use crate::{secrets_manager, stripe_client, Error, DEFAULTS};
+use crate::{secrets_manager, stripe_on_first_use, Error, DEFAULTS};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use ledgerbridge_adapters::aws::SqsQueue;
 use ledgerbridge_adapters::lambda::{process_batch, UnidentifiedFailure};
@@ -9,7 +9,7 @@ use ledgerbridge_core::config::{ConfigError, Env, PREFIX};
 use ledgerbridge_core::message::SQS_MAX_MESSAGE_BYTES;
 use ledgerbridge_pipeline::mapping::Mapping;
 use ledgerbridge_pipeline::stages::TransformStage;
-use ledgerbridge_stripe::StripeClient;
+use ledgerbridge_stripe::LazyStripe;
 
 /// Settings of the transform function.
 #[derive(Debug, Clone)]
@@ -84,19 +84,18 @@ impl TransformConfig {
 
 /// The transform stage on AWS: SQS queues, the Stripe key from Secrets Manager.
 pub struct Transform {
-    pub stage: TransformStage<SqsQueue, SqsQueue, SqsQueue, StripeClient>,
+    pub stage: TransformStage<SqsQueue, SqsQueue, SqsQueue, LazyStripe>,
     pub concurrency: usize,
 }
 
-/// Read the Stripe key and build the stage (once per container).
+/// Build the stage (once per container); the Stripe key is read on first use.
 pub async fn build(sdk: &aws_config::SdkConfig, cfg: &TransformConfig) -> Result<Transform, Error> {
     let sqs = aws_sdk_sqs::Client::new(sdk);
-    let stripe = stripe_client(
+    let stripe = stripe_on_first_use(
         &secrets_manager(sdk),
         &cfg.stripe_key_secret_id,
         cfg.stripe_api_base.as_deref(),
-    )
-    .await?;
+    );
     let queue = |url: &str| SqsQueue::new(sqs.clone(), url, cfg.max_message_bytes);
     Ok(Transform {
         stage: crate::stages::transform(

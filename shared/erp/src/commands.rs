@@ -183,9 +183,20 @@ impl ErpDate {
         &self.0
     }
 
-    /// The UTC calendar date of a Unix time (see [`crate::time`]).
+    /// The UTC calendar date of a Unix time (see [`crate::time`]). Booking dates use
+    /// [`ErpDate::from_unix_in`] with the company's time zone; this one is for UTC days
+    /// (query windows, reports).
     pub fn from_unix(unix_secs: i64) -> Result<Self, CommandError> {
         ErpDate::parse(&crate::time::ymd_of_unix(unix_secs))
+    }
+
+    /// The company-local calendar date of a Unix time: the date every booking takes (see
+    /// [`crate::time::CompanyTimeZone`]).
+    pub fn from_unix_in(
+        unix_secs: i64,
+        zone: &crate::time::CompanyTimeZone,
+    ) -> Result<Self, CommandError> {
+        ErpDate::parse(&zone.ymd_of_unix(unix_secs))
     }
 
     /// The Unix time of the date's midnight UTC (the inverse of [`ErpDate::from_unix`]).

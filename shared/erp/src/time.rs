@@ -90,6 +90,108 @@ pub fn parse_utc(text: &str) -> Option<i64> {
     Some(unix_midnight(i64::from(y), i64::from(m), i64::from(d)) + secs)
 }
 
+/// The company's time zone: the one every booking date is taken in (an event at
+/// 2026-03-01T03:30Z is a 2026-02-28 document for a company in `America/Chicago`). An IANA name
+/// looked up in the IANA time zone database bundled into the binary (a Lambda image has no
+/// `/usr/share/zoneinfo`; the bundled copy also makes every machine convert the same way).
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CompanyTimeZone {
+    name: String,
+    tz: jiff::tz::TimeZone,
+}
+
+/// A time zone name the bundled database does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("time zone {name:?} is not an IANA time zone name (e.g. \"America/Chicago\", \"Europe/Berlin\", \"UTC\")")]
+pub struct UnknownTimeZone {
+    pub name: String,
+}
+
+impl CompanyTimeZone {
+    /// The default when none is configured.
+    pub const DEFAULT_NAME: &'static str = "UTC";
+
+    /// Look an IANA name up (`America/Chicago`, `UTC`).
+    pub fn parse(name: &str) -> Result<Self, UnknownTimeZone> {
+        let unknown = || UnknownTimeZone {
+            name: name.chars().take(64).collect(),
+        };
+        if name.trim().is_empty() || name.trim() != name {
+            return Err(unknown());
+        }
+        let tz = jiff::tz::TimeZoneDatabase::bundled()
+            .get(name)
+            .map_err(|_| unknown())?;
+        Ok(CompanyTimeZone {
+            name: name.to_owned(),
+            tz,
+        })
+    }
+
+    pub fn utc() -> Self {
+        CompanyTimeZone {
+            name: Self::DEFAULT_NAME.to_owned(),
+            tz: jiff::tz::TimeZone::UTC,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `YYYY-MM-DD` of the company-local day a Unix time falls on (the text is not checked;
+    /// [`parse_ymd`] refuses years outside 1900–9999). Times jiff cannot represent (beyond
+    /// years -9999..=9999) give the UTC day, which the range check then refuses.
+    pub fn ymd_of_unix(&self, unix_secs: i64) -> String {
+        match jiff::Timestamp::from_second(unix_secs) {
+            Ok(ts) => {
+                let date = self.tz.to_datetime(ts).date();
+                format!("{:04}-{:02}-{:02}", date.year(), date.month(), date.day())
+            }
+            Err(_) => ymd_of_unix(unix_secs),
+        }
+    }
+}
+
+impl TryFrom<String> for CompanyTimeZone {
+    type Error = UnknownTimeZone;
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        CompanyTimeZone::parse(&name)
+    }
+}
+
+impl From<CompanyTimeZone> for String {
+    fn from(zone: CompanyTimeZone) -> String {
+        zone.name
+    }
+}
+
+impl Default for CompanyTimeZone {
+    fn default() -> Self {
+        Self::utc()
+    }
+}
+
+impl PartialEq for CompanyTimeZone {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+impl Eq for CompanyTimeZone {}
+
+impl std::fmt::Debug for CompanyTimeZone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CompanyTimeZone({})", self.name)
+    }
+}
+
+impl std::fmt::Display for CompanyTimeZone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +229,53 @@ mod tests {
         assert_eq!(unix_midnight(2000, 2, 29), 951_782_400);
         // Out of range: the date part falls back, the time of day is kept.
         assert_eq!(format_utc(-2_300_000_000, ' '), "1970-01-01 15:06:40");
+    }
+
+    #[test]
+    fn company_time_zone_takes_the_local_day() {
+        // 2026-03-01T03:30:00Z is 2026-02-28 21:30 in Chicago (CST, UTC-6).
+        let chicago = CompanyTimeZone::parse("America/Chicago").unwrap();
+        let t = 1_772_335_800;
+        assert_eq!(ymd_of_unix(t), "2026-03-01");
+        assert_eq!(chicago.ymd_of_unix(t), "2026-02-28");
+        assert_eq!(CompanyTimeZone::utc().ymd_of_unix(t), "2026-03-01");
+        // East of UTC the day starts earlier: 2026-02-28T23:30Z is 1 March in Tokyo.
+        let tokyo = CompanyTimeZone::parse("Asia/Tokyo").unwrap();
+        assert_eq!(tokyo.ymd_of_unix(1_772_321_400), "2026-03-01");
+    }
+
+    #[test]
+    fn company_time_zone_follows_daylight_saving() {
+        let chicago = CompanyTimeZone::parse("America/Chicago").unwrap();
+        // Summer (CDT, UTC-5): 2026-07-01T04:59:59Z is still 30 June, 05:00:00Z is 1 July.
+        assert_eq!(chicago.ymd_of_unix(1_782_881_999), "2026-06-30");
+        assert_eq!(chicago.ymd_of_unix(1_782_882_000), "2026-07-01");
+        // Winter (CST, UTC-6): 2026-01-01T05:59:59Z is still 31 December, 06:00:00Z is 1 January.
+        assert_eq!(chicago.ymd_of_unix(1_767_247_199), "2025-12-31");
+        assert_eq!(chicago.ymd_of_unix(1_767_247_200), "2026-01-01");
+        // The spring-forward day (8 March 2026, 02:00 → 03:00 local) and the fall-back day
+        // (1 November 2026, 02:00 → 01:00 local) keep their own dates through the change.
+        assert_eq!(chicago.ymd_of_unix(1_772_956_800), "2026-03-08"); // 08:00Z = 02:00 CST → 03:00 CDT
+        assert_eq!(chicago.ymd_of_unix(1_773_032_399), "2026-03-08"); // 04:59:59Z on the 9th = 23:59:59 CDT
+        assert_eq!(chicago.ymd_of_unix(1_773_032_400), "2026-03-09");
+        assert_eq!(chicago.ymd_of_unix(1_793_516_400), "2026-11-01"); // 07:00Z = 01:00 CST (second 01:00)
+        assert_eq!(chicago.ymd_of_unix(1_793_599_199), "2026-11-01"); // 05:59:59Z on the 2nd = 23:59:59 CST
+        assert_eq!(chicago.ymd_of_unix(1_793_599_200), "2026-11-02");
+    }
+
+    #[test]
+    fn unknown_time_zones_are_refused() {
+        for bad in ["", " UTC", "America/Chikago", "CST6", "Mars/Olympus_Mons"] {
+            let err = CompanyTimeZone::parse(bad).unwrap_err();
+            assert!(
+                err.to_string().contains("not an IANA time zone"),
+                "{bad:?}: {err}"
+            );
+        }
+        assert_eq!(
+            CompanyTimeZone::parse("UTC").unwrap(),
+            CompanyTimeZone::utc()
+        );
+        assert_eq!(CompanyTimeZone::default().name(), "UTC");
     }
 }

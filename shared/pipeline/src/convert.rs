@@ -3,7 +3,7 @@
 
 use crate::outcome::{permanent, StageError};
 use ledgerbridge_core::ids::StripeObjectId;
-use ledgerbridge_erp::{DocKind, ErpDate, ExternalRef};
+use ledgerbridge_erp::{CompanyTimeZone, DocKind, ErpDate, ExternalRef};
 use ledgerbridge_stripe::objects::Metadata;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -45,9 +45,10 @@ pub(crate) fn created_or(created: i64, fallback: i64) -> i64 {
     }
 }
 
-/// A Unix timestamp as the UTC calendar date.
-pub fn date_of(unix_secs: i64) -> Result<ErpDate, StageError> {
-    ErpDate::from_unix(unix_secs).map_err(|e| permanent(e.to_string()))
+/// A Unix timestamp as the calendar date in the company's time zone (the mapping's
+/// `[defaults] time_zone`).
+pub fn date_of(zone: &CompanyTimeZone, unix_secs: i64) -> Result<ErpDate, StageError> {
+    ErpDate::from_unix_in(unix_secs, zone).map_err(|e| permanent(e.to_string()))
 }
 
 pub(crate) fn reference(id: &str, kind: DocKind) -> Result<ExternalRef, StageError> {
@@ -70,10 +71,22 @@ mod tests {
 
     #[test]
     fn dates_are_utc_calendar_days() {
-        assert_eq!(date_of(0).unwrap().as_str(), "1970-01-01");
-        assert_eq!(date_of(1_784_538_764).unwrap().as_str(), "2026-07-20");
-        assert_eq!(date_of(951_782_400).unwrap().as_str(), "2000-02-29");
-        assert_eq!(date_of(1_709_251_199).unwrap().as_str(), "2024-02-29");
+        let utc = CompanyTimeZone::utc();
+        assert_eq!(date_of(&utc, 0).unwrap().as_str(), "1970-01-01");
+        assert_eq!(date_of(&utc, 1_784_538_764).unwrap().as_str(), "2026-07-20");
+        assert_eq!(date_of(&utc, 951_782_400).unwrap().as_str(), "2000-02-29");
+        assert_eq!(date_of(&utc, 1_709_251_199).unwrap().as_str(), "2024-02-29");
+    }
+
+    #[test]
+    fn dates_are_company_local_days() {
+        // 2026-03-01T03:30Z books on 28 February in Chicago.
+        let chicago = CompanyTimeZone::parse("America/Chicago").unwrap();
+        assert_eq!(
+            date_of(&chicago, 1_772_335_800).unwrap().as_str(),
+            "2026-02-28"
+        );
+        assert!(date_of(&chicago, -10_000_000_000).is_err(), "before 1900");
     }
 
     #[test]

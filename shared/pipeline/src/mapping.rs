@@ -4,6 +4,7 @@
 //!
 //! See `docs/mapping.md` and `config/mapping.example.toml`.
 
+use ledgerbridge_erp::CompanyTimeZone;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -46,6 +47,10 @@ pub struct Defaults {
     /// defaults), so the park, not the dead-letter queue, ends it.
     #[serde(default = "default_refund_wait_minutes")]
     pub refund_wait_minutes: u32,
+    /// The company's time zone (IANA name, e.g. `America/Chicago`): every booking date is the
+    /// company-local day of the Stripe time. Default `UTC`; an unknown name stops the start.
+    #[serde(default)]
+    pub time_zone: CompanyTimeZone,
 }
 
 fn default_refund_wait_minutes() -> u32 {
@@ -74,6 +79,7 @@ impl Default for Defaults {
             currency: default_currency(),
             guest_customer: None,
             refund_wait_minutes: default_refund_wait_minutes(),
+            time_zone: CompanyTimeZone::default(),
         }
     }
 }

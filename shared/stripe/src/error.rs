@@ -23,6 +23,11 @@ pub enum StripeError {
     /// An argument was rejected before sending (an id with characters a path cannot hold).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// The API key could not be read (a secret store unavailable or throttled, the secret
+    /// missing or unusable). Retriable: the message that needed Stripe waits for the key and
+    /// is never parked for it.
+    #[error("Stripe API key unavailable: {0}")]
+    KeyUnavailable(String),
     /// The request timed out or the connection failed.
     #[error("Stripe unreachable: {0}")]
     Transport(#[source] reqwest::Error),
@@ -64,7 +69,7 @@ impl StripeError {
             | StripeError::InvalidRequest(_)
             | StripeError::Decode { .. } => false,
             StripeError::Transport(e) => !e.is_builder() && !e.is_decode(),
-            StripeError::RateLimited { .. } => true,
+            StripeError::RateLimited { .. } | StripeError::KeyUnavailable(_) => true,
             StripeError::Api {
                 status,
                 should_retry,

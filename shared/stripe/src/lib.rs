@@ -19,6 +19,7 @@ pub mod config;
 pub mod error;
 #[cfg(any(test, feature = "test-util"))]
 pub mod fake;
+pub mod lazy;
 mod limiter;
 mod memo;
 pub mod objects;
@@ -30,6 +31,7 @@ pub use api::{BalanceTransactionFilter, BalanceTransactionQuery, PayoutListQuery
 pub use client::{StripeClient, StripeObjectKind};
 pub use config::{KeyMode, StripeClientConfig};
 pub use error::StripeError;
+pub use lazy::{LazyStripe, StripeClientInit};
 pub use objects::*;
 pub use query::{CreatedListKind, CreatedListQuery};
 

@@ -49,7 +49,7 @@ pub(super) fn handle(
                 command: ErpCommand::CreateInvoice(Invoice {
                     reference: reference(id, DocKind::Invoice)?,
                     customer_id: String::new(),
-                    invoice_date: date_of(date)?,
+                    invoice_date: date_of(&mapping.defaults.time_zone, date)?,
                     due_date: None,
                     currency: cur,
                     lines,
@@ -127,6 +127,7 @@ fn credit_note_created(
             reference: reference(id, DocKind::CreditMemo)?,
             customer_id: String::new(),
             memo_date: date_of(
+                &mapping.defaults.time_zone,
                 note.effective_at
                     .unwrap_or_else(|| created_or(note.created, source.created)),
             )?,

@@ -25,7 +25,7 @@ use crate::mapping::{Disputes, Mapping};
 use crate::outcome::{permanent, Outcome, StageError};
 use ledgerbridge_core::event::Event;
 use ledgerbridge_core::Money;
-use ledgerbridge_erp::{DocKind, ErpCommand, JournalEntry, JournalLine, Side};
+use ledgerbridge_erp::{CompanyTimeZone, DocKind, ErpCommand, JournalEntry, JournalLine, Side};
 use ledgerbridge_messages::{ErpCommandV1, Source};
 use ledgerbridge_stripe::objects::{Expandable, StripeBalanceTransaction, StripeDispute};
 use serde::Deserialize;
@@ -110,7 +110,15 @@ pub(super) fn handle(
     };
     let mut out = Vec::new();
     for (txn, raw_txn) in txns {
-        if let Some(j) = journal_for(accounts, id, charge, status, txn, raw_txn)? {
+        if let Some(j) = journal_for(
+            accounts,
+            &mapping.defaults.time_zone,
+            id,
+            charge,
+            status,
+            txn,
+            raw_txn,
+        )? {
             out.push(ErpCommandV1 {
                 command: ErpCommand::PostJournalEntry(j),
                 customer: None,
@@ -142,8 +150,10 @@ fn require(raw: Option<&Value>, key: &str) -> Result<(), StageError> {
 }
 
 /// The journal of one balance transaction, `None` when it moves nothing.
+#[allow(clippy::too_many_arguments)]
 fn journal_for(
     accounts: &Disputes,
+    zone: &CompanyTimeZone,
     dispute: &str,
     charge: &str,
     status: &str,
@@ -228,7 +238,7 @@ fn journal_for(
     }
     Ok(Some(JournalEntry {
         reference: reference(txn_id, DocKind::JournalEntry)?,
-        posting_date: date_of({
+        posting_date: date_of(zone, {
             require(raw, "created")?;
             txn.created
         })?,

@@ -39,7 +39,9 @@ use crate::outcome::{permanent, stripe_err, Outcome, StageError};
 use ledgerbridge_core::event::Event;
 use ledgerbridge_core::ids::ErpDocumentId;
 use ledgerbridge_core::{Currency, Money};
-use ledgerbridge_erp::{CashReceipt, CreditMemo, DocKind, DocumentLine, ErpCommand, Invoice};
+use ledgerbridge_erp::{
+    CashReceipt, CreditMemo, DocKind, DocumentLine, ErpCommand, ErpDate, Invoice,
+};
 use ledgerbridge_messages::{ErpCommandV1, Source, WriteBack};
 use ledgerbridge_stripe::api::StripeApi;
 use ledgerbridge_stripe::objects::StripeInvoice;
@@ -106,8 +108,11 @@ fn invoice_command(
         command: ErpCommand::CreateInvoice(Invoice {
             reference: reference(id, DocKind::Invoice)?,
             customer_id: String::new(),
-            invoice_date: date_of(date)?,
-            due_date: invoice.due_date.map(date_of).transpose()?,
+            invoice_date: date_of(&mapping.defaults.time_zone, date)?,
+            due_date: invoice
+                .due_date
+                .map(|t| date_of(&mapping.defaults.time_zone, t))
+                .transpose()?,
             currency: cur,
             lines,
             sales_order: None,
@@ -174,7 +179,10 @@ pub(super) async fn handle<A: StripeApi>(
                 cfg.void_reason.clone(),
                 erp_id,
                 &source,
-                doc.status_transitions.voided_at.unwrap_or(source.created),
+                date_of(
+                    &mapping.defaults.time_zone,
+                    doc.status_transitions.voided_at.unwrap_or(source.created),
+                )?,
             )?]))
         }
         "invoice.marked_uncollectible" => {
@@ -210,9 +218,12 @@ pub(super) async fn handle<A: StripeApi>(
                 cfg.uncollectible_reason.clone(),
                 erp_id,
                 &source,
-                doc.status_transitions
-                    .marked_uncollectible_at
-                    .unwrap_or(source.created),
+                date_of(
+                    &mapping.defaults.time_zone,
+                    doc.status_transitions
+                        .marked_uncollectible_at
+                        .unwrap_or(source.created),
+                )?,
             )?]))
         }
         other => Ok(Outcome::Skipped(format!(
@@ -230,13 +241,13 @@ fn credit_memo(
     reason: String,
     erp_invoice: ErpDocumentId,
     source: &Source,
-    date: i64,
+    date: ErpDate,
 ) -> Result<ErpCommandV1, StageError> {
     Ok(ErpCommandV1 {
         command: ErpCommand::CreateCreditMemo(CreditMemo {
             reference: reference(invoice_id, DocKind::CreditMemo)?,
             customer_id: String::new(),
-            memo_date: date_of(date)?,
+            memo_date: date,
             currency: cur,
             lines,
             reason: Some(reason),
@@ -296,7 +307,7 @@ async fn invoice_paid<A: StripeApi>(
             command: ErpCommand::CreateCashReceipt(CashReceipt {
                 reference: reference(key, DocKind::CashReceipt)?,
                 customer_id: String::new(),
-                receipt_date: date_of(paid_at)?,
+                receipt_date: date_of(&mapping.defaults.time_zone, paid_at)?,
                 amount,
                 payment_method: mapping.payment_method(None),
                 applies_to: None,

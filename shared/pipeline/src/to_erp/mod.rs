@@ -25,6 +25,8 @@ mod silent_paths_tests;
 mod table_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod time_zone_tests;
 
 use crate::mapping::Mapping;
 use crate::outcome::{Outcome, StageError};

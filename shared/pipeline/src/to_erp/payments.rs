@@ -124,7 +124,10 @@ fn payment(
     if minor <= 0 {
         return Ok(Outcome::Skipped("zero-amount payment".into()));
     }
-    let date = date_of(created_or(object.created(), source.created))?;
+    let date = date_of(
+        &mapping.defaults.time_zone,
+        created_or(object.created(), source.created),
+    )?;
     let method_type = match object {
         Payment::Intent(pi) => pi.payment_method_type(),
         Payment::Charge(ch) => ch.payment_method_type(),

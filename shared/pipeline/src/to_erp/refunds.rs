@@ -193,7 +193,10 @@ async fn refund_commands<A: StripeApi>(
     let memo = CreditMemo {
         reference: reference(id, DocKind::CreditMemo)?,
         customer_id,
-        memo_date: date_of(created_or(refund.created, source.created))?,
+        memo_date: date_of(
+            &mapping.defaults.time_zone,
+            created_or(refund.created, source.created),
+        )?,
         currency: cur,
         lines: vec![one_line(&mapping.refunds.item, description, amount, None)],
         reason: Some(mapping.refund_reason(text(&refund.reason))),

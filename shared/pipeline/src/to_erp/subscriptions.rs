@@ -100,8 +100,14 @@ pub fn subscription_state(
             price,
             product,
             quantity,
-            current_period_start: it.current_period_start.map(date_of).transpose()?,
-            current_period_end: it.current_period_end.map(date_of).transpose()?,
+            current_period_start: it
+                .current_period_start
+                .map(|t| date_of(&mapping.defaults.time_zone, t))
+                .transpose()?,
+            current_period_end: it
+                .current_period_end
+                .map(|t| date_of(&mapping.defaults.time_zone, t))
+                .transpose()?,
         });
     }
     let metadata = cfg

@@ -4,7 +4,8 @@ use super::config::{PostedLines, Posting};
 use crate::{JournalError, JournalKind, PayoutJournal};
 use ledgerbridge_core::ids::StripeObjectId;
 use ledgerbridge_erp::{
-    CommandError, DocKind, ErpCommand, ErpDate, ExternalRef, JournalEntry, JournalLine, Side,
+    CommandError, CompanyTimeZone, DocKind, ErpCommand, ErpDate, ExternalRef, JournalEntry,
+    JournalLine, Side,
 };
 use ledgerbridge_messages::{ErpCommandV1, Source, WriteBack};
 use ledgerbridge_stripe::StripePayout;
@@ -19,6 +20,11 @@ pub enum BuildError {
     NoFailureTransaction(String),
     #[error("posting date: {0}")]
     Date(String),
+}
+
+/// `YYYY-MM-DD` of a Unix timestamp in the company's time zone: a journal's posting date.
+pub fn local_date(secs: i64, zone: &CompanyTimeZone) -> Result<ErpDate, BuildError> {
+    ErpDate::from_unix_in(secs, zone).map_err(|e| BuildError::Date(e.to_string()))
 }
 
 /// `YYYY-MM-DD` (UTC) of a Unix timestamp.
@@ -100,7 +106,7 @@ pub fn journal_command(
     };
     let command = ErpCommand::PostJournalEntry(JournalEntry {
         reference,
-        posting_date: utc_date(journal.date)?,
+        posting_date: local_date(journal.date, &posting.time_zone)?,
         currency: journal.currency,
         description,
         lines,
@@ -125,6 +131,35 @@ pub fn journal_command(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_dates_follow_the_company_time_zone() {
+        let chicago = CompanyTimeZone::parse("America/Chicago").unwrap();
+        // 2026-03-01T03:30Z is 28 February in Chicago (CST), 1 March in UTC.
+        assert_eq!(
+            local_date(1_772_335_800, &chicago).unwrap().as_str(),
+            "2026-02-28"
+        );
+        assert_eq!(
+            local_date(1_772_335_800, &CompanyTimeZone::utc())
+                .unwrap()
+                .as_str(),
+            "2026-03-01"
+        );
+        // Summer (CDT, UTC-5): 04:59:59Z is still the day before, 05:00Z the new day.
+        assert_eq!(
+            local_date(1_782_881_999, &chicago).unwrap().as_str(),
+            "2026-06-30"
+        );
+        assert_eq!(
+            local_date(1_782_882_000, &chicago).unwrap().as_str(),
+            "2026-07-01"
+        );
+        assert!(
+            local_date(-10_000_000_000, &chicago).is_err(),
+            "before 1900"
+        );
+    }
 
     #[test]
     fn utc_dates() {

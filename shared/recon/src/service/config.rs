@@ -6,7 +6,7 @@ use crate::ReconMapping;
 use ledgerbridge_core::config::{ConfigError, Env, PREFIX};
 use ledgerbridge_core::message::SQS_MAX_MESSAGE_BYTES;
 use ledgerbridge_core::Money;
-use ledgerbridge_erp::DocKind;
+use ledgerbridge_erp::{CompanyTimeZone, DocKind};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -46,6 +46,11 @@ pub struct Posting {
     /// … or larger than this fraction of the payout amount (`"0.001"`: 0.1 %).
     #[serde(default = "default_hold_variance_ratio_above")]
     pub hold_variance_ratio_above: Decimal,
+    /// The company's time zone (IANA name): a journal's posting date is the company-local day
+    /// of the payout's arrival. Name the same zone as the mapping's `[defaults] time_zone`.
+    /// Default `UTC`; an unknown name stops the start.
+    #[serde(default)]
+    pub time_zone: CompanyTimeZone,
 }
 
 impl Default for Posting {
@@ -56,6 +61,7 @@ impl Default for Posting {
             reversal_write_back_key: default_reversal_write_back_key(),
             hold_variance_above: default_hold_variance_above(),
             hold_variance_ratio_above: default_hold_variance_ratio_above(),
+            time_zone: CompanyTimeZone::default(),
         }
     }
 }
@@ -411,6 +417,23 @@ mod tests {
         ] {
             assert!(text.contains(needle), "{needle} in {text}");
         }
+    }
+
+    #[test]
+    fn the_time_zone_is_read_and_an_unknown_one_refused_with_its_line() {
+        let f = ReconFile::from_toml(EXAMPLE).unwrap();
+        assert_eq!(f.posting.time_zone.name(), "UTC");
+        let chicago = EXAMPLE.replacen("time_zone = \"UTC\"", "time_zone = \"America/Chicago\"", 1);
+        assert_ne!(chicago, EXAMPLE);
+        let f = ReconFile::from_toml(&chicago).unwrap();
+        assert_eq!(f.posting.time_zone.name(), "America/Chicago");
+        let bad = EXAMPLE.replacen("time_zone = \"UTC\"", "time_zone = \"Central\"", 1);
+        let err = ReconFile::from_toml(&bad).unwrap_err().to_string();
+        assert!(err.starts_with("line "), "{err}");
+        assert!(
+            err.contains("\"Central\" is not an IANA time zone"),
+            "{err}"
+        );
     }
 
     #[test]
