@@ -120,6 +120,39 @@ pub struct DynamoStore {
 }
 
 impl DynamoStore {
+    /// The `PutItem` of one cross-reference item, every attribute it stores; callers add the
+    /// condition.
+    fn xref_put(
+        &self,
+        record: &XrefRecord,
+    ) -> aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder {
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(
+                "pk",
+                Self::xref_pk(record.stripe_id.as_str(), &record.doc_kind),
+            )
+            .item("stripe_id", AttributeValue::S(record.stripe_id.to_string()))
+            .item("doc_kind", AttributeValue::S(record.doc_kind.clone()))
+            .item("erp", AttributeValue::S(record.erp.clone()))
+            .item("erp_id", AttributeValue::S(record.erp_id.to_string()))
+            .item(
+                "created_at_ms",
+                AttributeValue::N(record.created_at_ms.to_string()),
+            );
+        if let Some(m) = record.posted {
+            put = put
+                .item("amount_minor", AttributeValue::N(m.minor.to_string()))
+                .item("currency", AttributeValue::S(m.currency.code().to_owned()));
+        }
+        if let Some(c) = &record.command {
+            put = put.item("command", AttributeValue::S(c.clone()));
+        }
+        put
+    }
+
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         DynamoStore {
             client,
@@ -305,31 +338,8 @@ impl XrefStore for DynamoStore {
         &self,
         record: &XrefRecord,
     ) -> Result<Option<XrefRecord>, StoreError> {
-        let mut put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item(
-                "pk",
-                Self::xref_pk(record.stripe_id.as_str(), &record.doc_kind),
-            )
-            .item("stripe_id", AttributeValue::S(record.stripe_id.to_string()))
-            .item("doc_kind", AttributeValue::S(record.doc_kind.clone()))
-            .item("erp", AttributeValue::S(record.erp.clone()))
-            .item("erp_id", AttributeValue::S(record.erp_id.to_string()))
-            .item(
-                "created_at_ms",
-                AttributeValue::N(record.created_at_ms.to_string()),
-            );
-        if let Some(m) = record.posted {
-            put = put
-                .item("amount_minor", AttributeValue::N(m.minor.to_string()))
-                .item("currency", AttributeValue::S(m.currency.code().to_owned()));
-        }
-        if let Some(c) = &record.command {
-            put = put.item("command", AttributeValue::S(c.clone()));
-        }
-        let out = put
+        let out = self
+            .xref_put(record)
             .condition_expression("attribute_not_exists(pk)")
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -470,31 +480,8 @@ impl ledgerbridge_core::ports::XrefAudit for DynamoStore {
         record: &XrefRecord,
         expected_erp_id: &ErpDocumentId,
     ) -> Result<bool, StoreError> {
-        let mut put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item(
-                "pk",
-                Self::xref_pk(record.stripe_id.as_str(), &record.doc_kind),
-            )
-            .item("stripe_id", AttributeValue::S(record.stripe_id.to_string()))
-            .item("doc_kind", AttributeValue::S(record.doc_kind.clone()))
-            .item("erp", AttributeValue::S(record.erp.clone()))
-            .item("erp_id", AttributeValue::S(record.erp_id.to_string()))
-            .item(
-                "created_at_ms",
-                AttributeValue::N(record.created_at_ms.to_string()),
-            );
-        if let Some(m) = record.posted {
-            put = put
-                .item("amount_minor", AttributeValue::N(m.minor.to_string()))
-                .item("currency", AttributeValue::S(m.currency.code().to_owned()));
-        }
-        if let Some(c) = &record.command {
-            put = put.item("command", AttributeValue::S(c.clone()));
-        }
-        let out = put
+        let out = self
+            .xref_put(record)
             .condition_expression("erp_id = :old")
             .expression_attribute_values(":old", AttributeValue::S(expected_erp_id.to_string()))
             .send()
