@@ -89,6 +89,11 @@ impl SignatureHeader {
                     );
                 }
                 "v1" => {
+                    // Stripe writes lower-case hex and its libraries compare the text, so an
+                    // upper-case digit is a changed header even though it decodes the same.
+                    if value.bytes().any(|b| b.is_ascii_uppercase()) {
+                        return Err(WebhookError::Malformed("v1 is not lower-case hex"));
+                    }
                     let mut sig = [0u8; 32];
                     hex::decode_to_slice(value, &mut sig)
                         .map_err(|_| WebhookError::Malformed("v1 is not 64 hex digits"))?;
@@ -322,6 +327,14 @@ mod tests {
         assert_eq!(
             v.verify(Some(&h), &tampered, t),
             Err(WebhookError::Mismatch)
+        );
+        let upper = sign_header(&["whsec_a"], t, BODY)
+            .to_ascii_uppercase()
+            .replace("T=", "t=")
+            .replace("V1=", "v1=");
+        assert_eq!(
+            v.verify(Some(&upper), BODY, t),
+            Err(WebhookError::Malformed("v1 is not lower-case hex"))
         );
         let long = "x".repeat(MAX_HEADER_BYTES + 1);
         assert!(matches!(

@@ -11,15 +11,24 @@
 pub mod esm;
 pub mod failpoints;
 pub mod interceptor;
+pub mod seeded;
 
 mod d5;
 mod e5;
 mod e8;
+mod i1;
+mod i2;
+mod i3;
+mod i4;
+mod i5;
+mod i6;
 mod i7;
+mod i8;
 mod q1;
 mod q2;
 mod q5;
 mod q6;
+mod quarantine_cli;
 
 use crate::support::moto;
 use ledgerbridge_adapters::aws::{DynamoStore, SqsQueue};

@@ -12,6 +12,7 @@ pub mod local;
 mod map;
 mod parked;
 pub mod parked_aws;
+pub mod quarantine;
 pub mod replay;
 mod report;
 mod sample_stripe;
@@ -60,6 +61,9 @@ enum Command {
     Console(console::ConsoleCmdArgs),
     /// Parked messages and dead letters: list them, show one, replay after the fix.
     Parked(parked::ParkedArgs),
+    /// Validly signed deliveries the intake kept instead of queueing (unparseable, or an event
+    /// id seen with another payload): list them (never a body), show one with its exact bytes.
+    Quarantine(quarantine::QuarantineArgs),
     /// Measure the local pipeline on N generated events of the order-to-cash mix: events/s,
     /// documents/s, Stripe calls per event, ERP requests per document, latency, peak RSS.
     Bench(bench::BenchArgs),
@@ -102,6 +106,8 @@ enum CliError {
     Console(#[from] console::ServeConsoleError),
     #[error(transparent)]
     Parked(#[from] parked::ParkedError),
+    #[error(transparent)]
+    Quarantine(#[from] quarantine::QuarantineError),
     #[error(transparent)]
     Bench(#[from] bench::BenchError),
     #[error(transparent)]
@@ -189,6 +195,7 @@ where
         Command::Erp(args) => erp_check::run(args).await.map_err(CliError::from),
         Command::Console(args) => console::run(args).await.map_err(CliError::from),
         Command::Parked(args) => parked::run(args).await.map_err(CliError::from),
+        Command::Quarantine(args) => quarantine::run(args).await.map_err(CliError::from),
         Command::Bench(args) => bench::run(args).await.map_err(CliError::from),
         Command::Audit(args) => audit::run(args).await.map_err(CliError::from),
     };
