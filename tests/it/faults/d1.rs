@@ -8,7 +8,7 @@
 //! against the intent record, read from the table by a client without faults, at the moment of
 //! the call), 0 duplicates (ERP create calls per reference, and the sandbox's audit log), all
 //! complete (nothing in the DLQ at the deployed `maxReceiveCount` of 5, nothing parked). The row
-//! names no count: 500 commands.
+//! names no count: 300 commands.
 
 use super::esm::{queue_with_dlq, send_all, Esm};
 use super::guard::{post_handler, Guarded};
@@ -21,7 +21,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-const MESSAGES: usize = 500;
+const MESSAGES: usize = 300;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn d1_throttling_and_5xx_on_every_dynamodb_call_lose_and_double_nothing() {

@@ -38,7 +38,7 @@ use std::time::Duration;
 /// Scaled from the row's 1,000: at 1,000 the run did not finish within four minutes on the
 /// shared 2-core machine (every message is received twice, about ten moto calls each).
 const MESSAGES: usize = 300;
-const LEASE_MS: i64 = 1_000;
+const LEASE_MS: i64 = 2_000;
 
 type Stage = super::MotoPostStage<Guarded<CrashAfterCommit<ledgerbridge_erp::AnyConnector>>>;
 
@@ -115,7 +115,8 @@ async fn d3_killed_after_every_first_commit_every_document_once_within_two_retri
         1000,
         3,
     ));
-    // The lease (1 s) is well below the visibility timeout (4 s): the redelivery finds it lapsed
+    // The lease (2 s) is well below the visibility timeout (8 s, so a slow first attempt on a
+    // loaded machine is not redelivered while it runs): the redelivery finds the lease lapsed
     // (the deployment's lease, 120 s, is likewise below its 360 s visibility timeout).
     let (stage, _, parked) = post_stage(
         connector,
@@ -125,7 +126,7 @@ async fn d3_killed_after_every_first_commit_every_document_once_within_two_retri
     )
     .await;
     let stage = Arc::new(stage);
-    let q = queue_with_dlq(&sqs, &moto::unique("d3-commands"), 5, 4).await;
+    let q = queue_with_dlq(&sqs, &moto::unique("d3-commands"), 5, 8).await;
     send_all(&sqs, &q, &journal_messages(MESSAGES, "d3x"), |_| {
         String::new()
     })
@@ -134,7 +135,7 @@ async fn d3_killed_after_every_first_commit_every_document_once_within_two_retri
     let started = std::time::Instant::now();
     let esm = Esm {
         batch_size: 10,
-        visibility_timeout_secs: 4,
+        visibility_timeout_secs: 8,
         max_concurrency: 4,
         // A safety net only: the handler ends an invocation as soon as its batch has died.
         invocation_timeout: Duration::from_secs(20),
@@ -145,7 +146,7 @@ async fn d3_killed_after_every_first_commit_every_document_once_within_two_retri
             &sqs,
             &q,
             dying_handler(stage.clone()),
-            Duration::from_secs(8),
+            Duration::from_secs(10),
             Duration::from_secs(240),
         )
         .await;
@@ -190,8 +191,10 @@ async fn d3_killed_after_every_first_commit_every_document_once_within_two_retri
         super::esm::drain(&sqs, &q.dlq_url).await.is_empty(),
         "nothing in the DLQ"
     );
+    // The parked queue is on the shared moto (`post_stage`).
+    let shared_sqs = aws_sdk_sqs::Client::new(&moto::sdk_config().await);
     assert!(
-        super::esm::drain(&sqs, &parked).await.is_empty(),
+        super::esm::drain(&shared_sqs, &parked).await.is_empty(),
         "nothing parked"
     );
     assert!(
@@ -241,13 +244,15 @@ async fn d3_a_worker_killed_with_no_time_left_leaves_an_intent_with_its_takeover
     let killed = futures::future::join_all(
         bodies
             .iter()
-            .map(|body| tokio::time::timeout(Duration::from_millis(1_000), stage.process(body))),
+            .map(|body| tokio::time::timeout(Duration::from_secs(5), stage.process(body))),
     )
     .await;
     let after = SystemClock.now_millis();
-    assert!(
-        killed.iter().all(Result::is_err),
-        "the fail-point killed every worker"
+    assert!(killed.iter().all(Result::is_err), "no worker finished");
+    assert_eq!(
+        stage.poster.connector.inner.fired.load(Ordering::SeqCst),
+        N,
+        "every worker was killed right after its ERP commit"
     );
     for i in 0..N {
         let c = journal(&format!("d3z{i}"));
