@@ -169,6 +169,9 @@ impl DynamoStore {
     }
 }
 
+/// The attribute a claim marks its record with (see `claim`).
+const CLAIM_TOKEN: &str = "claim_token";
+
 fn s(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
     item.get(name).and_then(|v| v.as_s().ok()).cloned()
 }
@@ -203,6 +206,14 @@ fn record_from(
 impl IdempotencyStore for DynamoStore {
     async fn claim(&self, req: &ClaimRequest) -> Result<Claim, StoreError> {
         let now_secs = req.now_ms.div_euclid(1000);
+        // This claim's own mark. The SDK resends the same request after a throttling error or a
+        // 500, which DynamoDB may answer after it stored the item: the resend then fails its
+        // condition on our own record, and the mark tells it apart from another worker's.
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let ours = |item: &HashMap<String, AttributeValue>| {
+            s(item, CLAIM_TOKEN).as_deref() == Some(token.as_str())
+                && s(item, "status").as_deref() == Some(RecordStatus::InProgress.as_str())
+        };
         let result = self
             .client
             .put_item()
@@ -210,6 +221,7 @@ impl IdempotencyStore for DynamoStore {
             .item("pk", Self::idem_pk(&req.key))
             .item("status", AttributeValue::S(RecordStatus::InProgress.as_str().into()))
             .item("validation", AttributeValue::S(req.payload_hash.clone()))
+            .item(CLAIM_TOKEN, AttributeValue::S(token.clone()))
             .item("expiration", AttributeValue::N(req.expiration.to_string()))
             .item(
                 "in_progress_expiration",
@@ -237,12 +249,25 @@ impl IdempotencyStore for DynamoStore {
                     if service.is_conditional_check_failed_exception() {
                         if let aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(e) = service {
                             if let Some(item) = e.item() {
+                                if ours(item) {
+                                    return Ok(Claim::Acquired);
+                                }
                                 return record_from(&req.key, item).map(Claim::Existing);
                             }
                         }
                         // Older emulators may not return the item: read it.
-                        return match self.get(&req.key).await? {
-                            Some(r) => Ok(Claim::Existing(r)),
+                        let item = self
+                            .client
+                            .get_item()
+                            .table_name(&self.table)
+                            .key("pk", Self::idem_pk(&req.key))
+                            .consistent_read(true)
+                            .send()
+                            .await
+                            .map_err(store_error)?;
+                        return match item.item() {
+                            Some(item) if ours(item) => Ok(Claim::Acquired),
+                            Some(item) => record_from(&req.key, item).map(Claim::Existing),
                             None => Err(StoreError::Unavailable(
                                 "claim lost a race with a delete".into(),
                             )),

@@ -12,6 +12,20 @@ use ledgerbridge_erp::{
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+tokio::task_local! {
+    /// The invocation a record runs in, when the handler tracks one ([`Invocation`]).
+    pub static INVOCATION: std::sync::Arc<Invocation>;
+}
+
+/// What the fail-point did inside one invocation: a handler that runs its batch in
+/// [`INVOCATION`]'s scope can end the invocation as soon as every record has finished or died
+/// (the whole batch then comes back, as after Lambda's kill), instead of waiting for the
+/// invocation timeout.
+#[derive(Debug, Default)]
+pub struct Invocation {
+    pub crashed: AtomicUsize,
+}
+
 pub struct CrashAfterCommit<C> {
     pub inner: C,
     /// Share of successful creates after which the worker dies (per mille).
@@ -57,6 +71,7 @@ impl<C: ErpConnector> ErpConnector for CrashAfterCommit<C> {
         let id = self.inner.create(command).await?;
         if self.roll() {
             self.fired.fetch_add(1, Ordering::SeqCst);
+            let _ = INVOCATION.try_with(|i| i.crashed.fetch_add(1, Ordering::SeqCst));
             // The worker dies here: nothing after the ERP's commit runs.
             std::future::pending::<()>().await;
         }

@@ -8,11 +8,17 @@
 //! committed and before the cross-reference; after the handler finished and before the
 //! delete), built from test wrappers so production code carries none of them.
 
+pub mod atomic_moto;
 pub mod esm;
 pub mod failpoints;
+pub mod guard;
 pub mod interceptor;
 pub mod seeded;
 
+mod d1;
+mod d2;
+mod d3;
+mod d4;
 mod d5;
 mod e5;
 mod e8;
@@ -26,6 +32,8 @@ mod i7;
 mod i8;
 mod q1;
 mod q2;
+mod q3;
+mod q4;
 mod q5;
 mod q6;
 mod quarantine_cli;
