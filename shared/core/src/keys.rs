@@ -72,6 +72,12 @@ impl IntentKey {
         IntentKey(format!("post#{erp}#{reference}#{event_id}"))
     }
 
+    /// When a document first waited for a document it depends on (the posting stage's time
+    /// limit on that wait).
+    pub fn parent_wait(erp: &str, reference: impl fmt::Display) -> Self {
+        IntentKey(format!("wait#{erp}#{reference}"))
+    }
+
     /// Resolution of a Stripe customer to an ERP customer.
     pub fn resolve(erp: &str, reference: impl fmt::Display) -> Self {
         IntentKey(format!("post#{erp}#{reference}#resolve"))

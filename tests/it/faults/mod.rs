@@ -13,13 +13,19 @@ pub mod failpoints;
 pub mod interceptor;
 
 mod d5;
+mod e1;
+mod e2;
+mod e3;
+mod e4;
 mod e5;
 mod e8;
+pub mod erp_rig;
 mod i7;
 mod q1;
 mod q2;
 mod q5;
 mod q6;
+mod r2;
 
 use crate::support::moto;
 use ledgerbridge_adapters::aws::{DynamoStore, SqsQueue};
