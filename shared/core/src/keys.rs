@@ -128,6 +128,11 @@ impl LockKey {
     pub fn customer_fields(erp: &str, object_id: &str) -> Self {
         LockKey(format!("fields#{erp}#{object_id}#lock"))
     }
+
+    /// Upserting one Stripe customer's master data (version check and write, together).
+    pub fn customer_upsert(erp: &str, stripe_customer: impl fmt::Display) -> Self {
+        LockKey(format!("customer#{erp}#{stripe_customer}#lock"))
+    }
 }
 
 key_type!(

@@ -18,6 +18,7 @@ mod e2;
 mod e3;
 mod e4;
 mod e5;
+mod e6;
 mod e8;
 pub mod erp_rig;
 mod i7;
@@ -25,6 +26,7 @@ mod q1;
 mod q2;
 mod q5;
 mod q6;
+mod r1;
 mod r2;
 
 use crate::support::moto;

@@ -194,7 +194,36 @@ where
         })
     }
 
+    /// Post a claimed command. A versioned customer upsert holds its customer's lock (a lease
+    /// claim, released after) across the version check and the write: without it, an older
+    /// update that passed the check could land after a newer one (RELIABILITY E6).
     pub(super) async fn post_claimed(
+        &self,
+        msg: &ErpCommandV1,
+        parent: Option<(DocKind, ErpDocumentId)>,
+    ) -> Result<PostResult, StageError> {
+        let ErpCommand::UpsertCustomer(c) = &msg.command else {
+            return self.post_unlocked(msg, parent).await;
+        };
+        if msg.version.is_none() {
+            return self.post_unlocked(msg, parent).await;
+        }
+        let lock: IdempotencyKey =
+            LockKey::customer_upsert(self.connector.erp(), c.reference.stripe_id()).into();
+        if let Claim::Existing(_) = self.claim(&lock).await? {
+            return Err(StageError::pending(format!(
+                "customer {} is being written by another worker",
+                c.reference
+            )));
+        }
+        let result = self.post_unlocked(msg, parent).await;
+        if let Err(e) = self.store.release(&lock).await {
+            tracing::warn!(error = %e, "Customer lock not released; it lapses with its lease");
+        }
+        result
+    }
+
+    async fn post_unlocked(
         &self,
         msg: &ErpCommandV1,
         parent: Option<(DocKind, ErpDocumentId)>,
