@@ -89,8 +89,7 @@ async fn end_state(
         if let (DocKind::Customer, Some(id)) = (reference.kind(), id) {
             let last = audit
                 .iter()
-                .filter(|a| a.entity == "customers" && a.doc_id == id.as_str())
-                .next_back()
+                .rfind(|a| a.entity == "customers" && a.doc_id == id.as_str())
                 .map(|a| a.body.get("name").map(Value::to_string).unwrap_or_default())
                 .unwrap_or_default();
             names.insert(reference.to_string(), last);
