@@ -135,6 +135,7 @@ fn placeholder_mapping() -> Mapping {
             item: String::new(),
             default_reason: String::new(),
             reasons: Default::default(),
+            wait_for_payment: true,
         },
         products: Default::default(),
         rules: Vec::new(),

@@ -72,6 +72,12 @@ impl IntentKey {
         IntentKey(format!("post#{erp}#{reference}#{event_id}"))
     }
 
+    /// When a document first waited for a document it depends on (the posting stage's time
+    /// limit on that wait).
+    pub fn parent_wait(erp: &str, reference: impl fmt::Display) -> Self {
+        IntentKey(format!("wait#{erp}#{reference}"))
+    }
+
     /// Resolution of a Stripe customer to an ERP customer.
     pub fn resolve(erp: &str, reference: impl fmt::Display) -> Self {
         IntentKey(format!("post#{erp}#{reference}#resolve"))
@@ -121,6 +127,11 @@ impl LockKey {
     /// Writing the customer field values of one Stripe object.
     pub fn customer_fields(erp: &str, object_id: &str) -> Self {
         LockKey(format!("fields#{erp}#{object_id}#lock"))
+    }
+
+    /// Upserting one Stripe customer's master data (version check and write, together).
+    pub fn customer_upsert(erp: &str, stripe_customer: impl fmt::Display) -> Self {
+        LockKey(format!("customer#{erp}#{stripe_customer}#lock"))
     }
 }
 

@@ -47,6 +47,14 @@ pub struct Defaults {
     /// defaults), so the park, not the dead-letter queue, ends it.
     #[serde(default = "default_refund_wait_minutes")]
     pub refund_wait_minutes: u32,
+    /// Minutes the posting stage lets a document wait for a document it depends on (a receipt
+    /// for its sales order or invoice, a credit memo for the refunded payment's receipt) that
+    /// is not in the ERP yet; after that the message is parked, naming what is missing and what
+    /// to do. Counted from the first time it waited. Keep it below the commands queue's
+    /// redelivery window (4 × 360 s in the template), so the park, not the dead-letter queue,
+    /// ends the wait.
+    #[serde(default = "default_parent_wait_minutes")]
+    pub parent_wait_minutes: u32,
     /// The company's time zone (IANA name, e.g. `America/Chicago`): every booking date is the
     /// company-local day of the Stripe time. Default `UTC`; an unknown name stops the start.
     #[serde(default)]
@@ -55,6 +63,14 @@ pub struct Defaults {
 
 fn default_refund_wait_minutes() -> u32 {
     5
+}
+
+fn default_parent_wait_minutes() -> u32 {
+    15
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_prefix() -> String {
@@ -79,6 +95,7 @@ impl Default for Defaults {
             currency: default_currency(),
             guest_customer: None,
             refund_wait_minutes: default_refund_wait_minutes(),
+            parent_wait_minutes: default_parent_wait_minutes(),
             time_zone: CompanyTimeZone::default(),
         }
     }
@@ -111,6 +128,14 @@ pub struct Refunds {
     /// Stripe refund reason (`duplicate`, `fraudulent`, `requested_by_customer`, …) → ERP reason code.
     #[serde(default)]
     pub reasons: BTreeMap<String, String>,
+    /// A credit memo waits until the refunded payment's cash receipt is in the ERP (the
+    /// receipt ledgerbridge books for the PaymentIntent, else the charge), as other documents
+    /// wait for their parents; after `defaults.parent_wait_minutes` it is parked naming the
+    /// payment. Default `true`. `false` books a refund's credit memo whether or not its
+    /// payment was booked (for refunds of payments taken before ledgerbridge, which it never
+    /// books).
+    #[serde(default = "default_true")]
+    pub wait_for_payment: bool,
 }
 
 /// A condition on an event (all given fields must match).

@@ -15,8 +15,9 @@
 //! Every request is recorded as received (`GET /_admin/requests`), and documents are exported
 //! in ERP-neutral form (`GET /_admin/documents`); see docs/erp-connectors.md. The Epicor
 //! contract facts the sandbox is built from live in `contracts/epicor/` ([`contract`]).
-//! Fault knobs (latency, 5xx before commit, commit-then-drop, 429 + Retry-After, search lag) are
-//! set through `POST /_admin/faults` or [`SandboxHandle::set_faults`].
+//! Fault knobs (latency, 5xx before commit, an outage, commit-then-drop by count or by share,
+//! 429 + Retry-After by count or from a token bucket, search lag, references refused with a
+//! validation error) are set through `POST /_admin/faults` or [`SandboxHandle::set_faults`].
 
 // Handlers return an early `Response` as the error of small helpers; boxing it buys nothing.
 #![allow(clippy::result_large_err)]
@@ -120,6 +121,35 @@ pub struct Faults {
     pub retry_after_secs: u64,
     /// Documents become visible to searches this long after commit.
     pub search_lag_ms: u64,
+    /// This share (per cent) of creating requests, spread evenly, commit and then drop the
+    /// connection without an answer (a standing loss rate, unlike the `drop_after_commit`
+    /// counter). Every such drop is counted in `dropped`.
+    pub drop_after_commit_percent: u8,
+    /// Answers dropped after commit (by either knob) since the knobs were set.
+    pub dropped: u32,
+    /// An outage: while set, every ERP request answers 503 without doing anything.
+    pub unavailable: bool,
+    /// A token bucket of this many ERP requests per second (burst: one second's worth);
+    /// 0 = no limit. A request beyond it answers 429 with `Retry-After` (whole seconds until a
+    /// token is free, at least 1) and does nothing. Answers counted in `rate_limited`.
+    pub rate_limit_rps: u32,
+    /// 429 answers given by the token bucket since the knobs were set.
+    pub rate_limited: u32,
+    /// Creating requests whose body holds one of these strings (a document reference) are
+    /// refused with the dialect's validation error (4xx) before anything is committed, every
+    /// time, as an ERP refuses an unknown customer or a closed period. Counted in `rejected`.
+    pub reject_references: Vec<String>,
+    /// Creating requests refused through `reject_references` since the knobs were set.
+    pub rejected: u32,
+}
+
+/// What the share and rate knobs of [`Faults`] carry from one request to the next.
+#[derive(Debug, Default)]
+pub(crate) struct FaultState {
+    /// Per-cent credit towards the next drop of `drop_after_commit_percent`.
+    drop_credit: u32,
+    /// Token bucket: when last refilled, and the milli-tokens held then.
+    bucket: Option<(std::time::Instant, u64)>,
 }
 
 /// Master data to add.
@@ -137,6 +167,7 @@ pub(crate) struct Shared {
     pub cfg: SandboxConfig,
     pub store: Mutex<store::Store>,
     pub faults: Mutex<Faults>,
+    pub fault_state: Mutex<FaultState>,
     pub keys: Mutex<SandboxKeys>,
     /// Every request outside `/_admin`, as received.
     pub requests: Mutex<Vec<RecordedRequest>>,
@@ -290,6 +321,7 @@ pub async fn spawn(cfg: SandboxConfig) -> Result<(SocketAddr, SandboxHandle), Sa
         cfg: cfg.clone(),
         store: Mutex::new(store),
         faults: Mutex::new(Faults::default()),
+        fault_state: Mutex::new(FaultState::default()),
         requests: Mutex::new(Vec::new()),
         contract: contract::EpicorContract::load()?,
         installation: Mutex::new(installation::InstallationState::default()),
@@ -553,10 +585,15 @@ pub(crate) async fn gate(s: &Shared, creating: bool, erp: ErpKind) -> Gate {
         Go(bool),
     }
     let (latency, decision) = {
-        let Ok(mut f) = s.faults.lock() else {
+        let (Ok(mut f), Ok(mut st)) = (s.faults.lock(), s.fault_state.lock()) else {
             return Gate::Respond(StatusCode::INTERNAL_SERVER_ERROR.into_response());
         };
-        let d = if f.rate_limit > 0 {
+        let d = if f.unavailable {
+            Decision::Fail
+        } else if let Some(wait) = take_token(&f, &mut st) {
+            f.rate_limited = f.rate_limited.saturating_add(1);
+            Decision::RateLimit(wait)
+        } else if f.rate_limit > 0 {
             f.rate_limit -= 1;
             Decision::RateLimit(f.retry_after_secs)
         } else if f.fail_before_commit > 0 {
@@ -564,7 +601,16 @@ pub(crate) async fn gate(s: &Shared, creating: bool, erp: ErpKind) -> Gate {
             Decision::Fail
         } else if creating && f.drop_after_commit > 0 {
             f.drop_after_commit -= 1;
+            f.dropped = f.dropped.saturating_add(1);
             Decision::Go(true)
+        } else if creating && f.drop_after_commit_percent > 0 {
+            st.drop_credit += u32::from(f.drop_after_commit_percent.min(100));
+            let drop = st.drop_credit >= 100;
+            if drop {
+                st.drop_credit -= 100;
+                f.dropped = f.dropped.saturating_add(1);
+            }
+            Decision::Go(drop)
         } else {
             Decision::Go(false)
         };
@@ -594,6 +640,55 @@ pub(crate) async fn gate(s: &Shared, creating: bool, erp: ErpKind) -> Gate {
             "The service is temporarily unavailable.",
         )),
     }
+}
+
+/// The token bucket of [`Faults::rate_limit_rps`]: `None` when a token was taken (or there is
+/// no limit), else the whole seconds until one is free (at least 1) for `Retry-After`.
+fn take_token(f: &Faults, st: &mut FaultState) -> Option<u64> {
+    if f.rate_limit_rps == 0 {
+        return None;
+    }
+    let rps = u64::from(f.rate_limit_rps);
+    let capacity = rps * 1000;
+    let now = std::time::Instant::now();
+    let (then, held) = st.bucket.unwrap_or((now, capacity));
+    let elapsed_ms = u64::try_from(now.duration_since(then).as_millis()).unwrap_or(u64::MAX);
+    let tokens = held
+        .saturating_add(elapsed_ms.saturating_mul(rps))
+        .min(capacity);
+    if tokens >= 1000 {
+        st.bucket = Some((now, tokens - 1000));
+        None
+    } else {
+        st.bucket = Some((now, tokens));
+        Some(((1000 - tokens) / rps).div_ceil(1000).max(1))
+    }
+}
+
+/// The validation error of [`Faults::reject_references`] for a creating request whose body
+/// holds one of them, if any.
+pub(crate) fn refused_reference(s: &Shared, erp: ErpKind, body: &[u8]) -> Option<Response> {
+    let mut f = s.faults.lock().ok()?;
+    if f.reject_references.is_empty() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(body);
+    let hit = f
+        .reject_references
+        .iter()
+        .find(|r| text.contains(r.as_str()))?
+        .clone();
+    f.rejected = f.rejected.saturating_add(1);
+    let (status, code) = match erp {
+        ErpKind::SagePro => (StatusCode::UNPROCESSABLE_ENTITY, "customer_not_found"),
+        ErpKind::Epicor | ErpKind::Sage500 => (StatusCode::BAD_REQUEST, "validation"),
+    };
+    Some(dialects::error(
+        erp,
+        status,
+        code,
+        &format!("Document {hit} refused: the customer does not exist (sandbox fault)"),
+    ))
 }
 
 /// A response whose body fails immediately: the server closes the connection without a

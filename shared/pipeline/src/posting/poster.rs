@@ -8,7 +8,7 @@ use crate::store::StateStore;
 use ledgerbridge_core::ids::{ErpDocumentId, IdempotencyKey};
 use ledgerbridge_core::keys::{IntentKey, LockKey, VersionKey};
 use ledgerbridge_core::metrics;
-use ledgerbridge_core::ports::{Claim, RecordStatus, XrefRecord};
+use ledgerbridge_core::ports::{Claim, ClaimRequest, RecordStatus, XrefRecord};
 use ledgerbridge_core::Clock;
 use ledgerbridge_erp::{
     post_command, with_retry, Application, DocKind, DocumentReadBack, ErpCommand, ErpConnector,
@@ -61,7 +61,7 @@ where
                 .await?
             {
                 Some(x) => parent = Some((dep.kind(), x.erp_id)),
-                None => return Err(self.waiting_for(dep).await?),
+                None => return Err(self.waiting_for(msg, dep).await?),
             }
         }
         let erp = self.connector.erp();
@@ -194,7 +194,36 @@ where
         })
     }
 
+    /// Post a claimed command. A versioned customer upsert holds its customer's lock (a lease
+    /// claim, released after) across the version check and the write: without it, an older
+    /// update that passed the check could land after a newer one (RELIABILITY E6).
     pub(super) async fn post_claimed(
+        &self,
+        msg: &ErpCommandV1,
+        parent: Option<(DocKind, ErpDocumentId)>,
+    ) -> Result<PostResult, StageError> {
+        let ErpCommand::UpsertCustomer(c) = &msg.command else {
+            return self.post_unlocked(msg, parent).await;
+        };
+        if msg.version.is_none() {
+            return self.post_unlocked(msg, parent).await;
+        }
+        let lock: IdempotencyKey =
+            LockKey::customer_upsert(self.connector.erp(), c.reference.stripe_id()).into();
+        if let Claim::Existing(_) = self.claim(&lock).await? {
+            return Err(StageError::pending(format!(
+                "customer {} is being written by another worker",
+                c.reference
+            )));
+        }
+        let result = self.post_unlocked(msg, parent).await;
+        if let Err(e) = self.store.release(&lock).await {
+            tracing::warn!(error = %e, "Customer lock not released; it lapses with its lease");
+        }
+        result
+    }
+
+    async fn post_unlocked(
         &self,
         msg: &ErpCommandV1,
         parent: Option<(DocKind, ErpDocumentId)>,
@@ -303,8 +332,18 @@ where
 
     /// A parent that was parked will not appear by waiting: park the dependent too, with the
     /// reason, so both are replayed together once it is fixed.
-    async fn waiting_for(&self, dep: &ExternalRef) -> Result<StageError, StageError> {
-        let dep_key: IdempotencyKey = IntentKey::post(self.connector.erp(), dep).into();
+    ///
+    /// The wait itself is limited to `defaults.parent_wait_minutes`, counted from the first
+    /// time this document waited (a record of its own in the state store): a parent that never
+    /// comes (its event lost upstream, or a payment ledgerbridge never booked) must not leave
+    /// the child to the dead-letter queue without a reason.
+    async fn waiting_for(
+        &self,
+        msg: &ErpCommandV1,
+        dep: &ExternalRef,
+    ) -> Result<StageError, StageError> {
+        let erp = self.connector.erp();
+        let dep_key: IdempotencyKey = IntentKey::post(erp, dep).into();
         if let Some(rec) = self.store.get(&dep_key).await? {
             if rec.status == RecordStatus::Parked {
                 return Ok(StageError::park(format!(
@@ -313,7 +352,43 @@ where
                 )));
             }
         }
+        let reference = msg.command.reference();
+        let limit_ms = i64::from(self.mapping.defaults.parent_wait_minutes).saturating_mul(60_000);
+        let now = self.clock.now_millis();
+        let wait_key: IdempotencyKey = IntentKey::parent_wait(erp, reference).into();
+        match self.store.get(&wait_key).await? {
+            Some(rec) if rec.in_progress_expiration <= now => {
+                let waited_min = (now - (rec.in_progress_expiration - limit_ms)) / 60_000;
+                return Ok(StageError::park(parent_missing(msg, dep, waited_min)));
+            }
+            Some(_) => {}
+            None => {
+                // The first wait: remember when it started (the lease runs out at the limit).
+                let req = ClaimRequest {
+                    key: wait_key,
+                    payload_hash: String::new(),
+                    now_ms: now,
+                    lease_ms: limit_ms,
+                    expiration: now / 1000 + limit_ms / 1000 + self.intent_days * 86_400,
+                };
+                self.store.claim(&req).await?;
+            }
+        }
         Ok(StageError::pending(format!("waiting for {dep}")))
+    }
+}
+
+/// Why a document that waited its time for `dep` is parked, and what a person does about it.
+fn parent_missing(msg: &ErpCommandV1, dep: &ExternalRef, waited_min: i64) -> String {
+    let reference = msg.command.reference();
+    let payment = dep.stripe_id();
+    match (msg.command.kind(), dep.kind()) {
+        (DocKind::CreditMemo, DocKind::CashReceipt) => format!(
+            "credit memo {reference} is for a refund of Stripe payment {payment} (the refunded charge, or its PaymentIntent), whose receipt {dep} is not in the ERP after {waited_min} min of waiting: book that payment first (replay its charge.succeeded or payment_intent.succeeded event, or backfill it), then replay this message; or, if the payment was taken before ledgerbridge and will never be booked, set refunds.wait_for_payment = false and replay; nothing was booked"
+        ),
+        _ => format!(
+            "{reference} depends on {dep} (Stripe {payment}), which is not in the ERP after {waited_min} min of waiting: post {dep} first (replay the event that books it, or backfill it), then replay this message; nothing was booked"
+        ),
     }
 }
 

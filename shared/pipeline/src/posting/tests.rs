@@ -532,3 +532,84 @@ async fn a_replayed_command_whose_document_exists_is_answered_from_the_cross_ref
     assert_eq!(p.connector.finds(), finds + 1);
     assert_eq!(p.connector.creates(), 1);
 }
+
+/// A credit memo for a refund of `payment`, waiting for that payment's receipt (what the
+/// refund transform produces with `refunds.wait_for_payment`).
+fn refund_memo(refund: &str, payment: &str) -> ErpCommandV1 {
+    ErpCommandV1 {
+        command: ErpCommand::CreateCreditMemo(ledgerbridge_erp::CreditMemo {
+            reference: reference(refund, DocKind::CreditMemo),
+            customer_id: "GUEST".into(),
+            memo_date: date(),
+            currency: Currency::parse("usd").unwrap(),
+            lines: vec![DocumentLine {
+                item_id: "ITEM".into(),
+                description: format!("Stripe refund {refund}"),
+                quantity: Decimal::ONE,
+                unit_price: usd(500),
+                gl_account: None,
+            }],
+            reason: None,
+            applies_to_invoice: None,
+        }),
+        customer: None,
+        depends_on: vec![reference(payment, DocKind::CashReceipt)],
+        version: None,
+        write_back: None,
+        source: source("evt_refund", NOW_SECS),
+    }
+}
+
+#[tokio::test]
+async fn a_refund_of_a_payment_not_booked_yet_waits_for_its_receipt_then_books() {
+    let p = poster(CreateMode::Ok);
+    let memo = refund_memo("re_w1", "pi_w1");
+    let err = p.handle(&memo).await.unwrap_err();
+    assert!(is_retry(&err), "{err}");
+    assert_eq!(
+        p.connector.creates(),
+        0,
+        "no credit memo before the payment"
+    );
+
+    p.handle(&receipt("pi_w1", vec![])).await.unwrap();
+    let out = p.handle(&memo).await.unwrap();
+    assert!(matches!(out, PostResult::Posted { created: true, .. }));
+    assert_eq!(p.connector.creates(), 2);
+}
+
+#[tokio::test]
+async fn a_parent_that_never_comes_parks_its_child_after_the_wait_limit_naming_the_payment() {
+    let p = poster(CreateMode::Ok);
+    let limit = i64::from(p.mapping.defaults.parent_wait_minutes) * 60_000;
+    assert!(limit > 0);
+    let memo = refund_memo("re_w2", "ch_w2");
+    // Waits while the limit has not passed since the first wait (the event's own age does not
+    // count: a backlog of old events must not park on its first wait).
+    assert!(is_retry(&p.handle(&memo).await.unwrap_err()));
+    p.clock.advance_millis(limit - 1_000);
+    assert!(is_retry(&p.handle(&memo).await.unwrap_err()));
+    p.clock.advance_millis(1_000);
+    let err = p.handle(&memo).await.unwrap_err();
+    assert!(!err.is_retriable(), "parked: {err}");
+    let reason = err.to_string();
+    assert!(
+        reason.contains("Stripe payment ch_w2") && reason.contains("LB-ch_w2-CR"),
+        "{reason}"
+    );
+    assert!(reason.contains("replay"), "says what to do: {reason}");
+    assert_eq!(p.connector.creates(), 0);
+}
+
+#[tokio::test]
+async fn a_receipt_waiting_for_its_sales_order_is_limited_too() {
+    let p = poster(CreateMode::Ok);
+    let so = reference("pi_w3", DocKind::SalesOrder);
+    let rcpt = receipt("pi_w3", vec![so]);
+    assert!(is_retry(&p.handle(&rcpt).await.unwrap_err()));
+    p.clock
+        .advance_millis(i64::from(p.mapping.defaults.parent_wait_minutes) * 60_000);
+    let err = p.handle(&rcpt).await.unwrap_err();
+    assert!(!err.is_retriable(), "{err}");
+    assert!(err.to_string().contains("LB-pi_w3-SO"), "{err}");
+}

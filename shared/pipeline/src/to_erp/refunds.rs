@@ -185,6 +185,17 @@ async fn refund_commands<A: StripeApi>(
         Some(t) => format!("Stripe refund {id}: {t}"),
         None => format!("Stripe refund {id}"),
     };
+    // The refunded payment's receipt (booked under the PaymentIntent, else the charge, as
+    // `payments` and `invoices` book it): the credit memo waits for it at posting time.
+    let depends_on = if mapping.refunds.wait_for_payment {
+        let payment = refund
+            .payment_intent_id()
+            .or_else(|| refund.charge_id())
+            .ok_or_else(|| permanent(format!("refund {id} names no charge or payment")))?;
+        vec![reference(payment, DocKind::CashReceipt)?]
+    } else {
+        Vec::new()
+    };
     let (customer_id, hint) = if customer.starts_with("cus_") {
         (String::new(), Some(hint_by_id(&customer)))
     } else {
@@ -205,7 +216,7 @@ async fn refund_commands<A: StripeApi>(
     Ok(vec![ErpCommandV1 {
         command: ErpCommand::CreateCreditMemo(memo),
         customer: hint,
-        depends_on: Vec::new(),
+        depends_on,
         version: None,
         write_back: Some(WriteBack {
             object_path: "refunds".into(),
@@ -240,6 +251,67 @@ mod tests {
     use super::*;
     use crate::mapping::EXAMPLE;
     use ledgerbridge_stripe::fake::FakeStripe;
+
+    fn refund_created(pi: Option<&str>) -> Event {
+        serde_json::from_value(serde_json::json!({
+            "id": "evt_2", "object": "event", "type": "refund.created", "created": 1_784_538_764,
+            "data": {"object": {
+                "id": "re_2", "object": "refund", "amount": 500, "currency": "usd",
+                "charge": "ch_2", "payment_intent": pi, "customer": "cus_2",
+                "status": "succeeded", "created": 1_784_538_760
+            }}
+        }))
+        .unwrap()
+    }
+
+    /// A credit memo depends on the refunded payment's receipt (the key the payment is booked
+    /// under), so posting waits for the payment instead of booking the memo unlinked.
+    #[tokio::test]
+    async fn a_refund_waits_for_the_receipt_of_its_payment() {
+        let mut m = Mapping::from_toml(EXAMPLE).unwrap();
+        m.refunds.wait_for_payment = true;
+        let stripe = FakeStripe::new();
+        for (pi, key) in [(Some("pi_2"), "pi_2"), (None, "ch_2")] {
+            let event = refund_created(pi);
+            let out = handle(
+                &m,
+                &stripe,
+                &event,
+                super::super::common::source_of(&event),
+                0,
+            )
+            .await
+            .unwrap();
+            let Outcome::Commands(cmds) = out else {
+                panic!("{out:?}")
+            };
+            assert_eq!(cmds.len(), 1);
+            let deps: Vec<String> = cmds[0].depends_on.iter().map(|d| d.full()).collect();
+            assert_eq!(deps, vec![format!("LB-{key}-CR")]);
+        }
+        // Off: booked without waiting (refunds of payments ledgerbridge never books).
+        m.refunds.wait_for_payment = false;
+        let event = refund_created(Some("pi_2"));
+        let Outcome::Commands(cmds) = handle(
+            &m,
+            &stripe,
+            &event,
+            super::super::common::source_of(&event),
+            0,
+        )
+        .await
+        .unwrap() else {
+            panic!()
+        };
+        assert!(cmds[0].depends_on.is_empty());
+    }
+
+    #[test]
+    fn waiting_for_the_payment_is_the_default_when_the_key_is_absent() {
+        let text = EXAMPLE.replace("wait_for_payment = false\n", "");
+        assert_ne!(text, EXAMPLE);
+        assert!(Mapping::from_toml(&text).unwrap().refunds.wait_for_payment);
+    }
 
     #[tokio::test]
     async fn a_failed_refund_is_parked_with_what_to_reverse() {

@@ -361,6 +361,11 @@ pub async fn post(
     // Method calls that commit a document (Update, UpdateExt of a document service, not of a
     // group) are the creating requests of the BO routes.
     let creating = !is_method || (set.starts_with("Update") && !service.ends_with("GrpSvc"));
+    if creating {
+        if let Some(r) = crate::refused_reference(&s, ErpKind::Epicor, &body) {
+            return r;
+        }
+    }
     let drop = match gate(&s, creating, ErpKind::Epicor).await {
         Gate::Respond(r) => return r,
         Gate::Proceed { drop_after_commit } => drop_after_commit,

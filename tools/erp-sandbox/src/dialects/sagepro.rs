@@ -338,6 +338,9 @@ async fn create_checked(
     if let Err(r) = admit(method, uri, resource, &Value::Object(doc.clone())) {
         return r;
     }
+    if let Some(r) = crate::refused_reference(s, ErpKind::SagePro, body) {
+        return r;
+    }
     let drop = match gate(s, true, ErpKind::SagePro).await {
         Gate::Respond(r) => return r,
         Gate::Proceed { drop_after_commit } => drop_after_commit,
