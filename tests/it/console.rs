@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn chromium() -> PathBuf {
+pub(crate) fn chromium() -> PathBuf {
     let root = crate::support::moto::repo_root();
     let find = || {
         std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
@@ -35,7 +35,7 @@ fn chromium() -> PathBuf {
     find().expect("chromium is installed by tests/setup.sh (Debian package `chromium`)")
 }
 
-fn browse(input: Value) -> Value {
+pub(crate) fn browse(input: Value) -> Value {
     let root = crate::support::moto::repo_root();
     let mut child = Command::new("node")
         .arg(root.join("tests/support/node/console.js"))
@@ -75,7 +75,7 @@ fn args(dir: &Path, max_receives: u32) -> LocalArgs {
     }
 }
 
-fn cells(rows: &Value) -> Vec<Vec<String>> {
+pub(crate) fn cells(rows: &Value) -> Vec<Vec<String>> {
     rows.as_array()
         .unwrap()
         .iter()
@@ -360,7 +360,7 @@ fn tempdir_with(dir: &Path, events: &Path, file: &str) -> PathBuf {
 }
 
 /// "12.3400" → "12.34": the ERP's decimals, trimmed to the currency's two.
-fn trim_amount(a: &str) -> String {
+pub(crate) fn trim_amount(a: &str) -> String {
     let d: rust_decimal::Decimal = a.parse().unwrap();
     format!("{:.2}", d)
 }

@@ -642,17 +642,26 @@ pub fn lines_csv(p: &PayoutView) -> String {
 }
 
 pub fn health(h: &HealthView) -> String {
-    let mut b = format!(
-        "<div class=\"cards\"><div class=\"card\">Parked<b id=\"parked-count\">{}</b></div>\
-         <div class=\"card\">Posted, last hour<b>{}</b></div><div class=\"card\">Failed, last hour<b>{}</b></div>\
-         <div class=\"card\">Error rate, last hour<b>{}</b></div></div>\
-         <h2>Queues</h2><table id=\"queues\"><tr><th>Queue</th><th>Depth</th><th>Dead letters</th><th>Oldest message</th></tr>",
-        h.parked,
-        h.posted_last_hour,
-        h.failed_last_hour,
-        h.error_rate_permille
+    let rate = |r: &ErrorRate| {
+        r.permille
             .map(|p| format!("{}.{} %", p / 10, p % 10))
             .unwrap_or_else(|| "—".into())
+    };
+    let mut b = format!(
+        "<div class=\"cards\"><div class=\"card\">Parked<b id=\"parked-count\">{}</b></div>\
+         <div class=\"card\">Posted, last hour<b id=\"posted-hour\">{}</b></div><div class=\"card\">Failed, last hour<b id=\"failed-hour\">{}</b></div>\
+         <div class=\"card\">Error rate, last hour<b id=\"rate-hour\">{}</b></div>\
+         <div class=\"card\">Posted, last day<b id=\"posted-day\">{}</b></div><div class=\"card\">Failed, last day<b id=\"failed-day\">{}</b></div>\
+         <div class=\"card\">Error rate, last day<b id=\"rate-day\">{}</b></div></div>\
+         <p class=\"muted\">Error rate: parked and dead-lettered messages among all outcomes (documents posted or found posted, messages parked or dead-lettered).</p>\
+         <h2>Queues</h2><table id=\"queues\"><tr><th>Queue</th><th>Depth</th><th>Dead letters</th><th>Oldest message</th></tr>",
+        h.parked,
+        h.last_hour.posted,
+        h.last_hour.failed,
+        rate(&h.last_hour),
+        h.last_day.posted,
+        h.last_day.failed,
+        rate(&h.last_day),
     );
     for q in &h.queues {
         w!(
@@ -671,6 +680,9 @@ pub fn health(h: &HealthView) -> String {
         w!(b, "<tr><td>{}</td><td>{}</td></tr>", esc(erp), when(*at));
     }
     b.push_str("</table>");
+    for n in &h.notes {
+        w!(b, "<p class=\"muted\">{}</p>", esc(n));
+    }
     page("Health", "Health", &b)
 }
 

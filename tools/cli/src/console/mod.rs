@@ -1,11 +1,14 @@
 //! The operator console: a web page over the pipeline's state (records, parked work,
 //! payouts, health, audit), served by `ledgerbridge local` and `serve` (`--console ADDR`) or on
-//! its own beside them (`ledgerbridge console --data-dir DIR`). Plain server-rendered HTML,
+//! its own beside them (`ledgerbridge console --data-dir DIR`), or over the AWS deployment
+//! (`ledgerbridge console --stack NAME`, [`aws`]). Plain server-rendered HTML,
 //! no scripts, nothing fetched from the internet. It binds to loopback unless told otherwise
 //! and then requires a token (`LEDGERBRIDGE_CONSOLE_TOKEN`): sent as `Authorization: Bearer`,
 //! or once as `/login?token=…`, which sets a same-site cookie. Every form carries a per-process
 //! nonce, so another site cannot post to it. Every replay is audited.
 
+pub mod assemble;
+pub mod aws;
 pub mod embedded;
 mod html;
 pub mod ledger;
@@ -48,6 +51,10 @@ pub struct ConsoleCmdArgs {
     /// payout view; the shipped example when not given.
     #[arg(long)]
     pub reconciliation: Option<PathBuf>,
+    /// The AWS deployment instead of a data directory (`--stack NAME` or `--stack-outputs
+    /// FILE`), read with the caller's AWS credentials.
+    #[command(flatten)]
+    pub stack: crate::parked_aws::StackArgs,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -141,12 +148,23 @@ pub async fn run(args: ConsoleCmdArgs) -> Result<(), ServeConsoleError> {
         })?,
         None => ledgerbridge_recon::service::config::EXAMPLE.to_owned(),
     };
-    let model = embedded::Embedded::open(&args.data_dir, Some(recon_mapping(&toml)?))?;
-    let bound = spawn(model, args.listen).await?;
-    println!(
-        "ledgerbridge console on http://{bound}/ (data: {})",
-        args.data_dir.display()
-    );
+    let mapping = recon_mapping(&toml)?;
+    match args.stack.connect().await? {
+        Some((sdk, stack)) => {
+            let table = stack.state_table.clone().unwrap_or_default();
+            let model = aws::AwsConsole::new(&sdk, stack, Some(mapping))?;
+            let bound = spawn(model, args.listen).await?;
+            println!("ledgerbridge console on http://{bound}/ (stack table: {table})");
+        }
+        None => {
+            let model = embedded::Embedded::open(&args.data_dir, Some(mapping))?;
+            let bound = spawn(model, args.listen).await?;
+            println!(
+                "ledgerbridge console on http://{bound}/ (data: {})",
+                args.data_dir.display()
+            );
+        }
+    }
     if tokio::signal::ctrl_c().await.is_err() {
         std::future::pending::<()>().await;
     }

@@ -177,18 +177,29 @@ pub struct QueueHealth {
     pub oldest_age_ms: Option<i64>,
 }
 
+/// Outcomes over a window: documents posted (or found posted) and messages that failed
+/// (parked or dead-lettered).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorRate {
+    pub window_ms: i64,
+    pub posted: usize,
+    pub failed: usize,
+    /// failed / (posted + failed), in tenths of a percent; `None` when nothing happened.
+    pub permille: Option<u64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthView {
     pub queues: Vec<QueueHealth>,
     pub parked: usize,
-    /// Documents posted in the last hour.
-    pub posted_last_hour: usize,
-    /// Parked messages and dead letters of the last hour.
-    pub failed_last_hour: usize,
-    /// failed / (posted + failed) in the last hour, in tenths of a percent.
-    pub error_rate_permille: Option<u64>,
+    /// The last hour's outcomes.
+    pub last_hour: ErrorRate,
+    /// The last day's outcomes.
+    pub last_day: ErrorRate,
     /// (ERP, last successful post, ms).
     pub last_post: Vec<(String, i64)>,
+    /// What the adapter could not read (e.g. the age of the oldest message without CloudWatch).
+    pub notes: Vec<String>,
 }
 
 /// The amounts per day for the chart.
