@@ -172,12 +172,29 @@ async fn console_in_a_browser_shows_the_pipeline_and_replays_parked_work_once() 
     let recon = local::Options::local(&args(&dir, 10))
         .unwrap()
         .reconciliation_toml;
+    // The console reads the payout journal's posting state from the ERP, with the settings
+    // the local runner gives its connector.
+    let keys = sb.keys();
+    let erp_settings = serde_json::json!({
+        "kind": "epicor", "base_url": format!("{}/KineticLocal", sb.base_url()), "company": "EPIC06",
+        "invoice_group_id": "STRIPE", "cash_group_id": "STRIPECR",
+        "journal": {"book_id": "MAIN", "journal_code": "GJ", "group_id": "STRIPEGL"},
+        "api_key": keys.epicor_api_key, "user": keys.epicor_user, "password": keys.epicor_password
+    });
+    let erp = ledgerbridge_erp::AnyConnector::from_settings(
+        ledgerbridge_erp::ErpSettings::from_json(&ledgerbridge_core::secrets::Secret::new(
+            erp_settings.to_string(),
+        ))
+        .unwrap(),
+    )
+    .unwrap();
     let console = ledgerbridge_cli::console::spawn(
         Embedded::open(
             &dir,
             Some(ledgerbridge_cli::console::recon_mapping(&recon).unwrap()),
         )
-        .unwrap(),
+        .unwrap()
+        .with_erp(erp),
         "127.0.0.1:0".parse().unwrap(),
     )
     .await
@@ -287,6 +304,19 @@ async fn console_in_a_browser_shows_the_pipeline_and_replays_parked_work_once() 
     );
     assert_eq!(tour["deposit"].as_str().unwrap(), expected);
     assert_eq!(tour["tie"], "yes", "{:?}", tour["payout_summary"]);
+    // The journal's posting state in the ERP's ledger, as the ERP holds it.
+    let journal_id = tour["journal_id"].as_str().unwrap();
+    let in_erp = docs
+        .iter()
+        .find(|d| d.kind == "journal_entry" && d.erp_id == journal_id)
+        .unwrap_or_else(|| panic!("journal {journal_id} not in the ERP"));
+    assert_eq!(
+        tour["journal_ledger"].as_str().unwrap(),
+        match in_erp.state {
+            ledgerbridge_erp_sandbox::DocState::Posted => "posted to the ledger",
+            ledgerbridge_erp_sandbox::DocState::Entered => "entered, not posted",
+        }
+    );
     assert!(tour["lines_csv"]
         .as_str()
         .unwrap()

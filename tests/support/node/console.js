@@ -50,6 +50,8 @@ async function main() {
         out.payout_summary = await rows('table#summary');
         out.deposit = (await page.textContent('#deposit')).trim();
         out.tie = await page.getAttribute('#variance [data-tie]', 'data-tie');
+        out.journal_id = (await page.textContent('#journal-id')).trim();
+        out.journal_ledger = (await page.textContent('#journal-ledger')).trim();
         out.lines = await rows('table#lines');
         const csv = await page.request.get(`${page.url()}/lines.csv`);
         out.lines_csv = await csv.text();

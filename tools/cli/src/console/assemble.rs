@@ -5,7 +5,7 @@
 use super::ledger::{command_amount, command_customer, Activity};
 use super::model::*;
 use ledgerbridge_core::{Currency, Money};
-use ledgerbridge_erp::{DocKind, Side};
+use ledgerbridge_erp::{DocKind, ErpConnector, ExternalRef, LedgerState, Side};
 use ledgerbridge_messages::{CommandMessage, ErpCommandV1};
 use ledgerbridge_recon::report_store::{ReportRecord, ReportStatus};
 use ledgerbridge_recon::ReconMapping;
@@ -326,6 +326,7 @@ pub fn payouts(
             journal_reference: r.journal_reference.clone(),
             journal_erp_id: journal.and_then(|d| d.erp_id.clone()),
             journal_state,
+            journal_ledger: None,
             lines,
             bank_line,
             variance,
@@ -339,6 +340,37 @@ pub fn payouts(
         });
     }
     out
+}
+
+/// Read each posted payout journal's state in the ERP's ledger (`erp`: a connector built from
+/// the ERP settings the console was given), as the page's label. Nothing is guessed: without a
+/// connector, or when the connector cannot say, the label is "not read" with the reason.
+pub async fn read_ledger<C: ErpConnector>(payouts: &mut [PayoutView], erp: Option<&C>) {
+    for p in payouts.iter_mut() {
+        let (Some(reference), Some(erp_id)) = (&p.journal_reference, &p.journal_erp_id) else {
+            continue;
+        };
+        let Some(c) = erp else {
+            p.journal_ledger = Some(
+                "not read: the console was not given the ERP's settings (--erp-settings)".into(),
+            );
+            continue;
+        };
+        let Some(external) = parse_reference(reference).and_then(|(id, kind)| {
+            ExternalRef::new(&ledgerbridge_core::ids::StripeObjectId::new(id), kind).ok()
+        }) else {
+            p.journal_ledger = Some(format!("not read: {reference} is not a journal reference"));
+            continue;
+        };
+        let erp_id = ledgerbridge_core::ids::ErpDocumentId::new(erp_id.clone());
+        p.journal_ledger = Some(match c.journal_state(&external, &erp_id).await {
+            Ok(LedgerState::Posted) => "posted to the ledger".into(),
+            Ok(LedgerState::Entered) => "entered, not posted".into(),
+            Ok(LedgerState::Missing) => "not in the ERP".into(),
+            Ok(LedgerState::NotRead(why)) => format!("not read: {why}"),
+            Err(e) => format!("not read: {e}"),
+        });
+    }
 }
 
 fn day_of(ms: i64) -> String {

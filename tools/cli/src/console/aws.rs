@@ -46,6 +46,7 @@ pub struct AwsConsole {
     table: String,
     parked: AwsParked,
     recon: Option<ReconMapping>,
+    erp: Option<ledgerbridge_erp::AnyConnector>,
 }
 
 /// What one scan of the table found.
@@ -92,7 +93,15 @@ impl AwsConsole {
             stack,
             table,
             recon,
+            erp: None,
         })
+    }
+
+    /// Read payout journals' posting state from the ERP through `erp` (the operator's machine
+    /// must reach the ERP).
+    pub fn with_erp(mut self, erp: ledgerbridge_erp::AnyConnector) -> Self {
+        self.erp = Some(erp);
+        self
     }
 
     async fn scan(&self) -> Result<TableItems, ConsoleError> {
@@ -264,7 +273,9 @@ impl ReadModel for AwsConsole {
     async fn payouts(&self) -> Result<Vec<PayoutView>, ConsoleError> {
         let t = self.scan().await?;
         let (docs, _) = self.documents(&t).await?;
-        Ok(assemble::payouts(t.reports, &docs, self.recon.as_ref()))
+        let mut payouts = assemble::payouts(t.reports, &docs, self.recon.as_ref());
+        assemble::read_ledger(&mut payouts, self.erp.as_ref()).await;
+        Ok(payouts)
     }
 
     async fn health(&self) -> Result<HealthView, ConsoleError> {

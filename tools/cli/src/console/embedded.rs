@@ -30,6 +30,7 @@ pub struct Embedded {
     queues: Vec<(&'static str, SqliteQueue)>,
     db: ConsoleDb,
     recon: Option<Arc<ReconMapping>>,
+    erp: Option<Arc<ledgerbridge_erp::AnyConnector>>,
 }
 
 fn st(e: rusqlite::Error) -> ConsoleError {
@@ -78,7 +79,14 @@ impl Embedded {
             queues,
             db: ConsoleDb::open(dir)?,
             recon: recon.map(Arc::new),
+            erp: None,
         })
+    }
+
+    /// Read payout journals' posting state from the ERP through `erp`.
+    pub fn with_erp(mut self, erp: ledgerbridge_erp::AnyConnector) -> Self {
+        self.erp = Some(Arc::new(erp));
+        self
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -340,11 +348,9 @@ impl ReadModel for Embedded {
 
     async fn payouts(&self) -> Result<Vec<PayoutView>, ConsoleError> {
         let (docs, _) = self.documents()?;
-        Ok(assemble::payouts(
-            self.report_records()?,
-            &docs,
-            self.mapping(),
-        ))
+        let mut payouts = assemble::payouts(self.report_records()?, &docs, self.mapping());
+        assemble::read_ledger(&mut payouts, self.erp.as_deref()).await;
+        Ok(payouts)
     }
 
     async fn health(&self) -> Result<HealthView, ConsoleError> {

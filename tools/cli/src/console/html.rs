@@ -516,12 +516,12 @@ fn tie(p: &PayoutView) -> String {
 
 pub fn payouts(list: &[PayoutView], days: &[DayTotals], weekly_view: bool) -> String {
     let mut b = String::from(
-        "<table id=\"payouts\"><tr><th>Payout</th><th>Bank deposit</th><th>Journal</th><th>ERP journal id</th><th>Journal state</th><th>Bank line</th><th>Variance</th><th>Discrepancies</th></tr>",
+        "<table id=\"payouts\"><tr><th>Payout</th><th>Bank deposit</th><th>Journal</th><th>ERP journal id</th><th>Journal state</th><th>Bank line</th><th>Variance</th><th>Discrepancies</th><th>In the ERP's ledger</th></tr>",
     );
     for p in list {
         w!(
             b,
-            "<tr data-payout=\"{}\"><td><a href=\"/payouts/{}\">{}</a>{}</td><td class=\"num deposit\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td></tr>",
+            "<tr data-payout=\"{}\"><td><a href=\"/payouts/{}\">{}</a>{}</td><td class=\"num deposit\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
             esc(&p.payout),
             enc(&p.report_key),
             esc(&p.payout),
@@ -532,7 +532,8 @@ pub fn payouts(list: &[PayoutView], days: &[DayTotals], weekly_view: bool) -> St
             journal_state(p),
             money(p.bank_line),
             tie(p),
-            p.discrepancies.len() as u64 + p.omitted
+            p.discrepancies.len() as u64 + p.omitted,
+            esc(p.journal_ledger.as_deref().unwrap_or("—"))
         );
     }
     b.push_str("</table>");
@@ -550,7 +551,7 @@ pub fn payout(p: &PayoutView) -> String {
     let mut b = format!(
         "<table id=\"summary\"><tr><th>Bank deposit</th><td class=\"num\" id=\"deposit\">{}</td></tr>\
          <tr><th>Arrival</th><td>{}</td></tr><tr><th>Reconciliation</th><td>{}</td></tr>\
-         <tr><th>ERP journal</th><td>{} → <b id=\"journal-id\">{}</b></td></tr><tr><th>Journal state now</th><td>{}</td></tr>\
+         <tr><th>ERP journal</th><td>{} → <b id=\"journal-id\">{}</b></td></tr><tr><th>Journal state now</th><td>{}</td></tr><tr><th>Journal in the ERP's ledger</th><td id=\"journal-ledger\">{}</td></tr>\
          <tr><th>Bank line of the journal</th><td class=\"num\">{}</td></tr><tr><th>Deposit − bank line</th><td id=\"variance\">{} {}</td></tr>\
          <tr><th>Booked to the variance account</th><td class=\"num\">{}</td></tr>{}</table>",
         money(p.deposit),
@@ -559,6 +560,7 @@ pub fn payout(p: &PayoutView) -> String {
         esc(p.journal_reference.as_deref().unwrap_or("—")),
         esc(p.journal_erp_id.as_deref().unwrap_or("not in the ERP yet")),
         journal_state(p),
+        esc(p.journal_ledger.as_deref().unwrap_or("—")),
         money(p.bank_line),
         money(p.variance),
         tie(p),

@@ -55,6 +55,10 @@ pub struct ConsoleCmdArgs {
     /// FILE`), read with the caller's AWS credentials.
     #[command(flatten)]
     pub stack: crate::parked_aws::StackArgs,
+    /// ERP settings (JSON, as for `serve`): the payout view then reads each journal's posting
+    /// state in the ERP (this machine must reach the ERP); without them it says "not read".
+    #[arg(long)]
+    pub erp_settings: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +141,18 @@ pub async fn start_for(
     Ok(Some(bound))
 }
 
+/// The ERP connector of an ERP settings file.
+fn erp_connector(
+    path: &std::path::Path,
+) -> Result<ledgerbridge_erp::AnyConnector, ServeConsoleError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConsoleError::Config(format!("cannot read {}: {e}", path.display())))?;
+    let settings = ledgerbridge_erp::ErpSettings::from_json(&Secret::new(text))
+        .map_err(|e| ConsoleError::Config(format!("ERP settings {}: {e}", path.display())))?;
+    ledgerbridge_erp::AnyConnector::from_settings(settings)
+        .map_err(|e| ConsoleError::Config(format!("ERP settings {}: {e}", path.display())).into())
+}
+
 /// `ledgerbridge console`.
 pub async fn run(args: ConsoleCmdArgs) -> Result<(), ServeConsoleError> {
     let toml = match &args.reconciliation {
@@ -149,15 +165,25 @@ pub async fn run(args: ConsoleCmdArgs) -> Result<(), ServeConsoleError> {
         None => ledgerbridge_recon::service::config::EXAMPLE.to_owned(),
     };
     let mapping = recon_mapping(&toml)?;
+    let erp = match &args.erp_settings {
+        Some(path) => Some(erp_connector(path)?),
+        None => None,
+    };
     match args.stack.connect().await? {
         Some((sdk, stack)) => {
             let table = stack.state_table.clone().unwrap_or_default();
-            let model = aws::AwsConsole::new(&sdk, stack, Some(mapping))?;
+            let mut model = aws::AwsConsole::new(&sdk, stack, Some(mapping))?;
+            if let Some(erp) = erp {
+                model = model.with_erp(erp);
+            }
             let bound = spawn(model, args.listen).await?;
             println!("ledgerbridge console on http://{bound}/ (stack table: {table})");
         }
         None => {
-            let model = embedded::Embedded::open(&args.data_dir, Some(mapping))?;
+            let mut model = embedded::Embedded::open(&args.data_dir, Some(mapping))?;
+            if let Some(erp) = erp {
+                model = model.with_erp(erp);
+            }
             let bound = spawn(model, args.listen).await?;
             println!(
                 "ledgerbridge console on http://{bound}/ (data: {})",

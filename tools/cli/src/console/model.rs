@@ -153,6 +153,9 @@ pub struct PayoutView {
     pub journal_erp_id: Option<String>,
     /// The journal's state now (posted, waiting, parked with the reason, …).
     pub journal_state: Option<DocState>,
+    /// The journal's posting state inside the ERP's ledger, read from the ERP ("posted to the
+    /// ledger", "entered, not posted", "not in the ERP", or "not read: why").
+    pub journal_ledger: Option<String>,
     pub lines: Vec<LineView>,
     /// Net debit on the bank account.
     pub bank_line: Option<Money>,
