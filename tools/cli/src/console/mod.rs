@@ -584,6 +584,31 @@ mod tests {
         ));
     }
 
+    #[derive(clap::Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        args: ConsoleCmdArgs,
+    }
+
+    #[test]
+    fn the_console_takes_a_stack_by_name_or_by_its_saved_outputs_not_both() {
+        use clap::Parser;
+        let c = Cmd::try_parse_from(["console", "--stack", "prod", "--region", "eu-west-1"])
+            .unwrap()
+            .args;
+        assert_eq!(c.stack.stack.as_deref(), Some("prod"));
+        assert_eq!(c.stack.region.as_deref(), Some("eu-west-1"));
+        assert!(c.erp_settings.is_none());
+        let c = Cmd::try_parse_from(["console", "--stack-outputs", "out.json"])
+            .unwrap()
+            .args;
+        assert!(c.stack.stack.is_none() && c.stack.stack_outputs.is_some());
+        assert!(Cmd::try_parse_from(["console", "--stack", "a", "--stack-outputs", "b"]).is_err());
+        // Without either, the data directory.
+        let c = Cmd::try_parse_from(["console"]).unwrap().args;
+        assert!(c.stack.stack.is_none() && c.stack.stack_outputs.is_none());
+    }
+
     #[test]
     fn a_console_off_loopback_needs_a_token() {
         let addr: SocketAddr = "0.0.0.0:0".parse().unwrap();

@@ -231,7 +231,8 @@ pub enum ConsoleError {
     NotReplayable(String, String),
     #[error("the edited message is not a valid {queue} message: {reason}")]
     InvalidEdit { queue: String, reason: String },
-    #[error("reconciliation configuration: {0}")]
+    /// The console's configuration (stack outputs, ERP settings).
+    #[error("configuration: {0}")]
     Config(String),
 }
 
