@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn chromium() -> PathBuf {
+pub(crate) fn chromium() -> PathBuf {
     let root = crate::support::moto::repo_root();
     let find = || {
         std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
@@ -35,7 +35,7 @@ fn chromium() -> PathBuf {
     find().expect("chromium is installed by tests/setup.sh (Debian package `chromium`)")
 }
 
-fn browse(input: Value) -> Value {
+pub(crate) fn browse(input: Value) -> Value {
     let root = crate::support::moto::repo_root();
     let mut child = Command::new("node")
         .arg(root.join("tests/support/node/console.js"))
@@ -75,7 +75,7 @@ fn args(dir: &Path, max_receives: u32) -> LocalArgs {
     }
 }
 
-fn cells(rows: &Value) -> Vec<Vec<String>> {
+pub(crate) fn cells(rows: &Value) -> Vec<Vec<String>> {
     rows.as_array()
         .unwrap()
         .iter()
@@ -172,12 +172,29 @@ async fn console_in_a_browser_shows_the_pipeline_and_replays_parked_work_once() 
     let recon = local::Options::local(&args(&dir, 10))
         .unwrap()
         .reconciliation_toml;
+    // The console reads the payout journal's posting state from the ERP, with the settings
+    // the local runner gives its connector.
+    let keys = sb.keys();
+    let erp_settings = serde_json::json!({
+        "kind": "epicor", "base_url": format!("{}/KineticLocal", sb.base_url()), "company": "EPIC06",
+        "invoice_group_id": "STRIPE", "cash_group_id": "STRIPECR",
+        "journal": {"book_id": "MAIN", "journal_code": "GJ", "group_id": "STRIPEGL"},
+        "api_key": keys.epicor_api_key, "user": keys.epicor_user, "password": keys.epicor_password
+    });
+    let erp = ledgerbridge_erp::AnyConnector::from_settings(
+        ledgerbridge_erp::ErpSettings::from_json(&ledgerbridge_core::secrets::Secret::new(
+            erp_settings.to_string(),
+        ))
+        .unwrap(),
+    )
+    .unwrap();
     let console = ledgerbridge_cli::console::spawn(
         Embedded::open(
             &dir,
             Some(ledgerbridge_cli::console::recon_mapping(&recon).unwrap()),
         )
-        .unwrap(),
+        .unwrap()
+        .with_erp(erp),
         "127.0.0.1:0".parse().unwrap(),
     )
     .await
@@ -287,6 +304,19 @@ async fn console_in_a_browser_shows_the_pipeline_and_replays_parked_work_once() 
     );
     assert_eq!(tour["deposit"].as_str().unwrap(), expected);
     assert_eq!(tour["tie"], "yes", "{:?}", tour["payout_summary"]);
+    // The journal's posting state in the ERP's ledger, as the ERP holds it.
+    let journal_id = tour["journal_id"].as_str().unwrap();
+    let in_erp = docs
+        .iter()
+        .find(|d| d.kind == "journal_entry" && d.erp_id == journal_id)
+        .unwrap_or_else(|| panic!("journal {journal_id} not in the ERP"));
+    assert_eq!(
+        tour["journal_ledger"].as_str().unwrap(),
+        match in_erp.state {
+            ledgerbridge_erp_sandbox::DocState::Posted => "posted to the ledger",
+            ledgerbridge_erp_sandbox::DocState::Entered => "entered, not posted",
+        }
+    );
     assert!(tour["lines_csv"]
         .as_str()
         .unwrap()
@@ -360,7 +390,7 @@ fn tempdir_with(dir: &Path, events: &Path, file: &str) -> PathBuf {
 }
 
 /// "12.3400" → "12.34": the ERP's decimals, trimmed to the currency's two.
-fn trim_amount(a: &str) -> String {
+pub(crate) fn trim_amount(a: &str) -> String {
     let d: rust_decimal::Decimal = a.parse().unwrap();
     format!("{:.2}", d)
 }

@@ -9,6 +9,7 @@ mod audit;
 mod backfill;
 mod billing;
 mod console;
+mod console_stack;
 mod crash;
 mod erp_check;
 mod erp_contract;

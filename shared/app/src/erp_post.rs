@@ -68,6 +68,8 @@ pub struct PostConfig {
     /// Most customers read per poll.
     pub poll_limit: usize,
     pub endpoint_url: Option<String>,
+    /// Days the console's activity items are kept (`crate::activity`).
+    pub activity_days: i64,
 }
 
 impl PostConfig {
@@ -128,6 +130,7 @@ impl PostConfig {
             ))
             .unwrap_or(DEFAULTS.poll_limit),
             endpoint_url: env.plain("AWS_ENDPOINT_URL"),
+            activity_days: env.number("ACTIVITY_DAYS", crate::activity::DEFAULT_DAYS, 1, 3650),
         };
         let is_example = cfg
             .mapping_source
@@ -158,6 +161,8 @@ pub struct ErpPost {
     pub stage: PostStage<AnyConnector, DynamoStore, LazyStripe, SystemClock, SqsQueue>,
     pub poll: Option<ErpPoll<AnyConnector, DynamoStore, SqsQueue>>,
     pub concurrency: usize,
+    /// The console's record of each outcome (`crate::activity`).
+    pub activity: Option<crate::activity::ActivityLog>,
 }
 
 /// The posting mapping: inline TOML, a file path, or the example.
@@ -182,6 +187,11 @@ pub async fn build(sdk: &aws_config::SdkConfig, cfg: &PostConfig) -> Result<ErpP
     let mapping = load_mapping(cfg.mapping_source.as_deref())?;
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &cfg.state_table);
+    let activity = crate::activity::ActivityLog::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        &cfg.state_table,
+        cfg.activity_days,
+    );
     let poll = match &cfg.erp_events_queue_url {
         Some(url) => Some(erp_poll::build(
             refreshing_connector(&secrets, &cfg.erp_secret_id, &settings_json)?,
@@ -212,6 +222,7 @@ pub async fn build(sdk: &aws_config::SdkConfig, cfg: &PostConfig) -> Result<ErpP
         stage,
         poll,
         concurrency: cfg.concurrency,
+        activity: Some(activity),
     })
 }
 
@@ -251,9 +262,23 @@ impl ErpPost {
     pub async fn handle(&self, payload: Value) -> Result<Value, Error> {
         match parse_trigger(payload)? {
             Trigger::Sqs(batch) => {
-                let stage = &self.stage;
+                let (stage, activity) = (&self.stage, self.activity.as_ref());
                 let out = process_batch(batch, self.concurrency, |body| async move {
-                    stage.process(&body).await
+                    let (outcome, posted) = stage.process_detailed(&body).await;
+                    if let Some(log) = activity {
+                        let erp = ledgerbridge_erp::ErpConnector::erp(&stage.poster.connector);
+                        let at = SystemClock.now_millis();
+                        if let Some(item) = crate::activity::ActivityItem::after(
+                            &body,
+                            &outcome,
+                            posted.as_ref(),
+                            erp,
+                            at,
+                        ) {
+                            log.record(&item).await;
+                        }
+                    }
+                    outcome
                 })
                 .await?;
                 Ok(serde_json::to_value(out)?)

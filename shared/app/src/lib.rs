@@ -4,6 +4,7 @@
 //! `run`; the local runner and the on-premises agent build the same stages from the same
 //! defaults.
 
+pub mod activity;
 pub mod defaults;
 pub mod erp_poll;
 pub mod erp_post;

@@ -84,6 +84,21 @@ pub enum DocumentReadBack {
     },
 }
 
+/// A journal's posting state in the ERP's general ledger now, read back for the operator
+/// console's payout view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerState {
+    /// Posted to the ledger.
+    Posted,
+    /// In the ERP, entered but not posted yet.
+    Entered,
+    /// No journal carries the reference.
+    Missing,
+    /// Not read, and why (no contract fact says where this ERP keeps the state, or the answer
+    /// did not carry it). Never a guess.
+    NotRead(String),
+}
+
 /// The port every ERP connector implements. Implementations do no retrying of their own except
 /// the single credential refresh on 401/403; retries are the caller's (see [`post_command`](crate::posting::post_command)).
 pub trait ErpConnector: Send + Sync {
@@ -114,6 +129,23 @@ pub trait ErpConnector: Send + Sync {
                 },
                 None => DocumentReadBack::Missing,
             })
+        }
+    }
+
+    /// The posting state of a journal this integration posted (`reference` is a journal
+    /// entry's). The default reads nothing: [`LedgerState::NotRead`] naming the ERP.
+    fn journal_state(
+        &self,
+        reference: &ExternalRef,
+        _erp_id: &ErpDocumentId,
+    ) -> impl Future<Output = Result<LedgerState, ErpError>> + Send {
+        let erp = self.erp();
+        let _ = reference;
+        async move {
+            Ok(LedgerState::NotRead(format!(
+                "{erp}: the connector does not read a journal's posting state (no contract fact \
+                 names where this ERP keeps it for the journals ledgerbridge writes)"
+            )))
         }
     }
 

@@ -19,7 +19,7 @@ pub use commands::{
     Side,
 };
 pub use connector::{
-    Credentials, DocumentReadBack, ErpConnector, ErpCustomerMatch, ErpCustomerRecord,
+    Credentials, DocumentReadBack, ErpConnector, ErpCustomerMatch, ErpCustomerRecord, LedgerState,
 };
 pub use error::{ErpError, ErpErrorKind};
 pub use posting::{post_command, with_retry, PostOutcome, RetryPolicy};

@@ -309,6 +309,18 @@ impl ErpConnector for AnyConnector {
         }
     }
 
+    async fn journal_state(
+        &self,
+        reference: &ExternalRef,
+        erp_id: &ErpDocumentId,
+    ) -> Result<crate::connector::LedgerState, ErpError> {
+        match self {
+            AnyConnector::Epicor(c) => c.journal_state(reference, erp_id).await,
+            AnyConnector::SagePro(c) => c.journal_state(reference, erp_id).await,
+            AnyConnector::Sage500(c) => c.journal_state(reference, erp_id).await,
+        }
+    }
+
     async fn create(&self, command: &ErpCommand) -> Result<ErpDocumentId, ErpError> {
         match self {
             AnyConnector::Epicor(c) => c.create(command).await,

@@ -1,7 +1,8 @@
 // Drives the system Chromium (headless, through playwright-core) over the operator console
 // for the integration test tests/it/console.rs. Reads one JSON object on stdin:
 //   {"chromium": path, "base": "http://127.0.0.1:…", "out": dir, "mode": "tour" | "record",
-//    "record": "txn_…"}
+//    "record": "txn_…", "payout": "po_…" (optional), "prefix": "stack-" (optional, for the
+//    screenshots' names)}
 // and prints one JSON object with what the pages show. A screenshot of each page is written
 // to `out`. Nothing here decides pass or fail: the Rust test asserts on the output.
 const { chromium } = require('playwright-core');
@@ -21,7 +22,7 @@ async function main() {
   });
   const page = context.pages()[0] || await context.newPage();
   const out = {};
-  const shot = async (name) => page.screenshot({ path: path.join(input.out, `${name}.png`), fullPage: true });
+  const shot = async (name) => page.screenshot({ path: path.join(input.out, `${input.prefix || ''}${name}.png`), fullPage: true });
   const rows = async (sel) => page.$$eval(`${sel} tr`, trs => trs.slice(1).map(tr => ({
     attrs: Object.fromEntries([...tr.attributes].map(a => [a.name, a.value])),
     cells: [...tr.querySelectorAll('td')].map(td => td.innerText.trim()),
@@ -42,19 +43,27 @@ async function main() {
       out.payouts = await rows('table#payouts');
       out.chart_bars = await page.$$eval('svg#chart rect title', ts => ts.map(t => t.textContent));
       await shot('payouts');
-      const link = await page.$(`table#payouts tr[data-payout="${input.payout}"] a`);
-      await link.click();
-      await page.waitForLoadState();
-      out.payout_summary = await rows('table#summary');
-      out.deposit = (await page.textContent('#deposit')).trim();
-      out.tie = await page.getAttribute('#variance [data-tie]', 'data-tie');
-      out.lines = await rows('table#lines');
-      const csv = await page.request.get(`${page.url()}/lines.csv`);
-      out.lines_csv = await csv.text();
-      await shot('payout');
+      if (input.payout) {
+        const link = await page.$(`table#payouts tr[data-payout="${input.payout}"] a`);
+        await link.click();
+        await page.waitForLoadState();
+        out.payout_summary = await rows('table#summary');
+        out.deposit = (await page.textContent('#deposit')).trim();
+        out.tie = await page.getAttribute('#variance [data-tie]', 'data-tie');
+        out.journal_id = (await page.textContent('#journal-id')).trim();
+        out.journal_ledger = (await page.textContent('#journal-ledger')).trim();
+        out.lines = await rows('table#lines');
+        const csv = await page.request.get(`${page.url()}/lines.csv`);
+        out.lines_csv = await csv.text();
+        await shot('payout');
+      }
       await page.goto(`${input.base}/health`);
       out.queues = await rows('table#queues');
       out.parked_count = (await page.textContent('#parked-count')).trim();
+      out.rates = {};
+      for (const id of ['posted-hour', 'failed-hour', 'rate-hour', 'posted-day', 'failed-day', 'rate-day']) {
+        out.rates[id] = (await page.textContent(`#${id}`)).trim();
+      }
       await shot('health');
       await page.goto(`${input.base}/parked`);
       out.parked = await rows('table.parked');

@@ -56,8 +56,8 @@ enum Command {
     Backfill(backfill::BackfillArgs),
     /// ERP installation tools: `erp check` verifies an installation before the first document.
     Erp(erp_check::ErpArgs),
-    /// The operator console on its own, over a data directory: records, parked work,
-    /// payouts, health.
+    /// The operator console on its own, over a data directory or a deployed stack (`--stack`):
+    /// records, parked work, payouts, health.
     Console(console::ConsoleCmdArgs),
     /// Parked messages and dead letters: list them, show one, replay after the fix.
     Parked(parked::ParkedArgs),

@@ -734,6 +734,8 @@ pub async fn start_with(opts: Options) -> Result<Running, LocalError> {
                                 say!("erp     skipped older values of {}", msg.object_id)
                             }
                         },
+                        // Done without a result: the stage parked the message.
+                        None if outcome == RecordOutcome::Done => activity.parked(&m, erp.as_str()),
                         None => {}
                     }
                     outcome

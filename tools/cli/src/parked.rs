@@ -11,11 +11,9 @@ pub struct ParkedArgs {
     /// The data directory of `ledgerbridge local` or `serve`.
     #[arg(long, default_value = ".local", global = true)]
     pub data_dir: PathBuf,
-    /// Act on the AWS deployment instead: the stack's outputs as `aws cloudformation
-    /// describe-stacks --stack-name NAME` prints them (saved to a file), read with the
-    /// caller's AWS credentials (`AWS_ENDPOINT_URL` overrides the endpoint).
-    #[arg(long, global = true)]
-    pub stack_outputs: Option<PathBuf>,
+    /// Act on the AWS deployment instead (`--stack NAME` or `--stack-outputs FILE`).
+    #[command(flatten)]
+    pub stack: crate::parked_aws::StackArgs,
     #[command(subcommand)]
     pub action: ParkedAction,
 }
@@ -90,26 +88,18 @@ impl Source {
     async fn audit(&self, who: &str, action: &str, target: &str) -> Result<(), ConsoleError> {
         match self {
             Source::Local(m) => m.audit(who, action, target).await,
-            // Viewing is not audited in the stack's table; SQS keeps no record either.
-            Source::Aws(_) => Ok(()),
+            Source::Aws(a) => a.audit(who, action, target, "").await,
         }
     }
 }
 
 pub async fn run(args: ParkedArgs) -> Result<(), ParkedError> {
-    let model = match &args.stack_outputs {
-        Some(path) => {
-            let stack = crate::parked_aws::load(path)?;
-            let env = ledgerbridge_core::config::Env::from_process();
-            let sdk =
-                ledgerbridge_adapters::aws::sdk_config(env.plain("AWS_ENDPOINT_URL").as_deref())
-                    .await;
-            Source::Aws(crate::parked_aws::AwsParked::new(
-                aws_sdk_sqs::Client::new(&sdk),
-                aws_sdk_dynamodb::Client::new(&sdk),
-                stack,
-            ))
-        }
+    let model = match args.stack.connect().await? {
+        Some((sdk, stack)) => Source::Aws(crate::parked_aws::AwsParked::new(
+            aws_sdk_sqs::Client::new(&sdk),
+            aws_sdk_dynamodb::Client::new(&sdk),
+            stack,
+        )),
         None => Source::Local(Box::new(Embedded::open(&args.data_dir, None)?)),
     };
     match args.action {

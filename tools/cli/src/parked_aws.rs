@@ -63,6 +63,11 @@ impl StackQueues {
                 by_key.insert(k.to_owned(), val.to_owned());
             }
         }
+        Self::from_outputs(&by_key)
+    }
+
+    /// From the stack's outputs, by output key.
+    pub fn from_outputs(by_key: &BTreeMap<String, String>) -> Result<Self, ConsoleError> {
         let mut queues = BTreeMap::new();
         let mut dead_letters = BTreeMap::new();
         for (name, key, dlq) in OUTPUTS {
@@ -83,6 +88,84 @@ impl StackQueues {
             dead_letters,
             state_table: by_key.get("StateTableName").cloned(),
         })
+    }
+
+    /// The outputs of the stack `name`, read with CloudFormation `DescribeStacks`.
+    pub async fn from_stack(
+        cfn: &aws_sdk_cloudformation::Client,
+        name: &str,
+    ) -> Result<Self, ConsoleError> {
+        let out = cfn
+            .describe_stacks()
+            .stack_name(name)
+            .send()
+            .await
+            .map_err(|e| {
+                ConsoleError::Config(format!(
+                    "stack {name}: {}",
+                    aws_sdk_cloudformation::error::DisplayErrorContext(e)
+                ))
+            })?;
+        let stack = out
+            .stacks()
+            .first()
+            .ok_or_else(|| ConsoleError::Config(format!("no stack named {name}")))?;
+        let by_key: BTreeMap<String, String> = stack
+            .outputs()
+            .iter()
+            .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+            .collect();
+        Self::from_outputs(&by_key)
+    }
+}
+
+/// Which deployed stack to act on, with the caller's AWS credentials (the default chain).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct StackArgs {
+    /// Act on the AWS deployment: the CloudFormation stack's name (its outputs name the
+    /// queues and the state table; needs `cloudformation:DescribeStacks`).
+    #[arg(long, global = true, conflicts_with = "stack_outputs")]
+    pub stack: Option<String>,
+    /// Or the stack's outputs as `aws cloudformation describe-stacks --stack-name NAME` prints
+    /// them, saved to a file.
+    #[arg(long, global = true)]
+    pub stack_outputs: Option<std::path::PathBuf>,
+    /// The stack's AWS region (else the default chain's: `AWS_REGION`, the profile).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// Another endpoint for every AWS service (a test double); also `AWS_ENDPOINT_URL`.
+    #[arg(long, global = true)]
+    pub endpoint_url: Option<String>,
+}
+
+impl StackArgs {
+    /// The SDK configuration and the stack's resources; `None` when no stack is named.
+    pub async fn connect(
+        &self,
+    ) -> Result<Option<(aws_config::SdkConfig, StackQueues)>, ConsoleError> {
+        if self.stack.is_none() && self.stack_outputs.is_none() {
+            return Ok(None);
+        }
+        let endpoint = self
+            .endpoint_url
+            .clone()
+            .or_else(|| ledgerbridge_core::config::Env::from_process().plain("AWS_ENDPOINT_URL"));
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(url) = endpoint {
+            loader = loader.endpoint_url(url);
+        }
+        if let Some(r) = &self.region {
+            loader = loader.region(aws_config::Region::new(r.clone()));
+        }
+        let sdk = loader.load().await;
+        let stack = match (&self.stack, &self.stack_outputs) {
+            (Some(name), _) => {
+                StackQueues::from_stack(&aws_sdk_cloudformation::Client::new(&sdk), name).await?
+            }
+            (None, Some(path)) => load(path)?,
+            (None, None) => return Ok(None),
+        };
+        Ok(Some((sdk, stack)))
     }
 }
 
@@ -314,7 +397,8 @@ impl AwsParked {
         Ok((target, edited.is_some()))
     }
 
-    async fn audit(
+    /// Write an audit item `audit#{ms}#{uuid}` (who, action, target, detail) to the table.
+    pub async fn audit(
         &self,
         who: &str,
         action: &str,

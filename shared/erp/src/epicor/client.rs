@@ -407,6 +407,16 @@ impl ErpConnector for EpicorConnector {
         mapping::read_back_of(reference.kind(), &body)
     }
 
+    async fn journal_state(
+        &self,
+        reference: &ExternalRef,
+        _erp_id: &ErpDocumentId,
+    ) -> Result<crate::connector::LedgerState, ErpError> {
+        let req = mapping::read_back_request(&self.cfg, reference)?;
+        let body = self.call(&req).await?;
+        mapping::journal_state_of(&body)
+    }
+
     async fn create(&self, command: &ErpCommand) -> Result<ErpDocumentId, ErpError> {
         command.validate()?;
         let cust = match customer_of(command) {

@@ -273,6 +273,27 @@ pub fn read_back_of(
     })
 }
 
+/// A journal's posting state from the journal header Epicor returns for its reference:
+/// `GLJrnHed.Posted` ("True once posted", `Erp.BO.GLJournalEntrySvc`). An answer without the
+/// flag is [`LedgerState::NotRead`](crate::connector::LedgerState), not a guess.
+pub fn journal_state_of(body: &Value) -> Result<crate::connector::LedgerState, ErpError> {
+    use crate::connector::LedgerState;
+    let Some(rows) = body.get("value").and_then(Value::as_array) else {
+        return Err(ErpError::permanent(
+            ERP,
+            "lookup answer has no \"value\" array",
+        ));
+    };
+    let Some(row) = rows.first() else {
+        return Ok(LedgerState::Missing);
+    };
+    Ok(match row.get("Posted").and_then(Value::as_bool) {
+        Some(true) => LedgerState::Posted,
+        Some(false) => LedgerState::Entered,
+        None => LedgerState::NotRead("epicor: the journal header carries no Posted flag".into()),
+    })
+}
+
 /// Resolve a user-facing `CustID` to the internal `CustNum` that documents need.
 pub fn customer_lookup_request(customer_id: &str) -> Result<EpicorRequest, ErpError> {
     if customer_id.is_empty()

@@ -77,3 +77,27 @@ fn read_back_computes_totals_from_what_was_written() {
     );
     assert!(read_back_of(DocKind::Invoice, &json!({})).is_err());
 }
+
+#[test]
+fn a_journals_posting_state_is_read_from_its_header_and_never_guessed() {
+    use crate::connector::LedgerState;
+    let head =
+        |posted: Value| json!({"value": [{"BookID": "MAIN", "JournalNum": 4, "Posted": posted}]});
+    assert_eq!(
+        journal_state_of(&head(json!(true))).unwrap(),
+        LedgerState::Posted
+    );
+    assert_eq!(
+        journal_state_of(&head(json!(false))).unwrap(),
+        LedgerState::Entered
+    );
+    assert!(matches!(
+        journal_state_of(&head(json!(null))).unwrap(),
+        LedgerState::NotRead(_)
+    ));
+    assert_eq!(
+        journal_state_of(&json!({"value": []})).unwrap(),
+        LedgerState::Missing
+    );
+    assert!(journal_state_of(&json!({})).is_err());
+}

@@ -5,26 +5,19 @@
 //! --data-dir`): SQLite serialises the writes and the workers pick replayed messages up on
 //! their next poll.
 
-use super::ledger::{command_amount, command_customer, now_ms, AuditEntry, ConsoleDb};
+use super::assemble::{self, XrefRow};
+use super::ledger::{now_ms, AuditEntry, ConsoleDb};
 use super::model::*;
 use crate::local::{QUEUES, REPORTS_FILE};
 use ledgerbridge_adapters::embedded::{DeadLetter, DurableQueueSettings, SqliteQueue};
 use ledgerbridge_core::ids::MessageId;
 use ledgerbridge_core::ports::{EventQueue, StoreError};
-use ledgerbridge_core::{Currency, Money};
-use ledgerbridge_erp::{DocKind, Side};
-use ledgerbridge_messages::{CommandMessage, ErpCommandV1, IntakeMessage, ParkedV1};
-use ledgerbridge_recon::report_store::{ReportRecord, ReportStatus};
+use ledgerbridge_messages::{CommandMessage, IntakeMessage, ParkedV1};
+use ledgerbridge_recon::report_store::ReportRecord;
 use ledgerbridge_recon::ReconMapping;
 use rusqlite::Connection;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-
-/// (stripe id, doc kind, erp, erp id, created ms): one cross-reference.
-type XrefRow = (String, String, String, String, i64);
-/// (stripe id, metadata key, value): one write-back.
-type WriteBackRow = (String, String, String);
 
 /// The state store's file in the data directory.
 pub const STATE_FILE: &str = "ledgerbridge.sqlite";
@@ -37,6 +30,7 @@ pub struct Embedded {
     queues: Vec<(&'static str, SqliteQueue)>,
     db: ConsoleDb,
     recon: Option<Arc<ReconMapping>>,
+    erp: Option<Arc<ledgerbridge_erp::AnyConnector>>,
 }
 
 fn st(e: rusqlite::Error) -> ConsoleError {
@@ -46,14 +40,6 @@ fn st(e: rusqlite::Error) -> ConsoleError {
 fn lock<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>, ConsoleError> {
     m.lock()
         .map_err(|_| ConsoleError::Store(StoreError::Unavailable("console lock poisoned".into())))
-}
-
-/// `LB-{stripe id}-{code}` → (stripe id, kind).
-fn parse_reference(reference: &str) -> Option<(String, DocKind)> {
-    let rest = reference.strip_prefix("LB-")?;
-    let (id, code) = rest.rsplit_once('-')?;
-    let kind = DocKind::ALL.into_iter().find(|k| k.code() == code)?;
-    Some((id.to_owned(), kind))
 }
 
 impl Embedded {
@@ -93,7 +79,14 @@ impl Embedded {
             queues,
             db: ConsoleDb::open(dir)?,
             recon: recon.map(Arc::new),
+            erp: None,
         })
+    }
+
+    /// Read payout journals' posting state from the ERP through `erp`.
+    pub fn with_erp(mut self, erp: ledgerbridge_erp::AnyConnector) -> Self {
+        self.erp = Some(Arc::new(erp));
+        self
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -104,7 +97,7 @@ impl Embedded {
         self.queues.iter().find(|(n, _)| *n == name).map(|(_, q)| q)
     }
 
-    /// (stripe id, doc kind, erp, erp id, created ms) of every cross-reference.
+    /// Every cross-reference.
     fn xrefs(&self) -> Result<Vec<XrefRow>, ConsoleError> {
         let c = lock(&self.state)?;
         let mut stmt = c
@@ -112,7 +105,14 @@ impl Embedded {
             .map_err(st)?;
         let rows = stmt
             .query_map([], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                Ok(XrefRow {
+                    stripe_id: r.get(0)?,
+                    kind: r.get(1)?,
+                    erp: r.get(2)?,
+                    erp_id: r.get(3)?,
+                    at_ms: r.get(4)?,
+                    amount: None,
+                })
             })
             .map_err(st)?;
         rows.collect::<Result<_, _>>().map_err(st)
@@ -161,111 +161,9 @@ impl Embedded {
         Ok(out)
     }
 
-    fn documents(&self) -> Result<(Vec<DocumentView>, Vec<WriteBackRow>), ConsoleError> {
-        let mut docs: Vec<DocumentView> = Vec::new();
-        let mut write_backs = Vec::new();
-        // Posted, from the console's activity ledger (event, amount).
-        for a in self.db.activity()? {
-            // The same document found posted by a later event (a payment reported by two
-            // events): one document, both events.
-            if let Some(d) = docs.iter_mut().find(|d| {
-                d.reference == a.reference
-                    && d.erp_id.as_deref() == Some(a.erp_id.as_str())
-                    && d.kind != "customer"
-            }) {
-                if d.event_id.as_deref() != Some(a.event_id.as_str())
-                    && !d.also.iter().any(|(id, _)| *id == a.event_id)
-                {
-                    d.also.push((a.event_id, a.event_type));
-                }
-                continue;
-            }
-            docs.push(DocumentView {
-                kind: a.kind,
-                reference: a.reference,
-                erp: Some(a.erp),
-                erp_id: Some(a.erp_id),
-                amount: a.amount,
-                customer: a.customer,
-                state: DocState::Posted,
-                event_id: Some(a.event_id),
-                event_type: Some(a.event_type),
-                also: Vec::new(),
-                at_ms: a.at_ms,
-            });
-        }
-        // Posted before the ledger knew it (or linked): the cross-references.
-        for (stripe_id, kind, erp, erp_id, at_ms) in self.xrefs()? {
-            if let Some(key) = kind.strip_prefix("writeback#") {
-                write_backs.push((stripe_id, key.to_owned(), erp_id));
-                continue;
-            }
-            // Other cross-references (customer links, reverse links) are not documents.
-            if !DocKind::ALL.into_iter().any(|k| k.as_str() == kind) {
-                continue;
-            }
-            let known = docs.iter().any(|d| {
-                d.kind == kind
-                    && parse_reference(&d.reference).is_some_and(|(id, _)| id == stripe_id)
-            });
-            if !known {
-                let code = DocKind::ALL
-                    .into_iter()
-                    .find(|k| k.as_str() == kind)
-                    .map(DocKind::code)
-                    .unwrap_or("?");
-                docs.push(DocumentView {
-                    kind,
-                    reference: format!("LB-{stripe_id}-{code}"),
-                    erp: Some(erp),
-                    erp_id: Some(erp_id),
-                    amount: None,
-                    customer: None,
-                    state: DocState::Posted,
-                    event_id: None,
-                    event_type: None,
-                    also: Vec::new(),
-                    at_ms,
-                });
-            }
-        }
-        // Parked or in progress, from the intent records (`post#{erp}#{reference}`).
-        for (key, status, result) in self.intents("post#")? {
-            let mut parts = key.splitn(3, '#');
-            let (_, erp, rest) = (parts.next(), parts.next(), parts.next().unwrap_or(""));
-            let reference = rest.split('#').next().unwrap_or(rest).to_owned();
-            if rest.ends_with("#resolve") {
-                continue;
-            }
-            let state = match status.as_str() {
-                "PARKED" => DocState::Parked(result.clone().unwrap_or_default()),
-                "INPROGRESS" => DocState::InProgress,
-                _ => continue,
-            };
-            if docs
-                .iter()
-                .any(|d| d.reference == reference && d.state == DocState::Posted)
-            {
-                continue;
-            }
-            let kind = parse_reference(&reference)
-                .map(|(_, k)| k.as_str().to_owned())
-                .unwrap_or_default();
-            docs.push(DocumentView {
-                kind,
-                reference,
-                erp: erp.map(str::to_owned),
-                erp_id: None,
-                amount: None,
-                customer: None,
-                state,
-                event_id: None,
-                event_type: None,
-                also: Vec::new(),
-                at_ms: 0,
-            });
-        }
+    fn documents(&self) -> Result<(Vec<DocumentView>, Vec<assemble::WriteBackRow>), ConsoleError> {
         // Waiting on the commands queue.
+        let mut waiting = Vec::new();
         if let Some(q) = self.queue("commands") {
             for p in q.pending(10_000)? {
                 if let Ok(CommandMessage::ErpCommandV1(msg)) = CommandMessage::decode(&p.body) {
@@ -273,71 +171,25 @@ impl Embedded {
                         .last_error
                         .clone()
                         .unwrap_or_else(|| "queued for the ERP".into());
-                    upsert(
-                        &mut docs,
-                        command_doc(&msg, DocState::Waiting(reason), p.sent_ms),
-                    );
+                    waiting.push(assemble::command_doc(
+                        &msg,
+                        DocState::Waiting(reason),
+                        p.sent_ms,
+                    ));
                 }
             }
         }
-        // Parked by erp-post, or dead-lettered on the commands queue: the message says what.
-        for p in self.parked_items()? {
-            let Some(body) = &p.body else { continue };
-            if p.target.as_deref() != Some("commands") {
-                continue;
-            }
-            if let Ok(CommandMessage::ErpCommandV1(msg)) = CommandMessage::decode(body) {
-                let state = if p.queue == "parked" {
-                    DocState::Parked(p.reason.clone())
-                } else {
-                    DocState::DeadLetter(p.reason.clone())
-                };
-                upsert(&mut docs, command_doc(&msg, state, p.at_ms));
-            }
-        }
-        Ok((docs, write_backs))
+        Ok(assemble::documents(
+            self.db.activity()?,
+            &self.xrefs()?,
+            &self.intents("post#")?,
+            waiting,
+            &self.parked_items()?,
+        ))
     }
 
     fn mapping(&self) -> Option<&ReconMapping> {
         self.recon.as_deref()
-    }
-}
-
-/// Add `doc`, or fill in what an entry for the same reference lacks (a parked intent gets
-/// the message's amount and event).
-fn upsert(docs: &mut Vec<DocumentView>, doc: DocumentView) {
-    if let Some(d) = docs.iter_mut().find(|d| d.reference == doc.reference) {
-        if d.state == DocState::Posted {
-            return;
-        }
-        d.amount = d.amount.or(doc.amount);
-        d.customer = d.customer.take().or(doc.customer);
-        d.event_id = d.event_id.take().or(doc.event_id);
-        d.event_type = d.event_type.take().or(doc.event_type);
-        if d.at_ms == 0 {
-            d.at_ms = doc.at_ms;
-        }
-        if matches!(d.state, DocState::InProgress) || doc.state > d.state {
-            d.state = doc.state;
-        }
-        return;
-    }
-    docs.push(doc);
-}
-
-fn command_doc(msg: &ErpCommandV1, state: DocState, at_ms: i64) -> DocumentView {
-    DocumentView {
-        kind: msg.command.kind().as_str().to_owned(),
-        reference: msg.command.reference().full(),
-        erp: None,
-        erp_id: None,
-        amount: command_amount(&msg.command),
-        customer: command_customer(msg),
-        state,
-        event_id: Some(msg.source.event_id.clone()),
-        event_type: Some(msg.source.event_type.clone()),
-        also: Vec::new(),
-        at_ms,
     }
 }
 
@@ -473,37 +325,10 @@ pub(crate) fn mark_replayed(queue: &str, body: String) -> String {
     }
 }
 
-fn day_of(ms: i64) -> String {
-    ledgerbridge_erp::ErpDate::from_unix(ms.div_euclid(1000))
-        .map(|d| d.as_str().to_owned())
-        .unwrap_or_default()
-}
-
 impl ReadModel for Embedded {
     async fn records(&self) -> Result<Vec<RecordView>, ConsoleError> {
         let (docs, write_backs) = self.documents()?;
-        let mut by_object: BTreeMap<String, RecordView> = BTreeMap::new();
-        for d in docs {
-            let id = parse_reference(&d.reference)
-                .map(|(id, _)| id)
-                .unwrap_or_else(|| d.reference.clone());
-            let r = by_object.entry(id.clone()).or_insert_with(|| RecordView {
-                stripe_id: id,
-                documents: Vec::new(),
-                write_backs: Vec::new(),
-                at_ms: 0,
-            });
-            r.at_ms = r.at_ms.max(d.at_ms);
-            r.documents.push(d);
-        }
-        for (stripe_id, key, value) in write_backs {
-            if let Some(r) = by_object.get_mut(&stripe_id) {
-                r.write_backs.push((key, value));
-            }
-        }
-        let mut out: Vec<RecordView> = by_object.into_values().collect();
-        out.sort_by(|a, b| b.at_ms.cmp(&a.at_ms).then(a.stripe_id.cmp(&b.stripe_id)));
-        Ok(out)
+        Ok(assemble::records(docs, write_backs))
     }
 
     async fn ignored(&self) -> Result<Vec<IgnoredEvent>, ConsoleError> {
@@ -523,115 +348,17 @@ impl ReadModel for Embedded {
 
     async fn payouts(&self) -> Result<Vec<PayoutView>, ConsoleError> {
         let (docs, _) = self.documents()?;
-        let mapping = self.mapping();
-        let mut out = Vec::new();
-        for r in self.report_records()? {
-            let currency = r
-                .deposit
-                .as_ref()
-                .and_then(|d| Currency::parse(&d.currency).ok())
-                .or_else(|| {
-                    r.totals
-                        .as_ref()
-                        .and_then(|t| Currency::parse(&t.currency).ok())
-                });
-            let deposit = match (&r.deposit, currency) {
-                (Some(d), Some(c)) => Some(Money::new(d.amount_minor, c)),
-                _ => None,
-            };
-            let journal = r
-                .journal_reference
-                .as_ref()
-                .and_then(|j| docs.iter().find(|d| &d.reference == j));
-            let journal_state = match (&r.journal_reference, journal) {
-                (Some(_), Some(d)) => Some(d.state.clone()),
-                (Some(_), None) => Some(DocState::Waiting(
-                    "queued; not yet taken by the post stage".into(),
-                )),
-                (None, _) => None,
-            };
-            let lines: Vec<LineView> = r
-                .lines
-                .iter()
-                .map(|l| LineView {
-                    account: l.gl_account.clone(),
-                    debit: (l.side == Side::Debit).then_some(l.amount),
-                    credit: (l.side == Side::Credit).then_some(l.amount),
-                    memo: l.memo.clone(),
-                })
-                .collect();
-            let net = |accounts: &[&str]| -> Option<Money> {
-                let c = currency?;
-                let mut total = Money::new(0, c);
-                for l in &r.lines {
-                    if accounts.contains(&l.gl_account.as_str()) {
-                        total = match l.side {
-                            Side::Debit => total.checked_add(l.amount).ok()?,
-                            Side::Credit => total.checked_sub(l.amount).ok()?,
-                        };
-                    }
-                }
-                Some(total)
-            };
-            let (bank_line, variance_booked, fees) = match (mapping, r.lines.is_empty()) {
-                (Some(m), false) => {
-                    let mut fee_accounts: Vec<&str> =
-                        m.fee_accounts.values().map(String::as_str).collect();
-                    fee_accounts.push(&m.default_fee_account);
-                    (
-                        net(&[&m.bank_account]),
-                        net(&[&m.variance_account]),
-                        net(&fee_accounts),
-                    )
-                }
-                _ => (None, None, None),
-            };
-            let variance = match (deposit, bank_line, r.status) {
-                (Some(d), Some(b), ReportStatus::JournalQueued) if !r.key.ends_with("#failed") => {
-                    d.checked_sub(b).ok()
-                }
-                _ => None,
-            };
-            out.push(PayoutView {
-                payout: r.payout.clone(),
-                report_key: r.key.clone(),
-                reconciliation: match r.status {
-                    ReportStatus::JournalQueued => "journal queued",
-                    ReportStatus::NeedsReview => "needs review (no journal)",
-                    ReportStatus::Failed => "failed (nothing posted)",
-                }
-                .to_owned(),
-                deposit,
-                arrival_date: r.deposit.as_ref().map(|d| d.arrival_date).unwrap_or(0),
-                journal_reference: r.journal_reference.clone(),
-                journal_erp_id: journal.and_then(|d| d.erp_id.clone()),
-                journal_state,
-                lines,
-                bank_line,
-                variance,
-                variance_booked,
-                fees,
-                discrepancies: r.report.entries.clone(),
-                omitted: r.report.omitted,
-                error: r.error.clone(),
-                csv: r.csv.clone(),
-                updated_at_ms: r.updated_at_ms,
-            });
-        }
-        Ok(out)
+        let mut payouts = assemble::payouts(self.report_records()?, &docs, self.mapping());
+        assemble::read_ledger(&mut payouts, self.erp.as_deref()).await;
+        Ok(payouts)
     }
 
     async fn health(&self) -> Result<HealthView, ConsoleError> {
         let now = now_ms();
         let mut queues = Vec::new();
         let mut parked = 0;
-        let mut failed_last_hour = 0;
         for (name, q) in &self.queues {
             let dead = q.dead_letters()?;
-            failed_last_hour += dead
-                .iter()
-                .filter(|d| now - d.dead_at_ms < 3_600_000)
-                .count();
             if *name == "parked" {
                 parked = dead.len();
             }
@@ -643,66 +370,22 @@ impl ReadModel for Embedded {
             });
         }
         let activity = self.db.activity()?;
-        let posted_last_hour = activity
-            .iter()
-            .filter(|a| now - a.at_ms < 3_600_000)
-            .count();
-        let mut last: BTreeMap<String, i64> = BTreeMap::new();
-        for a in &activity {
-            let e = last.entry(a.erp.clone()).or_insert(0);
-            *e = (*e).max(a.at_ms);
-        }
-        for (_, _, erp, _, at) in self.xrefs()? {
-            let e = last.entry(erp).or_insert(0);
-            *e = (*e).max(at);
-        }
-        let total = posted_last_hour + failed_last_hour;
+        let (posted, failed) = assemble::outcome_times(&activity, &self.parked_items()?);
         Ok(HealthView {
             queues,
             parked,
-            posted_last_hour,
-            failed_last_hour,
-            error_rate_permille: (total > 0)
-                .then(|| (failed_last_hour as u64).saturating_mul(1000) / total as u64),
-            last_post: last.into_iter().collect(),
+            last_hour: assemble::error_rate(&posted, &failed, now, assemble::HOUR_MS),
+            last_day: assemble::error_rate(&posted, &failed, now, assemble::DAY_MS),
+            last_post: assemble::last_post(&activity, &self.xrefs()?),
+            notes: Vec::new(),
         })
     }
 
     async fn daily(&self) -> Result<Vec<DayTotals>, ConsoleError> {
-        let mut days: BTreeMap<(String, String), DayTotals> = BTreeMap::new();
-        let mut add = |day: String, m: Money, field: fn(&mut DayTotals) -> &mut i64| {
-            let key = (day.clone(), m.currency.code().to_owned());
-            let t = days.entry(key).or_insert_with(|| DayTotals {
-                day,
-                currency: m.currency.code().to_owned(),
-                ..DayTotals::default()
-            });
-            let slot = field(t);
-            *slot = slot.saturating_add(m.minor);
-        };
-        for a in self.db.activity()? {
-            let Some(m) = a.amount else { continue };
-            let day = day_of(a.at_ms);
-            match a.kind.as_str() {
-                "cash_receipt" => add(day, m, |t| &mut t.volume_minor),
-                "credit_memo" => add(day, m, |t| &mut t.refunds_minor),
-                "journal_entry" if a.event_type.starts_with("charge.dispute") => {
-                    add(day, m, |t| &mut t.disputes_minor)
-                }
-                _ => {}
-            }
-        }
-        for p in self.payouts().await? {
-            if let Some(f) = p.fees {
-                let day = if p.arrival_date > 0 {
-                    day_of(p.arrival_date.saturating_mul(1000))
-                } else {
-                    day_of(p.updated_at_ms)
-                };
-                add(day, f, |t| &mut t.fees_minor);
-            }
-        }
-        Ok(days.into_values().collect())
+        Ok(assemble::daily(
+            &self.db.activity()?,
+            &self.payouts().await?,
+        ))
     }
 
     async fn replay(
@@ -779,10 +462,14 @@ impl ReadModel for Embedded {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
+    use super::assemble::parse_reference;
     use super::*;
     use ledgerbridge_adapters::embedded::SqliteStore;
     use ledgerbridge_core::ids::StripeObjectId;
+    use ledgerbridge_core::{Currency, Money};
+    use ledgerbridge_erp::DocKind;
     use ledgerbridge_erp::{CashReceipt, ErpDate, ExternalRef};
+    use ledgerbridge_messages::ErpCommandV1;
     use ledgerbridge_messages::Source;
 
     fn receipt(stripe_id: &str, minor: i64) -> ErpCommandV1 {

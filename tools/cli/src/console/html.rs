@@ -516,12 +516,12 @@ fn tie(p: &PayoutView) -> String {
 
 pub fn payouts(list: &[PayoutView], days: &[DayTotals], weekly_view: bool) -> String {
     let mut b = String::from(
-        "<table id=\"payouts\"><tr><th>Payout</th><th>Bank deposit</th><th>Journal</th><th>ERP journal id</th><th>Journal state</th><th>Bank line</th><th>Variance</th><th>Discrepancies</th></tr>",
+        "<table id=\"payouts\"><tr><th>Payout</th><th>Bank deposit</th><th>Journal</th><th>ERP journal id</th><th>Journal state</th><th>Bank line</th><th>Variance</th><th>Discrepancies</th><th>In the ERP's ledger</th></tr>",
     );
     for p in list {
         w!(
             b,
-            "<tr data-payout=\"{}\"><td><a href=\"/payouts/{}\">{}</a>{}</td><td class=\"num deposit\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td></tr>",
+            "<tr data-payout=\"{}\"><td><a href=\"/payouts/{}\">{}</a>{}</td><td class=\"num deposit\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
             esc(&p.payout),
             enc(&p.report_key),
             esc(&p.payout),
@@ -532,7 +532,8 @@ pub fn payouts(list: &[PayoutView], days: &[DayTotals], weekly_view: bool) -> St
             journal_state(p),
             money(p.bank_line),
             tie(p),
-            p.discrepancies.len() as u64 + p.omitted
+            p.discrepancies.len() as u64 + p.omitted,
+            esc(p.journal_ledger.as_deref().unwrap_or("—"))
         );
     }
     b.push_str("</table>");
@@ -550,7 +551,7 @@ pub fn payout(p: &PayoutView) -> String {
     let mut b = format!(
         "<table id=\"summary\"><tr><th>Bank deposit</th><td class=\"num\" id=\"deposit\">{}</td></tr>\
          <tr><th>Arrival</th><td>{}</td></tr><tr><th>Reconciliation</th><td>{}</td></tr>\
-         <tr><th>ERP journal</th><td>{} → <b id=\"journal-id\">{}</b></td></tr><tr><th>Journal state now</th><td>{}</td></tr>\
+         <tr><th>ERP journal</th><td>{} → <b id=\"journal-id\">{}</b></td></tr><tr><th>Journal state now</th><td>{}</td></tr><tr><th>Journal in the ERP's ledger</th><td id=\"journal-ledger\">{}</td></tr>\
          <tr><th>Bank line of the journal</th><td class=\"num\">{}</td></tr><tr><th>Deposit − bank line</th><td id=\"variance\">{} {}</td></tr>\
          <tr><th>Booked to the variance account</th><td class=\"num\">{}</td></tr>{}</table>",
         money(p.deposit),
@@ -559,6 +560,7 @@ pub fn payout(p: &PayoutView) -> String {
         esc(p.journal_reference.as_deref().unwrap_or("—")),
         esc(p.journal_erp_id.as_deref().unwrap_or("not in the ERP yet")),
         journal_state(p),
+        esc(p.journal_ledger.as_deref().unwrap_or("—")),
         money(p.bank_line),
         money(p.variance),
         tie(p),
@@ -642,17 +644,26 @@ pub fn lines_csv(p: &PayoutView) -> String {
 }
 
 pub fn health(h: &HealthView) -> String {
-    let mut b = format!(
-        "<div class=\"cards\"><div class=\"card\">Parked<b id=\"parked-count\">{}</b></div>\
-         <div class=\"card\">Posted, last hour<b>{}</b></div><div class=\"card\">Failed, last hour<b>{}</b></div>\
-         <div class=\"card\">Error rate, last hour<b>{}</b></div></div>\
-         <h2>Queues</h2><table id=\"queues\"><tr><th>Queue</th><th>Depth</th><th>Dead letters</th><th>Oldest message</th></tr>",
-        h.parked,
-        h.posted_last_hour,
-        h.failed_last_hour,
-        h.error_rate_permille
+    let rate = |r: &ErrorRate| {
+        r.permille
             .map(|p| format!("{}.{} %", p / 10, p % 10))
             .unwrap_or_else(|| "—".into())
+    };
+    let mut b = format!(
+        "<div class=\"cards\"><div class=\"card\">Parked<b id=\"parked-count\">{}</b></div>\
+         <div class=\"card\">Posted, last hour<b id=\"posted-hour\">{}</b></div><div class=\"card\">Failed, last hour<b id=\"failed-hour\">{}</b></div>\
+         <div class=\"card\">Error rate, last hour<b id=\"rate-hour\">{}</b></div>\
+         <div class=\"card\">Posted, last day<b id=\"posted-day\">{}</b></div><div class=\"card\">Failed, last day<b id=\"failed-day\">{}</b></div>\
+         <div class=\"card\">Error rate, last day<b id=\"rate-day\">{}</b></div></div>\
+         <p class=\"muted\">Error rate: parked and dead-lettered messages among all outcomes (documents posted or found posted, messages parked or dead-lettered).</p>\
+         <h2>Queues</h2><table id=\"queues\"><tr><th>Queue</th><th>Depth</th><th>Dead letters</th><th>Oldest message</th></tr>",
+        h.parked,
+        h.last_hour.posted,
+        h.last_hour.failed,
+        rate(&h.last_hour),
+        h.last_day.posted,
+        h.last_day.failed,
+        rate(&h.last_day),
     );
     for q in &h.queues {
         w!(
@@ -671,6 +682,9 @@ pub fn health(h: &HealthView) -> String {
         w!(b, "<tr><td>{}</td><td>{}</td></tr>", esc(erp), when(*at));
     }
     b.push_str("</table>");
+    for n in &h.notes {
+        w!(b, "<p class=\"muted\">{}</p>", esc(n));
+    }
     page("Health", "Health", &b)
 }
 

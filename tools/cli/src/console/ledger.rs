@@ -6,7 +6,6 @@
 
 use ledgerbridge_core::ports::StoreError;
 use ledgerbridge_core::Money;
-use ledgerbridge_erp::commands::lines_total;
 use ledgerbridge_erp::ErpCommand;
 use ledgerbridge_messages::ErpCommandV1;
 use ledgerbridge_pipeline::posting::PostResult;
@@ -65,29 +64,12 @@ pub(crate) fn now_ms() -> i64 {
 /// The total of a command as sent to (and accepted by) the ERP: line totals for orders,
 /// invoices and credit memos, the receipt amount, the journal's debits; none for customers.
 pub fn command_amount(cmd: &ErpCommand) -> Option<Money> {
-    match cmd {
-        ErpCommand::UpsertCustomer(_) => None,
-        ErpCommand::CreateSalesOrder(c) => lines_total(c.currency, &c.lines).ok(),
-        ErpCommand::CreateInvoice(c) => lines_total(c.currency, &c.lines).ok(),
-        ErpCommand::CreateCreditMemo(c) => lines_total(c.currency, &c.lines).ok(),
-        ErpCommand::CreateCashReceipt(c) => Some(c.amount),
-        ErpCommand::PostJournalEntry(j) => j.totals().ok().map(|(debit, _)| debit),
-    }
+    cmd.posted_amount()
 }
 
-/// The ERP customer of a command, else the Stripe customer it is resolved from.
-pub fn command_customer(msg: &ErpCommandV1) -> Option<String> {
-    let code = match &msg.command {
-        ErpCommand::UpsertCustomer(c) => Some(c.customer_id.clone()),
-        ErpCommand::CreateSalesOrder(c) => Some(c.customer_id.clone()),
-        ErpCommand::CreateInvoice(c) => Some(c.customer_id.clone()),
-        ErpCommand::CreateCreditMemo(c) => Some(c.customer_id.clone()),
-        ErpCommand::CreateCashReceipt(c) => Some(c.customer_id.clone()),
-        ErpCommand::PostJournalEntry(_) => None,
-    }
-    .filter(|c| !c.trim().is_empty());
-    code.or_else(|| msg.customer.as_ref().map(|h| h.stripe_customer.clone()))
-}
+/// The ERP customer of a command, else the Stripe customer it is resolved from (the same rule
+/// as the deployed post stage's activity items).
+pub use ledgerbridge_app::activity::command_customer;
 
 impl ConsoleDb {
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
@@ -159,6 +141,17 @@ impl ConsoleDb {
             }
             PostResult::Stale => {}
         }
+    }
+
+    /// Record a command the post stage parked (for the error rate; the parked queue keeps the
+    /// message and its reason). Never fails the caller: a write error is logged.
+    pub fn parked(&self, body: &str, erp: &str) {
+        let Ok(ledgerbridge_messages::CommandMessage::ErpCommandV1(msg)) =
+            ledgerbridge_messages::CommandMessage::decode(body)
+        else {
+            return;
+        };
+        self.posted(&msg, erp, "", ledgerbridge_app::activity::PARKED);
     }
 
     /// Record a document the post stage posted (or found posted). Never fails the caller:

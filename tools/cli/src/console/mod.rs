@@ -1,11 +1,14 @@
 //! The operator console: a web page over the pipeline's state (records, parked work,
 //! payouts, health, audit), served by `ledgerbridge local` and `serve` (`--console ADDR`) or on
-//! its own beside them (`ledgerbridge console --data-dir DIR`). Plain server-rendered HTML,
+//! its own beside them (`ledgerbridge console --data-dir DIR`), or over the AWS deployment
+//! (`ledgerbridge console --stack NAME`, [`aws`]). Plain server-rendered HTML,
 //! no scripts, nothing fetched from the internet. It binds to loopback unless told otherwise
 //! and then requires a token (`LEDGERBRIDGE_CONSOLE_TOKEN`): sent as `Authorization: Bearer`,
 //! or once as `/login?token=…`, which sets a same-site cookie. Every form carries a per-process
 //! nonce, so another site cannot post to it. Every replay is audited.
 
+pub mod assemble;
+pub mod aws;
 pub mod embedded;
 mod html;
 pub mod ledger;
@@ -48,6 +51,14 @@ pub struct ConsoleCmdArgs {
     /// payout view; the shipped example when not given.
     #[arg(long)]
     pub reconciliation: Option<PathBuf>,
+    /// The AWS deployment instead of a data directory (`--stack NAME` or `--stack-outputs
+    /// FILE`), read with the caller's AWS credentials.
+    #[command(flatten)]
+    pub stack: crate::parked_aws::StackArgs,
+    /// ERP settings (JSON, as for `serve`): the payout view then reads each journal's posting
+    /// state in the ERP (this machine must reach the ERP); without them it says "not read".
+    #[arg(long)]
+    pub erp_settings: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +141,18 @@ pub async fn start_for(
     Ok(Some(bound))
 }
 
+/// The ERP connector of an ERP settings file.
+fn erp_connector(
+    path: &std::path::Path,
+) -> Result<ledgerbridge_erp::AnyConnector, ServeConsoleError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConsoleError::Config(format!("cannot read {}: {e}", path.display())))?;
+    let settings = ledgerbridge_erp::ErpSettings::from_json(&Secret::new(text))
+        .map_err(|e| ConsoleError::Config(format!("ERP settings {}: {e}", path.display())))?;
+    ledgerbridge_erp::AnyConnector::from_settings(settings)
+        .map_err(|e| ConsoleError::Config(format!("ERP settings {}: {e}", path.display())).into())
+}
+
 /// `ledgerbridge console`.
 pub async fn run(args: ConsoleCmdArgs) -> Result<(), ServeConsoleError> {
     let toml = match &args.reconciliation {
@@ -141,12 +164,33 @@ pub async fn run(args: ConsoleCmdArgs) -> Result<(), ServeConsoleError> {
         })?,
         None => ledgerbridge_recon::service::config::EXAMPLE.to_owned(),
     };
-    let model = embedded::Embedded::open(&args.data_dir, Some(recon_mapping(&toml)?))?;
-    let bound = spawn(model, args.listen).await?;
-    println!(
-        "ledgerbridge console on http://{bound}/ (data: {})",
-        args.data_dir.display()
-    );
+    let mapping = recon_mapping(&toml)?;
+    let erp = match &args.erp_settings {
+        Some(path) => Some(erp_connector(path)?),
+        None => None,
+    };
+    match args.stack.connect().await? {
+        Some((sdk, stack)) => {
+            let table = stack.state_table.clone().unwrap_or_default();
+            let mut model = aws::AwsConsole::new(&sdk, stack, Some(mapping))?;
+            if let Some(erp) = erp {
+                model = model.with_erp(erp);
+            }
+            let bound = spawn(model, args.listen).await?;
+            println!("ledgerbridge console on http://{bound}/ (stack table: {table})");
+        }
+        None => {
+            let mut model = embedded::Embedded::open(&args.data_dir, Some(mapping))?;
+            if let Some(erp) = erp {
+                model = model.with_erp(erp);
+            }
+            let bound = spawn(model, args.listen).await?;
+            println!(
+                "ledgerbridge console on http://{bound}/ (data: {})",
+                args.data_dir.display()
+            );
+        }
+    }
     if tokio::signal::ctrl_c().await.is_err() {
         std::future::pending::<()>().await;
     }
@@ -538,6 +582,31 @@ mod tests {
             &a,
             &headers(&[(header::COOKIE, "lb_console=wrong")])
         ));
+    }
+
+    #[derive(clap::Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        args: ConsoleCmdArgs,
+    }
+
+    #[test]
+    fn the_console_takes_a_stack_by_name_or_by_its_saved_outputs_not_both() {
+        use clap::Parser;
+        let c = Cmd::try_parse_from(["console", "--stack", "prod", "--region", "eu-west-1"])
+            .unwrap()
+            .args;
+        assert_eq!(c.stack.stack.as_deref(), Some("prod"));
+        assert_eq!(c.stack.region.as_deref(), Some("eu-west-1"));
+        assert!(c.erp_settings.is_none());
+        let c = Cmd::try_parse_from(["console", "--stack-outputs", "out.json"])
+            .unwrap()
+            .args;
+        assert!(c.stack.stack.is_none() && c.stack.stack_outputs.is_some());
+        assert!(Cmd::try_parse_from(["console", "--stack", "a", "--stack-outputs", "b"]).is_err());
+        // Without either, the data directory.
+        let c = Cmd::try_parse_from(["console"]).unwrap().args;
+        assert!(c.stack.stack.is_none() && c.stack.stack_outputs.is_none());
     }
 
     #[test]

@@ -153,6 +153,9 @@ pub struct PayoutView {
     pub journal_erp_id: Option<String>,
     /// The journal's state now (posted, waiting, parked with the reason, …).
     pub journal_state: Option<DocState>,
+    /// The journal's posting state inside the ERP's ledger, read from the ERP ("posted to the
+    /// ledger", "entered, not posted", "not in the ERP", or "not read: why").
+    pub journal_ledger: Option<String>,
     pub lines: Vec<LineView>,
     /// Net debit on the bank account.
     pub bank_line: Option<Money>,
@@ -177,18 +180,29 @@ pub struct QueueHealth {
     pub oldest_age_ms: Option<i64>,
 }
 
+/// Outcomes over a window: documents posted (or found posted) and messages that failed
+/// (parked or dead-lettered).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorRate {
+    pub window_ms: i64,
+    pub posted: usize,
+    pub failed: usize,
+    /// failed / (posted + failed), in tenths of a percent; `None` when nothing happened.
+    pub permille: Option<u64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthView {
     pub queues: Vec<QueueHealth>,
     pub parked: usize,
-    /// Documents posted in the last hour.
-    pub posted_last_hour: usize,
-    /// Parked messages and dead letters of the last hour.
-    pub failed_last_hour: usize,
-    /// failed / (posted + failed) in the last hour, in tenths of a percent.
-    pub error_rate_permille: Option<u64>,
+    /// The last hour's outcomes.
+    pub last_hour: ErrorRate,
+    /// The last day's outcomes.
+    pub last_day: ErrorRate,
     /// (ERP, last successful post, ms).
     pub last_post: Vec<(String, i64)>,
+    /// What the adapter could not read (e.g. the age of the oldest message without CloudWatch).
+    pub notes: Vec<String>,
 }
 
 /// The amounts per day for the chart.
@@ -217,7 +231,8 @@ pub enum ConsoleError {
     NotReplayable(String, String),
     #[error("the edited message is not a valid {queue} message: {reason}")]
     InvalidEdit { queue: String, reason: String },
-    #[error("reconciliation configuration: {0}")]
+    /// The console's configuration (stack outputs, ERP settings).
+    #[error("configuration: {0}")]
     Config(String),
 }
 
