@@ -697,3 +697,28 @@ mod handled_types_tests {
         assert_eq!(cfg.handled_event_types, vec!["charge.succeeded"]);
     }
 }
+
+#[cfg(test)]
+mod payload_hash_tests {
+    use super::*;
+
+    #[test]
+    fn the_fingerprint_tells_payloads_apart_and_reads_records_of_earlier_versions() {
+        let body = br#"{"id":"evt_1","type":"charge.succeeded","data":{"object":{"amount":100}}}"#;
+        let other = br#"{"id":"evt_1","type":"charge.succeeded","data":{"object":{"amount":101}}}"#;
+        let hash = payload_hash(body);
+        // the scheme and 32 hex digits (128 bits), stable for the same bytes
+        assert!(hash.starts_with(PAYLOAD_HASH_SCHEME), "{hash}");
+        assert_eq!(hash.len(), PAYLOAD_HASH_SCHEME.len() + 32);
+        assert_eq!(hash, payload_hash(body));
+        // a record of this version: the same bytes match, other bytes do not
+        assert!(same_payload(&hash, body, &hash));
+        assert!(!same_payload(&payload_hash(other), body, &hash));
+        // a record written before (a bare SHA-256 of the body) still matches its own body
+        // and not another one
+        let legacy = sha256_hex(body);
+        assert_eq!(legacy.len(), 64);
+        assert!(same_payload(&legacy, body, &hash));
+        assert!(!same_payload(&sha256_hex(other), body, &hash));
+    }
+}
