@@ -437,7 +437,7 @@ impl IdempotencyStore for SqliteStore {
             let out = if changed == 1 {
                 Claim::Acquired
             } else {
-                let existing = Self::read_record(&tx, req.key.as_str())?.ok_or_else(|| {
+                let existing = Self::read_record(tx, req.key.as_str())?.ok_or_else(|| {
                     StoreError::Corrupt { key: req.key.to_string(), message: "vanished".into() }
                 })?;
                 Claim::Existing(existing)
