@@ -117,29 +117,41 @@ impl EventQueue for MemoryQueue {
 }
 
 /// A SQLite-backed idempotency and cross-reference store.
+///
+/// Writes go to one writer thread that owns the write connection and commits whatever writes
+/// are waiting in one transaction (group commit): each write runs in its own savepoint (a
+/// failed one is rolled back alone), and every writer is answered only after the shared commit
+/// is synced to disk (`synchronous=FULL`), so a write that returned is durable, as with one
+/// transaction per write, while concurrent writers share one sync. Reads use their own
+/// connection (WAL readers do not wait for the writer); an in-memory store reads through the
+/// writer.
 #[derive(Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    inner: Arc<StoreInner>,
 }
+
+struct StoreInner {
+    /// The read connection (a file store only).
+    read: Option<Mutex<Connection>>,
+    /// Jobs for the writer thread; the thread ends when the last clone is dropped.
+    jobs: Mutex<std::sync::mpsc::Sender<WriteJob>>,
+}
+
+/// What a finished write tells its caller, once the batch's commit is known.
+type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
+/// One write: runs on the writer's connection inside the batch's transaction; says whether it
+/// succeeded (a failed one's savepoint is rolled back) and how to answer its caller.
+/// `None`: the job is not run (its transaction could not begin) and only answers its caller.
+type WriteJob = Box<dyn FnOnce(Option<&Connection>) -> (bool, Finish) + Send>;
+
+/// At most this many writes share one transaction.
+const MAX_GROUP: usize = 256;
 
 fn db_err(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
-impl SqliteStore {
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        Self::init(Connection::open(path).map_err(db_err)?)
-    }
-
-    pub fn in_memory() -> Result<Self, StoreError> {
-        Self::init(Connection::open_in_memory().map_err(db_err)?)
-    }
-
-    fn init(conn: Connection) -> Result<Self, StoreError> {
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL;
-             PRAGMA busy_timeout=5000;
-             CREATE TABLE IF NOT EXISTS idempotency (
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS idempotency (
                  key TEXT PRIMARY KEY,
                  status TEXT NOT NULL,
                  payload_hash TEXT NOT NULL,
@@ -158,20 +170,174 @@ impl SqliteStore {
                  erp_id TEXT NOT NULL,
                  created_at_ms INTEGER NOT NULL,
                  PRIMARY KEY (stripe_id, doc_kind)
-             );",
+             );";
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let writer = Connection::open(path).map_err(db_err)?;
+        Self::init(writer, |_| {
+            // The schema exists now; the reader only reads.
+            let r = Connection::open(path).map_err(db_err)?;
+            r.execute_batch("PRAGMA busy_timeout=5000;")
+                .map_err(db_err)?;
+            Ok(Some(r))
+        })
+    }
+
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory().map_err(db_err)?, |_| Ok(None))
+    }
+
+    fn init(
+        conn: Connection,
+        reader: impl FnOnce(&Connection) -> Result<Option<Connection>, StoreError>,
+    ) -> Result<Self, StoreError> {
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             PRAGMA synchronous=FULL;
+             PRAGMA busy_timeout=5000;",
         )
         .map_err(db_err)?;
+        conn.execute_batch(SCHEMA).map_err(db_err)?;
         add_posted_columns(&conn)?;
+        let read = reader(&conn)?.map(Mutex::new);
+        let (tx, rx) = std::sync::mpsc::channel::<WriteJob>();
+        std::thread::Builder::new()
+            .name("ledgerbridge-store-writer".into())
+            .spawn(move || Self::writer(conn, rx))
+            .map_err(|e| StoreError::Unavailable(format!("store writer thread: {e}")))?;
         Ok(SqliteStore {
-            conn: Arc::new(Mutex::new(conn)),
+            inner: Arc::new(StoreInner {
+                read,
+                jobs: Mutex::new(tx),
+            }),
         })
+    }
+
+    /// The writer thread: take every waiting write (at most [`MAX_GROUP`]), run each in its
+    /// own savepoint inside one transaction, commit (one sync), then answer them all.
+    fn writer(conn: Connection, rx: std::sync::mpsc::Receiver<WriteJob>) {
+        while let Ok(first) = rx.recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+                let e = e.to_string();
+                for job in batch {
+                    // Not run: answered with the failure to begin.
+                    let (_, finish) = job(None);
+                    finish(Err(e.clone()));
+                }
+                continue;
+            }
+            let mut finishes = Vec::with_capacity(batch.len());
+            for job in batch {
+                if let Err(e) = conn.execute_batch("SAVEPOINT write") {
+                    let (_, finish) = job(None);
+                    let e = e.to_string();
+                    finishes.push(Box::new(move |_: Result<(), String>| finish(Err(e))) as Finish);
+                    continue;
+                }
+                let (ok, finish) = job(Some(&conn));
+                let close = if ok {
+                    conn.execute_batch("RELEASE write")
+                } else {
+                    conn.execute_batch("ROLLBACK TO write; RELEASE write")
+                };
+                if let Err(e) = close {
+                    tracing::error!(error = %e, "Store savepoint could not be closed");
+                }
+                finishes.push(finish);
+            }
+            let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+            if committed.is_err() && !conn.is_autocommit() {
+                if let Err(e) = conn.execute_batch("ROLLBACK") {
+                    tracing::error!(error = %e, "Store rollback after a failed commit failed");
+                }
+            }
+            for finish in finishes {
+                finish(committed.clone());
+            }
+        }
+    }
+
+    /// Run a write on the writer thread, in the next group commit; returns once that commit is
+    /// on disk (or failed, and then nothing of this write is kept).
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let rx = self.submit(f)?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("store writer stopped".into()))?
+    }
+
+    fn submit<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<T, StoreError>>, StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: WriteJob = Box::new(move |conn| {
+            let out = conn.map(f);
+            let ok = matches!(out, Some(Ok(_)));
+            let finish: Finish = Box::new(move |committed| {
+                let answer = match (out, committed) {
+                    (Some(Ok(v)), Ok(())) => Ok(v),
+                    (Some(Err(e)), _) => Err(e),
+                    (_, Err(e)) => {
+                        Err(StoreError::Unavailable(format!("store commit failed: {e}")))
+                    }
+                    (None, Ok(())) => Err(StoreError::Unavailable("store write not run".into())),
+                };
+                // The caller may have stopped waiting (its task was cancelled).
+                if tx.send(answer).is_err() {
+                    tracing::debug!("A store writer's caller stopped waiting");
+                }
+            });
+            (ok, finish)
+        });
+        self.inner
+            .jobs
+            .lock()
+            .map_err(|_| StoreError::Unavailable("store lock poisoned".into()))?
+            .send(job)
+            .map_err(|_| StoreError::Unavailable("store writer stopped".into()))?;
+        Ok(rx)
+    }
+
+    /// A write from synchronous code (start-up): waits for its commit on this thread.
+    fn write_blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let rx = self.submit(f)?;
+        let wait = move || {
+            rx.blocking_recv()
+                .map_err(|_| StoreError::Unavailable("store writer stopped".into()))?
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(wait)
+            }
+            // A current-thread runtime cannot block in place; wait on a helper thread.
+            Ok(_) => std::thread::scope(|s| {
+                s.spawn(wait)
+                    .join()
+                    .unwrap_or_else(|_| Err(StoreError::Unavailable("store wait failed".into())))
+            }),
+            Err(_) => wait(),
+        }
     }
 
     /// End every in-progress lease now. Call it only at start, while holding the data
     /// directory's lock: the process that took the leases is gone, and waiting them out would
     /// only delay the retries (every holder re-checks the ERP by reference before it writes).
     pub fn expire_leases(&self) -> Result<usize, StoreError> {
-        self.with(|conn| {
+        self.write_blocking(|conn| {
             conn.execute(
                 "UPDATE idempotency SET in_progress_expiration = 0 WHERE status = 'INPROGRESS'",
                 [],
@@ -180,20 +346,20 @@ impl SqliteStore {
         })
     }
 
-    /// Run `f` on the connection. A write waits for its commit to reach the disk (and for the
-    /// lock while another write does): on a multi-threaded runtime the worker thread hands its
-    /// other tasks to another thread first, so a sync never stalls the webhook endpoint or the
-    /// other stages.
-    fn with<T>(
+    /// Run a read: on the read connection (on a multi-threaded runtime the worker thread hands
+    /// its other tasks to another thread first), or through the writer for an in-memory store.
+    async fn read<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        let Some(read) = &self.inner.read else {
+            return self.write(f).await;
+        };
         let run = || {
-            let mut conn = self
-                .conn
+            let conn = read
                 .lock()
                 .map_err(|_| StoreError::Unavailable("store lock poisoned".into()))?;
-            f(&mut conn)
+            f(&conn)
         };
         match tokio::runtime::Handle::try_current() {
             Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
@@ -243,8 +409,8 @@ impl SqliteStore {
 
 impl IdempotencyStore for SqliteStore {
     async fn claim(&self, req: &ClaimRequest) -> Result<Claim, StoreError> {
-        self.with(|conn| {
-            let tx = conn.transaction().map_err(db_err)?;
+        let req = req.clone();
+        self.write(move |tx| {
             let now_secs = req.now_ms.div_euclid(1000);
             // Same three clauses as the DynamoDB condition expression.
             let changed = tx
@@ -271,14 +437,14 @@ impl IdempotencyStore for SqliteStore {
             let out = if changed == 1 {
                 Claim::Acquired
             } else {
-                let existing = Self::read_record(&tx, req.key.as_str())?.ok_or_else(|| {
+                let existing = Self::read_record(tx, req.key.as_str())?.ok_or_else(|| {
                     StoreError::Corrupt { key: req.key.to_string(), message: "vanished".into() }
                 })?;
                 Claim::Existing(existing)
             };
-            tx.commit().map_err(db_err)?;
             Ok(out)
         })
+        .await
     }
 
     async fn complete(
@@ -287,7 +453,8 @@ impl IdempotencyStore for SqliteStore {
         status: RecordStatus,
         result: Option<String>,
     ) -> Result<(), StoreError> {
-        self.with(|conn| {
+        let key = key.clone();
+        self.write(move |conn| {
             conn.execute(
                 "UPDATE idempotency SET status = ?2, result = ?3 WHERE key = ?1",
                 params![key.as_str(), status.as_str(), result],
@@ -295,10 +462,12 @@ impl IdempotencyStore for SqliteStore {
             .map_err(db_err)?;
             Ok(())
         })
+        .await
     }
 
     async fn release(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
-        self.with(|conn| {
+        let key = key.clone();
+        self.write(move |conn| {
             conn.execute(
                 "DELETE FROM idempotency WHERE key = ?1 AND status = 'INPROGRESS'",
                 params![key.as_str()],
@@ -306,10 +475,12 @@ impl IdempotencyStore for SqliteStore {
             .map_err(db_err)?;
             Ok(())
         })
+        .await
     }
 
     async fn get(&self, key: &IdempotencyKey) -> Result<Option<IdempotencyRecord>, StoreError> {
-        self.with(|conn| Self::read_record(conn, key.as_str()))
+        let key = key.as_str().to_owned();
+        self.read(move |conn| Self::read_record(conn, &key)).await
     }
 }
 
@@ -319,14 +490,17 @@ impl XrefStore for SqliteStore {
         stripe_id: &StripeObjectId,
         doc_kind: &str,
     ) -> Result<Option<XrefRecord>, StoreError> {
-        self.with(|conn| read_xref(conn, stripe_id.as_str(), doc_kind))
+        let (stripe_id, doc_kind) = (stripe_id.as_str().to_owned(), doc_kind.to_owned());
+        self.read(move |conn| read_xref(conn, &stripe_id, &doc_kind))
+            .await
     }
 
     async fn put_xref_if_absent(
         &self,
         record: &XrefRecord,
     ) -> Result<Option<XrefRecord>, StoreError> {
-        self.with(|conn| {
+        let record = record.clone();
+        self.write(move |conn| {
             let changed = conn
                 .execute(
                     "INSERT OR IGNORE INTO xref
@@ -351,12 +525,14 @@ impl XrefStore for SqliteStore {
                 read_xref(conn, record.stripe_id.as_str(), &record.doc_kind)
             }
         })
+        .await
     }
 }
 
 impl VersionStore for SqliteStore {
     async fn advance_version(&self, key: &str, version: i64) -> Result<bool, StoreError> {
-        self.with(|conn| {
+        let key = key.to_owned();
+        self.write(move |conn| {
             let changed = conn
                 .execute(
                     "INSERT INTO versions (key, version) VALUES (?1, ?2)
@@ -367,10 +543,12 @@ impl VersionStore for SqliteStore {
                 .map_err(db_err)?;
             Ok(changed == 1)
         })
+        .await
     }
 
     async fn current_version(&self, key: &str) -> Result<Option<i64>, StoreError> {
-        self.with(|conn| {
+        let key = key.to_owned();
+        self.read(move |conn| {
             conn.query_row(
                 "SELECT version FROM versions WHERE key = ?1",
                 params![key],
@@ -379,6 +557,7 @@ impl VersionStore for SqliteStore {
             .optional()
             .map_err(db_err)
         })
+        .await
     }
 }
 
@@ -456,7 +635,7 @@ impl ledgerbridge_core::ports::XrefAudit for SqliteStore {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<XrefRecord>, StoreError> {
-        self.with(|conn| {
+        self.read(move |conn| {
             let mut stmt = conn
                 .prepare(&format!(
                     "SELECT {XREF_COLUMNS} FROM xref WHERE created_at_ms >= ?1 AND created_at_ms < ?2
@@ -470,6 +649,7 @@ impl ledgerbridge_core::ports::XrefAudit for SqliteStore {
                 .map_err(db_err);
             rows
         })
+        .await
     }
 
     async fn replace_xref(
@@ -477,7 +657,8 @@ impl ledgerbridge_core::ports::XrefAudit for SqliteStore {
         record: &XrefRecord,
         expected_erp_id: &ErpDocumentId,
     ) -> Result<bool, StoreError> {
-        self.with(|conn| {
+        let (record, expected_erp_id) = (record.clone(), expected_erp_id.clone());
+        self.write(move |conn| {
             let n = conn
                 .execute(
                     "UPDATE xref SET erp = ?3, erp_id = ?4, created_at_ms = ?5, amount_minor = ?6,
@@ -498,6 +679,7 @@ impl ledgerbridge_core::ports::XrefAudit for SqliteStore {
                 .map_err(db_err)?;
             Ok(n == 1)
         })
+        .await
     }
 }
 
@@ -532,3 +714,63 @@ impl ledgerbridge_core::ports::ReverseLinkStore for SqliteStore {
 #[allow(clippy::unwrap_used)]
 #[path = "embedded/xref_audit_tests.rs"]
 mod xref_audit_tests;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod group_commit_tests {
+    use super::*;
+
+    fn claim(key: &str) -> ClaimRequest {
+        ClaimRequest {
+            key: IdempotencyKey::new(key),
+            payload_hash: "h".into(),
+            now_ms: 1_000_000,
+            lease_ms: 60_000,
+            expiration: 2_000,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_share_commits_and_each_is_durable_when_answered() {
+        // GIVEN a store in a file
+        let dir = std::env::temp_dir().join(format!("lb-store-group-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.sqlite");
+        let s = SqliteStore::open(&path).unwrap();
+        // WHEN 200 claims run at once, and each key is claimed twice
+        let runs = (0..400).map(|i| {
+            let s = s.clone();
+            async move { s.claim(&claim(&format!("k{}", i % 200))).await.unwrap() }
+        });
+        let out = futures::future::join_all(runs).await;
+        // THEN each key was acquired exactly once
+        let acquired = out.iter().filter(|c| **c == Claim::Acquired).count();
+        assert_eq!(acquired, 200);
+        // AND every answered write is on disk: a second connection (another process) sees it
+        let other = Connection::open(&path).unwrap();
+        let n: i64 = other
+            .query_row("SELECT COUNT(*) FROM idempotency", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 200);
+        drop(s);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_is_undone_and_the_others_are_kept() {
+        // GIVEN writes that share a commit, one of which fails after writing
+        let s = SqliteStore::in_memory().unwrap();
+        let failing = s.write(|conn| {
+            conn.execute("INSERT INTO versions (key, version) VALUES ('bad', 1)", [])
+                .map_err(db_err)?;
+            Err::<(), _>(StoreError::Unavailable("fails after its insert".into()))
+        });
+        let good = s.advance_version("good", 1);
+        let (failing, good) = tokio::join!(failing, good);
+        // THEN the failure is reported, its insert is undone, and the other write is kept
+        assert!(failing.is_err());
+        assert!(good.unwrap());
+        assert_eq!(s.current_version("bad").await.unwrap(), None);
+        assert_eq!(s.current_version("good").await.unwrap(), Some(1));
+    }
+}

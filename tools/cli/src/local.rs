@@ -89,6 +89,11 @@ pub const QUEUES: [&str; 5] = [
     "parked",
 ];
 
+/// Commands posted at once into the in-process ERP sandbox (a real ERP gets the deployment's
+/// `post_concurrency`); one reference is still posted by one worker at a time (its message
+/// group and its intent claim).
+const SANDBOX_POST_CONCURRENCY: usize = 16;
+
 /// How often an idle worker looks for messages whose retry delay or visibility timeout ended.
 const QUEUE_POLL: Duration = Duration::from_millis(200);
 
@@ -485,6 +490,11 @@ pub async fn start_with(opts: Options) -> Result<Running, LocalError> {
     let mapping = Mapping::from_toml(&opts.mapping_toml)?;
     let recon_file = ReconFile::from_toml(&opts.reconciliation_toml)?;
 
+    // The in-process sandbox takes more documents at once than a real ERP is offered.
+    let post_concurrency = match &opts.erp {
+        ErpSource::Sandbox(_) => SANDBOX_POST_CONCURRENCY,
+        ErpSource::Settings(_) => DEFAULTS.post_concurrency,
+    };
     let (erp, settings_json, sandbox) = match opts.erp {
         ErpSource::Sandbox(erp) => {
             // The ERP sandbox, seeded with the items and accounts the mapping and the
@@ -677,7 +687,7 @@ pub async fn start_with(opts: Options) -> Result<Running, LocalError> {
             q,
             n,
             stop_rx.clone(),
-            DEFAULTS.post_concurrency,
+            post_concurrency,
             move |m| {
                 let (p, activity) = (p.clone(), activity.clone());
                 async move {
@@ -1074,7 +1084,8 @@ fn retry_delay(receive_count: u32) -> Duration {
 /// Receive from a durable queue and run `stage` on up to `concurrency` messages at a time
 /// (messages of one group are never in flight together): delete on success (or a permanent
 /// outcome the stage has already parked), release for a later delivery on a retryable
-/// failure. Stops taking messages once `stop` is set, after the batch in hand.
+/// failure. A slot freed by a finished message is refilled at once (a slow message holds only
+/// its own slot). Stops taking messages once `stop` is set, after the messages in hand.
 async fn worker<F, Fut>(
     queue: SqliteQueue,
     in_flight: Arc<AtomicUsize>,
@@ -1085,55 +1096,67 @@ async fn worker<F, Fut>(
     F: Fn(String) -> Fut,
     Fut: std::future::Future<Output = RecordOutcome>,
 {
+    use futures::stream::{FuturesUnordered, StreamExt};
+    let concurrency = concurrency.max(1);
+    let settle = |msg: Delivery| {
+        let run = stage(msg.body.clone());
+        let (queue, in_flight) = (&queue, &in_flight);
+        async move {
+            let settled = match run.await {
+                RecordOutcome::Retry(reason) => {
+                    tracing::info!(
+                        reason = %reason,
+                        receive_count = msg.receive_count,
+                        "Message will be retried"
+                    );
+                    queue.retry(&msg, retry_delay(msg.receive_count), &reason)
+                }
+                _ => queue.delete(&msg),
+            };
+            match settled {
+                Ok(true) => {}
+                // The visibility timeout ended first and the message went out again; that
+                // delivery settles it (every stage is idempotent).
+                Ok(false) => tracing::warn!(
+                    queue_message_id = %msg.id.as_str(),
+                    "Message was redelivered before this delivery finished"
+                ),
+                Err(e) => tracing::error!(
+                    error = %e,
+                    "Settling a message failed; it will be delivered again"
+                ),
+            }
+            in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
+    };
+    let mut running = FuturesUnordered::new();
     loop {
         if *stop.borrow() {
-            return;
+            break;
         }
-        let batch: Vec<Delivery> = tokio::select! {
-            batch = queue.receive(concurrency.max(1), QUEUE_POLL) => match batch {
-                Ok(b) => b,
+        let free = concurrency.saturating_sub(running.len());
+        if free == 0 {
+            running.next().await;
+            continue;
+        }
+        tokio::select! {
+            batch = queue.receive(free, QUEUE_POLL) => match batch {
+                Ok(batch) => {
+                    in_flight.fetch_add(batch.len(), Ordering::SeqCst);
+                    running.extend(batch.into_iter().map(settle));
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "Receiving from the embedded queue failed");
                     tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
                 }
             },
-            () = stopped(&mut stop) => return,
-        };
-        in_flight.fetch_add(batch.len(), Ordering::SeqCst);
-        let runs = batch.into_iter().map(|msg| {
-            let run = stage(msg.body.clone());
-            let (queue, in_flight) = (&queue, &in_flight);
-            async move {
-                let settled = match run.await {
-                    RecordOutcome::Retry(reason) => {
-                        tracing::info!(
-                            reason = %reason,
-                            receive_count = msg.receive_count,
-                            "Message will be retried"
-                        );
-                        queue.retry(&msg, retry_delay(msg.receive_count), &reason)
-                    }
-                    _ => queue.delete(&msg),
-                };
-                match settled {
-                    Ok(true) => {}
-                    // The visibility timeout ended first and the message went out again; that
-                    // delivery settles it (every stage is idempotent).
-                    Ok(false) => tracing::warn!(
-                        queue_message_id = %msg.id.as_str(),
-                        "Message was redelivered before this delivery finished"
-                    ),
-                    Err(e) => tracing::error!(
-                        error = %e,
-                        "Settling a message failed; it will be delivered again"
-                    ),
-                }
-                in_flight.fetch_sub(1, Ordering::SeqCst);
-            }
-        });
-        futures::future::join_all(runs).await;
+            // A slot freed: receive for it (receiving is cancel-safe: a receive cut short
+            // has taken nothing).
+            Some(()) = running.next(), if !running.is_empty() => {}
+            () = stopped(&mut stop) => break,
+        }
     }
+    while running.next().await.is_some() {}
 }
 
 /// Print each parked message's reason and keep it in the parked queue's dead letters, where a
