@@ -7,7 +7,7 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use ledgerbridge_adapters::aws::SecretsManagerSource;
 use ledgerbridge_adapters::aws::{DynamoStore, SqsQueue};
 use ledgerbridge_adapters::lambda::process_batch;
-use ledgerbridge_core::config::{ConfigError, Env};
+use ledgerbridge_core::config::{ConfigError, Env, PREFIX};
 use ledgerbridge_core::secrets::{Secret, SecretSource};
 use ledgerbridge_core::{Clock, SystemClock};
 use ledgerbridge_erp::{AnyConnector, ErpError, ErpSettings};
@@ -134,6 +134,14 @@ impl PostConfig {
             .as_deref()
             .is_none_or(|s| s.trim() == ledgerbridge_pipeline::mapping::EXAMPLE.trim());
         env.refuse_example("MAPPING", "mapping", is_example);
+        // The mapping is parsed and checked now, so a bad one stops the start with every
+        // problem listed (`build` parses it again from the same text).
+        if !env.is_unavailable("MAPPING") {
+            match load_mapping(cfg.mapping_source.as_deref()) {
+                Ok(m) => crate::transform::check_mapping(&mut env, &m, is_example),
+                Err(e) => env.problem(format!("{PREFIX}MAPPING: {e}")),
+            }
+        }
         // An in-doubt create keeps its intent held for the lease: a lease shorter than the
         // search lag plus one run of the function (at most 60 s) would let another worker
         // search too early and create a duplicate.

@@ -30,7 +30,7 @@ pub mod sage500;
 pub mod sagepro;
 pub mod settings;
 pub mod time;
-pub use time::{CompanyTimeZone, UnknownTimeZone};
+pub use time::{time_zone_problem, CompanyTimeZone, UnknownTimeZone};
 
 pub use fields::{CustomerFieldMap, FieldTarget, FieldsOutcome};
 pub use kind::{ErpKind, UnknownErpKind};
