@@ -36,7 +36,7 @@ fn big_mapping(revenue_account: &str) -> String {
     let products: String = (0..150)
         .map(|i| format!("prod_catalogue_{i:04} = \"PART-{i:05}\"\n"))
         .collect();
-    m = m.replace("[products]", &format!("[products]\n{products}"));
+    m = m.replacen("\n[products]", &format!("\n[products]\n{products}"), 1);
     assert!(m.len() > 4096, "{} bytes", m.len());
     m
 }
