@@ -11,6 +11,7 @@ pub mod error;
 pub mod fields;
 pub mod fit;
 pub mod kind;
+pub mod lazy;
 pub mod posting;
 
 pub use commands::{
@@ -34,4 +35,5 @@ pub use time::{time_zone_problem, CompanyTimeZone, UnknownTimeZone};
 
 pub use fields::{CustomerFieldMap, FieldTarget, FieldsOutcome};
 pub use kind::{ErpKind, UnknownErpKind};
+pub use lazy::LazyConnector;
 pub use settings::{AnyConnector, ErpSettings};
