@@ -75,6 +75,9 @@ pub struct Tracer {
 impl Tracer {
     /// For the current invocation: `None` unless it is traced and sampled and a daemon address
     /// is set (outside Lambda, or with tracing off, nothing is sent).
+    // Not configuration: the runtime sets `_X_AMZN_TRACE_ID` anew for every invocation, and
+    // Lambda sets the daemon address; both are read where the invocation is handled.
+    #[allow(clippy::disallowed_methods)]
     pub fn from_env() -> Option<Tracer> {
         let header = TraceHeader::parse(&std::env::var("_X_AMZN_TRACE_ID").ok()?)?;
         let daemon = daemon_address(&std::env::var("AWS_XRAY_DAEMON_ADDRESS").ok()?)?;

@@ -225,8 +225,8 @@ pub async fn build(sdk: &aws_config::SdkConfig, cfg: &PostConfig) -> Result<ErpP
     let mapping = load_mapping(cfg.mapping_source.as_deref())?;
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), &cfg.state_table);
-    let poll = match &cfg.erp_events_queue_url {
-        Some(url) => Some(erp_poll::build(
+    let poll = cfg.erp_events_queue_url.as_ref().map(|url| {
+        erp_poll::build(
             connector.clone(),
             store.clone(),
             SqsQueue::new(sqs.clone(), url, DEFAULTS.max_message_bytes),
@@ -235,9 +235,8 @@ pub async fn build(sdk: &aws_config::SdkConfig, cfg: &PostConfig) -> Result<ErpP
                 first_run_secs: cfg.poll_first_run_secs,
                 limit: cfg.poll_limit,
             },
-        )),
-        None => None,
-    };
+        )
+    });
     let mut stage = crate::stages::post(
         connector,
         store,

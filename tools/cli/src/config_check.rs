@@ -162,7 +162,9 @@ mod tests {
     /// A directory of its own per test (removed first if left by an earlier run).
     fn dir(test: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("lb-config-check-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
+        if d.exists() {
+            std::fs::remove_dir_all(&d).unwrap();
+        }
         std::fs::create_dir_all(&d).unwrap();
         d
     }
