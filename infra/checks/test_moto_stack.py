@@ -123,6 +123,9 @@ def test_function_environment_names_the_stack_resources(stack):
     assert erp["LEDGERBRIDGE_ERP_SECRET_ID"] == stack["secrets"]["erp_credentials"]
     recon = fns["payout-reconciliation"]["environment"]
     assert recon["LEDGERBRIDGE_COMMANDS_QUEUE_URL"] == q["commands"]["url"]
+    # The company time zone reaches every function that books (CompanyTimeZone's default).
+    for name in ("transform", "erp-post", "payout-reconciliation"):
+        assert fns[name]["environment"]["LEDGERBRIDGE_TIME_ZONE"] == "UTC", name
     # transform keeps no state: it is not given the table (and its role has no access to it).
     assert "LEDGERBRIDGE_STATE_TABLE" not in transform
     for name, fn in fns.items():

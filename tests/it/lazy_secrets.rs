@@ -99,3 +99,88 @@ async fn an_unreadable_stripe_key_is_retried_then_the_message_is_processed() {
         .unwrap();
     assert_eq!(stage.process(&body).await, RecordOutcome::Done);
 }
+
+/// erp-post: the ERP settings secret is read when the first command needs the ERP, not while
+/// the function starts; a secret that cannot be read makes the command wait (retried), never
+/// parks it, and once readable the command is posted.
+#[tokio::test]
+async fn an_unreadable_erp_settings_secret_is_retried_then_the_command_is_posted() {
+    use ledgerbridge_app::erp_post::{build, PostConfig};
+    use ledgerbridge_core::config::Env;
+    use ledgerbridge_erp::ErpConnector as _;
+    use ledgerbridge_erp_sandbox::{spawn, SandboxConfig};
+
+    // GIVEN the ERP sandbox, and an erp-post built from its deployed settings whose ERP
+    // settings secret does not exist yet
+    let conf = moto::sdk_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&conf);
+    let ddb = aws_sdk_dynamodb::Client::new(&conf);
+    let sm = aws_sdk_secretsmanager::Client::new(&conf);
+    let (_, sandbox) = spawn(SandboxConfig::default()).await.unwrap();
+    let table = moto::unique("lb-lazy-erp-state");
+    moto::create_state_table(&ddb, &table).await;
+    let parked = moto::create_queue(&sqs, &moto::unique("lb-lazy-erp-parked")).await;
+    let secret_id = moto::unique("lb-erp-settings");
+    let env = Env::from_map(
+        [
+            ("LEDGERBRIDGE_STATE_TABLE", table.as_str()),
+            ("LEDGERBRIDGE_PARKED_QUEUE_URL", parked.as_str()),
+            ("LEDGERBRIDGE_ERP_SECRET_ID", secret_id.as_str()),
+            ("LEDGERBRIDGE_ERP_KIND", "sagepro"),
+            ("LEDGERBRIDGE_ALLOW_EXAMPLE_CONFIG", "true"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect(),
+    );
+    let cfg = PostConfig::from_env(env).unwrap();
+    let mut app = build(&conf, &cfg)
+        .await
+        .expect("built without reading the secret");
+    app.stage.poster.policy = crate::faults::fast_policy();
+    assert!(
+        !app.stage.poster.connector.is_built(),
+        "nothing read at start"
+    );
+    assert_eq!(app.stage.poster.connector.erp(), "sagepro");
+    let body =
+        crate::faults::journal_messages(1, &moto::unique("lazyerp").replace('-', "")).remove(0);
+
+    // WHEN the command arrives before the secret exists
+    let first = app.stage.process(&body).await;
+
+    // THEN it is retried with a reason naming the secret, nothing is parked, nothing built
+    match &first {
+        RecordOutcome::Retry(why) => {
+            assert!(why.contains("ERP settings unavailable"), "{why}");
+            assert!(why.contains(&secret_id), "names the secret: {why}");
+        }
+        other => panic!("expected a retry, got {other:?}"),
+    }
+    assert!(!app.stage.poster.connector.is_built());
+    assert!(moto::drain(&sqs, &parked).await.is_empty(), "not parked");
+
+    // WHEN the secret exists and the command is redelivered
+    let keys = sandbox.keys();
+    let settings = serde_json::json!({
+        "kind": "sagepro", "base_url": sandbox.base_url(), "timeout_ms": 5000,
+        "api_key": keys.sagepro_api_key,
+    });
+    sm.create_secret()
+        .name(&secret_id)
+        .secret_string(settings.to_string())
+        .send()
+        .await
+        .unwrap();
+    let second = app.stage.process(&body).await;
+
+    // THEN the journal is posted, once, and nothing is parked
+    assert_eq!(second, RecordOutcome::Done);
+    assert!(app.stage.poster.connector.is_built());
+    assert!(moto::drain(&sqs, &parked).await.is_empty());
+    assert_eq!(
+        app.stage.process(&body).await,
+        RecordOutcome::Done,
+        "a redelivery is a no-op"
+    );
+}

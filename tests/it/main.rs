@@ -8,6 +8,7 @@
 mod audit;
 mod backfill;
 mod billing;
+mod config_parameters;
 mod console;
 mod console_stack;
 mod crash;

@@ -10,7 +10,7 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     ledgerbridge_core::telemetry::init_json_logging();
-    let cfg = PostConfig::from_env(Env::from_process())?;
+    let cfg = PostConfig::from_env(ledgerbridge_app::parameters::load(Env::from_process()).await)?;
     let sdk = ledgerbridge_app::sdk_config(cfg.endpoint_url.as_deref()).await;
     let app = build(&sdk, &cfg).await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {

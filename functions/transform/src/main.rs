@@ -8,7 +8,8 @@ use ledgerbridge_core::config::Env;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     ledgerbridge_core::telemetry::init_json_logging();
-    let cfg = TransformConfig::from_env(Env::from_process())?;
+    let cfg =
+        TransformConfig::from_env(ledgerbridge_app::parameters::load(Env::from_process()).await)?;
     let sdk = ledgerbridge_app::sdk_config(cfg.endpoint_url.as_deref()).await;
     let app = build(&sdk, &cfg).await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {

@@ -12,8 +12,10 @@ use ledgerbridge_core::ports::{
 use ledgerbridge_core::secrets::{Secret, SecretError, SecretSource};
 use std::collections::HashMap;
 
+mod parameters;
 #[cfg(feature = "reports")]
 mod reports;
+pub use parameters::{ParameterError, ParameterRef, ParameterStore, ParameterValue};
 #[cfg(feature = "reports")]
 pub use reports::DynamoReportStore;
 

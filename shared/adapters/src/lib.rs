@@ -17,3 +17,5 @@ pub mod embedded;
 pub mod lambda;
 #[cfg(feature = "sqs-agent")]
 pub mod sqs_agent;
+#[cfg(feature = "lambda")]
+pub mod xray;

@@ -7,10 +7,10 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use ledgerbridge_adapters::aws::SecretsManagerSource;
 use ledgerbridge_adapters::aws::{DynamoStore, SqsQueue};
 use ledgerbridge_adapters::lambda::process_batch;
-use ledgerbridge_core::config::{ConfigError, Env};
+use ledgerbridge_core::config::{ConfigError, Env, PREFIX};
 use ledgerbridge_core::secrets::{Secret, SecretSource};
 use ledgerbridge_core::{Clock, SystemClock};
-use ledgerbridge_erp::{AnyConnector, ErpError, ErpSettings};
+use ledgerbridge_erp::{AnyConnector, ErpError, ErpKind, ErpSettings, LazyConnector};
 use ledgerbridge_pipeline::mapping::Mapping;
 use ledgerbridge_pipeline::stages::PostStage;
 use ledgerbridge_pipeline::to_stripe::poll::ErpPoll;
@@ -49,6 +49,10 @@ pub struct PostConfig {
     pub parked_queue_url: String,
     /// Secrets Manager id of the ERP settings and credentials (one JSON document).
     pub erp_secret_id: String,
+    /// The ERP the deployment names (`LEDGERBRIDGE_ERP_KIND`). With it the settings secret is
+    /// read on first use; without it, at start (the kind keys cross-references before any
+    /// request).
+    pub erp_kind: Option<ErpKind>,
     /// Secrets Manager id of the Stripe API key; without it there is no write-back to Stripe.
     pub stripe_key_secret_id: Option<String>,
     pub stripe_api_base: Option<String>,
@@ -87,6 +91,7 @@ impl PostConfig {
                 "ERP_SECRET_ID",
                 "Secrets Manager id of the ERP settings and credentials",
             ),
+            erp_kind: None,
             stripe_key_secret_id: env.optional("STRIPE_API_KEY_SECRET_ID"),
             stripe_api_base: env.optional("STRIPE_API_BASE"),
             mapping_source: env.optional("MAPPING"),
@@ -132,11 +137,33 @@ impl PostConfig {
             endpoint_url: env.plain("AWS_ENDPOINT_URL"),
             activity_days: env.number("ACTIVITY_DAYS", crate::activity::DEFAULT_DAYS, 1, 3650),
         };
+        let mut cfg = cfg;
+        cfg.erp_kind = match env.optional("ERP_KIND") {
+            None => None,
+            Some(k) => match k.parse::<ErpKind>() {
+                Ok(kind) => Some(kind),
+                Err(_) => {
+                    env.problem(format!(
+                        "{PREFIX}ERP_KIND={k:?} must be one of {}",
+                        ErpKind::names()
+                    ));
+                    None
+                }
+            },
+        };
         let is_example = cfg
             .mapping_source
             .as_deref()
             .is_none_or(|s| s.trim() == ledgerbridge_pipeline::mapping::EXAMPLE.trim());
         env.refuse_example("MAPPING", "mapping", is_example);
+        // The mapping is parsed and checked now, so a bad one stops the start with every
+        // problem listed (`build` parses it again from the same text).
+        if !env.is_unavailable("MAPPING") {
+            match load_mapping(cfg.mapping_source.as_deref()) {
+                Ok(m) => crate::transform::check_mapping(&mut env, &m, is_example),
+                Err(e) => env.problem(format!("{PREFIX}MAPPING: {e}")),
+            }
+        }
         // An in-doubt create keeps its intent held for the lease: a lease shorter than the
         // search lag plus one run of the function (at most 60 s) would let another worker
         // search too early and create a duplicate.
@@ -158,8 +185,8 @@ impl PostConfig {
 /// The posting stage (and, when the ERP events queue is configured, the scheduled ERP poll) on
 /// AWS.
 pub struct ErpPost {
-    pub stage: PostStage<AnyConnector, DynamoStore, LazyStripe, SystemClock, SqsQueue>,
-    pub poll: Option<ErpPoll<AnyConnector, DynamoStore, SqsQueue>>,
+    pub stage: PostStage<LazyConnector, DynamoStore, LazyStripe, SystemClock, SqsQueue>,
+    pub poll: Option<ErpPoll<LazyConnector, DynamoStore, SqsQueue>>,
     pub concurrency: usize,
     /// The console's record of each outcome (`crate::activity`).
     pub activity: Option<crate::activity::ActivityLog>,
@@ -174,12 +201,28 @@ pub fn load_mapping(source: Option<&str>) -> Result<Mapping, Error> {
     })
 }
 
-/// Read the ERP settings and build the stage and the poll (once per container); the Stripe key,
-/// when configured, is read on first use.
+/// Build the stage and the poll (once per container). The ERP settings secret and the Stripe
+/// key are read on first use when the deployment names the ERP kind (the template does);
+/// otherwise the settings are read now.
 pub async fn build(sdk: &aws_config::SdkConfig, cfg: &PostConfig) -> Result<ErpPost, Error> {
     let secrets = secrets_manager(sdk);
-    let settings_json = secrets.fetch(&cfg.erp_secret_id).await?;
-    let connector = refreshing_connector(&secrets, &cfg.erp_secret_id, &settings_json)?;
+    let connector = match cfg.erp_kind {
+        Some(kind) => erp_on_first_use(&secrets, &cfg.erp_secret_id, kind),
+        None => {
+            let settings_json = secrets.fetch(&cfg.erp_secret_id).await?;
+            let built = refreshing_connector(&secrets, &cfg.erp_secret_id, &settings_json)?;
+            let secrets = secrets.clone();
+            let id = cfg.erp_secret_id.clone();
+            LazyConnector::ready(
+                built,
+                std::sync::Arc::new(move || {
+                    let secrets = secrets.clone();
+                    let id = id.clone();
+                    Box::pin(async move { read_connector(&secrets, &id).await })
+                }),
+            )
+        }
+    };
     let stripe = cfg
         .stripe_key_secret_id
         .as_deref()
@@ -192,9 +235,9 @@ pub async fn build(sdk: &aws_config::SdkConfig, cfg: &PostConfig) -> Result<ErpP
         &cfg.state_table,
         cfg.activity_days,
     );
-    let poll = match &cfg.erp_events_queue_url {
-        Some(url) => Some(erp_poll::build(
-            refreshing_connector(&secrets, &cfg.erp_secret_id, &settings_json)?,
+    let poll = cfg.erp_events_queue_url.as_ref().map(|url| {
+        erp_poll::build(
+            connector.clone(),
             store.clone(),
             SqsQueue::new(sqs.clone(), url, DEFAULTS.max_message_bytes),
             &erp_poll::PollSettings {
@@ -202,9 +245,8 @@ pub async fn build(sdk: &aws_config::SdkConfig, cfg: &PostConfig) -> Result<ErpP
                 first_run_secs: cfg.poll_first_run_secs,
                 limit: cfg.poll_limit,
             },
-        )),
-        None => None,
-    };
+        )
+    });
     let mut stage = crate::stages::post(
         connector,
         store,
@@ -224,6 +266,48 @@ pub async fn build(sdk: &aws_config::SdkConfig, cfg: &PostConfig) -> Result<ErpP
         concurrency: cfg.concurrency,
         activity: Some(activity),
     })
+}
+
+/// The connector built on first use: the ERP settings secret is read when the first command or
+/// poll needs the ERP, not during a cold start. A failed read (Secrets Manager unreachable or
+/// throttled, the secret missing or unusable) is [`ErpError::Retryable`]: the message is
+/// retried, never parked. Once built, its credentials follow the secret
+/// ([`refreshing_connector`]).
+pub fn erp_on_first_use(
+    secrets: &SecretsManagerSource,
+    secret_id: &str,
+    kind: ErpKind,
+) -> LazyConnector {
+    let secrets = secrets.clone();
+    let id = secret_id.to_owned();
+    LazyConnector::new(
+        kind,
+        std::sync::Arc::new(move || {
+            let secrets = secrets.clone();
+            let id = id.clone();
+            Box::pin(async move { read_connector(&secrets, &id).await })
+        }),
+    )
+}
+
+/// Read the ERP settings secret and build the refreshing connector; every failure retriable.
+async fn read_connector(
+    secrets: &SecretsManagerSource,
+    secret_id: &str,
+) -> Result<AnyConnector, ErpError> {
+    let unavailable = |message: String| ErpError::Retryable {
+        erp: "settings",
+        status: None,
+        message,
+        retry_after: None,
+        may_have_committed: false,
+    };
+    let json = secrets
+        .fetch(secret_id)
+        .await
+        .map_err(|e| unavailable(format!("ERP settings unavailable: {e}")))?;
+    refreshing_connector(secrets, secret_id, &json)
+        .map_err(|e| unavailable(format!("ERP settings in {secret_id} unusable: {e}")))
 }
 
 /// A connector whose credentials follow the ERP secret: re-read from Secrets Manager when the

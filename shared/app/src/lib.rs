@@ -10,6 +10,7 @@ pub mod erp_poll;
 pub mod erp_post;
 pub mod erp_sync;
 pub mod intake;
+pub mod parameters;
 pub mod payout_reconciliation;
 pub mod stages;
 pub mod transform;

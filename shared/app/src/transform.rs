@@ -55,11 +55,15 @@ impl TransformConfig {
         };
         let mapping = match mapping {
             Ok(m) => Some(m),
+            Err(_) if env.is_unavailable("MAPPING") => None,
             Err(e) => {
                 env.problem(format!("{PREFIX}MAPPING: {e}"));
                 None
             }
         };
+        if let Some(m) = &mapping {
+            check_mapping(&mut env, m, is_example);
+        }
         let max = env.number(
             "MAX_MESSAGE_BYTES",
             SQS_MAX_MESSAGE_BYTES as i64,
@@ -119,6 +123,25 @@ impl Transform {
     }
 }
 
+/// What the functions that book with the mapping (transform, erp-post) refuse at start besides
+/// a syntax or key error: placeholder or empty GL accounts, accounts all left at the example's
+/// numbers (unless the mapping is the example itself, refused or allowed on its own), and a
+/// time zone other than the deployment's `LEDGERBRIDGE_TIME_ZONE`. Every problem is listed.
+pub fn check_mapping(env: &mut Env, mapping: &Mapping, is_example: bool) {
+    if !is_example {
+        for p in mapping.account_problems(env.allows_example()) {
+            env.problem(format!("{PREFIX}MAPPING: {p}"));
+        }
+    }
+    if let Some(p) = ledgerbridge_erp::time_zone_problem(
+        env.optional("TIME_ZONE").as_deref(),
+        "defaults.time_zone",
+        &mapping.defaults.time_zone,
+    ) {
+        env.problem(format!("{PREFIX}MAPPING: {p}"));
+    }
+}
+
 /// Only used to fill the struct while problems are collected; `finish` then fails.
 fn placeholder_mapping() -> Mapping {
     // The example always parses (a unit test guards it); fall back to an error-free minimum.
@@ -148,6 +171,69 @@ fn placeholder_mapping() -> Mapping {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ledgerbridge_pipeline::mapping::EXAMPLE;
+
+    fn env_with(mapping: &str, extra: &[(&str, &str)]) -> Env {
+        let mut vars: std::collections::HashMap<String, String> = [
+            ("LEDGERBRIDGE_COMMANDS_QUEUE_URL", "http://q/c"),
+            ("LEDGERBRIDGE_PARKED_QUEUE_URL", "http://q/p"),
+            ("LEDGERBRIDGE_STRIPE_API_KEY_SECRET_ID", "s"),
+            ("LEDGERBRIDGE_MAPPING", mapping),
+        ]
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        vars.retain(|_, v| !v.is_empty());
+        Env::from_map(vars)
+    }
+
+    #[test]
+    fn placeholder_accounts_and_another_time_zone_are_refused_every_one_listed() {
+        let own = EXAMPLE
+            .replace(
+                "revenue_account = \"4000\"\ndefault_method",
+                "revenue_account = \"TODO\"\ndefault_method",
+            )
+            .replace("tax_account = \"2200\"", "tax_account = \"<sales tax>\"");
+        let err = TransformConfig::from_env(env_with(
+            &own,
+            &[("LEDGERBRIDGE_TIME_ZONE", "America/Chicago")],
+        ))
+        .unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.problems.len(), 3, "{text}");
+        assert!(
+            text.contains("payments.revenue_account = \"TODO\" is a placeholder"),
+            "{text}"
+        );
+        assert!(text.contains("invoices.tax_account"), "{text}");
+        assert!(
+            text.contains("defaults.time_zone = \"UTC\" differs from LEDGERBRIDGE_TIME_ZONE"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_copy_of_the_example_with_every_account_unchanged_is_refused_unless_a_trial() {
+        let copy = EXAMPLE.replace("guest_customer = \"GUEST\"", "guest_customer = \"WALKIN\"");
+        assert_ne!(copy, EXAMPLE);
+        let err = TransformConfig::from_env(env_with(&copy, &[])).unwrap_err();
+        assert_eq!(err.problems.len(), 1, "{err}");
+        assert!(
+            err.to_string()
+                .contains("every GL account is still the shipped example's"),
+            "{err}"
+        );
+        let trial = env_with(&copy, &[("LEDGERBRIDGE_ALLOW_EXAMPLE_CONFIG", "true")]);
+        assert!(TransformConfig::from_env(trial).is_ok());
+        // The company's zone, named alike in the mapping and the deployment.
+        let chicago = copy
+            .replace("\"4000\"", "\"4010\"")
+            .replace("time_zone = \"UTC\"", "time_zone = \"America/Chicago\"");
+        let ok = env_with(&chicago, &[("LEDGERBRIDGE_TIME_ZONE", "America/Chicago")]);
+        assert!(TransformConfig::from_env(ok).is_ok());
+    }
 
     #[test]
     fn reports_every_missing_setting_and_a_bad_mapping() {

@@ -17,6 +17,9 @@ pub struct ConfigError {
 pub struct Env {
     vars: HashMap<String, String>,
     problems: Vec<String>,
+    /// Settings whose value was to come from elsewhere (an SSM parameter) and could not be
+    /// read: their problem is already listed, so they are not reported again as unset.
+    unavailable: Vec<String>,
 }
 
 impl Env {
@@ -28,7 +31,24 @@ impl Env {
         Env {
             vars,
             problems: Vec::new(),
+            unavailable: Vec::new(),
         }
+    }
+
+    /// Set `LEDGERBRIDGE_<name>` (a value read from elsewhere at start, e.g. an SSM parameter).
+    pub fn set(&mut self, name: &str, value: String) {
+        self.vars.insert(format!("{PREFIX}{name}"), value);
+    }
+
+    /// `LEDGERBRIDGE_<name>` was to be read from elsewhere and could not be (the reason is
+    /// already a problem): it is not reported again as unset.
+    pub fn mark_unavailable(&mut self, name: &str) {
+        self.unavailable.push(name.to_owned());
+    }
+
+    /// Whether [`Env::mark_unavailable`] was called for `name`.
+    pub fn is_unavailable(&self, name: &str) -> bool {
+        self.unavailable.iter().any(|n| n == name)
     }
 
     fn raw(&self, name: &str) -> Option<&str> {
@@ -90,19 +110,22 @@ impl Env {
     /// trial run. `name` is the variable (`MAPPING`), `what` the document, `uses_example` whether
     /// the value is unset or the example itself.
     pub fn refuse_example(&mut self, name: &str, what: &str, uses_example: bool) -> bool {
-        if !uses_example {
+        if !uses_example || self.is_unavailable(name) {
             return false;
         }
-        if self
-            .raw("ALLOW_EXAMPLE_CONFIG")
-            .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
-        {
+        if self.allows_example() {
             return false;
         }
         self.problems.push(format!(
             "{PREFIX}{name} is unset or the shipped example: the example {what}'s GL accounts and items are placeholders and would be booked. Set it to your own {what}, or set {PREFIX}ALLOW_EXAMPLE_CONFIG=true for a trial"
         ));
         true
+    }
+
+    /// `LEDGERBRIDGE_ALLOW_EXAMPLE_CONFIG=true` (or `1`): a trial run on the shipped examples.
+    pub fn allows_example(&self) -> bool {
+        self.raw("ALLOW_EXAMPLE_CONFIG")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
     }
 
     pub fn problem(&mut self, message: impl Into<String>) {

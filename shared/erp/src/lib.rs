@@ -11,6 +11,7 @@ pub mod error;
 pub mod fields;
 pub mod fit;
 pub mod kind;
+pub mod lazy;
 pub mod posting;
 
 pub use commands::{
@@ -30,8 +31,9 @@ pub mod sage500;
 pub mod sagepro;
 pub mod settings;
 pub mod time;
-pub use time::{CompanyTimeZone, UnknownTimeZone};
+pub use time::{time_zone_problem, CompanyTimeZone, UnknownTimeZone};
 
 pub use fields::{CustomerFieldMap, FieldTarget, FieldsOutcome};
 pub use kind::{ErpKind, UnknownErpKind};
+pub use lazy::LazyConnector;
 pub use settings::{AnyConnector, ErpSettings};

@@ -154,6 +154,29 @@ impl CompanyTimeZone {
     }
 }
 
+/// The company's time zone is named twice, in the mapping (`[defaults] time_zone`) and in the
+/// reconciliation file (`[posting] time_zone`), and the deployment names it once more for
+/// every function (`LEDGERBRIDGE_TIME_ZONE`, the template's `CompanyTimeZone`). A function
+/// refuses to start when its file names another zone than the deployment, so the two files
+/// cannot book the same day under different dates. `setting` is the variable's value, `key`
+/// the file's key, `file` its zone; `None` when they agree (or the variable is unset).
+pub fn time_zone_problem(
+    setting: Option<&str>,
+    key: &str,
+    file: &CompanyTimeZone,
+) -> Option<String> {
+    let setting = setting?;
+    match CompanyTimeZone::parse(setting) {
+        Err(e) => Some(format!("LEDGERBRIDGE_TIME_ZONE: {e}")),
+        Ok(zone) if zone != *file => Some(format!(
+            "{key} = {:?} differs from LEDGERBRIDGE_TIME_ZONE = {:?}: name the company's time zone in both configuration files and the deployment",
+            file.name(),
+            zone.name()
+        )),
+        Ok(_) => None,
+    }
+}
+
 impl TryFrom<String> for CompanyTimeZone {
     type Error = UnknownTimeZone;
     fn try_from(name: String) -> Result<Self, Self::Error> {

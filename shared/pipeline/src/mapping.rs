@@ -429,6 +429,47 @@ impl Mapping {
         }
     }
 
+    /// Every GL account the mapping names, with its key (`payments.revenue_account`, …).
+    pub fn gl_accounts(&self) -> Vec<ledgerbridge_erp::check::Named> {
+        use ledgerbridge_erp::check::Named;
+        let mut out = Vec::new();
+        let mut add = |origin: &str, v: Option<&String>| {
+            if let Some(v) = v {
+                out.push(Named::new(origin, v));
+            }
+        };
+        add(
+            "payments.revenue_account",
+            self.payments.revenue_account.as_ref(),
+        );
+        if let Some(i) = &self.invoices {
+            add("invoices.revenue_account", i.revenue_account.as_ref());
+            add("invoices.tax_account", i.tax_account.as_ref());
+        }
+        if let Some(d) = &self.disputes {
+            add("disputes.clearing_account", Some(&d.clearing_account));
+            add(
+                "disputes.dispute_loss_account",
+                Some(&d.dispute_loss_account),
+            );
+            add(
+                "disputes.dispute_fee_account",
+                d.dispute_fee_account.as_ref(),
+            );
+        }
+        out
+    }
+
+    /// GL accounts that would be booked as placeholders: empty or TODO-like values, and (unless
+    /// `allow_example`) accounts all left at the example's numbers. See
+    /// [`ledgerbridge_erp::check::account_problems`].
+    pub fn account_problems(&self, allow_example: bool) -> Vec<String> {
+        let example = Mapping::from_toml(EXAMPLE)
+            .map(|m| m.gl_accounts())
+            .unwrap_or_default();
+        ledgerbridge_erp::check::account_problems(&self.gl_accounts(), &example, allow_example)
+    }
+
     /// Apply the rules to an event.
     pub fn effective(
         &self,

@@ -86,7 +86,7 @@ pub struct ReconMapping {
 pub struct MappingError(pub String);
 
 impl ReconMapping {
-    /// Every account non-empty.
+    /// Every account non-empty (every empty one listed).
     pub fn validate(&self) -> Result<(), MappingError> {
         let named = [
             ("bank_account", &self.bank_account),
@@ -96,9 +96,10 @@ impl ReconMapping {
             ("fx_account", &self.fx_account),
             ("failed_payout_account", &self.failed_payout_account),
         ];
+        let mut problems = Vec::new();
         for (name, value) in named {
             if value.trim().is_empty() {
-                return Err(MappingError(format!("{name} is empty")));
+                problems.push(format!("{name} is empty"));
             }
         }
         for (k, v) in self
@@ -107,10 +108,36 @@ impl ReconMapping {
             .chain(self.fee_accounts.iter())
         {
             if v.trim().is_empty() {
-                return Err(MappingError(format!("account for {k} is empty")));
+                problems.push(format!("account for {k} is empty"));
             }
         }
-        Ok(())
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(MappingError(problems.join("; ")))
+        }
+    }
+
+    /// Every GL account the file names, with its key (`mapping.bank_account`, …).
+    pub fn gl_accounts(&self) -> Vec<ledgerbridge_erp::check::Named> {
+        use ledgerbridge_erp::check::Named;
+        let mut out = vec![Named::new("mapping.bank_account", &self.bank_account)];
+        for (k, v) in &self.category_accounts {
+            out.push(Named::new(format!("mapping.category_accounts.{k}"), v));
+        }
+        for (k, v) in &self.fee_accounts {
+            out.push(Named::new(format!("mapping.fee_accounts.{k}"), v));
+        }
+        for (origin, v) in [
+            ("mapping.default_fee_account", &self.default_fee_account),
+            ("mapping.suspense_account", &self.suspense_account),
+            ("mapping.variance_account", &self.variance_account),
+            ("mapping.fx_account", &self.fx_account),
+            ("mapping.failed_payout_account", &self.failed_payout_account),
+        ] {
+            out.push(Named::new(origin, v));
+        }
+        out
     }
 
     pub fn category_account(&self, category: &str) -> Option<&str> {

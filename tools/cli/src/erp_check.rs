@@ -87,12 +87,8 @@ pub fn expectations(
     recon: Option<&ReconFile>,
 ) -> Expectations {
     let mut e = Expectations::new(date);
-    let gl =
-        |e: &mut Expectations, origin: &str, v: &str| e.gl_accounts.push(Named::new(origin, v));
     if let Some(m) = mapping {
-        if let Some(a) = &m.payments.revenue_account {
-            gl(&mut e, "payments.revenue_account", a);
-        }
+        e.gl_accounts.extend(m.gl_accounts());
         e.items.push(Named::new("payments.item", &m.payments.item));
         e.items.push(Named::new("refunds.item", &m.refunds.item));
         for (k, v) in &m.products {
@@ -127,12 +123,6 @@ pub fn expectations(
             }
         }
         if let Some(i) = &m.invoices {
-            if let Some(a) = &i.revenue_account {
-                gl(&mut e, "invoices.revenue_account", a);
-            }
-            if let Some(a) = &i.tax_account {
-                gl(&mut e, "invoices.tax_account", a);
-            }
             e.items.push(Named::new("invoices.item", &i.item));
             e.items.push(Named::new("invoices.tax_item", &i.tax_item));
             if let Some(u) = &i.uncollectible_item {
@@ -149,40 +139,9 @@ pub fn expectations(
                 &i.uncollectible_reason,
             ));
         }
-        if let Some(d) = &m.disputes {
-            gl(&mut e, "disputes.clearing_account", &d.clearing_account);
-            gl(
-                &mut e,
-                "disputes.dispute_loss_account",
-                &d.dispute_loss_account,
-            );
-            if let Some(a) = &d.dispute_fee_account {
-                gl(&mut e, "disputes.dispute_fee_account", a);
-            }
-        }
     }
     if let Some(r) = recon {
-        let m = &r.mapping;
-        gl(&mut e, "mapping.bank_account", &m.bank_account);
-        for (k, v) in &m.category_accounts {
-            gl(&mut e, &format!("mapping.category_accounts.{k}"), v);
-        }
-        for (k, v) in &m.fee_accounts {
-            gl(&mut e, &format!("mapping.fee_accounts.{k}"), v);
-        }
-        gl(
-            &mut e,
-            "mapping.default_fee_account",
-            &m.default_fee_account,
-        );
-        gl(&mut e, "mapping.suspense_account", &m.suspense_account);
-        gl(&mut e, "mapping.variance_account", &m.variance_account);
-        gl(&mut e, "mapping.fx_account", &m.fx_account);
-        gl(
-            &mut e,
-            "mapping.failed_payout_account",
-            &m.failed_payout_account,
-        );
+        e.gl_accounts.extend(r.mapping.gl_accounts());
     }
     e
 }

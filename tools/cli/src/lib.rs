@@ -6,6 +6,7 @@ mod agent;
 pub mod audit;
 pub mod backfill;
 mod bench;
+mod config_check;
 pub mod console;
 mod erp_check;
 pub mod local;
@@ -56,6 +57,9 @@ enum Command {
     Backfill(backfill::BackfillArgs),
     /// ERP installation tools: `erp check` verifies an installation before the first document.
     Erp(erp_check::ErpArgs),
+    /// Configuration tools: `config check` checks the mapping and reconciliation files before
+    /// a deployment (every problem listed, non-zero exit on any).
+    Config(config_check::ConfigArgs),
     /// The operator console on its own, over a data directory or a deployed stack (`--stack`):
     /// records, parked work, payouts, health.
     Console(console::ConsoleCmdArgs),
@@ -102,6 +106,8 @@ enum CliError {
     Backfill(#[from] backfill::BackfillError),
     #[error(transparent)]
     ErpCheck(#[from] erp_check::ErpCheckError),
+    #[error(transparent)]
+    ConfigCheck(#[from] config_check::ConfigCheckError),
     #[error(transparent)]
     Console(#[from] console::ServeConsoleError),
     #[error(transparent)]
@@ -193,6 +199,7 @@ where
         Command::Report(args) => report::run(args).await.map_err(CliError::from),
         Command::Backfill(args) => backfill::run(args).await.map_err(CliError::from),
         Command::Erp(args) => erp_check::run(args).await.map_err(CliError::from),
+        Command::Config(args) => config_check::run(args).map_err(CliError::from),
         Command::Console(args) => console::run(args).await.map_err(CliError::from),
         Command::Parked(args) => parked::run(args).await.map_err(CliError::from),
         Command::Quarantine(args) => quarantine::run(args).await.map_err(CliError::from),

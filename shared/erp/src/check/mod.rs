@@ -242,6 +242,54 @@ pub fn is_placeholder(value: &str) -> bool {
     .any(|p| upper.contains(p))
 }
 
+/// What is wrong with the GL accounts a configuration file names, before anything is booked:
+/// one problem per empty or placeholder-like value ([`is_placeholder`]), and, unless
+/// `allow_example` (a trial run), one problem when every account is still the shipped example's
+/// number at the same key (`example`): the example's numbers are placeholders, and a file that
+/// changed none of them was copied without being filled in. The same detection serves the
+/// functions at start, `ledgerbridge config check` before a deployment and `ledgerbridge erp
+/// check` against the installation.
+pub fn account_problems(accounts: &[Named], example: &[Named], allow_example: bool) -> Vec<String> {
+    let mut problems: Vec<String> = accounts
+        .iter()
+        .filter(|a| is_placeholder(&a.value))
+        .map(|a| {
+            if a.value.trim().is_empty() {
+                format!(
+                    "GL account {} is empty: set the company's account",
+                    a.origin
+                )
+            } else {
+                format!(
+                    "GL account {} = {:?} is a placeholder: set the company's account",
+                    a.origin, a.value
+                )
+            }
+        })
+        .collect();
+    let example_value = |origin: &str| {
+        example
+            .iter()
+            .find(|e| e.origin == origin)
+            .map(|e| e.value.trim())
+    };
+    let unchanged = !accounts.is_empty()
+        && accounts
+            .iter()
+            .all(|a| example_value(&a.origin) == Some(a.value.trim()));
+    if unchanged && !allow_example {
+        let list: Vec<String> = accounts
+            .iter()
+            .map(|a| format!("{} = {:?}", a.origin, a.value))
+            .collect();
+        problems.push(format!(
+            "every GL account is still the shipped example's placeholder number ({}): set the company's accounts",
+            list.join(", ")
+        ));
+    }
+    problems
+}
+
 /// The probe reference every search uses: recognisable in the ERP's request logs and never a
 /// real Stripe object.
 pub const PROBE_ID: &str = "lbcheck_probe";
@@ -398,6 +446,29 @@ mod tests {
         for a in ["4000", "1010-00", "1010|00"] {
             assert!(!is_placeholder(a), "{a:?}");
         }
+    }
+
+    #[test]
+    fn account_problems_list_every_placeholder_and_an_unchanged_example() {
+        let example = vec![Named::new("a", "4000"), Named::new("b", "1010")];
+        let own = vec![Named::new("a", "4000"), Named::new("b", "1011")];
+        assert!(account_problems(&own, &example, false).is_empty());
+        let copied = example.clone();
+        let p = account_problems(&copied, &example, false);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].contains("a = \"4000\", b = \"1010\""), "{p:?}");
+        assert!(account_problems(&copied, &example, true).is_empty());
+        let unfilled = vec![
+            Named::new("a", "TODO"),
+            Named::new("b", " "),
+            Named::new("c", "7"),
+        ];
+        let p = account_problems(&unfilled, &example, false);
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p[0].contains("a = \"TODO\" is a placeholder"), "{p:?}");
+        assert!(p[1].contains("b is empty"), "{p:?}");
+        // An empty value stays refused in a trial.
+        assert_eq!(account_problems(&unfilled, &example, true).len(), 2);
     }
 
     #[test]

@@ -193,6 +193,19 @@ impl ReconFile {
         Self::from_toml(&text)
     }
 
+    /// GL accounts that would be booked as placeholders (see
+    /// [`ledgerbridge_erp::check::account_problems`]), compared with the shipped example.
+    pub fn account_problems(&self, allow_example: bool) -> Vec<String> {
+        let example = ReconFile::from_toml(EXAMPLE)
+            .map(|f| f.mapping.gl_accounts())
+            .unwrap_or_default();
+        ledgerbridge_erp::check::account_problems(
+            &self.mapping.gl_accounts(),
+            &example,
+            allow_example,
+        )
+    }
+
     pub fn validate(&self) -> Result<(), ReconFileError> {
         let mut problems = Vec::new();
         if let Err(e) = self.mapping.validate() {
@@ -307,11 +320,26 @@ impl ReconConfig {
         };
         let file = match file {
             Ok(f) => Some(f),
+            Err(_) if env.is_unavailable("RECONCILIATION_CONFIG") => None,
             Err(e) => {
                 env.problem(format!("{PREFIX}RECONCILIATION_CONFIG: {e}"));
                 None
             }
         };
+        if let Some(f) = file.as_ref().filter(|_| !file_is_example) {
+            for p in f.account_problems(env.allows_example()) {
+                env.problem(format!("{PREFIX}RECONCILIATION_CONFIG: {p}"));
+            }
+        }
+        if let Some(p) = file.as_ref().and_then(|f| {
+            ledgerbridge_erp::time_zone_problem(
+                env.optional("TIME_ZONE").as_deref(),
+                "posting.time_zone",
+                &f.posting.time_zone,
+            )
+        }) {
+            env.problem(format!("{PREFIX}RECONCILIATION_CONFIG: {p}"));
+        }
         let max = env.number(
             "MAX_MESSAGE_BYTES",
             SQS_MAX_MESSAGE_BYTES as i64,
@@ -475,6 +503,39 @@ mod tests {
         let cfg = ReconConfig::from_env(with(&own)).unwrap();
         assert!(!cfg.file_is_example);
         assert_eq!(cfg.file.mapping.bank_account, "1011");
+    }
+
+    #[test]
+    fn every_placeholder_account_and_another_time_zone_are_refused_at_start() {
+        let mut vars = vec![
+            ("LEDGERBRIDGE_COMMANDS_QUEUE_URL", "http://q"),
+            ("LEDGERBRIDGE_STATE_TABLE", "t"),
+            ("LEDGERBRIDGE_STRIPE_API_KEY_SECRET_ID", "arn:stripe"),
+            ("LEDGERBRIDGE_ERP_KIND", "sage500"),
+            ("LEDGERBRIDGE_TIME_ZONE", "Europe/Berlin"),
+        ];
+        let file = EXAMPLE
+            .replacen("bank_account = \"1010\"", "bank_account = \"TODO\"", 1)
+            .replacen("fx_account = \"7800\"", "fx_account = \"XXXX\"", 1);
+        vars.push(("LEDGERBRIDGE_RECONCILIATION_CONFIG", &file));
+        let err = ReconConfig::from_env(env(&vars)).unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.problems.len(), 3, "{text}");
+        assert!(text.contains("mapping.bank_account = \"TODO\""), "{text}");
+        assert!(text.contains("mapping.fx_account = \"XXXX\""), "{text}");
+        assert!(
+            text.contains("posting.time_zone = \"UTC\" differs from LEDGERBRIDGE_TIME_ZONE = \"Europe/Berlin\""),
+            "{text}"
+        );
+        // Empty accounts: every one listed, not only the first.
+        let empty = EXAMPLE
+            .replacen("bank_account = \"1010\"", "bank_account = \"\"", 1)
+            .replacen("fx_account = \"7800\"", "fx_account = \"\"", 1);
+        let err = ReconFile::from_toml(&empty).unwrap_err().to_string();
+        assert!(
+            err.contains("bank_account is empty") && err.contains("fx_account is empty"),
+            "{err}"
+        );
     }
 
     #[test]
