@@ -184,16 +184,20 @@ async fn d1_a_claim_whose_answer_was_lost_after_the_write_is_still_acquired() {
     let faulted = faults.counters.errors_500.load(Ordering::SeqCst)
         + faults.counters.throttled.load(Ordering::SeqCst);
     assert!(faulted >= KEYS / 3, "{faulted} answers replaced");
-    let mut acquired = 0;
+    let (mut acquired, mut failed) = (0, 0);
     for (k, c) in claims.into_iter().enumerate() {
         match c {
             Ok(ledgerbridge_core::ports::Claim::Acquired) => acquired += 1,
-            // Every attempt's answer was replaced: reported failed, retried by the queue.
-            Err(_) => {}
+            // All three attempts' answers replaced (about 1 in 8): reported failed, retried by
+            // the queue once the lease lapses.
+            Err(_) => failed += 1,
             Ok(ledgerbridge_core::ports::Claim::Existing(rec)) => {
                 panic!("key {k}: the claim took its own record for another worker's: {rec:?}")
             }
         }
     }
-    assert!(acquired >= KEYS * 9 / 10, "{acquired} of {KEYS} acquired");
+    assert_eq!(acquired + failed, KEYS);
+    // Before the fix about 3 in 8 claims came back as `Existing` (a first answer replaced, a
+    // later one not); now those are acquired.
+    assert!(acquired >= KEYS * 3 / 4, "{acquired} of {KEYS} acquired");
 }

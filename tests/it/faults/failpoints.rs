@@ -71,7 +71,13 @@ impl<C: ErpConnector> ErpConnector for CrashAfterCommit<C> {
         let id = self.inner.create(command).await?;
         if self.roll() {
             self.fired.fetch_add(1, Ordering::SeqCst);
-            let _ = INVOCATION.try_with(|i| i.crashed.fetch_add(1, Ordering::SeqCst));
+            // Outside a tracked invocation there is nobody to tell.
+            if let Ok(n) = INVOCATION.try_with(|i| i.crashed.fetch_add(1, Ordering::SeqCst)) {
+                tracing::trace!(
+                    crashed = n + 1,
+                    "fail-point: worker dies after the ERP commit"
+                );
+            }
             // The worker dies here: nothing after the ERP's commit runs.
             std::future::pending::<()>().await;
         }

@@ -39,6 +39,8 @@ pub struct Guarded<C> {
     pub lock_store: std::sync::OnceLock<DynamoStore>,
     /// Create calls per reference (poisoned ones included; a call counts when it is made).
     pub creates: Mutex<HashMap<String, usize>>,
+    /// Searches by reference, per reference.
+    pub searches: Mutex<HashMap<String, usize>>,
     /// ERP calls (search or create) made while the intent was not `INPROGRESS`.
     pub unlocked_calls: AtomicUsize,
     /// ERP calls made while the intent was `INPROGRESS` but its lease had lapsed (the worker
@@ -58,6 +60,7 @@ impl<C> Guarded<C> {
             create_delay: Duration::ZERO,
             lock_store: std::sync::OnceLock::new(),
             creates: Mutex::default(),
+            searches: Mutex::default(),
             unlocked_calls: AtomicUsize::new(0),
             lapsed_calls: AtomicUsize::new(0),
             locked_calls: AtomicUsize::new(0),
@@ -122,6 +125,12 @@ impl<C: ErpConnector> ErpConnector for Guarded<C> {
         reference: &ExternalRef,
     ) -> Result<Option<ErpDocumentId>, ErpError> {
         self.check_lock(reference).await;
+        *self
+            .searches
+            .lock()
+            .unwrap()
+            .entry(reference.full())
+            .or_default() += 1;
         self.inner.find_by_reference(reference).await
     }
     async fn create(&self, command: &ErpCommand) -> Result<ErpDocumentId, ErpError> {
