@@ -7,7 +7,7 @@
 //! in the ERP exactly once. Screenshots (`stack-*.png`) go to `target/tmp/console-screenshots/`.
 
 use crate::console::{browse, cells, chromium, trim_amount};
-use crate::stack::{deploy_with_secrets, env_of};
+use crate::stack::{deploy_for, env_of};
 use crate::support::fake_stripe::FakeStripe;
 use crate::support::fixtures::{event_body, SAMPLE_SECRET};
 use crate::support::moto;
@@ -101,8 +101,9 @@ async fn console_over_the_stack_shows_records_and_replays_parked_work_once() {
     let stripe_base = fake.serve().await;
 
     let stack_name = moto::unique("lb-console");
-    let handoff = deploy_with_secrets(
+    let handoff = deploy_for(
         &stack_name,
+        "epicor",
         &[
             ("WebhookSigningSecret", format!("[\"{SAMPLE_SECRET}\"]")),
             ("StripeApiKeySecret", "sk_test_stack".to_owned()),

@@ -41,8 +41,14 @@ fn deploy(stack: &str, erp_settings: &Value) -> Value {
     )
 }
 
-/// Deploy the template with the given initial secret values (logical id, value).
+/// Deploy the template with the given initial secret values (logical id, value), for Sage Pro.
 pub(crate) fn deploy_with_secrets(stack: &str, secrets: &[(&str, String)]) -> Value {
+    deploy_for(stack, "sagepro", secrets)
+}
+
+/// Deploy the template for one ERP kind (its `ErpKind` parameter) with the given initial secret
+/// values (logical id, value).
+pub(crate) fn deploy_for(stack: &str, erp_kind: &str, secrets: &[(&str, String)]) -> Value {
     let root = repo_root();
     let python = root.join(".venv/bin/python");
     let has_translator = Command::new(&python)
@@ -67,7 +73,7 @@ pub(crate) fn deploy_with_secrets(stack: &str, secrets: &[(&str, String)]) -> Va
             "--stage",
             "e2e",
             "--erp-kind",
-            "sagepro",
+            erp_kind,
         ])
         .args(
             secrets

@@ -343,6 +343,8 @@ pub struct Running {
     pub sandbox: Option<SandboxHandle>,
     pub erp: ErpKind,
     pub stripe_writes: Option<SampleStripe>,
+    /// A connector to the same ERP for the console (a payout journal's ledger state).
+    pub console_connector: Option<AnyConnector>,
     queues: Queues,
     in_flight: Arc<AtomicUsize>,
     stop: tokio::sync::watch::Sender<bool>,
@@ -531,6 +533,8 @@ pub async fn start_with(opts: Options) -> Result<Running, LocalError> {
     };
     let connector = AnyConnector::from_settings(ErpSettings::from_json(&settings_json)?)?;
     let poll_connector = AnyConnector::from_settings(ErpSettings::from_json(&settings_json)?)?;
+    // The console's own connector: it reads a payout journal's state in the ERP's ledger.
+    let console_connector = AnyConnector::from_settings(ErpSettings::from_json(&settings_json)?)?;
 
     // Stripe: the real API (a test-mode key locally), or the sample data served locally.
     let (stripe, sample) = match opts.stripe {
@@ -866,6 +870,7 @@ pub async fn start_with(opts: Options) -> Result<Running, LocalError> {
         sandbox,
         erp,
         stripe_writes: sample,
+        console_connector: Some(console_connector),
         queues,
         in_flight,
         stop,
@@ -1219,7 +1224,7 @@ async fn health_check(State(h): State<Arc<Health>>) -> (StatusCode, axum::Json<s
 }
 
 pub async fn run(args: LocalArgs) -> Result<(), LocalError> {
-    let running = start(&args).await?;
+    let mut running = start(&args).await?;
     say!("ledgerbridge local pipeline");
     say!("  webhook endpoint : {}", running.webhook_url());
     say!(
@@ -1254,9 +1259,14 @@ pub async fn run(args: LocalArgs) -> Result<(), LocalError> {
         })?,
         None => ledgerbridge_recon::service::config::EXAMPLE.to_owned(),
     };
-    if let Some(addr) = crate::console::start_for(&args.console, &args.data_dir, &recon_toml)
-        .await
-        .map_err(|e| LocalError::Console(e.to_string()))?
+    if let Some(addr) = crate::console::start_for(
+        &args.console,
+        &args.data_dir,
+        &recon_toml,
+        running.console_connector.take(),
+    )
+    .await
+    .map_err(|e| LocalError::Console(e.to_string()))?
     {
         say!("  console          : http://{addr}/");
     }

@@ -198,10 +198,15 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     local::log_progress_as_json();
     let erp_events = opts.erp_event_secrets.is_some();
     let recon_toml = opts.reconciliation_toml.clone();
-    let running = local::start_with(opts).await?;
-    if let Some(addr) = crate::console::start_for(&args.console, &args.data_dir, &recon_toml)
-        .await
-        .map_err(|e| LocalError::Console(e.to_string()))?
+    let mut running = local::start_with(opts).await?;
+    if let Some(addr) = crate::console::start_for(
+        &args.console,
+        &args.data_dir,
+        &recon_toml,
+        running.console_connector.take(),
+    )
+    .await
+    .map_err(|e| LocalError::Console(e.to_string()))?
     {
         tracing::info!(console = %addr, "Operator console serving");
     }

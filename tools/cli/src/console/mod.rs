@@ -127,16 +127,21 @@ fn check_bind(addr: SocketAddr, token: Option<&Secret<String>>) -> Result<(), Se
     Ok(())
 }
 
-/// Start the console of a running `local` or `serve` over its data directory.
+/// Start the console of a running `local` or `serve` over its data directory; given the
+/// process's ERP connector, the payout pages read each journal's state in the ERP's ledger.
 pub async fn start_for(
     args: &ConsoleArgs,
     data_dir: &std::path::Path,
     reconciliation_toml: &str,
+    erp: Option<ledgerbridge_erp::AnyConnector>,
 ) -> Result<Option<SocketAddr>, ServeConsoleError> {
     let Some(addr) = args.console else {
         return Ok(None);
     };
-    let model = embedded::Embedded::open(data_dir, Some(recon_mapping(reconciliation_toml)?))?;
+    let mut model = embedded::Embedded::open(data_dir, Some(recon_mapping(reconciliation_toml)?))?;
+    if let Some(erp) = erp {
+        model = model.with_erp(erp);
+    }
     let bound = spawn(model, addr).await?;
     Ok(Some(bound))
 }
