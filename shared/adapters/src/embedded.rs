@@ -482,6 +482,27 @@ impl IdempotencyStore for SqliteStore {
         let key = key.as_str().to_owned();
         self.read(move |conn| Self::read_record(conn, &key)).await
     }
+
+    /// Both in one write (one savepoint of the next group commit): one sync, both or neither.
+    async fn complete_with_xref(
+        &self,
+        xref: &XrefRecord,
+        key: &IdempotencyKey,
+        status: RecordStatus,
+        result: Option<String>,
+    ) -> Result<Option<XrefRecord>, StoreError> {
+        let (record, key) = (xref.clone(), key.clone());
+        self.write(move |conn| {
+            let existing = insert_xref_if_absent(conn, &record)?;
+            conn.execute(
+                "UPDATE idempotency SET status = ?2, result = ?3 WHERE key = ?1",
+                params![key.as_str(), status.as_str(), result],
+            )
+            .map_err(db_err)?;
+            Ok(existing)
+        })
+        .await
+    }
 }
 
 impl XrefStore for SqliteStore {
@@ -500,32 +521,38 @@ impl XrefStore for SqliteStore {
         record: &XrefRecord,
     ) -> Result<Option<XrefRecord>, StoreError> {
         let record = record.clone();
-        self.write(move |conn| {
-            let changed = conn
-                .execute(
-                    "INSERT OR IGNORE INTO xref
-                       (stripe_id, doc_kind, erp, erp_id, created_at_ms, amount_minor, currency,
-                        command)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    params![
-                        record.stripe_id.as_str(),
-                        record.doc_kind,
-                        record.erp,
-                        record.erp_id.as_str(),
-                        record.created_at_ms,
-                        record.posted.map(|m| m.minor),
-                        record.posted.map(|m| m.currency.code().to_owned()),
-                        record.command,
-                    ],
-                )
-                .map_err(db_err)?;
-            if changed == 1 {
-                Ok(None)
-            } else {
-                read_xref(conn, record.stripe_id.as_str(), &record.doc_kind)
-            }
-        })
-        .await
+        self.write(move |conn| insert_xref_if_absent(conn, &record))
+            .await
+    }
+}
+
+/// Write `record` unless a cross-reference of its Stripe object and kind exists; returns the
+/// existing one when it does.
+fn insert_xref_if_absent(
+    conn: &Connection,
+    record: &XrefRecord,
+) -> Result<Option<XrefRecord>, StoreError> {
+    let changed = conn
+        .execute(
+            "INSERT OR IGNORE INTO xref
+               (stripe_id, doc_kind, erp, erp_id, created_at_ms, amount_minor, currency, command)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                record.stripe_id.as_str(),
+                record.doc_kind,
+                record.erp,
+                record.erp_id.as_str(),
+                record.created_at_ms,
+                record.posted.map(|m| m.minor),
+                record.posted.map(|m| m.currency.code().to_owned()),
+                record.command,
+            ],
+        )
+        .map_err(db_err)?;
+    if changed == 1 {
+        Ok(None)
+    } else {
+        read_xref(conn, record.stripe_id.as_str(), &record.doc_kind)
     }
 }
 

@@ -132,6 +132,28 @@ pub trait IdempotencyStore: Send + Sync {
     /// Give a claim back after a failure so a retry can run the work again.
     fn release(&self, key: &IdempotencyKey) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Record a posted document's cross-reference (unless one exists) and complete its
+    /// intent. A store that can does both in one durable write (both or neither: one synced
+    /// commit instead of two in turn); this default writes the cross-reference first, then
+    /// the completion, as two writes. Returns the cross-reference already stored, if any (the
+    /// new one is then not written; the intent is completed all the same).
+    fn complete_with_xref(
+        &self,
+        xref: &XrefRecord,
+        key: &IdempotencyKey,
+        status: RecordStatus,
+        result: Option<String>,
+    ) -> impl Future<Output = Result<Option<XrefRecord>, StoreError>> + Send
+    where
+        Self: XrefStore,
+    {
+        async move {
+            let existing = self.put_xref_if_absent(xref).await?;
+            self.complete(key, status, result).await?;
+            Ok(existing)
+        }
+    }
+
     fn get(
         &self,
         key: &IdempotencyKey,

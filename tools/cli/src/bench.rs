@@ -200,17 +200,45 @@ fn the_mix(orders: usize, lead: usize) -> (Vec<Delivery>, usize) {
         }
         documents += 2; // sales order and cash receipt (the example mapping's payment mode)
         if k % 4 == 3 {
-            for (variant, t) in [(3, REFUND), (4, REFUNDED)] {
+            let refund = instantiate(REFUND, k, 3);
+            let refunded = refunded_charge(&instantiate(CHARGE, k, 2), &refund, k);
+            for body in [refund, refunded] {
                 out.push(Delivery {
                     order: k,
                     customer: false,
-                    body: instantiate(t, k, variant).into_bytes(),
+                    body: body.into_bytes(),
                 });
             }
             documents += 1; // the credit memo
         }
     }
     (out, documents)
+}
+
+/// The order's `charge.refunded`, agreeing with its `charge.succeeded` and `refund.created` as
+/// Stripe's would: the sample event's envelope (id, type, previous attributes) around the
+/// order's charge as it is after the refund (its amounts, `amount_refunded` = the refund's
+/// amount, `refunded` only when that is all of it). The samples come from different payments
+/// (a 159.00 charge, a 25.00 refund of it, a 42.00 charge refunded in full); taken as they
+/// are, an order's charge would count 42.00 refunded while its refund list shows 25.00.
+fn refunded_charge(charge_event: &str, refund_event: &str, order: usize) -> String {
+    let template = instantiate(REFUNDED, order, 4);
+    let (Ok(mut event), Ok(charge), Ok(refund)) = (
+        serde_json::from_str::<Value>(&template),
+        serde_json::from_str::<Value>(charge_event),
+        serde_json::from_str::<Value>(refund_event),
+    ) else {
+        // The samples are JSON (`the_mix_is_distinct_valid_and_traceable` checks it).
+        return template;
+    };
+    let mut object = charge["data"]["object"].clone();
+    let amount = object["amount"].as_i64().unwrap_or(0);
+    let refunded = refund["data"]["object"]["amount"].as_i64().unwrap_or(0);
+    object["amount_refunded"] = json!(refunded);
+    object["refunded"] = json!(refunded >= amount);
+    event["data"]["object"] = object;
+    event["data"]["previous_attributes"] = json!({ "amount_refunded": 0, "refunded": false });
+    event.to_string()
 }
 
 // ---- the Stripe stand-in ------------------------------------------------------------------
@@ -387,6 +415,8 @@ pub struct Figures {
     pub erp_requests: u64,
     /// Delivery → ERP document, ms, sorted.
     pub latencies: Vec<i64>,
+    /// Messages parked (the mix's events agree with each other, so none should be).
+    pub parked: usize,
 }
 
 pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
@@ -443,6 +473,10 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
             println!("  peak RSS                                    : not available on this system")
         }
     }
+    println!(
+        "  messages parked                             : {:>7}",
+        f.parked
+    );
     if f.created != f.expected_docs || !f.doubled.is_empty() {
         println!(
             "  note: {} documents created, {} expected, doubled: {:?}",
@@ -601,8 +635,11 @@ pub async fn measure(args: &BenchArgs) -> Result<Figures, BenchError> {
         stripe_calls: stand_in.calls.load(Ordering::Relaxed),
         erp_requests: sandbox.requests(Some(args.erp)).len() as u64,
         latencies,
+        parked: running
+            .parked_count()
+            .map_err(|e| BenchError::Sandbox(format!("parked queue: {e}")))?,
     };
-    if figures.created == expected_docs && figures.doubled.is_empty() {
+    if figures.created == expected_docs && figures.doubled.is_empty() && figures.parked == 0 {
         running.shutdown(Duration::from_secs(10)).await;
         if let Err(e) = std::fs::remove_dir_all(&dir) {
             tracing::debug!(error = %e, "Bench data not removed");
@@ -675,6 +712,44 @@ mod tests {
             .contains_key(&generated_id(CH, Role::Order, 2, 0)));
     }
 
+    #[test]
+    fn the_events_of_a_refunded_order_agree_with_each_other() {
+        // GIVEN a refunded order of the mix (every fourth)
+        let (mix, _) = the_mix(8, 0);
+        let of = |kind: &str| -> Value {
+            mix.iter()
+                .filter(|d| d.order == 3)
+                .map(|d| serde_json::from_slice::<Value>(&d.body).unwrap())
+                .find(|v| v["type"] == kind)
+                .unwrap()
+        };
+        let (charge, refund, refunded) = (
+            of("charge.succeeded"),
+            of("refund.created"),
+            of("charge.refunded"),
+        );
+        let (charge, refund, after) = (
+            &charge["data"]["object"],
+            &refund["data"]["object"],
+            &refunded["data"]["object"],
+        );
+        // THEN charge.refunded shows the order's charge with the refund's amount refunded
+        assert_eq!(after["id"], charge["id"]);
+        assert_eq!(refund["charge"], charge["id"]);
+        assert_eq!(after["payment_intent"], charge["payment_intent"]);
+        assert_eq!(after["amount"], charge["amount"]);
+        assert_eq!(after["currency"], refund["currency"]);
+        assert_eq!(after["amount_refunded"], refund["amount"]);
+        assert_eq!(after["refunded"], json!(false), "a partial refund");
+        assert_eq!(
+            refunded["data"]["previous_attributes"]["amount_refunded"],
+            json!(0)
+        );
+        // AND it is a new event of its own
+        assert_ne!(refunded["id"], of("charge.succeeded")["id"]);
+        assert_eq!(refunded["type"], "charge.refunded");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn under_concurrent_delivery_every_document_is_posted_once_within_the_call_budget() {
         // GIVEN the mix of 58 orders delivered 32 at a time into the Sage Pro sandbox
@@ -691,6 +766,8 @@ mod tests {
         assert_eq!(f.orders, 58);
         assert_eq!(f.created, f.expected_docs, "{:?}", f.doubled);
         assert!(f.doubled.is_empty(), "{:?}", f.doubled);
+        // AND no message was parked (an order's charge.refunded agrees with its refund)
+        assert_eq!(f.parked, 0);
         // AND Stripe was asked once per event: a write-back per customer, order and credit
         // memo, one invoice look-up per payment (not per event), one refund list per refunded
         // charge; at most one customer read per order more, when a payment is posted before its

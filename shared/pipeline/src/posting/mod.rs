@@ -16,7 +16,7 @@ pub use poster::apply_resolution;
 use crate::mapping::Mapping;
 use crate::outcome::StageError;
 use ledgerbridge_core::ids::{ErpDocumentId, IdempotencyKey, StripeObjectId};
-use ledgerbridge_core::ports::{Claim, ClaimRequest, StoreError, XrefRecord};
+use ledgerbridge_core::ports::{Claim, ClaimRequest, RecordStatus, StoreError, XrefRecord};
 use ledgerbridge_core::Clock;
 use ledgerbridge_erp::{ErpConnector, ErpError, RetryPolicy};
 use ledgerbridge_stripe::api::StripeApi;
@@ -125,7 +125,22 @@ where
         posted: Option<ledgerbridge_core::Money>,
         command: Option<String>,
     ) -> Result<(), StageError> {
-        let rec = XrefRecord {
+        let rec = self.xref_posted(stripe_id, kind, erp_id, posted, command);
+        let existing = self.store.put_xref_if_absent(&rec).await?;
+        xref_conflict(&rec, existing.as_ref());
+        Ok(())
+    }
+
+    /// The cross-reference of a posted document, with the amount and currency posted.
+    fn xref_posted(
+        &self,
+        stripe_id: &StripeObjectId,
+        kind: &str,
+        erp_id: &ErpDocumentId,
+        posted: Option<ledgerbridge_core::Money>,
+        command: Option<String>,
+    ) -> XrefRecord {
+        XrefRecord {
             stripe_id: stripe_id.clone(),
             doc_kind: kind.to_owned(),
             erp: self.connector.erp().to_owned(),
@@ -133,13 +148,32 @@ where
             created_at_ms: self.clock.now_millis(),
             posted,
             command,
-        };
-        if let Some(existing) = self.store.put_xref_if_absent(&rec).await? {
-            if &existing.erp_id != erp_id {
-                tracing::error!(alarm = "xref_conflict", stripe_id = %stripe_id, kind, "Cross-reference already points at another ERP document");
-            }
         }
+    }
+
+    /// Record a posted document's cross-reference and complete its intent in one store
+    /// write (`IdempotencyStore::complete_with_xref`).
+    async fn complete_posted(
+        &self,
+        key: &IdempotencyKey,
+        rec: &XrefRecord,
+        result: Option<String>,
+    ) -> Result<(), StoreError> {
+        let existing = self
+            .store
+            .complete_with_xref(rec, key, RecordStatus::Completed, result)
+            .await?;
+        xref_conflict(rec, existing.as_ref());
         Ok(())
+    }
+}
+
+/// Alarm when the cross-reference already stored points at another ERP document than `rec`.
+fn xref_conflict(rec: &XrefRecord, existing: Option<&XrefRecord>) {
+    if let Some(existing) = existing {
+        if existing.erp_id != rec.erp_id {
+            tracing::error!(alarm = "xref_conflict", stripe_id = %rec.stripe_id, kind = %rec.doc_kind, "Cross-reference already points at another ERP document");
+        }
     }
 }
 

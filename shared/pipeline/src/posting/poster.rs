@@ -87,12 +87,26 @@ where
                 };
             }
         }
-        let outcome = self.post_claimed(msg, parent).await;
+        let (outcome, xref) = match self.post_claimed(msg, parent).await {
+            Ok(Claimed { result, xref }) => (Ok(result), xref),
+            Err(e) => (Err(e), None),
+        };
         match &outcome {
             Ok(PostResult::Posted { erp_id, .. } | PostResult::AlreadyPosted { erp_id }) => {
-                self.store
-                    .complete(&key, RecordStatus::Completed, Some(erp_id.to_string()))
-                    .await?;
+                let result = Some(erp_id.to_string());
+                match xref {
+                    // The document's cross-reference and its intent's completion: one write.
+                    // A failed one leaves the intent held until its lease lapses (the ERP has
+                    // the document; the next holder finds it by reference before it creates).
+                    Some(rec) => {
+                        self.complete_posted(&key, &rec, result).await?;
+                    }
+                    None => {
+                        self.store
+                            .complete(&key, RecordStatus::Completed, result)
+                            .await?;
+                    }
+                }
             }
             Ok(PostResult::Stale) => {
                 self.store
@@ -201,7 +215,7 @@ where
         &self,
         msg: &ErpCommandV1,
         parent: Option<(DocKind, ErpDocumentId)>,
-    ) -> Result<PostResult, StageError> {
+    ) -> Result<Claimed, StageError> {
         let ErpCommand::UpsertCustomer(c) = &msg.command else {
             return self.post_unlocked(msg, parent).await;
         };
@@ -227,13 +241,13 @@ where
         &self,
         msg: &ErpCommandV1,
         parent: Option<(DocKind, ErpDocumentId)>,
-    ) -> Result<PostResult, StageError> {
+    ) -> Result<Claimed, StageError> {
         let mut command = msg.command.clone();
         if let (Some(v), ErpCommand::UpsertCustomer(c)) = (msg.version, &command) {
             let vkey = VersionKey::customer(self.connector.erp(), c.reference.stripe_id());
             if !self.store.advance_version(vkey.as_str(), v).await? {
                 tracing::info!(reference = %c.reference, "Older customer update skipped");
-                return Ok(PostResult::Stale);
+                return Ok(PostResult::Stale.into());
             }
         }
         let resolved = match &msg.customer {
@@ -247,11 +261,12 @@ where
                 return Ok(PostResult::Posted {
                     erp_id: r.erp_id,
                     created: true,
-                });
+                }
+                .into());
             }
             if r.linked {
                 tracing::info!(reference = %upsert.reference, "Customer linked to an existing ERP customer; its master data is left to the ERP");
-                return Ok(PostResult::AlreadyPosted { erp_id: r.erp_id });
+                return Ok(PostResult::AlreadyPosted { erp_id: r.erp_id }.into());
             }
             let mut upsert = upsert.clone();
             upsert.customer_id = r.code.clone();
@@ -263,7 +278,8 @@ where
             return Ok(PostResult::Posted {
                 erp_id: r.erp_id,
                 created: false,
-            });
+            }
+            .into());
         }
         apply_resolution(
             &mut command,
@@ -273,18 +289,20 @@ where
         let out = post_command(&self.connector, &command, &self.policy)
             .await
             .map_err(erp_error)?;
-        let reference = command.reference();
-        self.record_xref_posted(
-            reference.stripe_id(),
+        // The cross-reference is written with the intent's completion (one commit).
+        let xref = self.xref_posted(
+            command.reference().stripe_id(),
             command.kind().as_str(),
             &out.erp_id,
             command.posted_amount(),
             serde_json::to_string(&command).ok(),
-        )
-        .await?;
-        Ok(PostResult::Posted {
-            erp_id: out.erp_id,
-            created: out.created,
+        );
+        Ok(Claimed {
+            result: PostResult::Posted {
+                erp_id: out.erp_id,
+                created: out.created,
+            },
+            xref: Some(xref),
         })
     }
 
@@ -375,6 +393,19 @@ where
             }
         }
         Ok(StageError::pending(format!("waiting for {dep}")))
+    }
+}
+
+/// What posting a claimed command did, and the cross-reference it leaves to be recorded with
+/// the intent's completion (a document created or found in the ERP by its reference).
+pub(super) struct Claimed {
+    pub(super) result: PostResult,
+    pub(super) xref: Option<XrefRecord>,
+}
+
+impl From<PostResult> for Claimed {
+    fn from(result: PostResult) -> Self {
+        Claimed { result, xref: None }
     }
 }
 
