@@ -800,4 +800,108 @@ mod group_commit_tests {
         assert_eq!(s.current_version("bad").await.unwrap(), None);
         assert_eq!(s.current_version("good").await.unwrap(), Some(1));
     }
+
+    fn xref(erp_id: &str) -> XrefRecord {
+        XrefRecord {
+            stripe_id: StripeObjectId::new("pi_1"),
+            doc_kind: "sales_order".into(),
+            erp: "sagepro".into(),
+            erp_id: ErpDocumentId::new(erp_id),
+            created_at_ms: 1,
+            posted: None,
+            command: None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cross_reference_and_its_completion_are_one_durable_write() {
+        // GIVEN a claimed intent in a file store
+        let dir = std::env::temp_dir().join(format!("lb-store-xref-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.sqlite");
+        let s = SqliteStore::open(&path).unwrap();
+        let key = IdempotencyKey::new("post#pi_1");
+        assert_eq!(
+            s.claim(&claim(key.as_str())).await.unwrap(),
+            Claim::Acquired
+        );
+        // WHEN the document's cross-reference is recorded with the completion
+        let existing = s
+            .complete_with_xref(
+                &xref("SO-1"),
+                &key,
+                RecordStatus::Completed,
+                Some("SO-1".into()),
+            )
+            .await
+            .unwrap();
+        // THEN both are on disk when it returns (another connection sees them)
+        assert_eq!(existing, None);
+        let other = Connection::open(&path).unwrap();
+        let (status, result): (String, Option<String>) = other
+            .query_row(
+                "SELECT status, result FROM idempotency WHERE key = ?1",
+                params![key.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(status, RecordStatus::Completed.as_str());
+        assert_eq!(result.as_deref(), Some("SO-1"));
+        assert_eq!(
+            read_xref(&other, "pi_1", "sales_order")
+                .unwrap()
+                .map(|x| x.erp_id),
+            Some(ErpDocumentId::new("SO-1"))
+        );
+        // AND a second one keeps the first cross-reference, returns it, and still completes
+        let key2 = IdempotencyKey::new("post#pi_1#again");
+        s.claim(&claim(key2.as_str())).await.unwrap();
+        let existing = s
+            .complete_with_xref(
+                &xref("SO-2"),
+                &key2,
+                RecordStatus::Completed,
+                Some("SO-2".into()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(existing.map(|x| x.erp_id), Some(ErpDocumentId::new("SO-1")));
+        assert_eq!(
+            s.get(&key2).await.unwrap().map(|r| r.status),
+            Some(RecordStatus::Completed)
+        );
+        drop(s);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_failed_completion_keeps_neither_the_cross_reference_nor_the_completion() {
+        // GIVEN a claimed intent whose completion cannot be written (the table is gone)
+        let s = SqliteStore::in_memory().unwrap();
+        let key = IdempotencyKey::new("post#pi_1");
+        s.claim(&claim(key.as_str())).await.unwrap();
+        s.write(|conn| {
+            conn.execute_batch("ALTER TABLE idempotency RENAME TO idempotency_moved")
+                .map_err(db_err)
+        })
+        .await
+        .unwrap();
+        // WHEN the cross-reference is recorded with the completion
+        let out = s
+            .complete_with_xref(
+                &xref("SO-1"),
+                &key,
+                RecordStatus::Completed,
+                Some("SO-1".into()),
+            )
+            .await;
+        // THEN it fails, and the cross-reference was not kept either
+        assert!(out.is_err());
+        assert_eq!(
+            s.get_xref(&StripeObjectId::new("pi_1"), "sales_order")
+                .await
+                .unwrap(),
+            None
+        );
+    }
 }
