@@ -72,7 +72,10 @@ impl Default for GateConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GateError {
     #[error("circuit breaker open after {failures} consecutive failures; no request sent, next probe in {} ms", retry_after.as_millis())]
-    BreakerOpen { failures: u32, retry_after: Duration },
+    BreakerOpen {
+        failures: u32,
+        retry_after: Duration,
+    },
     #[error("circuit breaker probe in flight for longer than the hold; no request sent")]
     ProbeInFlight { retry_after: Duration },
     #[error("held by the ERP's Retry-After; no request sent, {} ms left", retry_after.as_millis())]
@@ -120,9 +123,14 @@ pub enum Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Breaker {
     Closed,
-    Open { until: Instant, cooldown: Duration },
+    Open {
+        until: Instant,
+        cooldown: Duration,
+    },
     /// One probe is in flight; the cool-down the breaker reopens with if it fails is twice this.
-    Probing { cooldown: Duration },
+    Probing {
+        cooldown: Duration,
+    },
 }
 
 #[derive(Debug)]
@@ -334,7 +342,10 @@ impl Gate {
             if st.breaker != Breaker::Closed {
                 st.breaker = Breaker::Closed;
                 woke = true;
-                tracing::warn!(erp = self.erp, "ERP circuit breaker closed: the ERP answers again");
+                tracing::warn!(
+                    erp = self.erp,
+                    "ERP circuit breaker closed: the ERP answers again"
+                );
             }
         }
         drop(st);
