@@ -2,18 +2,30 @@
 //! (`http::send`): a circuit breaker, a shared hold after a 429 (or a 503 with `Retry-After`),
 //! and an optional request rate.
 //!
-//! - **Circuit breaker**: after [`GateConfig::breaker_failures`] consecutive failures (5xx or no
-//!   answer at all: connection refused, DNS, timeout) the breaker opens. While it is open a call
+//! - **Circuit breaker**: after [`GateConfig::breaker_failures`] consecutive failures (no answer
+//!   at all — connection refused, DNS, timeout — or a 5xx the connector's classifier calls
+//!   retryable) the breaker opens. A 5xx the classifier calls permanent (Epicor's business
+//!   errors arrive as 500 with `ErrorMessage`) is an answer from a working ERP, not a failure. While it is open a call
 //!   fails fast as retryable — no request is sent, nothing can have been committed — with
 //!   `retry_after` = the rest of the cool-down. After the cool-down one probe is let through
 //!   (the other callers wait for its outcome, at most [`GateConfig::max_hold_ms`]); a probe that
 //!   fails doubles the cool-down (up to [`GateConfig::breaker_max_cooldown_ms`]), any answer
-//!   that is not a 5xx closes the breaker.
+//!   that is not a failure closes the breaker.
 //! - **Retry-After**: a 429 (or a 503 that carries `Retry-After`) sets a "not before" instant
 //!   every caller of the connector waits for before sending, instead of each call retrying on
 //!   its own.
 //! - **Request rate** ([`GateConfig::requests_per_second`], off by default): requests are paced
 //!   by a token bucket (GCRA) below a limit the ERP publishes or the installation sets.
+//! - **Learned rate** ([`GateConfig::learn_rate`], on by default): a 429 for a request sent
+//!   under the current rate (none, the configured one, or a learned one) sets a learned rate:
+//!   the 2xx answers to requests sent in the last [`GateConfig::learn_window_ms`] per second,
+//!   times [`GateConfig::learn_margin_percent`] (and, when a rate was already in force, at most
+//!   that rate times [`GateConfig::learn_decrease_percent`]), never below
+//!   [`GateConfig::learn_min_rps`]. While callers wait for rate slots and no 429 comes, it is
+//!   raised by a fixed step ([`GateConfig::learn_increase_percent`] of the rate set at the last
+//!   429) every [`GateConfig::learn_increase_every_ms`]; reaching the configured rate drops it
+//!   (the configured rate applies again). Until the gate has been busy for a whole window a
+//!   429 only holds (there is nothing to measure yet). Rate changes are logged at debug.
 //!
 //! The gate is per process: a Lambda container has one per connector, so with an event
 //! source's `MaximumConcurrency` N there are N gates (N probes per cool-down at most during an
@@ -33,7 +45,7 @@ use tokio::time::Instant;
 ///
 /// **Assumption**: no vendor fact gives a request limit for Epicor Kinetic, Sage Pro or the
 /// Sage 500 facade, so `requests_per_second` is off unless the installation sets it; the breaker
-/// figures are this project's defaults, not vendor figures.
+/// figures and the rate-learning figures are this project's defaults, not vendor figures.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GateConfig {
@@ -52,6 +64,20 @@ pub struct GateConfig {
     pub max_hold_ms: u64,
     /// The hold after a 429 that carries no `Retry-After`.
     pub default_retry_after_ms: u64,
+    /// Learn a request rate from the ERP's 429 answers (below the configured one, if any).
+    pub learn_rate: bool,
+    /// The window the served rate is measured over when a 429 arrives.
+    pub learn_window_ms: u64,
+    /// The learned rate is the served rate times this (per cent, 1–100).
+    pub learn_margin_percent: u32,
+    /// A 429 while a rate is in force sets at most that rate times this (per cent, 1–100).
+    pub learn_decrease_percent: u32,
+    /// The learned rate never goes below this many requests per second (at least 1).
+    pub learn_min_rps: u32,
+    /// The step the learned rate rises by: this per cent of the rate set at the last 429.
+    pub learn_increase_percent: u32,
+    /// How often the learned rate rises while callers wait for slots and no 429 comes.
+    pub learn_increase_every_ms: u64,
 }
 
 impl Default for GateConfig {
@@ -64,6 +90,13 @@ impl Default for GateConfig {
             breaker_max_cooldown_ms: 60_000,
             max_hold_ms: 10_000,
             default_retry_after_ms: 1_000,
+            learn_rate: true,
+            learn_window_ms: 2_000,
+            learn_margin_percent: 95,
+            learn_decrease_percent: 90,
+            learn_min_rps: 1,
+            learn_increase_percent: 5,
+            learn_increase_every_ms: 5_000,
         }
     }
 }
@@ -113,10 +146,13 @@ impl GateError {
 pub enum Outcome {
     /// No answer (connection refused, DNS, timeout, body lost).
     NoAnswer,
-    /// An HTTP answer, with its `Retry-After` if any.
+    /// An HTTP answer, with its `Retry-After` if any and whether the connector's classifier
+    /// calls it retryable (for a 2xx: `false`). Only a retryable 5xx counts as a failure for
+    /// the breaker: a permanent 5xx (a business error) comes from a working ERP.
     Answer {
         status: u16,
         retry_after: Option<Duration>,
+        retryable: bool,
     },
 }
 
@@ -142,6 +178,22 @@ struct State {
     not_before: Option<Instant>,
     /// The rate's theoretical arrival time (GCRA).
     tat: Option<Instant>,
+    /// The learned rate (thousandths of a request per second), when one is in force.
+    learned: Option<u64>,
+    /// The learned rate's additive step (thousandths of a request per second).
+    step: u64,
+    /// When the rate in force last changed (a 429 for a request sent before it is not news).
+    changed: Option<Instant>,
+    /// When the learned rate last rose (or was set).
+    raised: Option<Instant>,
+    /// A caller waited for a rate slot since the last rise (the rate is what limits).
+    waited: bool,
+    /// Send instants of requests answered 2xx, within the learning window.
+    served: std::collections::VecDeque<Instant>,
+    /// Since when requests have been sent without a gap longer than the learning window.
+    busy_since: Option<Instant>,
+    /// The last send.
+    last_send: Option<Instant>,
 }
 
 /// What [`Gate::admit`] does next.
@@ -162,6 +214,9 @@ pub struct Gate {
     probe_done: Notify,
 }
 
+/// Rates are kept in thousandths of a request per second.
+const MILLI: u64 = 1_000;
+
 fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
 }
@@ -176,6 +231,14 @@ impl Gate {
                 breaker: Breaker::Closed,
                 not_before: None,
                 tat: None,
+                learned: None,
+                step: 0,
+                changed: None,
+                raised: None,
+                waited: false,
+                served: std::collections::VecDeque::new(),
+                busy_since: None,
+                last_send: None,
             }),
             probe_done: Notify::new(),
         }
@@ -187,6 +250,24 @@ impl Gate {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The request rate in force, in thousandths of a request per second: the learned one,
+    /// else the configured one, else `None` (no pacing).
+    pub fn rate_milli(&self) -> Option<u64> {
+        let st = self.lock();
+        self.rate_in_force(&st)
+    }
+
+    fn configured_rate(&self) -> Option<u64> {
+        match self.cfg.requests_per_second {
+            Some(r) if r > 0 => Some(u64::from(r) * MILLI),
+            _ => None,
+        }
+    }
+
+    fn rate_in_force(&self, st: &State) -> Option<u64> {
+        st.learned.or_else(|| self.configured_rate())
     }
 
     /// Whether the breaker is open or probing (for tests and diagnostics).
@@ -247,61 +328,190 @@ impl Gate {
                 }
             }
         };
-        let permit = Permit {
+        let mut permit = Permit {
             gate: self,
             probe,
             recorded: false,
+            sent_at: Instant::now(),
         };
-        if let Some(send_at) = self.rate_slot(hold)? {
-            tokio::time::sleep_until(send_at).await;
+        loop {
+            if let Some(send_at) = self.rate_slot(hold)? {
+                tokio::time::sleep_until(send_at).await;
+            }
+            // A 429 that came while this caller waited for its slot holds it too: wait for
+            // the hold and take a new slot (the 429 dropped the reserved ones).
+            let held = self.lock().not_before.filter(|&nb| nb > Instant::now());
+            let Some(nb) = held else { break };
+            let rest = nb.saturating_duration_since(Instant::now());
+            if rest > hold {
+                return Err(GateError::RetryAfter { retry_after: rest });
+            }
+            tokio::time::sleep_until(nb).await;
         }
+        permit.sent_at = Instant::now();
+        self.note_send(permit.sent_at);
         Ok(permit)
     }
 
     /// Reserve the next send slot of the request rate, if one is set; refused when it is
     /// further away than `hold` (nothing is reserved then).
     fn rate_slot(&self, hold: Duration) -> Result<Option<Instant>, GateError> {
-        let rps = match self.cfg.requests_per_second {
+        let mut st = self.lock();
+        let now = Instant::now();
+        self.maybe_raise(&mut st, now);
+        let milli = match self.rate_in_force(&st) {
             Some(r) if r > 0 => r,
             _ => return Ok(None),
         };
-        let interval = Duration::from_secs(1) / rps;
+        let interval = Duration::from_nanos(1_000_000_000_000 / milli);
         let allowance = interval * self.cfg.burst.max(1).saturating_sub(1);
-        let mut st = self.lock();
-        let now = Instant::now();
         let tat = st.tat.map_or(now, |t| t.max(now));
         let send_at = tat.checked_sub(allowance).map_or(now, |t| t.max(now));
         let wait = send_at - now;
         if wait > hold {
             return Err(GateError::RateSlot {
-                rps,
+                rps: u32::try_from(milli.div_ceil(MILLI)).unwrap_or(u32::MAX),
                 retry_after: wait,
             });
+        }
+        if !wait.is_zero() {
+            st.waited = true;
         }
         st.tat = Some(tat + interval);
         Ok(Some(send_at))
     }
 
-    fn record(&self, probe: bool, outcome: Outcome) {
+    fn window(&self) -> Duration {
+        ms(self.cfg.learn_window_ms.max(1))
+    }
+
+    /// Keep track of how long the gate has been busy (for the learning window).
+    fn note_send(&self, at: Instant) {
+        let window = self.window();
+        let mut st = self.lock();
+        if st
+            .last_send
+            .is_none_or(|l| at.saturating_duration_since(l) > window)
+        {
+            st.busy_since = Some(at);
+        }
+        st.last_send = Some(st.last_send.map_or(at, |l| l.max(at)));
+    }
+
+    /// Raise the learned rate by its step when the interval has passed without a 429 and
+    /// callers waited for slots; at the configured rate the learned one is dropped.
+    fn maybe_raise(&self, st: &mut State, now: Instant) {
+        let Some(rate) = st.learned else { return };
+        let every = ms(self.cfg.learn_increase_every_ms.max(1));
+        let since = st.raised.unwrap_or(now);
+        if now.saturating_duration_since(since) < every {
+            return;
+        }
+        st.raised = Some(now);
+        if !std::mem::take(&mut st.waited) {
+            return;
+        }
+        let next = rate + st.step;
+        match self.configured_rate() {
+            Some(c) if next >= c => {
+                st.learned = None;
+                tracing::debug!(
+                    erp = self.erp,
+                    milli_rps = c,
+                    "ERP request rate back at the configured rate"
+                );
+            }
+            _ => {
+                st.learned = Some(next);
+                tracing::debug!(erp = self.erp, milli_rps = next, "ERP request rate raised");
+            }
+        }
+        st.changed = Some(now);
+    }
+
+    /// A 429 for a request sent at `sent_at`: set (or lower) the learned rate.
+    fn learn_from_429(&self, st: &mut State, sent_at: Instant, now: Instant) {
+        if !self.cfg.learn_rate {
+            return;
+        }
+        if st.changed.is_some_and(|c| sent_at <= c) {
+            return; // sent under an earlier rate: that rate's 429 was already counted
+        }
+        let window = self.window();
+        let start = now.checked_sub(window).unwrap_or(now);
+        while st.served.front().is_some_and(|&t| t < start) {
+            st.served.pop_front();
+        }
+        let busy_long_enough = st
+            .busy_since
+            .is_some_and(|b| now.saturating_duration_since(b) >= window);
+        let window_ms = self.cfg.learn_window_ms.max(1);
+        let margin = u64::from(self.cfg.learn_margin_percent.clamp(1, 100));
+        let served = u64::try_from(st.served.len()).unwrap_or(u64::MAX);
+        // Served per second in thousandths: n × 1000 (per s) × 1000 (milli) / window_ms.
+        let measured = busy_long_enough
+            .then(|| served.saturating_mul(1_000_000).saturating_mul(margin) / (window_ms * 100));
+        let decrease = u64::from(self.cfg.learn_decrease_percent.clamp(1, 100));
+        let lowered = self
+            .rate_in_force(st)
+            .map(|r| r.saturating_mul(decrease) / 100);
+        let next = match (measured, lowered) {
+            (Some(m), Some(l)) => m.min(l),
+            (Some(m), None) => m,
+            (None, Some(l)) => l,
+            (None, None) => return, // nothing measured yet: the hold alone
+        };
+        let next = next.max(u64::from(self.cfg.learn_min_rps.max(1)) * MILLI);
+        st.learned = Some(next);
+        st.step = next.saturating_mul(u64::from(self.cfg.learn_increase_percent)) / 100;
+        st.changed = Some(now);
+        st.raised = Some(now);
+        st.waited = false;
+        tracing::debug!(
+            erp = self.erp,
+            milli_rps = next,
+            "ERP answered 429: request rate lowered to a learned rate"
+        );
+    }
+
+    fn record(&self, probe: bool, sent_at: Instant, outcome: Outcome) {
         let now = Instant::now();
-        let (failure, hold) = match outcome {
-            Outcome::NoAnswer => (true, None),
+        let (failure, hold, status) = match outcome {
+            Outcome::NoAnswer => (true, None, None),
             Outcome::Answer {
                 status,
                 retry_after,
+                retryable,
             } => {
                 let hold = match (status, retry_after) {
                     (429, ra) => Some(ra.unwrap_or(ms(self.cfg.default_retry_after_ms))),
                     (503, Some(ra)) => Some(ra),
                     _ => None,
                 };
-                ((500..=599).contains(&status), hold)
+                (
+                    retryable && (500..=599).contains(&status),
+                    hold,
+                    Some(status),
+                )
             }
         };
         let mut st = self.lock();
+        match status {
+            Some(200..=299) if self.cfg.learn_rate => {
+                st.served.push_back(sent_at);
+                let start = now.checked_sub(self.window()).unwrap_or(now);
+                while st.served.front().is_some_and(|&t| t < start) {
+                    st.served.pop_front();
+                }
+            }
+            Some(429) => self.learn_from_429(&mut st, sent_at, now),
+            _ => {}
+        }
         if let Some(h) = hold {
             let until = now + h;
             st.not_before = Some(st.not_before.map_or(until, |nb| nb.max(until)));
+            // The slots reserved before the hold are void: pacing starts again after it.
+            st.tat = None;
         }
         let threshold = self.cfg.breaker_failures;
         let base = ms(self.cfg.breaker_cooldown_ms);
@@ -374,12 +584,14 @@ pub struct Permit<'a> {
     gate: &'a Gate,
     probe: bool,
     recorded: bool,
+    /// When the request was let through.
+    sent_at: Instant,
 }
 
 impl Permit<'_> {
     pub fn record(mut self, outcome: Outcome) {
         self.recorded = true;
-        self.gate.record(self.probe, outcome);
+        self.gate.record(self.probe, self.sent_at, outcome);
     }
 }
 

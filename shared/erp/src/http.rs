@@ -58,14 +58,24 @@ where
                 return Err(classify_transport(erp, &e));
             }
         };
-        permit.record(Outcome::Answer {
-            status: status.as_u16(),
-            retry_after: parse_retry_after(&headers),
-        });
+        let retry_after = parse_retry_after(&headers);
         if status.is_success() {
+            permit.record(Outcome::Answer {
+                status: status.as_u16(),
+                retry_after,
+                retryable: false,
+            });
             return Ok((status, body.to_vec()));
         }
+        // The outcome is recorded after the connector's classifier has run: a 5xx it calls
+        // permanent (a business error, e.g. Epicor's 500 with `ErrorMessage`) is not a failure
+        // for the breaker.
         let err = classify(status, &headers, &body);
+        permit.record(Outcome::Answer {
+            status: status.as_u16(),
+            retry_after,
+            retryable: err.is_retriable(),
+        });
         if err.is_auth() && !refreshed {
             refreshed = true;
             if creds.refresh().await? {
