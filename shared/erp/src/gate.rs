@@ -16,16 +16,19 @@
 //!   its own.
 //! - **Request rate** ([`GateConfig::requests_per_second`], off by default): requests are paced
 //!   by a token bucket (GCRA) below a limit the ERP publishes or the installation sets.
-//! - **Learned rate** ([`GateConfig::learn_rate`], on by default): a 429 for a request sent
-//!   under the current rate (none, the configured one, or a learned one) sets a learned rate:
-//!   the 2xx answers to requests sent in the last [`GateConfig::learn_window_ms`] per second,
-//!   times [`GateConfig::learn_margin_percent`] (and, when a rate was already in force, at most
-//!   that rate times [`GateConfig::learn_decrease_percent`]), never below
-//!   [`GateConfig::learn_min_rps`]. While callers wait for rate slots and no 429 comes, it is
-//!   raised by a fixed step ([`GateConfig::learn_increase_percent`] of the rate set at the last
-//!   429) every [`GateConfig::learn_increase_every_ms`]; reaching the configured rate drops it
-//!   (the configured rate applies again). Until the gate has been busy for a whole window a
-//!   429 only holds (there is nothing to measure yet). Rate changes are logged at debug.
+//! - **Learned rate** ([`GateConfig::learn_rate`], on by default): a 429 says the ERP's
+//!   bucket is empty. Between two such moments the ERP served what it refilled, so the 2xx
+//!   answers to requests sent since the previous 429 divided by the time since it is the
+//!   ERP's rate (at most: less when demand let the bucket fill up). A 429 for a request sent
+//!   after the previous 429 sets the learned rate to that measure times
+//!   [`GateConfig::learn_margin_percent`] (and, when a rate was already in force, at most that
+//!   rate times [`GateConfig::learn_decrease_percent`]), never below
+//!   [`GateConfig::learn_min_rps`]. The first 429 (or the first after the gate was idle for
+//!   [`GateConfig::learn_idle_ms`]) only starts the measure and holds. While callers wait for
+//!   rate slots and no 429 comes, the learned rate rises by a fixed step
+//!   ([`GateConfig::learn_increase_percent`] of the rate set at the last 429) every
+//!   [`GateConfig::learn_increase_every_ms`]; reaching the configured rate drops it (the
+//!   configured rate applies again). Rate changes are logged at debug, without payloads.
 //!
 //! The gate is per process: a Lambda container has one per connector, so with an event
 //! source's `MaximumConcurrency` N there are N gates (N probes per cool-down at most during an
@@ -66,8 +69,9 @@ pub struct GateConfig {
     pub default_retry_after_ms: u64,
     /// Learn a request rate from the ERP's 429 answers (below the configured one, if any).
     pub learn_rate: bool,
-    /// The window the served rate is measured over when a 429 arrives.
-    pub learn_window_ms: u64,
+    /// A gap without requests longer than this (outside a hold) means the gate was idle: the
+    /// next 429 starts a new measure instead of ending one.
+    pub learn_idle_ms: u64,
     /// The learned rate is the served rate times this (per cent, 1–100).
     pub learn_margin_percent: u32,
     /// A 429 while a rate is in force sets at most that rate times this (per cent, 1–100).
@@ -91,7 +95,7 @@ impl Default for GateConfig {
             max_hold_ms: 10_000,
             default_retry_after_ms: 1_000,
             learn_rate: true,
-            learn_window_ms: 2_000,
+            learn_idle_ms: 2_000,
             learn_margin_percent: 95,
             learn_decrease_percent: 90,
             learn_min_rps: 1,
@@ -182,15 +186,18 @@ struct State {
     learned: Option<u64>,
     /// The learned rate's additive step (thousandths of a request per second).
     step: u64,
-    /// When the rate in force last changed (a 429 for a request sent before it is not news).
-    changed: Option<Instant>,
+    /// The 429 that started the current measure (a 429 for a request sent before it belongs
+    /// to the same empty bucket and is not news).
+    span_start: Option<Instant>,
+    /// 2xx answers to requests sent since `span_start`.
+    span_served: u64,
+    /// The end of the latest hold (a gap in sends during a hold is not idleness).
+    hold_end: Option<Instant>,
     /// When the learned rate last rose (or was set).
     raised: Option<Instant>,
     /// A caller waited for a rate slot since the last rise (the rate is what limits).
     waited: bool,
-    /// Send instants of requests answered 2xx, within the learning window.
-    served: std::collections::VecDeque<Instant>,
-    /// Since when requests have been sent without a gap longer than the learning window.
+    /// Since when requests have been sent without an idle gap.
     busy_since: Option<Instant>,
     /// The last send.
     last_send: Option<Instant>,
@@ -233,10 +240,11 @@ impl Gate {
                 tat: None,
                 learned: None,
                 step: 0,
-                changed: None,
+                span_start: None,
+                span_served: 0,
+                hold_end: None,
                 raised: None,
                 waited: false,
-                served: std::collections::VecDeque::new(),
                 busy_since: None,
                 last_send: None,
             }),
@@ -381,18 +389,15 @@ impl Gate {
         Ok(Some(send_at))
     }
 
-    fn window(&self) -> Duration {
-        ms(self.cfg.learn_window_ms.max(1))
-    }
-
-    /// Keep track of how long the gate has been busy (for the learning window).
+    /// Keep track of how long the gate has been busy (for the learning measure).
     fn note_send(&self, at: Instant) {
-        let window = self.window();
+        let idle = ms(self.cfg.learn_idle_ms.max(1));
         let mut st = self.lock();
-        if st
-            .last_send
-            .is_none_or(|l| at.saturating_duration_since(l) > window)
-        {
+        let quiet_since = match (st.last_send, st.hold_end) {
+            (Some(l), Some(h)) => Some(l.max(h)),
+            (l, h) => l.or(h),
+        };
+        if quiet_since.is_none_or(|q| at.saturating_duration_since(q) > idle) {
             st.busy_since = Some(at);
         }
         st.last_send = Some(st.last_send.map_or(at, |l| l.max(at)));
@@ -426,7 +431,6 @@ impl Gate {
                 tracing::debug!(erp = self.erp, milli_rps = next, "ERP request rate raised");
             }
         }
-        st.changed = Some(now);
     }
 
     /// A 429 for a request sent at `sent_at`: set (or lower) the learned rate.
@@ -434,23 +438,31 @@ impl Gate {
         if !self.cfg.learn_rate {
             return;
         }
-        if st.changed.is_some_and(|c| sent_at <= c) {
-            return; // sent under an earlier rate: that rate's 429 was already counted
+        if st.span_start.is_some_and(|c| sent_at <= c) {
+            return; // the same empty bucket as the 429 that started the measure
         }
-        let window = self.window();
-        let start = now.checked_sub(window).unwrap_or(now);
-        while st.served.front().is_some_and(|&t| t < start) {
-            st.served.pop_front();
-        }
-        let busy_long_enough = st
-            .busy_since
-            .is_some_and(|b| now.saturating_duration_since(b) >= window);
-        let window_ms = self.cfg.learn_window_ms.max(1);
-        let margin = u64::from(self.cfg.learn_margin_percent.clamp(1, 100));
-        let served = u64::try_from(st.served.len()).unwrap_or(u64::MAX);
-        // Served per second in thousandths: n × 1000 (per s) × 1000 (milli) / window_ms.
-        let measured = busy_long_enough
-            .then(|| served.saturating_mul(1_000_000).saturating_mul(margin) / (window_ms * 100));
+        let idle_since_start = match (st.span_start, st.busy_since) {
+            (Some(start), Some(busy)) => busy > start,
+            _ => true,
+        };
+        let measured = match st.span_start {
+            Some(start) if !idle_since_start => {
+                let span_ms = u64::try_from(now.saturating_duration_since(start).as_millis())
+                    .unwrap_or(u64::MAX)
+                    .max(1);
+                let margin = u64::from(self.cfg.learn_margin_percent.clamp(1, 100));
+                // Served per second in thousandths: n × 1000 (ms per s) × 1000 / span_ms.
+                Some(
+                    st.span_served
+                        .saturating_mul(1_000_000)
+                        .saturating_mul(margin)
+                        / span_ms.saturating_mul(100),
+                )
+            }
+            _ => None,
+        };
+        st.span_start = Some(now);
+        st.span_served = 0;
         let decrease = u64::from(self.cfg.learn_decrease_percent.clamp(1, 100));
         let lowered = self
             .rate_in_force(st)
@@ -464,7 +476,6 @@ impl Gate {
         let next = next.max(u64::from(self.cfg.learn_min_rps.max(1)) * MILLI);
         st.learned = Some(next);
         st.step = next.saturating_mul(u64::from(self.cfg.learn_increase_percent)) / 100;
-        st.changed = Some(now);
         st.raised = Some(now);
         st.waited = false;
         tracing::debug!(
@@ -497,12 +508,8 @@ impl Gate {
         };
         let mut st = self.lock();
         match status {
-            Some(200..=299) if self.cfg.learn_rate => {
-                st.served.push_back(sent_at);
-                let start = now.checked_sub(self.window()).unwrap_or(now);
-                while st.served.front().is_some_and(|&t| t < start) {
-                    st.served.pop_front();
-                }
+            Some(200..=299) if st.span_start.is_none_or(|start| sent_at > start) => {
+                st.span_served = st.span_served.saturating_add(1);
             }
             Some(429) => self.learn_from_429(&mut st, sent_at, now),
             _ => {}
@@ -512,6 +519,7 @@ impl Gate {
             st.not_before = Some(st.not_before.map_or(until, |nb| nb.max(until)));
             // The slots reserved before the hold are void: pacing starts again after it.
             st.tat = None;
+            st.hold_end = Some(st.hold_end.map_or(until, |e| e.max(until)));
         }
         let threshold = self.cfg.breaker_failures;
         let base = ms(self.cfg.breaker_cooldown_ms);
