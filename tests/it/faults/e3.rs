@@ -16,14 +16,18 @@
 //! - **configured**: the gate set to the bucket's published rate
 //!   (`"gate": {"requests_per_second": 10}`): the drain is asserted within ± 10 %.
 //! - **learned**: no rate configured (the usual case: installations rarely know their ERP's
-//!   limit); the gate learns one from the 429 answers (the 2xx served in the last 2 s × 95 %,
-//!   lowered to 90 % on a later 429, raised by 5 % every 5 s while paced). The figure is
-//!   asserted the same way: < 1 % 429 after the first 5 s, drain within ± 10 % of served / 10
-//!   per second. The learning costs the first seconds: until the gate has been busy for a
-//!   whole 2 s window a 429 only holds (three or so rounds of about ten 429 answers each, all
-//!   inside the first interval), and the learned rate sits a little under the limit between
-//!   429s (95 % of it, rising by 5 % steps), so the drain runs a few per cent longer than with
-//!   the configured rate.
+//!   limit); the gate learns one from the 429 answers: the first 429 holds and starts a
+//!   measure, the next (for a request sent after it) ends it with the 2xx served in between
+//!   per second × 95 % (at most 90 % of a rate already in force), and the rate rises by 5 %
+//!   of that every 5 s while callers wait for slots. The figure is asserted the same way:
+//!   < 1 % 429 after the first 5 s, drain within ± 10 % of served / 10 per second. The
+//!   learning costs the first seconds (two or three rounds of about ten 429 answers each,
+//!   all inside the first interval), and the learned rate sits a little under the limit
+//!   between 429s, so the drain runs a few per cent longer than with the configured rate
+//!   (measured: 1 of 370 requests answered 429 after the first 5 s, drained in 107 % of
+//!   served / 10 per second; the configured run: 0 of 355, 101 %). The margin to the
+//!   figure is thinner than with the configured rate: a second 429 round after the first
+//!   interval, or a slower climb back to the limit, takes it to the edge.
 
 use super::erp_rig::{sagepro_gated, Rig};
 use super::esm::Esm;
