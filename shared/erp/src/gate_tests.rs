@@ -608,3 +608,32 @@ async fn with_learning_off_a_429_only_holds() {
         "the storm the learning prevents"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_429_after_an_idle_gap_restarts_the_measure_instead_of_learning_a_trickle() {
+    let gate = Gate::new("x", GateConfig::default());
+    for _ in 0..5 {
+        fail(&gate, answer(201)).await;
+    }
+    fail(&gate, answer(429)).await; // the first 429: holds, starts the measure
+    assert_eq!(gate.rate_milli(), None);
+    tokio::time::advance(Duration::from_secs(30)).await; // idle
+    for _ in 0..3 {
+        fail(&gate, answer(201)).await;
+    }
+    fail(&gate, answer(429)).await;
+    assert_eq!(
+        gate.rate_milli(),
+        None,
+        "3 served over 30 idle seconds says nothing about the ERP's rate"
+    );
+    // One busy round: 10 served in the second after the hold, then the bucket is empty.
+    for _ in 0..10 {
+        fail(&gate, answer(201)).await;
+        tokio::time::advance(Duration::from_millis(100)).await;
+    }
+    fail(&gate, answer(429)).await;
+    let learned = gate.rate_milli().unwrap();
+    // 10 served in 2 s (the 1 s hold, then 10 × 100 ms) × 95 %.
+    assert_eq!(learned, 4_750);
+}
