@@ -1,9 +1,11 @@
 //! Shared plumbing of the HTTP connectors (Epicor, Sage Pro, the Sage 500 sandbox facade):
-//! send a request, refresh credentials once on 401/403, read the body, and hand any non-2xx
-//! answer to the connector's own classifier.
+//! pass the connector's [`Gate`] (circuit breaker, `Retry-After` hold, request rate), send a
+//! request, refresh credentials once on 401/403, read the body, and hand any non-2xx answer to
+//! the connector's own classifier.
 
 use crate::connector::Credentials;
-use crate::error::{classify_transport, ErpError};
+use crate::error::{classify_transport, parse_retry_after, ErpError};
+use crate::gate::{Gate, Outcome};
 use reqwest::header::HeaderMap;
 use reqwest::{RequestBuilder, StatusCode};
 
@@ -20,11 +22,13 @@ pub(crate) fn shared_tls(
 /// A connector's classifier of a non-success HTTP answer (its `retry.rs`).
 pub(crate) type Classifier = fn(StatusCode, &HeaderMap, &[u8]) -> ErpError;
 
-/// Send the request built by `build` with the current credentials. On 401/403 refresh the
-/// credentials once and resend; a second 401/403 (or no refresher) is an authentication error.
-/// Returns the status and body of a 2xx answer.
+/// Send the request built by `build` with the current credentials, through `gate` (a refusal
+/// is retryable and sent nothing). On 401/403 refresh the credentials once and resend; a
+/// second 401/403 (or no refresher) is an authentication error. Returns the status and body of
+/// a 2xx answer.
 pub(crate) async fn send<C, B>(
     erp: &'static str,
+    gate: &Gate,
     creds: &Credentials<C>,
     build: B,
     classify: Classifier,
@@ -37,20 +41,41 @@ where
     let mut refreshed = false;
     loop {
         let current = creds.current();
-        let resp = build(&current)
-            .send()
-            .await
-            .map_err(|e| classify_transport(erp, &e))?;
+        let permit = gate.admit().await.map_err(|e| e.into_erp(erp))?;
+        let resp = match build(&current).send().await {
+            Ok(r) => r,
+            Err(e) => {
+                permit.record(Outcome::NoAnswer);
+                return Err(classify_transport(erp, &e));
+            }
+        };
         let status = resp.status();
         let headers = resp.headers().clone();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| classify_transport(erp, &e))?;
+        let body = match resp.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                permit.record(Outcome::NoAnswer);
+                return Err(classify_transport(erp, &e));
+            }
+        };
+        let retry_after = parse_retry_after(&headers);
         if status.is_success() {
+            permit.record(Outcome::Answer {
+                status: status.as_u16(),
+                retry_after,
+                retryable: false,
+            });
             return Ok((status, body.to_vec()));
         }
+        // The outcome is recorded after the connector's classifier has run: a 5xx it calls
+        // permanent (a business error, e.g. Epicor's 500 with `ErrorMessage`) is not a failure
+        // for the breaker.
         let err = classify(status, &headers, &body);
+        permit.record(Outcome::Answer {
+            status: status.as_u16(),
+            retry_after,
+            retryable: err.is_retriable(),
+        });
         if err.is_auth() && !refreshed {
             refreshed = true;
             if creds.refresh().await? {

@@ -10,6 +10,7 @@ pub mod connector;
 pub mod error;
 pub mod fields;
 pub mod fit;
+pub mod gate;
 pub mod kind;
 pub mod lazy;
 pub mod posting;
@@ -23,6 +24,7 @@ pub use connector::{
     Credentials, DocumentReadBack, ErpConnector, ErpCustomerMatch, ErpCustomerRecord, LedgerState,
 };
 pub use error::{ErpError, ErpErrorKind};
+pub use gate::{Gate, GateConfig, GateError};
 pub use posting::{post_command, with_retry, PostOutcome, RetryPolicy};
 
 pub mod epicor;

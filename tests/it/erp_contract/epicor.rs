@@ -30,6 +30,7 @@ fn config(sb: &SandboxHandle) -> EpicorConfig {
         posting: Default::default(),
         payment_methods: ledgerbridge_erp::epicor::config::default_payment_methods(),
         gl_accounts: Default::default(),
+        gate: Default::default(),
     }
 }
 

@@ -1,16 +1,20 @@
 //! E2 — the ERP is down (every request answered 503 before anything is committed) for a while,
-//! then recovers: bounded exponential backoff with jitter, no loss, and the backlog drains
-//! after recovery.
+//! then recovers: bounded exponential backoff with jitter, the connector's circuit breaker
+//! opens, no loss, and the backlog drains after recovery.
 //!
-//! Figure: ERP down 10 min → 0 lost; ≤ the mapping's maximum concurrency in calls per second
-//! during the outage; backlog drained ≤ 10 min after recovery. **Scaled 30× in time**: a 20 s
-//! outage, drained ≤ 20 s after recovery, 100 journal messages (Sage Pro), 2 concurrent
-//! invocations of 10 records each. The ERP calls made during the outage are counted per second
-//! from the sandbox's request log and printed. **Not at figure** on that count: ledgerbridge
-//! has no circuit breaker yet, so every record in flight retries on its own backoff (about
-//! 20–60 calls/s here against the figure's 2); see docs/fault-matrix.md.
+//! Figure: ERP down 10 min → 0 lost; ≤ the event source's maximum concurrency in calls per
+//! second during the outage; backlog drained ≤ 10 min after recovery. **Scaled 30× in time**:
+//! a 20 s outage, drained ≤ 20 s after recovery, 100 journal messages (Sage Pro), 2 concurrent
+//! invocations of 10 records each. The breaker opens after 5 consecutive failures and probes
+//! after a cool-down of 1 s doubling to 4 s (not scaled: the bound is in calls per real
+//! second, and one probe per gate per cool-down of at least 1 s keeps each gate at ≤ 1 call/s).
+//! The ERP calls made during the outage are counted per second from the sandbox's request
+//! log; every second after the first (in which the breaker opens) must have at most
+//! `MAX_CONCURRENCY` calls. The rig's two concurrent invocations share one connector, so one
+//! gate (one process); a deployment has one gate per Lambda container, so at most
+//! `MaximumConcurrency` probes per cool-down.
 
-use super::erp_rig::Rig;
+use super::erp_rig::{sagepro_gated, Rig};
 use super::esm::Esm;
 use ledgerbridge_erp::RetryPolicy;
 use ledgerbridge_erp_sandbox::{ErpKind, Faults};
@@ -74,7 +78,12 @@ async fn e2_an_erp_outage_loses_nothing_and_drains_after_recovery() {
             *recovered_at.lock().unwrap() = Some(Instant::now());
         }
     };
-    let run = rig.run(crate::pipeline::sagepro(&sb), during).await;
+    let gate = serde_json::json!({
+        "breaker_failures": 5, "breaker_cooldown_ms": 1000, "breaker_max_cooldown_ms": 4000,
+        // Shorter than an invocation (2 s): a caller waits at most this for a probe's outcome.
+        "max_hold_ms": 1000,
+    });
+    let run = rig.run(sagepro_gated(&sb, gate), during).await;
     let done = Instant::now() - Duration::from_secs(8);
     let recovered = recovered_at.lock().unwrap().unwrap();
     let drained_in = done.saturating_duration_since(recovered);
@@ -87,6 +96,14 @@ async fn e2_an_erp_outage_loses_nothing_and_drains_after_recovery() {
     super::assert_each_once(&sb, ErpKind::SagePro, &rig.commands());
     run.assert_clean();
     assert!(outage_calls > 0, "the outage was exercised");
+    // The breaker opens within the first second (5 failures answered at once); from then on
+    // the calls are the breaker's probes.
+    assert!(rates.len() >= 2, "{rates:?}");
+    assert!(
+        rates[1..].iter().all(|&n| n <= MAX_CONCURRENCY),
+        "calls per second during the outage after the breaker opened {:?} (figure: ≤ {MAX_CONCURRENCY})",
+        &rates[1..]
+    );
     assert!(
         drained_in <= OUTAGE,
         "drained {drained_in:?} after recovery (figure: within the outage's length)"

@@ -7,9 +7,22 @@ use super::esm::{drain, queue_with_dlq, send_all, Esm, EsmStats};
 use super::{journal_messages, post_stage};
 use crate::support::moto;
 use ledgerbridge_adapters::lambda::process_batch;
-use ledgerbridge_erp::{ErpConnector, RetryPolicy};
+use ledgerbridge_core::secrets::Secret;
+use ledgerbridge_erp::{AnyConnector, ErpConnector, ErpSettings, RetryPolicy};
+use ledgerbridge_erp_sandbox::SandboxHandle;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The Sage Pro connector of `crate::pipeline::sagepro` (built from the JSON settings, as the
+/// erp-post function builds it) with the settings' `gate` object set to `gate`.
+pub fn sagepro_gated(sb: &SandboxHandle, gate: serde_json::Value) -> AnyConnector {
+    let settings = serde_json::json!({
+        "kind": "sagepro", "base_url": sb.base_url(), "timeout_ms": 5000,
+        "api_key": sb.keys().sagepro_api_key, "gate": gate,
+    });
+    AnyConnector::from_settings(ErpSettings::from_json(&Secret::new(settings.to_string())).unwrap())
+        .unwrap()
+}
 
 /// What a run left behind.
 pub struct Run {

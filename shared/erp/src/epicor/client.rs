@@ -45,6 +45,8 @@ pub struct EpicorConnector {
     cfg: EpicorConfig,
     creds: Credentials<EpicorCredentials>,
     http: reqwest::Client,
+    /// Breaker, `Retry-After` hold and request rate of every request this connector sends.
+    gate: crate::gate::Gate,
     root: String,
     /// One lock per day group, held from finding the group to posting it, so this process never
     /// posts (and so deletes) a group another of its tasks is adding a document to.
@@ -76,6 +78,7 @@ impl EpicorConnector {
             cfg.company
         );
         Ok(EpicorConnector {
+            gate: crate::gate::Gate::new(ERP, cfg.gate.clone()),
             cfg,
             creds,
             http,
@@ -140,7 +143,7 @@ impl EpicorConnector {
             }
             b
         };
-        let (_, body) = http::send(ERP, &self.creds, build, classify)
+        let (_, body) = http::send(ERP, &self.gate, &self.creds, build, classify)
             .await
             .map_err(|e| reclassify(e, &self.cfg.errors.transient_markers))?;
         if body.is_empty() {

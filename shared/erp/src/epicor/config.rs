@@ -144,6 +144,10 @@ pub struct EpicorConfig {
     /// How the mapping's GL accounts become Epicor's internal `GLAccount`.
     #[serde(default)]
     pub gl_accounts: EpicorGlAccounts,
+    /// The connector's gate: circuit breaker, `Retry-After` hold and optional request rate
+    /// (`crate::gate`; every field optional, the rate off unless set).
+    #[serde(default)]
+    pub gate: crate::gate::GateConfig,
 }
 
 /// Epicor's `GLAccount` is the internal account, segment values joined by `|` (e.g. `1010|00`);

@@ -1101,6 +1101,7 @@ mod tests {
             posting: Default::default(),
             payment_methods: crate::epicor::config::default_payment_methods(),
             gl_accounts: Default::default(),
+            gate: Default::default(),
         }
     }
 

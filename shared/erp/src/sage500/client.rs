@@ -145,7 +145,8 @@ impl Sage500Connector<Sage500Backend> {
                     Sage500Backend::Http(
                         HttpDb::new(base, &cfg.company, key, timeout)?
                             .with_calls(cfg.api.clone(), steps)
-                            .with_dim_job(cfg.customer_update_dim_job),
+                            .with_dim_job(cfg.customer_update_dim_job)
+                            .with_gate(cfg.gate.clone()),
                     )
                 }
                 #[cfg(feature = "sqlserver")]

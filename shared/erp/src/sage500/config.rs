@@ -399,6 +399,10 @@ pub struct Sage500Config {
     pub sales_order: Sage500SalesOrder,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// The HTTP facade's gate (not used over SQL Server): circuit breaker, `Retry-After` hold and optional request rate
+    /// (`crate::gate`; every field optional, the rate off unless set).
+    #[serde(default)]
+    pub gate: crate::gate::GateConfig,
 }
 
 /// Status, seats and period end in `UserFld2`–`UserFld4`; the plan has no free user field by
@@ -450,6 +454,7 @@ impl Sage500Config {
             api: Sage500ApiCall::default(),
             sales_order: Sage500SalesOrder::default(),
             timeout_ms: default_timeout_ms(),
+            gate: Default::default(),
         }
     }
 }

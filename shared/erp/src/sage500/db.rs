@@ -133,6 +133,8 @@ pub struct HttpDb {
     api: Sage500ApiCall,
     steps: Vec<(String, i64)>,
     dim_job: Option<i64>,
+    /// Breaker, `Retry-After` hold and request rate of every request this client sends.
+    gate: crate::gate::Gate,
 }
 
 impl std::fmt::Debug for HttpDb {
@@ -199,6 +201,7 @@ impl HttpDb {
             api: Sage500ApiCall::default(),
             steps: Vec::new(),
             dim_job: None,
+            gate: crate::gate::Gate::new(ERP, crate::gate::GateConfig::default()),
         })
     }
 
@@ -206,6 +209,12 @@ impl HttpDb {
     pub fn with_calls(mut self, api: Sage500ApiCall, steps: Vec<(String, i64)>) -> Self {
         self.api = api;
         self.steps = steps;
+        self
+    }
+
+    /// The gate's settings (`gate` of the settings; the defaults otherwise).
+    pub fn with_gate(mut self, cfg: crate::gate::GateConfig) -> Self {
+        self.gate = crate::gate::Gate::new(ERP, cfg);
         self
     }
 
@@ -219,7 +228,7 @@ impl HttpDb {
         &self,
         build: impl Fn(&Secret<String>) -> reqwest::RequestBuilder,
     ) -> Result<Value, ErpError> {
-        let (_, body) = http::send(ERP, &self.api_key, build, classify).await?;
+        let (_, body) = http::send(ERP, &self.gate, &self.api_key, build, classify).await?;
         serde_json::from_slice(&body).map_err(|e| ErpError::Retryable {
             erp: ERP,
             status: None,

@@ -20,6 +20,8 @@ pub struct SageProConnector {
     cfg: SageProConfig,
     creds: Credentials<SageProCredentials>,
     http: reqwest::Client,
+    /// Breaker, `Retry-After` hold and request rate of every request this connector sends.
+    gate: crate::gate::Gate,
 }
 
 impl std::fmt::Debug for SageProConnector {
@@ -44,7 +46,12 @@ impl SageProConnector {
                 erp: ERP,
                 message: e.to_string(),
             })?;
-        Ok(SageProConnector { cfg, creds, http })
+        Ok(SageProConnector {
+            gate: crate::gate::Gate::new(ERP, cfg.gate.clone()),
+            cfg,
+            creds,
+            http,
+        })
     }
 
     async fn call(&self, req: &SageProRequest) -> Result<Value, ErpError> {
@@ -71,7 +78,7 @@ impl SageProConnector {
             }
             b
         };
-        let (_, body) = http::send(ERP, &self.creds, build, classify).await?;
+        let (_, body) = http::send(ERP, &self.gate, &self.creds, build, classify).await?;
         if body.is_empty() {
             return Ok(Value::Null);
         }

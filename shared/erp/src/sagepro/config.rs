@@ -27,6 +27,10 @@ pub struct SageProConfig {
     pub customer_fields: CustomerFieldMap,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// The connector's gate: circuit breaker, `Retry-After` hold and optional request rate
+    /// (`crate::gate`; every field optional, the rate off unless set).
+    #[serde(default)]
+    pub gate: crate::gate::GateConfig,
 }
 
 pub fn default_customer_fields() -> CustomerFieldMap {
@@ -66,6 +70,7 @@ impl SageProConfig {
             customer_id_max_len: default_custno_len(),
             customer_fields: default_customer_fields(),
             timeout_ms: default_timeout_ms(),
+            gate: Default::default(),
         }
     }
 }
