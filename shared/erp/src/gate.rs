@@ -25,9 +25,11 @@
 //!   rate times [`GateConfig::learn_decrease_percent`]), never below
 //!   [`GateConfig::learn_min_rps`]. The first 429 (or the first after the gate was idle for
 //!   [`GateConfig::learn_idle_ms`]) only starts the measure and holds. While callers wait for
-//!   rate slots and no 429 comes, the learned rate rises by a fixed step
-//!   ([`GateConfig::learn_increase_percent`] of the rate set at the last 429) every
-//!   [`GateConfig::learn_increase_every_ms`]; reaching the configured rate drops it (the
+//!   rate slots and no 429 comes, the learned rate rises every
+//!   [`GateConfig::learn_increase_every_ms`] by a step that starts at
+//!   [`GateConfig::learn_increase_percent`] of the rate set at the last 429 and doubles after
+//!   each rise (so a rate learned low from a slow sender is won back in a few steps, and the
+//!   next 429 starts the small step again); reaching the configured rate drops it (the
 //!   configured rate applies again). Rate changes are logged at debug, without payloads.
 //!
 //! The gate is per process: a Lambda container has one per connector, so with an event
@@ -78,7 +80,8 @@ pub struct GateConfig {
     pub learn_decrease_percent: u32,
     /// The learned rate never goes below this many requests per second (at least 1).
     pub learn_min_rps: u32,
-    /// The step the learned rate rises by: this per cent of the rate set at the last 429.
+    /// The first step the learned rate rises by: this per cent of the rate set at the last
+    /// 429 (the step doubles after each rise until the next 429).
     pub learn_increase_percent: u32,
     /// How often the learned rate rises while callers wait for slots and no 429 comes.
     pub learn_increase_every_ms: u64,
@@ -428,6 +431,7 @@ impl Gate {
             }
             _ => {
                 st.learned = Some(next);
+                st.step = st.step.saturating_mul(2);
                 tracing::debug!(erp = self.erp, milli_rps = next, "ERP request rate raised");
             }
         }
