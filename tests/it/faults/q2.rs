@@ -5,8 +5,9 @@
 //! Figure: 10,000 messages at a 5 % crash rate → 10,000 effects exactly once, 0 in the DLQ.
 //! The default run is **scaled to 1,000 messages** (`q2_…_scaled`; same 5 % rate, about 50
 //! crashes): 10,000 take many minutes of the shared CI machine through moto, and the mechanism
-//! does not depend on the count. The figure is `q2_…_at_figure`, ignored by default; run it
-//! with `cargo test -p ledgerbridge-tests -- --ignored faults::q2`.
+//! does not depend on the count. The figure is `q2_…_at_figure`, ignored by default, fed to
+//! the queue in waves of [`WAVE`]; run it with
+//! `cargo test -p ledgerbridge-tests -- --ignored faults::q2`.
 
 use super::esm::{queue_with_dlq, send_all, Esm};
 use super::failpoints::CrashAfterCommit;
