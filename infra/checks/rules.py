@@ -8,6 +8,9 @@ The rules encode the AWS guidance for Lambda + SQS and this project's operating 
   + MaximumBatchingWindowInSeconds; ReportBatchItemFailures; a redrive policy with maxReceiveCount >= 5
   into a dead-letter queue that keeps messages longer than the source;
 * the ERP poster's event source has ScalingConfig.MaximumConcurrency (within 2..1000);
+* the ERP poster's claim lease (LEDGERBRIDGE_LEASE_MS, or the code's default) outlasts its Timeout plus a
+  margin (the ERP search lag it allows for, at least 10 s): a claim that lapses while its holder still runs
+  lets a second worker post the same document;
 * every queue is encrypted at rest (SqsManagedSseEnabled or a KMS key);
 * every dead-letter queue has a depth > 0 alarm, every consumed queue an age-of-oldest-message alarm,
   every function an Errors alarm;
@@ -36,6 +39,17 @@ LAMBDA_DEFAULT_TIMEOUT = 3
 MAX_CONCURRENCY_RANGE = (2, 1000)
 # Logical id of the function that posts to the ERP (its event source must be concurrency-capped).
 ERP_POSTER = "ErpPostFunction"
+# erp-post's claim lease when LEDGERBRIDGE_LEASE_MS is not set: `post_lease_ms` in shared/app/src/defaults.rs
+# (test_rules.py reads it from there, so the two cannot drift apart).
+ERP_POST_LEASE_ENV = "LEDGERBRIDGE_LEASE_MS"
+ERP_POST_LEASE_DEFAULT_MS = 120_000
+# The ERP search lag erp-post waits out after a create that may have committed, holding the claim meanwhile:
+# LEDGERBRIDGE_ERP_SEARCH_LAG_SECS, default `RetryPolicy::settle_after_ambiguous` in shared/erp/src/posting.rs.
+ERP_SEARCH_LAG_ENV = "LEDGERBRIDGE_ERP_SEARCH_LAG_SECS"
+ERP_SEARCH_LAG_DEFAULT_SECS = 45
+# The least margin of the lease over the Timeout (clock skew between workers, the claim's own write), used when
+# the search lag is set below it. An assumption: no AWS source gives a figure.
+MIN_LEASE_MARGIN_SECS = 10
 
 NAME_PROPERTIES = {
     "AWS::SQS::Queue": "QueueName",
@@ -197,6 +211,34 @@ def check_event_sources(t: Template) -> list[str]:
     return errors
 
 
+def check_claim_lease(t: Template) -> list[str]:
+    """erp-post's claim lease must outlast one run of the function plus a margin.
+
+    A claim (the intent record `INPROGRESS` with its `in_progress_expiration`) that lapses while its holder is
+    still running lets a redelivered copy take it over and post the same document. The holder runs at most its
+    Timeout; after a create that may have committed it keeps the claim held while the ERP's search catches up
+    (the search lag), so the margin is that lag, and at least MIN_LEASE_MARGIN_SECS."""
+    if ERP_POSTER not in t.resources:
+        return []
+    p = t.props(ERP_POSTER)
+    env = ((p.get("Environment") or {}).get("Variables")) or {}
+    try:
+        timeout = t.number(p.get("Timeout"), LAMBDA_DEFAULT_TIMEOUT, "max")
+        lease_ms = t.number(env.get(ERP_POST_LEASE_ENV), ERP_POST_LEASE_DEFAULT_MS, "min")
+        lag = t.number(env.get(ERP_SEARCH_LAG_ENV), ERP_SEARCH_LAG_DEFAULT_SECS, "max")
+    except Unresolvable as e:
+        return [f"{ERP_POSTER}: claim lease rule cannot be evaluated: {e}"]
+    margin = max(lag, MIN_LEASE_MARGIN_SECS)
+    need_ms = (timeout + margin) * 1000
+    if lease_ms < need_ms:
+        source = ERP_POST_LEASE_ENV if ERP_POST_LEASE_ENV in env else f"{ERP_POST_LEASE_ENV} (not set: the default)"
+        return [
+            f"{ERP_POSTER}: claim lease {source} {lease_ms} ms is below Timeout {timeout} s + margin {margin} s"
+            f" = {need_ms} ms; a claim lapsing while its holder runs lets a second worker post the same document"
+        ]
+    return []
+
+
 def check_queue_encryption(t: Template) -> list[str]:
     errors = []
     for qid, res in t.of_type("AWS::SQS::Queue").items():
@@ -312,8 +354,8 @@ def check_safe_deployments(t: Template) -> list[str]:
     return errors
 
 
-RULES = [check_event_sources, check_queue_encryption, check_alarms, check_tables, check_no_fixed_names,
-         check_safe_deployments]
+RULES = [check_event_sources, check_claim_lease, check_queue_encryption, check_alarms, check_tables,
+         check_no_fixed_names, check_safe_deployments]
 
 
 def violations(doc: dict) -> list[str]:

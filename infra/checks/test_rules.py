@@ -78,6 +78,29 @@ BREAKAGES = {
         lambda s: s["Parameters"]["ErpMaxConcurrency"].update(MaxValue=5000),
         "MaximumConcurrency range 2..5000 is outside 2..1000",
     ),
+    "erp-post claim lease shorter than its timeout": (
+        lambda s: _res(s, "ErpPostFunction")["Environment"]["Variables"].update(LEDGERBRIDGE_LEASE_MS="60000"),
+        "ErpPostFunction: claim lease LEDGERBRIDGE_LEASE_MS 60000 ms is below Timeout 60 s + margin 45 s = 105000 ms",
+    ),
+    "erp-post timeout raised past the default lease": (
+        lambda s: _res(s, "ErpPostFunction").update(Timeout=90),
+        "ErpPostFunction: claim lease LEDGERBRIDGE_LEASE_MS (not set: the default) 120000 ms is below Timeout 90 s"
+        " + margin 45 s = 135000 ms",
+    ),
+    "erp-post search lag raised past the lease": (
+        lambda s: _res(s, "ErpPostFunction")["Environment"]["Variables"].update(LEDGERBRIDGE_ERP_SEARCH_LAG_SECS="90"),
+        "ErpPostFunction: claim lease LEDGERBRIDGE_LEASE_MS (not set: the default) 120000 ms is below Timeout 60 s"
+        " + margin 90 s = 150000 ms",
+    ),
+    "erp-post lease parameter unbounded": (
+        lambda s: [
+            s["Parameters"].update(ErpPostLeaseMs={"Type": "Number", "Default": 120000}),
+            _res(s, "ErpPostFunction")["Environment"]["Variables"].update(
+                LEDGERBRIDGE_LEASE_MS={"Ref": "ErpPostLeaseMs"}
+            ),
+        ],
+        "ErpPostFunction: claim lease rule cannot be evaluated: parameter ErpPostLeaseMs has no MinValue",
+    ),
     "unencrypted queue": (
         lambda s: _res(s, "ParkedQueue").pop("SqsManagedSseEnabled"),
         "ParkedQueue: not encrypted at rest",
@@ -170,6 +193,26 @@ def test_rule_check_fails_on_a_broken_copy(sam, name):
     mutate(broken)
     found = violations(translate(broken))
     assert any(expected in v for v in found), f"expected {expected!r} among {found}"
+
+
+def test_lease_defaults_are_the_codes():
+    """The rule judges an unset LEDGERBRIDGE_LEASE_MS / LEDGERBRIDGE_ERP_SEARCH_LAG_SECS at erp-post's own
+    defaults: read them from the source, so a changed default cannot leave the rule checking a stale figure."""
+    import re
+
+    import rules
+
+    repo = HERE.parent.parent
+    defaults = (repo / "shared" / "app" / "src" / "defaults.rs").read_text()
+    m = re.search(r"^\s*post_lease_ms:\s*([\d_]+),", defaults, re.M)
+    assert m, "post_lease_ms not found in shared/app/src/defaults.rs"
+    assert int(m.group(1).replace("_", "")) == rules.ERP_POST_LEASE_DEFAULT_MS
+    posting = (repo / "shared" / "erp" / "src" / "posting.rs").read_text()
+    m = re.search(r"settle_after_ambiguous:\s*Duration::from_secs\((\d+)\)", posting)
+    assert m, "the default settle_after_ambiguous not found in shared/erp/src/posting.rs"
+    assert int(m.group(1)) == rules.ERP_SEARCH_LAG_DEFAULT_SECS
+    app = (repo / "shared" / "app" / "src" / "erp_post.rs").read_text()
+    assert '"LEASE_MS"' in app and '"ERP_SEARCH_LAG_SECS"' in app, "erp-post reads other variables now"
 
 
 def test_command_line_exit_codes(cfn, build_dir):

@@ -166,7 +166,10 @@ impl PostConfig {
         }
         // An in-doubt create keeps its intent held for the lease: a lease shorter than the
         // search lag plus one run of the function (at most 60 s) would let another worker
-        // search too early and create a duplicate.
+        // search too early and create a duplicate. The 60 s is the template's Timeout: Lambda
+        // gives a function no variable with its timeout at start (only each invocation's
+        // deadline), so the template's rule check (`check_claim_lease` in
+        // infra/checks/rules.py) holds the lease against the Timeout actually deployed.
         if cfg.lease_ms
             < cfg
                 .erp_search_lag_secs

@@ -7,8 +7,10 @@
 //! created again would hang and never complete); 1,000 messages → 1,000 documents, 0
 //! duplicates, every message resolved within 2 retries (the document found and cross-referenced
 //! by the first or second retry; later receives, when a batch-mate's crash killed the batch,
-//! make no ERP call). **Scaled to 300
-//! messages** (see [`MESSAGES`]); the rate, the kill and the retry bound are the row's.
+//! make no ERP call). The default run is **scaled to 300 messages** (`d3_…_scaled`); the
+//! rate, the kill and the retry bound are the row's. The figure, 1,000 messages, is
+//! `d3_…_at_figure`, ignored by default (see [`SCALED`]); run it with
+//! `cargo test -p ledgerbridge-tests -- --ignored faults::d3`.
 //!
 //! Remaining time = 0 (Powertools #4759: the remaining time read 0 near the hard kill, no
 //! `in_progress_expiration` was written, and the record blocked every retry): erp-post does not
@@ -37,9 +39,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Scaled from the row's 1,000: at 1,000 the run did not finish within four minutes on the
-/// shared 2-core machine (every message is received twice, about ten moto calls each).
-const MESSAGES: usize = 300;
+/// The default run's count, scaled from the row's 1,000: every message is received at least
+/// twice (about ten moto calls each), so the figure takes minutes of the shared 2-core machine.
+const SCALED: usize = 300;
 const LEASE_MS: i64 = 2_000;
 
 type Stage = super::MotoPostStage<Guarded<CrashAfterCommit<ledgerbridge_erp::AnyConnector>>>;
@@ -106,7 +108,19 @@ fn dying_handler(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn d3_killed_after_every_first_commit_every_document_once_within_two_retries() {
+async fn d3_killed_after_every_first_commit_every_document_once_within_two_retries_scaled() {
+    killed_after_every_first_commit(SCALED, Duration::from_secs(240)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "the figure itself: 1,000 messages, minutes on a shared 2-core machine; run with --ignored"]
+async fn d3_killed_after_every_first_commit_every_document_once_within_two_retries_at_figure() {
+    killed_after_every_first_commit(1_000, Duration::from_secs(900)).await;
+}
+
+/// `messages` commands, every first create killed after the commit; the simulator gives up
+/// after `deadline`.
+async fn killed_after_every_first_commit(messages: usize, deadline: Duration) {
     let sb = crate::pipeline::sandbox(ErpKind::SagePro).await;
     // Four pollers on one redriven queue for a minute or more: plain moto's receive fails now
     // and then under that (see `atomic_moto`).
@@ -131,7 +145,7 @@ async fn d3_killed_after_every_first_commit_every_document_once_within_two_retri
     // Every first attempt kills its whole batch, so a message that shares batches with first
     // attempts loses its acknowledgement more than once (as in Q2): redrive limit 10 here.
     let q = queue_with_dlq(&sqs, &moto::unique("d3-commands"), 10, 8).await;
-    send_all(&sqs, &q, &journal_messages(MESSAGES, "d3x"), |_| {
+    send_all(&sqs, &q, &journal_messages(messages, "d3x"), |_| {
         String::new()
     })
     .await;
@@ -151,18 +165,18 @@ async fn d3_killed_after_every_first_commit_every_document_once_within_two_retri
             &q,
             dying_handler(stage.clone()),
             Duration::from_secs(10),
-            Duration::from_secs(240),
+            deadline,
         )
         .await;
 
     let guard = &stage.poster.connector;
     let crashes = guard.inner.fired.load(Ordering::SeqCst);
     assert_eq!(
-        crashes, MESSAGES,
+        crashes, messages,
         "every message's first attempt was killed"
     );
     assert_eq!(guard.created_twice(), vec![], "create calls per reference");
-    let commands: Vec<_> = (0..MESSAGES).map(|i| journal(&format!("d3x{i}"))).collect();
+    let commands: Vec<_> = (0..messages).map(|i| journal(&format!("d3x{i}"))).collect();
     for c in &commands {
         assert_eq!(guard.creates_of(c.reference()), 1, "{}", c.reference());
     }
@@ -172,20 +186,20 @@ async fn d3_killed_after_every_first_commit_every_document_once_within_two_retri
         0,
         "no invocation needed the timeout"
     );
-    assert!(stats.reported_failed.load(Ordering::SeqCst) >= MESSAGES);
+    assert!(stats.reported_failed.load(Ordering::SeqCst) >= messages);
     let counts = stats.receive_counts.lock().unwrap().clone();
     let mut histogram = std::collections::BTreeMap::<u32, usize>::new();
     for c in counts.values() {
         *histogram.entry(*c).or_default() += 1;
     }
     eprintln!(
-        "D3: {:?}, {} invocations, {} records delivered, {} reported failed; receives per message: {histogram:?}",
+        "D3: {messages} messages in {:?}, {} invocations, {} records delivered, {} reported failed; receives per message: {histogram:?}",
         started.elapsed(),
         stats.invocations.load(Ordering::SeqCst),
         stats.records_delivered.load(Ordering::SeqCst),
         stats.reported_failed.load(Ordering::SeqCst),
     );
-    assert_eq!(counts.len(), MESSAGES);
+    assert_eq!(counts.len(), messages);
     // Resolved within 2 retries: the poster's work (a search by reference) ran at most three
     // times per message — the first attempt, killed, and the retry that found the document and
     // recorded its cross-reference. A message whose retry finished in a batch killed by a

@@ -177,12 +177,20 @@ pub struct EsmStats {
     pub delete_failed: AtomicUsize,
     /// Largest `ApproximateReceiveCount` seen per message id.
     pub receive_counts: std::sync::Mutex<HashMap<String, u32>>,
+    /// Times each message id was handed to the handler.
+    pub deliveries: std::sync::Mutex<HashMap<String, u32>>,
+    /// Messages received while the same message was still being handled by another worker of
+    /// this run (the queue handed one message out twice at once; on SQS only after its
+    /// visibility timeout).
+    pub handed_out_while_in_flight: AtomicUsize,
 }
 
 impl Esm {
-    /// Poll `q` and invoke `handler` until the queue has stayed empty for `idle` (messages in
-    /// flight come back after the visibility timeout, so `idle` must exceed it) or `deadline`
-    /// passed. Returns the statistics.
+    /// Poll `q` and invoke `handler` until `deadline` passed or each worker has received
+    /// nothing for `idle`, counted from the end of its last batch (so a batch slower than
+    /// `idle` does not end its worker; messages reported failed or left undeleted come back
+    /// after the visibility timeout, so `idle` must exceed it for the run to see them again).
+    /// Returns the statistics.
     pub async fn run<H, Fut>(
         &self,
         sqs: &aws_sdk_sqs::Client,
@@ -202,6 +210,8 @@ impl Esm {
         // does, by handing such messages back for another visibility timeout.
         let blocked: Arc<std::sync::Mutex<HashMap<String, std::collections::HashSet<String>>>> =
             Arc::default();
+        // Message ids being handled by a worker of this run right now.
+        let in_flight: Arc<std::sync::Mutex<std::collections::HashSet<String>>> = Arc::default();
         let started = Instant::now();
         let workers = (0..self.max_concurrency.max(1)).map(|w| {
             let sqs = sqs.clone();
@@ -211,6 +221,7 @@ impl Esm {
             let stats = stats.clone();
             let esm = self.clone();
             let blocked = blocked.clone();
+            let in_flight = in_flight.clone();
             async move {
                 let mut last_seen = Instant::now();
                 let mut rolls = w as u64 * 7919 + 17;
@@ -303,6 +314,17 @@ impl Esm {
                             let e = rc.entry(id.clone()).or_default();
                             *e = (*e).max(count);
                         }
+                        *stats
+                            .deliveries
+                            .lock()
+                            .unwrap()
+                            .entry(id.clone())
+                            .or_default() += 1;
+                        if !in_flight.lock().unwrap().insert(id.clone()) {
+                            stats
+                                .handed_out_while_in_flight
+                                .fetch_add(1, Ordering::SeqCst);
+                        }
                         handles.insert(id, m.receipt_handle().unwrap_or_default().to_owned());
                         event.records.push(r);
                     }
@@ -310,9 +332,18 @@ impl Esm {
                     stats
                         .records_delivered
                         .fetch_add(msgs.len(), Ordering::SeqCst);
+                    let batch_ids: Vec<String> = handles.keys().cloned().collect();
                     let fut = handler(event);
-                    let Ok(response) = tokio::time::timeout(esm.invocation_timeout, fut).await
-                    else {
+                    let outcome = tokio::time::timeout(esm.invocation_timeout, fut).await;
+                    {
+                        let mut in_flight = in_flight.lock().unwrap();
+                        for id in &batch_ids {
+                            in_flight.remove(id);
+                        }
+                    }
+                    // The idle spell counts from the end of the last batch.
+                    last_seen = Instant::now();
+                    let Ok(response) = outcome else {
                         // Killed: every record of the batch comes back after the timeout.
                         stats.timed_out.fetch_add(1, Ordering::SeqCst);
                         continue;
@@ -370,14 +401,43 @@ impl Esm {
     }
 }
 
-/// Every message on `url` now (bodies), removed — however many there are.
+/// Every message on `url` now (bodies), removed — however many there are. Deletes go in
+/// batches of 10 (one call per receive): moto's cost per call grows with the queue's depth.
 pub async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
+    use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
     let mut out = Vec::new();
     loop {
-        let got = crate::support::moto::drain(sqs, url).await;
-        if got.is_empty() {
+        let resp = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("receive");
+        let msgs = resp.messages();
+        if msgs.is_empty() {
             return out;
         }
-        out.extend(got);
+        let mut entries = Vec::new();
+        for (i, m) in msgs.iter().enumerate() {
+            out.push(m.body().unwrap_or_default().to_owned());
+            if let Some(h) = m.receipt_handle() {
+                entries.push(
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(format!("m{i}"))
+                        .receipt_handle(h)
+                        .build()
+                        .unwrap(),
+                );
+            }
+        }
+        let deleted = sqs
+            .delete_message_batch()
+            .queue_url(url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .expect("delete");
+        assert!(deleted.failed().is_empty(), "{:?}", deleted.failed());
     }
 }

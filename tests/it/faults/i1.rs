@@ -11,7 +11,17 @@
 //! own 30 % × 2–5, so a late round (after the pipeline has posted everything: the duplicates
 //! Stripe sends when our 2xx was lost) brings the total to exactly 3 N. Pass: exactly N ERP
 //! documents, 0 missing, 0 doubled, 0 in either DLQ, 0 parked, every delivery answered 2xx
-//! (after Stripe's retries).
+//! (after Stripe's retries), and the row's "one SQS message processed to effect": the intake
+//! queued exactly one message per event id (counted at its queue), the transform and erp-post
+//! were each handed exactly N records, none handed back, and the late round queued nothing.
+//!
+//! The pipeline runs on [`super::atomic_moto`]: plain moto's receive can hand one message to
+//! two concurrent pollers, and its conditional `PutItem` is not atomic, where SQS and DynamoDB
+//! are (an earlier run at the figure on plain moto saw 1,002 event messages for 1,000 events
+//! and 4 records handed back by erp-post; a run here on plain moto, 1 command handed out
+//! twice at once, the intake's queue counted exactly one message per event id).
+//! [`i1_five_copies_at_once_of_each_of_three_hundred_events_are_queued_once_each`] races five
+//! copies of every event at the intake alone.
 //!
 //! **Scaled in CI** to 300 events → 900 deliveries (`i1_…_scaled`, about a minute and a half
 //! on the shared 2-core machine). The figure itself, 1,000 events → 3,000 deliveries, is
@@ -46,10 +56,68 @@ use std::time::Duration;
 
 const T0: i64 = 1_786_000_000;
 
+/// The intake's queue, counting the messages it durably sent per event id.
+pub struct CountingQueue {
+    inner: MotoQueue,
+    pub sent: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+}
+
+impl CountingQueue {
+    /// Event ids sent more than once, with their counts.
+    pub fn sent_twice(&self) -> Vec<(String, usize)> {
+        let mut out: Vec<_> = self
+            .sent
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, n)| **n > 1)
+            .map(|(id, n)| (id.clone(), *n))
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+impl ledgerbridge_core::ports::EventQueue for CountingQueue {
+    async fn send(
+        &self,
+        body: String,
+        group: Option<&str>,
+    ) -> Result<ledgerbridge_core::ids::MessageId, ledgerbridge_core::ports::QueueError> {
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let id = v["event"]["id"]
+            .as_str()
+            .or_else(|| v["event_id"].as_str())
+            .unwrap()
+            .to_owned();
+        let out = self.inner.send(body, group).await;
+        if out.is_ok() {
+            *self.sent.lock().unwrap().entry(id).or_default() += 1;
+        }
+        out
+    }
+    fn max_message_bytes(&self) -> usize {
+        ledgerbridge_core::ports::EventQueue::max_message_bytes(&self.inner)
+    }
+}
+
+/// What the two event source mappings of [`MotoPipeline::run`] saw, over all its rounds.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RunTotals {
+    /// Records handed to the transform.
+    pub events_delivered: usize,
+    /// Records handed to erp-post.
+    pub commands_delivered: usize,
+    /// Records either stage reported failed (handed back to the queue).
+    pub reported_failed: usize,
+    /// Messages the queue handed out while another worker was still handling them.
+    pub handed_out_while_in_flight: usize,
+}
+
 /// intake → events queue → transform → commands queue → erp-post → ERP, on moto.
 pub struct MotoPipeline<C: ErpConnector> {
     pub sqs: aws_sdk_sqs::Client,
-    pub intake: Deps<MotoQueue, DynamoStore, FixedClock>,
+    pub intake: Deps<CountingQueue, DynamoStore, FixedClock>,
     pub events: RedrivenQueue,
     pub commands: RedrivenQueue,
     pub parked: String,
@@ -67,9 +135,19 @@ pub fn stripe_client(base: &str) -> StripeClient {
 
 impl<C: ErpConnector + 'static> MotoPipeline<C> {
     pub async fn new(connector: C, stripe_base: &str, now: i64, tag: &str) -> Self {
-        let conf = moto::sdk_config().await;
-        let sqs = aws_sdk_sqs::Client::new(&conf);
-        let ddb = aws_sdk_dynamodb::Client::new(&conf);
+        Self::new_on(&moto::sdk_config().await, connector, stripe_base, now, tag).await
+    }
+
+    /// The pipeline on the moto instance `conf` points at.
+    pub async fn new_on(
+        conf: &aws_config::SdkConfig,
+        connector: C,
+        stripe_base: &str,
+        now: i64,
+        tag: &str,
+    ) -> Self {
+        let sqs = aws_sdk_sqs::Client::new(conf);
+        let ddb = aws_sdk_dynamodb::Client::new(conf);
         let events = queue_with_dlq(&sqs, &moto::unique(&format!("{tag}-events")), 5, 5).await;
         let commands = queue_with_dlq(&sqs, &moto::unique(&format!("{tag}-commands")), 5, 5).await;
         let parked = moto::create_queue(&sqs, &moto::unique(&format!("{tag}-parked"))).await;
@@ -81,7 +159,10 @@ impl<C: ErpConnector + 'static> MotoPipeline<C> {
         let q = |url: &str| SqsQueue::new(sqs.clone(), url, SQS_MAX_MESSAGE_BYTES);
         MotoPipeline {
             intake: deps(
-                MotoQueue::new(sqs.clone(), &events.url, SQS_MAX_MESSAGE_BYTES),
+                CountingQueue {
+                    inner: MotoQueue::new(sqs.clone(), &events.url, SQS_MAX_MESSAGE_BYTES),
+                    sent: Default::default(),
+                },
                 store.clone(),
                 FixedClock::at_secs(now),
             ),
@@ -133,16 +214,19 @@ impl<C: ErpConnector + 'static> MotoPipeline<C> {
     /// The visibility timeout is far above a batch's handling time: the figure is about
     /// duplicates at the intake, and a timeout shorter than the handling (row Q4) would have
     /// moto hand a slow batch out again and, after `maxReceiveCount` receives, move it to the
-    /// DLQ. The simulator stops once it has received nothing for its idle spell, counted
-    /// from its last receive (so a slow batch can end a worker early); the loop checks the
-    /// queues' depths (visible and in flight) and runs it again until both are empty.
-    pub async fn run(&self) {
+    /// DLQ. The simulator stops once it has received nothing for its idle spell after its last
+    /// batch. A record a stage reports failed comes back only after the visibility timeout
+    /// (60 s, longer than the idle spell), so only then does another round run; a round in
+    /// which nothing was reported failed must leave both queues empty, in flight included.
+    pub async fn run(&self) -> RunTotals {
+        let mut totals = RunTotals::default();
         let esm = Esm {
             visibility_timeout_secs: 60,
             max_concurrency: 4,
             ..Esm::default()
         };
-        for round in 0..100 {
+        let mut last_handed_back: Option<std::time::Instant> = None;
+        for round in 0..20 {
             let t = self.transform.clone();
             let stats = esm
                 .run(
@@ -164,11 +248,17 @@ impl<C: ErpConnector + 'static> MotoPipeline<C> {
                 )
                 .await;
             assert_eq!(stats.timed_out.load(Ordering::SeqCst), 0);
+            let events_failed = stats.reported_failed.load(Ordering::SeqCst);
+            totals.events_delivered += stats.records_delivered.load(Ordering::SeqCst);
+            totals.handed_out_while_in_flight +=
+                stats.handed_out_while_in_flight.load(Ordering::SeqCst);
             println!(
-                "round {round}: events: {} delivered, {} reported failed, {} deleted",
+                "round {round}: events: {} delivered, {} reported failed, {} deleted, {} handed out while in flight, {} received more than once",
                 stats.records_delivered.load(Ordering::SeqCst),
                 stats.reported_failed.load(Ordering::SeqCst),
-                stats.deleted.load(Ordering::SeqCst)
+                stats.deleted.load(Ordering::SeqCst),
+                stats.handed_out_while_in_flight.load(Ordering::SeqCst),
+                stats.deliveries.lock().unwrap().values().filter(|n| **n > 1).count()
             );
             let p = self.post.clone();
             let stats = esm
@@ -192,15 +282,36 @@ impl<C: ErpConnector + 'static> MotoPipeline<C> {
                 .await;
             assert_eq!(stats.timed_out.load(Ordering::SeqCst), 0);
             println!(
-                "round {round}: commands: {} delivered, {} reported failed, {} deleted",
+                "round {round}: commands: {} delivered, {} reported failed, {} deleted, {} handed out while in flight, {} received more than once",
                 stats.records_delivered.load(Ordering::SeqCst),
                 stats.reported_failed.load(Ordering::SeqCst),
-                stats.deleted.load(Ordering::SeqCst)
+                stats.deleted.load(Ordering::SeqCst),
+                stats.handed_out_while_in_flight.load(Ordering::SeqCst),
+                stats.deliveries.lock().unwrap().values().filter(|n| **n > 1).count()
             );
-            if self.depth(&self.events.url).await == 0 && self.depth(&self.commands.url).await == 0
-            {
-                return;
+            let handed_back = events_failed + stats.reported_failed.load(Ordering::SeqCst);
+            totals.commands_delivered += stats.records_delivered.load(Ordering::SeqCst);
+            totals.reported_failed += handed_back;
+            totals.handed_out_while_in_flight +=
+                stats.handed_out_while_in_flight.load(Ordering::SeqCst);
+            let left = (
+                self.depth(&self.events.url).await,
+                self.depth(&self.commands.url).await,
+            );
+            if left == (0, 0) {
+                return totals;
             }
+            if handed_back > 0 {
+                last_handed_back = Some(std::time::Instant::now());
+            }
+            // What was handed back is visible again after the visibility timeout; anything
+            // else left behind is a message the simulator failed to hand out.
+            let vt = Duration::from_secs(esm.visibility_timeout_secs as u64 + 5);
+            assert!(
+                last_handed_back.is_some_and(|t| t.elapsed() < vt),
+                "round {round}: nothing handed back within the visibility timeout, yet (events, commands) = {left:?} left on the queues"
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
         panic!("the queues did not drain");
     }
@@ -302,7 +413,21 @@ async fn duplicated_deliveries_make_each_document_once(events_n: usize, deliveri
     let fake = FakeStripe::default();
     let base = fake.serve().await;
     let sb = crate::pipeline::sandbox(ErpKind::SagePro).await;
-    let p = MotoPipeline::new(crate::pipeline::sagepro(&sb), &base, T0 + 10_000, "i1").await;
+    // On the moto instance whose DynamoDB item operations and SQS receives are atomic, as
+    // DynamoDB's conditional writes and SQS's receives are: plain moto may grant two racing
+    // claims of one event id, and hands a message to two concurrent receivers now and then
+    // (measured at the figure on plain moto: 1 of 1,000 commands handed out twice at once, the
+    // copy reported "being posted by another worker"; an earlier run, 1,002 event messages
+    // handed to the transform for 1,000 queued). Neither is the code under test.
+    let conf = super::atomic_moto::sdk_config().await;
+    let p = MotoPipeline::new_on(
+        &conf,
+        crate::pipeline::sagepro(&sb),
+        &base,
+        T0 + 10_000,
+        "i1",
+    )
+    .await;
     let events: Vec<Vec<u8>> = (0..events_n).map(customer_event).collect();
     // The plan: copies per event, and whether the copies go out at once.
     let mut rng = Seeded::new(0x11);
@@ -353,7 +478,7 @@ async fn duplicated_deliveries_make_each_document_once(events_n: usize, deliveri
         (events_n / 4..=events_n * 7 / 20).contains(&duplicated),
         "{duplicated} of {events_n} duplicated"
     );
-    p.run().await;
+    let first = p.run().await;
     println!("I1: pipeline drained at {:?}", started.elapsed());
     // The late round: redeliveries of already posted events, up to 3,000 deliveries in all.
     let late: Vec<usize> = (0..deliveries_n - deliveries)
@@ -366,8 +491,34 @@ async fn duplicated_deliveries_make_each_document_once(events_n: usize, deliveri
         .await;
     deliveries += late.len();
     assert_eq!(deliveries, deliveries_n);
-    p.run().await;
+    let late = p.run().await;
     p.assert_nothing_stranded().await;
+    let sent_twice = p.intake.queue.sent_twice();
+    let (sent, ids) = {
+        let sent = p.intake.queue.sent.lock().unwrap();
+        (sent.values().sum::<usize>(), sent.len())
+    };
+    println!(
+        "I1: the intake queued {sent} messages for {ids} event ids; queued more than once: {sent_twice:?}; the stages: {first:?}, after the late round {late:?}"
+    );
+    // One SQS message per event id, processed to effect once.
+    assert_eq!(
+        sent_twice,
+        vec![],
+        "event ids the intake queued more than once"
+    );
+    assert_eq!((sent, ids), (events_n, events_n), "one message per event");
+    assert_eq!(
+        first.events_delivered, events_n,
+        "event messages handed to the transform"
+    );
+    assert_eq!(
+        first.commands_delivered, events_n,
+        "commands handed to erp-post"
+    );
+    assert_eq!(first.handed_out_while_in_flight, 0);
+    assert_eq!(first.reported_failed, 0, "records handed back");
+    assert_eq!(late, RunTotals::default(), "the late round queued nothing");
     let created = created_by_marker(&sb, ErpKind::SagePro, "I1 Customer ");
     let missing: Vec<usize> = (0..events_n).filter(|k| !created.contains_key(k)).collect();
     let doubled: Vec<(&usize, &usize)> = created.iter().filter(|(_, n)| **n > 1).collect();
@@ -383,4 +534,67 @@ async fn duplicated_deliveries_make_each_document_once(events_n: usize, deliveri
     assert_eq!(created.len(), events_n);
     assert_eq!(crate::pipeline::creates(&sb, ErpKind::SagePro), events_n);
     sb.shutdown().await;
+}
+
+/// The intake alone, every event's copies delivered at the same moment: each event id is
+/// queued exactly once (the row's "one SQS message processed to effect"), every copy answered
+/// 2xx. On the moto instance whose DynamoDB item operations are atomic, as DynamoDB applies a
+/// conditional write to one item ([`super::atomic_moto`]): plain moto lets two racing
+/// conditional `PutItem`s both pass.
+async fn concurrent_copies_are_queued_once(
+    conf: &aws_config::SdkConfig,
+    events_n: usize,
+    copies: usize,
+) -> Vec<(String, usize)> {
+    let sqs = aws_sdk_sqs::Client::new(conf);
+    let ddb = aws_sdk_dynamodb::Client::new(conf);
+    let url = moto::create_queue(&sqs, &moto::unique("i1c-events")).await;
+    let table = moto::unique("i1c-state");
+    moto::create_state_table(&ddb, &table).await;
+    let d = deps(
+        CountingQueue {
+            inner: MotoQueue::new(sqs.clone(), &url, SQS_MAX_MESSAGE_BYTES),
+            sent: Default::default(),
+        },
+        DynamoStore::new(ddb, &table),
+        FixedClock::at_secs(T0 + 10_000),
+    );
+    let d = &d;
+    futures::stream::iter(0..events_n)
+        .map(|k| async move {
+            let body = customer_event(k);
+            let header = sign_header(&[SAMPLE_SECRET], T0 + 10_000, &body);
+            let body = &body;
+            let header = &header;
+            futures::future::join_all((0..copies).map(|c| async move {
+                tokio::time::sleep(Duration::from_millis((c as u64 * 3) % 11)).await;
+                for _ in 0..20 {
+                    let out = handle_webhook(d, Some(header), body).await;
+                    if out.status == 200 {
+                        return;
+                    }
+                    assert!(out.status >= 500, "{} {}", out.status, out.body);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                panic!("a copy was never accepted");
+            }))
+            .await;
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
+    let sent = d.queue.sent.lock().unwrap().len();
+    assert_eq!(sent, events_n, "every event queued");
+    // The messages on the queue, not only the sends counted.
+    let queued = super::esm::drain(&sqs, &url).await;
+    println!("I1 concurrent copies: {events_n} events × {copies} copies at once → {} messages queued, {} event ids queued more than once", queued.len(), d.queue.sent_twice().len());
+    assert_eq!(queued.len(), events_n, "messages on the queue");
+    d.queue.sent_twice()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn i1_five_copies_at_once_of_each_of_three_hundred_events_are_queued_once_each() {
+    let twice =
+        concurrent_copies_are_queued_once(&super::atomic_moto::sdk_config().await, 300, 5).await;
+    assert_eq!(twice, vec![], "event ids queued more than once");
 }
