@@ -18,8 +18,9 @@
 //! - **learned**: no rate configured (the usual case: installations rarely know their ERP's
 //!   limit); the gate learns one from the 429 answers: the first 429 holds and starts a
 //!   measure, the next (for a request sent after it) ends it with the 2xx served in between
-//!   per second × 95 % (at most 90 % of a rate already in force), and the rate rises by 5 %
-//!   of that every 5 s while callers wait for slots. The figure is asserted the same way:
+//!   per second × 95 % (at most 90 % of a rate already in force), and the rate rises every
+//!   5 s while callers wait for slots, by a step that starts at 5 % of that and doubles after
+//!   each rise. The figure is asserted the same way:
 //!   < 1 % 429 after the first 5 s, drain within ± 10 % of served / 10 per second. The
 //!   learning costs the first seconds (two or three rounds of about ten 429 answers each,
 //!   all inside the first interval), and the learned rate sits a little under the limit
@@ -29,13 +30,15 @@
 //!   drain when the machine is loaded**: in a full-suite run on a busy machine the learned run
 //!   drained in 256 % (0 of 396 answered 429 after 5 s). The measure counts what the ERP
 //!   served between two 429s; a starved rig sends less than the ERP would serve, so the rate
-//!   is learned low, and the climb (5 % of it every 5 s) is slow to win it back. So this run
+//!   is learned low, and the climb (then a fixed 5 % of it every 5 s) was slow to win it back.
+//!   With the doubling step, measured here: alone 1 of 371 answered 429 after 5 s, drained in
+//!   105 %; beside the configured run 3 of 395, 160 %. So this run
 //!   asserts the 429 share at figure and the drain only within 3×, printing the figure. A
 //!   third run, beside E2 and the configured run, learned far lower still: 273 requests in
 //!   the rig's 240 s, so not every document was posted before the rig's deadline (nothing
 //!   lost: the rest stayed on the queue), 0 of 230 answered 429 after 5 s. The run is
-//!   therefore `#[ignore]`d until the climb is fixed (the step is a share of the learned rate,
-//!   so a rate learned low climbs slowly); run it with `--ignored`.
+//!   therefore `#[ignore]`d while its drain depends on the machine's load (the 429 share sits
+//!   close enough to 1 % under load that CI could fail on it); run it with `--ignored`.
 
 use super::erp_rig::{sagepro_gated, Rig};
 use super::esm::Esm;
