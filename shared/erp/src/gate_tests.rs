@@ -543,7 +543,10 @@ async fn without_a_configured_rate_the_gate_learns_the_erps_limit_and_recovers_u
     eprintln!(
         "after the lift: rate {raised} thousandths/s, {limited} × 429, {late} served in the last 30 s"
     );
-    assert!(limited * 100 < sent, "{limited} of {sent} answered 429 after the lift");
+    assert!(
+        limited * 100 < sent,
+        "{limited} of {sent} answered 429 after the lift"
+    );
     assert!(raised > learned + 5_000, "{learned} → {raised}");
     assert!(
         late as u64 * 1_000 > 30 * (learned + 4_000),
