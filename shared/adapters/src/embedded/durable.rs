@@ -151,6 +151,10 @@ impl SqliteQueue {
              );
              CREATE INDEX IF NOT EXISTS messages_visible ON messages (visible_at_ms, seq);
              CREATE INDEX IF NOT EXISTS messages_group ON messages (grp, seq);
+             -- what a receive reads of the rows it passes over (in flight, waiting for a retry
+             -- or behind their group's head): without it each such row's body, stored before
+             -- visible_at_ms, is read from the table, overflow pages included
+             CREATE INDEX IF NOT EXISTS messages_ready ON messages (seq, visible_at_ms, grp);
              CREATE TABLE IF NOT EXISTS dead_letters (
                  seq INTEGER PRIMARY KEY,
                  id TEXT NOT NULL,
@@ -252,28 +256,46 @@ impl SqliteQueue {
         let limit = i64::try_from(max).unwrap_or(i64::MAX);
         let rows: Vec<Row> = {
             // The oldest message of each group only, and only when it is visible: a group's
-            // next message waits until the one in flight is deleted.
+            // next message waits until the one in flight is deleted. The choice reads the
+            // covering index only, so a row passed over costs an index entry, not its body;
+            // the chosen rows are then read whole.
+            let chosen: Vec<i64> = {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "SELECT seq FROM messages m INDEXED BY messages_ready
+                         WHERE visible_at_ms <= ?1
+                           AND (grp IS NULL OR seq = (SELECT MIN(seq) FROM messages g WHERE g.grp = m.grp))
+                         ORDER BY seq LIMIT ?2",
+                    )
+                    .map_err(q_err)?;
+                let mapped = stmt
+                    .query_map(params![now, limit], |r| r.get(0))
+                    .map_err(q_err)?;
+                mapped.collect::<Result<_, _>>().map_err(q_err)?
+            };
             let mut stmt = tx
                 .prepare_cached(
-                    "SELECT seq, id, body, grp, receive_count, last_error FROM messages m
-                     WHERE visible_at_ms <= ?1
-                       AND (grp IS NULL OR seq = (SELECT MIN(seq) FROM messages g WHERE g.grp = m.grp))
-                     ORDER BY seq LIMIT ?2",
+                    "SELECT seq, id, body, grp, receive_count, last_error FROM messages
+                     WHERE seq = ?1",
                 )
                 .map_err(q_err)?;
-            let mapped = stmt
-                .query_map(params![now, limit], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
-                })
-                .map_err(q_err)?;
-            mapped.collect::<Result<_, _>>().map_err(q_err)?
+            let mut rows = Vec::with_capacity(chosen.len());
+            for seq in chosen {
+                rows.push(
+                    stmt.query_row(params![seq], |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                        ))
+                    })
+                    .map_err(q_err)?,
+                );
+            }
+            rows
         };
         let mut out = Vec::with_capacity(rows.len());
         for (seq, id, body, group, count, last_error) in rows {
